@@ -1,0 +1,74 @@
+//! A faithful offline emulator of Microsoft Entra ID (login.microsoftonline.com) and the
+//! Microsoft Graph mail API, used by the tests, `mailport demo` and `mailport sandbox`.
+//!
+//! It shares no code with Mailport's client side, so that a misunderstanding of Microsoft's
+//! behaviour cannot hide on both sides at once.
+
+pub mod graph;
+pub mod identity;
+pub mod world;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use world::{SandboxConfig, World};
+
+/// Everything one running sandbox holds.
+#[derive(Clone)]
+pub struct Sandbox {
+    pub world: World,
+    pub graph: graph::GraphState,
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Self {
+        let world = World::new(config);
+        let graph = graph::GraphState::new(world.clone());
+        Sandbox { world, graph }
+    }
+
+    /// The HTTP routes of both halves plus the `/_sandbox/...` test controls.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .merge(identity::router(self.world.clone()))
+            .merge(graph::router(self.graph.clone()))
+    }
+}
+
+/// A sandbox serving on a loopback port until its token is cancelled (or it is dropped with the runtime).
+pub struct SandboxHandle {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub base_url: String,
+    pub sandbox: Sandbox,
+    pub shutdown: CancellationToken,
+}
+
+/// Serves the sandbox on an already bound listener, in a background task.
+pub async fn spawn(listener: TcpListener, config: SandboxConfig) -> anyhow::Result<SandboxHandle> {
+    let addr = listener.local_addr()?;
+    let sandbox = Sandbox::new(config);
+    let shutdown = CancellationToken::new();
+    let router = sandbox.router();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "sandbox server failed");
+        }
+    });
+    Ok(SandboxHandle {
+        addr,
+        base_url: format!("http://{addr}"),
+        sandbox,
+        shutdown,
+    })
+}
