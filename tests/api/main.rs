@@ -1,0 +1,5 @@
+//! Mailport's integration tests: one binary, one module per area. Everything runs over real
+//! HTTP on loopback ports: the app and the sandbox each on port 0.
+
+mod sandbox_graph;
+mod sandbox_identity;

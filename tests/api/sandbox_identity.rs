@@ -1,0 +1,1 @@
+//! The Entra ID sandbox, driven directly over HTTP.
