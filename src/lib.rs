@@ -1,4 +1,23 @@
 //! Mailport connects an organisation's Exchange Online mailboxes to its business
 //! application over OAuth2 and Microsoft Graph, and imports their mail reliably.
 
+/// Application state, the HTTP server and graceful shutdown.
+pub mod app;
+/// The command line.
+pub mod cli;
+/// Configuration from flags and environment.
+pub mod config;
+/// Encryption at rest and redacted secrets.
+pub mod crypto;
+/// The handlers' error type.
+pub mod error;
+/// The OAuth2 client and token service.
+pub mod oauth;
+/// Administrator password hashing.
+pub mod passwords;
+/// The offline Entra ID and Graph emulator.
 pub mod sandbox;
+/// Database access.
+pub mod store;
+/// The web interface.
+pub mod web;

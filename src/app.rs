@@ -1,0 +1,171 @@
+//! The application: shared state, the HTTP server, background tasks and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::config::Config;
+use crate::crypto::{self, MasterKey};
+use crate::oauth::TokenService;
+use crate::oauth::client::build_http_client;
+use crate::store::{self, Db};
+use crate::web::login_limit::LoginLimiter;
+
+/// Everything a handler or background task may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub key: MasterKey,
+    pub tokens: TokenService,
+    pub http: reqwest::Client,
+    pub login_limiter: LoginLimiter,
+    pub session_store: SqliteStore,
+}
+
+impl AppState {
+    /// Opens the data dir, database and key; nothing is served yet.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let db = store::connect(&config.database_path()).await?;
+        let key = MasterKey::load_or_create(&config.data_dir)?;
+        let http = build_http_client(&config.http)?;
+        let tokens = TokenService::new(
+            db.clone(),
+            key.clone(),
+            http.clone(),
+            config.http.clone(),
+            config.redirect_uri(),
+        );
+        let session_store = SqliteStore::new(db.clone());
+        session_store
+            .migrate()
+            .await
+            .context("creating the session table")?;
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            key,
+            tokens,
+            http,
+            login_limiter: LoginLimiter::default(),
+            session_store,
+        })
+    }
+
+    /// When no administrator exists yet, a fresh one-time link to create one.
+    pub async fn setup_link(&self) -> anyhow::Result<Option<String>> {
+        if store::users::count(&self.db).await? > 0 {
+            return Ok(None);
+        }
+        let token = crypto::random_token(32);
+        store::setup::replace_token(&self.db, &crypto::sha256_hex(token.as_bytes())).await?;
+        Ok(Some(format!(
+            "{}/setup?token={token}",
+            self.config.public_url.as_str().trim_end_matches('/')
+        )))
+    }
+}
+
+/// A running server.
+pub struct RunningApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// Printed at start when no administrator exists.
+    pub setup_link: Option<String>,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts serving on `listener` in a background task; cancel `shutdown` to stop gracefully.
+pub async fn start(listener: TcpListener, state: AppState) -> anyhow::Result<RunningApp> {
+    let addr = listener.local_addr()?;
+    let setup_link = state.setup_link().await?;
+    let shutdown = CancellationToken::new();
+    let router = crate::web::router(state.clone());
+
+    let cleanup = state.session_store.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    use tower_sessions::session_store::ExpiredDeletion;
+                    if let Err(e) = cleanup.delete_expired().await {
+                        tracing::warn!(error = %e, "could not delete expired sessions");
+                    }
+                }
+            }
+        }
+    });
+
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+        .context("HTTP server failed")
+    });
+    Ok(RunningApp {
+        addr,
+        state,
+        setup_link,
+        shutdown,
+        task,
+    })
+}
+
+/// `mailport serve`: runs until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let state = AppState::open(config).await?;
+    let app = start(listener, state).await?;
+    println!("Mailport is listening on {}", app.state.config.public_url);
+    if let Some(link) = &app.setup_link {
+        println!("No administrator exists yet. Open this one-time link to create one:\n  {link}");
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    app.shutdown.cancel();
+    match tokio::time::timeout(Duration::from_secs(30), app.task).await {
+        Ok(joined) => joined.context("server task panicked")?,
+        Err(_) => {
+            tracing::warn!("connections did not close within 30 s; exiting anyway");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

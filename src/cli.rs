@@ -1,0 +1,184 @@
+//! The command line: `serve` (the default), `user`, `apikey` and `sandbox`.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+use crate::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mailport",
+    version,
+    about = "Connects Exchange Online mailboxes over OAuth2 and Microsoft Graph and imports their mail.",
+    long_about = "Mailport keeps OAuth2 credentials for Microsoft Entra ID, gets and refreshes their \
+tokens, and imports mail from Exchange Online mailboxes through Microsoft Graph.\n\n\
+Without a subcommand it runs `serve`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve(ServeArgs),
+    /// Manage administrators.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys for /api/v1.
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
+    /// Run the offline Microsoft Entra ID and Graph sandbox as its own server.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DataDirArg {
+    /// Folder holding the SQLite database and the key file (created if missing).
+    #[arg(long, env = "MAILPORT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "MAILPORT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The URL users reach Mailport at; the OAuth redirect URI is <public-url>/OAuth2Callback.
+    /// Default: http://localhost:<port>.
+    #[arg(long, env = "MAILPORT_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        if let Some(url) = &self.public_url
+            && !matches!(url.scheme(), "http" | "https")
+        {
+            bail!("--public-url must be an http(s) URL");
+        }
+        Ok(Config::new(
+            self.listen,
+            self.data.data_dir,
+            self.public_url,
+        ))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create an administrator, or set the password of an existing one.
+    Add {
+        /// The user name to sign in with.
+        name: String,
+        /// Read the password from the first line of standard input (required: passwords
+        /// are never taken as arguments, which other users can see).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyCommand {
+    /// Create an API key and print it once. Only its hash is stored.
+    Create {
+        /// A name for the key (who or what uses it).
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9900")]
+    pub listen: SocketAddr,
+    /// JSON file with tenants, app registrations and users. Without it, a demo tenant is used.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Redirect URI registered for the demo app (repeatable).
+    #[arg(long, default_value = "http://localhost:8080/OAuth2Callback")]
+    pub redirect_uri: Vec<String>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => crate::app::serve(cli.serve.into_config()?).await,
+        Some(Command::Serve(args)) => crate::app::serve(args.into_config()?).await,
+        Some(Command::User(UserCommand::Add {
+            name,
+            password_stdin,
+            data,
+        })) => add_user(&name, password_stdin, &data.data_dir).await,
+        Some(Command::Apikey(ApiKeyCommand::Create { name, data })) => {
+            create_api_key(&name, &data.data_dir).await
+        }
+        Some(Command::Sandbox(args)) => {
+            crate::sandbox::run_standalone(args.listen, args.config, args.redirect_uri).await
+        }
+    }
+}
+
+async fn open_db(data_dir: &std::path::Path) -> anyhow::Result<crate::store::Db> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    crate::store::connect(&data_dir.join("mailport.db")).await
+}
+
+async fn add_user(
+    name: &str,
+    password_stdin: bool,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    if !password_stdin {
+        bail!("pass --password-stdin and type the password on standard input");
+    }
+    crate::web::auth::validate_username(name).map_err(|e| anyhow::anyhow!("user name: {e}"))?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    crate::passwords::validate(&password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let db = open_db(data_dir).await?;
+    let hash = crate::passwords::hash(password).await?;
+    crate::store::users::upsert(&db, name, &hash).await?;
+    println!("Administrator {name} saved.");
+    Ok(())
+}
+
+async fn create_api_key(name: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    if name.trim().is_empty() || name.len() > 64 {
+        bail!("the key name must be 1 to 64 characters");
+    }
+    let db = open_db(data_dir).await?;
+    let key = format!("mp_{}", crate::crypto::random_token(32));
+    match crate::store::api_keys::create(&db, name, &crate::crypto::sha256_hex(key.as_bytes()))
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if crate::store::is_unique_violation(&e) => {
+            bail!("an API key named {name} already exists")
+        }
+        Err(e) => return Err(e.into()),
+    }
+    println!("{key}");
+    eprintln!(
+        "API key {name} created. It is shown only this once; send it as `Authorization: Bearer <key>`."
+    );
+    Ok(())
+}

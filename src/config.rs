@@ -1,0 +1,80 @@
+//! Runtime configuration, from flags and environment variables (see `cli.rs`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+/// Everything `serve` needs to know. Secrets never live here: the encryption key is loaded
+/// by `crypto::MasterKey` and is never printed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Base URL users reach Mailport at; the OAuth redirect URI hangs off it.
+    pub public_url: Url,
+    pub http: HttpSettings,
+}
+
+/// Limits for every outbound request (token endpoint and, later, Graph).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Largest token-endpoint response body we read.
+    pub max_token_response_bytes: usize,
+    /// How often a transient token-endpoint failure (5xx, network) is tried in total.
+    pub token_attempts: u32,
+    /// First backoff delay between those attempts; doubles each time.
+    pub token_retry_base: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_token_response_bytes: 256 * 1024,
+            token_attempts: 3,
+            token_retry_base: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Config {
+    /// A config with defaults for everything but the listen address and data dir.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf, public_url: Option<Url>) -> Self {
+        let public_url = public_url.unwrap_or_else(|| default_public_url(listen));
+        Config {
+            listen,
+            data_dir,
+            public_url,
+            http: HttpSettings::default(),
+        }
+    }
+
+    /// `<public-url>/OAuth2Callback`, the URI to register in Entra ID.
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "{}/OAuth2Callback",
+            self.public_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// Session cookies are marked Secure when users reach us over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("mailport.db")
+    }
+}
+
+/// `http://localhost:<port>`: Entra ID accepts plain http only for localhost redirect URIs.
+pub fn default_public_url(listen: SocketAddr) -> Url {
+    let raw = format!("http://localhost:{}", listen.port());
+    Url::parse(&raw).unwrap_or_else(|_| Url::parse("http://localhost").expect("static URL"))
+}

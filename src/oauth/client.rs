@@ -1,0 +1,350 @@
+//! Requests to the token endpoint with the `oauth2` crate, over our own reqwest-based HTTP
+//! function: no redirects, timeouts, and a cap on the response size.
+
+use std::time::Duration;
+
+use oauth2::basic::{
+    BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse,
+    TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+
+use super::error::{AadErrorResponse, GrantContext, TokenFailure, classify};
+use crate::config::HttpSettings;
+use crate::crypto::Secret;
+use crate::store::credentials::{ClientAuth, RecordedError};
+
+/// The id_token rides along in the token response when `openid` was requested.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+impl ExtraTokenFields for IdTokenField {}
+
+type AadTokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+type AadClient<HasAuthUrl> = oauth2::Client<
+    AadErrorResponse,
+    AadTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    HasAuthUrl,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Everything needed to talk to one credential's token endpoint.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub token_url: String,
+    pub auth: ClientAuth,
+    pub redirect_uri: Option<String>,
+}
+
+/// A successful token response, normalised.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub expires_in: Option<Duration>,
+    pub scope: Option<String>,
+    pub id_token: Option<String>,
+}
+
+/// Errors of our HTTP function; their text never contains request bodies or secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("request failed: {0}")]
+    Transport(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("the response is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("HTTP {0} from the server")]
+    ServerError(u16),
+}
+
+/// The shared outbound HTTP client: never follows redirects (a redirect from a token or
+/// Graph endpoint is an SSRF vector, not a feature), with timeouts.
+pub fn build_http_client(settings: &HttpSettings) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(settings.timeout)
+        .connect_timeout(settings.connect_timeout)
+        .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
+/// Sends one oauth2 request with reqwest, reading at most `max_bytes` of the answer.
+/// 5xx answers become `HttpError::ServerError` so they are retried, not parsed.
+async fn send(
+    http: &reqwest::Client,
+    max_bytes: usize,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, HttpError> {
+    let request = reqwest::Request::try_from(request)
+        .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
+    let mut response = http.execute(request).await.map_err(transport_error)?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(HttpError::ServerError(status.as_u16()));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > max_bytes as u64)
+    {
+        return Err(HttpError::TooLarge(max_bytes));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(HttpError::TooLarge(max_bytes));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let mut out = http::Response::builder().status(status);
+    if let Some(headers) = out.headers_mut() {
+        *headers = response.headers().clone();
+    }
+    out.body(body)
+        .map_err(|e| HttpError::Transport(e.to_string()))
+}
+
+fn transport_error(e: reqwest::Error) -> HttpError {
+    if e.is_timeout() {
+        HttpError::Timeout
+    } else {
+        HttpError::Transport(e.without_url().to_string())
+    }
+}
+
+fn base_client(cfg: &ClientConfig) -> Result<AadClient<EndpointNotSet>, TokenFailure> {
+    let token_url = TokenUrl::new(cfg.token_url.clone())
+        .map_err(|_| TokenFailure::NotUsable("the access token URL is not a valid URL".into()))?;
+    let mut client = oauth2::Client::new(ClientId::new(cfg.client_id.clone()))
+        .set_client_secret(ClientSecret::new(cfg.client_secret.expose().to_string()))
+        .set_token_uri(token_url)
+        .set_auth_type(match cfg.auth {
+            ClientAuth::Post => AuthType::RequestBody,
+            ClientAuth::Basic => AuthType::BasicAuth,
+        });
+    if let Some(uri) = &cfg.redirect_uri {
+        let redirect = RedirectUrl::new(uri.clone())
+            .map_err(|_| TokenFailure::NotUsable("the redirect URI is not a valid URL".into()))?;
+        client = client.set_redirect_uri(redirect);
+    }
+    Ok(client)
+}
+
+fn scopes(scope: &str) -> impl Iterator<Item = Scope> + '_ {
+    scope.split_whitespace().map(|s| Scope::new(s.to_string()))
+}
+
+/// The browser redirect for the authorization-code grant, with PKCE S256. Query parameters
+/// already in `auth_url` (such as `prompt=select_account`) are kept.
+pub fn authorize_redirect(
+    cfg: &ClientConfig,
+    auth_url: &str,
+    scope: &str,
+    state: &str,
+) -> Result<(url::Url, Secret), TokenFailure> {
+    let auth = AuthUrl::new(auth_url.to_string())
+        .map_err(|_| TokenFailure::NotUsable("the authorization URL is not a valid URL".into()))?;
+    let client = base_client(cfg)?.set_auth_uri(auth);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let state = state.to_string();
+    let (url, _) = client
+        .authorize_url(|| CsrfToken::new(state))
+        .add_scopes(scopes(scope))
+        .set_pkce_challenge(challenge)
+        .url();
+    Ok((url, Secret::new(verifier.secret().to_string())))
+}
+
+/// Our HTTP function as an oauth2 client: capped response size, no redirects.
+struct CappedHttp<'a> {
+    http: &'a reqwest::Client,
+    max_bytes: usize,
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for CappedHttp<'_> {
+    type Error = HttpError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(send(self.http, self.max_bytes, request))
+    }
+}
+
+/// A grant that can be requested without a user, and so retried.
+enum SilentGrant<'a> {
+    Refresh(&'a Secret),
+    ClientCredentials,
+}
+
+/// Sends token requests for one credential.
+pub struct TokenRequester<'a> {
+    pub http: &'a reqwest::Client,
+    pub settings: &'a HttpSettings,
+}
+
+impl TokenRequester<'_> {
+    fn http(&self) -> CappedHttp<'_> {
+        CappedHttp {
+            http: self.http,
+            max_bytes: self.settings.max_token_response_bytes,
+        }
+    }
+
+    pub async fn exchange_code(
+        &self,
+        cfg: &ClientConfig,
+        code: &str,
+        verifier: &Secret,
+    ) -> Result<IssuedTokens, TokenFailure> {
+        let client = base_client(cfg)?;
+        // A code is single-use: never retry its exchange.
+        let result = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_string()))
+            .request_async(&self.http())
+            .await;
+        finish(result, GrantContext::CodeExchange)
+    }
+
+    pub async fn refresh(
+        &self,
+        cfg: &ClientConfig,
+        refresh_token: &Secret,
+        scope: &str,
+    ) -> Result<IssuedTokens, TokenFailure> {
+        self.with_retries(cfg, SilentGrant::Refresh(refresh_token), scope)
+            .await
+    }
+
+    pub async fn client_credentials(
+        &self,
+        cfg: &ClientConfig,
+        scope: &str,
+    ) -> Result<IssuedTokens, TokenFailure> {
+        self.with_retries(cfg, SilentGrant::ClientCredentials, scope)
+            .await
+    }
+
+    async fn once(
+        &self,
+        cfg: &ClientConfig,
+        grant: &SilentGrant<'_>,
+        scope: &str,
+    ) -> Result<IssuedTokens, TokenFailure> {
+        let client = base_client(cfg)?;
+        let http = self.http();
+        match grant {
+            SilentGrant::Refresh(token) => {
+                let refresh = RefreshToken::new(token.expose().to_string());
+                let result = client
+                    .exchange_refresh_token(&refresh)
+                    .add_scopes(scopes(scope))
+                    .request_async(&http)
+                    .await;
+                finish(result, GrantContext::Refresh)
+            }
+            SilentGrant::ClientCredentials => {
+                let result = client
+                    .exchange_client_credentials()
+                    .add_scopes(scopes(scope))
+                    .request_async(&http)
+                    .await;
+                finish(result, GrantContext::ClientCredentials)
+            }
+        }
+    }
+
+    /// Retries transient failures with exponential backoff; everything else returns at once.
+    async fn with_retries(
+        &self,
+        cfg: &ClientConfig,
+        grant: SilentGrant<'_>,
+        scope: &str,
+    ) -> Result<IssuedTokens, TokenFailure> {
+        let attempts = self.settings.token_attempts.max(1);
+        let mut delay = self.settings.token_retry_base;
+        let mut n = 1;
+        loop {
+            match self.once(cfg, &grant, scope).await {
+                Err(TokenFailure::Transient(e)) if n < attempts => {
+                    tracing::warn!(attempt = n, error = %e.description, "token endpoint unavailable; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    n += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+type OAuthResult = Result<AadTokenResponse, RequestTokenError<HttpError, AadErrorResponse>>;
+
+fn finish(result: OAuthResult, context: GrantContext) -> Result<IssuedTokens, TokenFailure> {
+    match result {
+        Ok(resp) => Ok(IssuedTokens {
+            access_token: Secret::new(resp.access_token().secret().to_string()),
+            refresh_token: resp
+                .refresh_token()
+                .map(|t| Secret::new(t.secret().to_string())),
+            expires_in: resp.expires_in(),
+            scope: resp
+                .scopes()
+                .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
+            id_token: resp.extra_fields().id_token.clone(),
+        }),
+        Err(RequestTokenError::ServerResponse(err)) => Err(TokenFailure::Rejected {
+            status: classify(&err, context),
+            error: err.to_recorded(),
+        }),
+        Err(RequestTokenError::Request(e)) => {
+            let error = RecordedError {
+                code: None,
+                description: format!("the token endpoint could not be used: {e}"),
+                trace_id: None,
+            };
+            match e {
+                HttpError::TooLarge(_) => Err(TokenFailure::BadResponse(error)),
+                _ => Err(TokenFailure::Transient(error)),
+            }
+        }
+        Err(RequestTokenError::Parse(_, body)) => Err(TokenFailure::BadResponse(RecordedError {
+            code: None,
+            // Never quote the body: a malformed success response may hold a token.
+            description: format!(
+                "the token endpoint did not answer with valid OAuth JSON (it sent {} bytes{})",
+                body.len(),
+                if body.trim_ascii_start().starts_with(b"<") {
+                    ", which look like HTML"
+                } else {
+                    ""
+                }
+            ),
+            trace_id: None,
+        })),
+        Err(RequestTokenError::Other(msg)) => Err(TokenFailure::BadResponse(RecordedError {
+            code: None,
+            description: format!("unexpected answer from the token endpoint: {msg}"),
+            trace_id: None,
+        })),
+    }
+}

@@ -1,0 +1,312 @@
+//! The token service: hands out access tokens that stay valid for at least five more
+//! minutes, refreshing only when needed, one refresh per credential at a time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::config::HttpSettings;
+use crate::crypto::{MasterKey, Secret};
+use crate::store::Db;
+use crate::store::credentials::{
+    self, Account, Credential, GrantType, NewTokens, RecordedError, RefreshTokenUpdate, TokenStatus,
+};
+
+use super::client::{ClientConfig, IssuedTokens, TokenRequester};
+use super::error::TokenFailure;
+use super::id_token::{account_from_id_token, tenant_guid_of};
+
+/// A token is refreshed when it has less than this left.
+pub const REFRESH_MARGIN_SECS: i64 = 300;
+/// When the server does not say how long a token lives, assume Microsoft's usual hour.
+const DEFAULT_LIFETIME_SECS: i64 = 3599;
+
+#[derive(Clone)]
+pub struct TokenService {
+    db: Db,
+    key: MasterKey,
+    http: reqwest::Client,
+    settings: Arc<HttpSettings>,
+    redirect_uri: Arc<str>,
+    /// One lock per credential: concurrent callers wait for the refresh in progress and
+    /// then read its result from the database (single-flight).
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl TokenService {
+    pub fn new(
+        db: Db,
+        key: MasterKey,
+        http: reqwest::Client,
+        settings: HttpSettings,
+        redirect_uri: String,
+    ) -> Self {
+        TokenService {
+            db,
+            key,
+            http,
+            settings: Arc::new(settings),
+            redirect_uri: redirect_uri.into(),
+            locks: Arc::default(),
+        }
+    }
+
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    fn requester(&self) -> TokenRequester<'_> {
+        TokenRequester {
+            http: &self.http,
+            settings: &self.settings,
+        }
+    }
+
+    /// The client settings of a credential, with its secret decrypted.
+    pub fn client_config(&self, cred: &Credential) -> Result<ClientConfig, TokenFailure> {
+        let secret = match &cred.client_secret {
+            Some(blob) => self
+                .key
+                .decrypt_string(&credentials::secret_context(&cred.id), blob)
+                .map_err(|e| TokenFailure::NotUsable(e.to_string()))?,
+            None => Secret::default(),
+        };
+        Ok(ClientConfig {
+            client_id: cred.client_id.clone(),
+            client_secret: secret,
+            token_url: cred.access_token_url.clone(),
+            auth: cred.client_auth(),
+            redirect_uri: Some(self.redirect_uri.to_string()),
+        })
+    }
+
+    async fn load(&self, id: &str) -> Result<Credential, TokenFailure> {
+        credentials::get(&self.db, id)
+            .await
+            .map_err(|e| TokenFailure::NotUsable(format!("database error: {e}")))?
+            .ok_or_else(|| TokenFailure::NotUsable(format!("credential {id} does not exist")))
+    }
+
+    /// An access token valid for at least five more minutes.
+    pub async fn access_token(&self, id: &str) -> Result<Secret, TokenFailure> {
+        if let Some(token) = self.cached_token(&self.load(id).await?)? {
+            return Ok(token);
+        }
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        // Someone may have refreshed while we waited for the lock.
+        let cred = self.load(id).await?;
+        if let Some(token) = self.cached_token(&cred)? {
+            return Ok(token);
+        }
+        self.renew(&cred).await?;
+        let cred = self.load(id).await?;
+        self.cached_token(&cred)?.ok_or_else(|| {
+            TokenFailure::NotUsable(
+                "the token endpoint issued a token that is already expiring".into(),
+            )
+        })
+    }
+
+    /// The stored access token if it has more than the margin left.
+    fn cached_token(&self, cred: &Credential) -> Result<Option<Secret>, TokenFailure> {
+        let fresh = cred.stored_status() == TokenStatus::Valid
+            && cred
+                .expires_at
+                .is_some_and(|exp| exp - crate::store::now() > REFRESH_MARGIN_SECS);
+        match (&cred.access_token, fresh) {
+            (Some(blob), true) => self
+                .key
+                .decrypt_string(&credentials::access_token_context(&cred.id), blob)
+                .map(Some)
+                .map_err(|e| TokenFailure::NotUsable(e.to_string())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Gets new tokens without a user: a refresh, or a client-credentials request.
+    async fn renew(&self, cred: &Credential) -> Result<(), TokenFailure> {
+        match cred.stored_status() {
+            TokenStatus::NeedsConsent => {
+                return Err(TokenFailure::NotUsable(format!(
+                    "credential {} needs consent: press its key button and sign in again",
+                    cred.id
+                )));
+            }
+            TokenStatus::InvalidClient => {
+                return Err(TokenFailure::NotUsable(format!(
+                    "the client secret of credential {} was rejected: enter a new one",
+                    cred.id
+                )));
+            }
+            _ => {}
+        }
+        let cfg = self.client_config(cred)?;
+        let result = match cred.grant_type() {
+            GrantType::ClientCredentials => {
+                self.requester().client_credentials(&cfg, &cred.scope).await
+            }
+            GrantType::AuthorizationCode => {
+                let Some(blob) = &cred.refresh_token else {
+                    return Err(TokenFailure::NotUsable(format!(
+                        "credential {} has no refresh token: press its key button and sign in",
+                        cred.id
+                    )));
+                };
+                let refresh = self
+                    .key
+                    .decrypt_string(&credentials::refresh_token_context(&cred.id), blob)
+                    .map_err(|e| TokenFailure::NotUsable(e.to_string()))?;
+                self.requester().refresh(&cfg, &refresh, &cred.scope).await
+            }
+        };
+        self.store_outcome(cred, result, None).await
+    }
+
+    /// Requests a client-credentials token now (the key button), whatever the stored one.
+    pub async fn fetch_client_credentials(&self, id: &str) -> Result<(), TokenFailure> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let cred = self.load(id).await?;
+        let cfg = self.client_config(&cred)?;
+        let result = self.requester().client_credentials(&cfg, &cred.scope).await;
+        self.store_outcome(&cred, result, None).await
+    }
+
+    /// Redeems an authorization code from the callback and stores the tokens.
+    pub async fn redeem_code(
+        &self,
+        id: &str,
+        code: &str,
+        verifier: &Secret,
+    ) -> Result<(), TokenFailure> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let cred = self.load(id).await?;
+        let cfg = self.client_config(&cred)?;
+        let result = self.requester().exchange_code(&cfg, code, verifier).await;
+        // A failed code exchange only fails this sign-in: the stored grant is untouched.
+        let result = match result {
+            Err(TokenFailure::Rejected { error, .. }) => Err(TokenFailure::Rejected {
+                status: cred.stored_status(),
+                error,
+            }),
+            other => other,
+        };
+        let expected_tenant = tenant_guid_of(&cred.access_token_url);
+        self.store_outcome(&cred, result, Some(expected_tenant))
+            .await
+    }
+
+    /// Stores new tokens, or records the failure in the credential's status.
+    /// `sign_in` is Some(expected tenant) for a code exchange, which also records the account.
+    async fn store_outcome(
+        &self,
+        cred: &Credential,
+        result: Result<IssuedTokens, TokenFailure>,
+        sign_in: Option<Option<String>>,
+    ) -> Result<(), TokenFailure> {
+        let issued = match result {
+            Ok(issued) => issued,
+            Err(failure) => return Err(self.record_failure(cred, failure).await),
+        };
+        let account = match sign_in {
+            Some(expected) => match signed_in_account(expected.as_deref(), &issued) {
+                Ok(account) => Some(account),
+                Err(failure) => return Err(self.record_failure(cred, failure).await),
+            },
+            None => None,
+        };
+        let lifetime = issued
+            .expires_in
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(DEFAULT_LIFETIME_SECS);
+        let refresh_token = match (cred.grant_type(), &issued.refresh_token) {
+            (GrantType::ClientCredentials, _) => RefreshTokenUpdate::Clear,
+            (_, Some(rt)) => RefreshTokenUpdate::Replace(
+                self.key
+                    .encrypt_str(&credentials::refresh_token_context(&cred.id), rt.expose()),
+            ),
+            (_, None) => RefreshTokenUpdate::Keep,
+        };
+        let tokens = NewTokens {
+            access_token: self.key.encrypt_str(
+                &credentials::access_token_context(&cred.id),
+                issued.access_token.expose(),
+            ),
+            refresh_token,
+            expires_at: crate::store::now() + lifetime,
+            granted_scope: issued.scope.clone(),
+            account,
+        };
+        credentials::save_tokens(&self.db, &cred.id, tokens)
+            .await
+            .map_err(db_error)?;
+        tracing::info!(credential = %cred.id, expires_in = lifetime, "stored new tokens");
+        Ok(())
+    }
+
+    /// Records a failed token request on the credential: a refusal sets its status, a
+    /// transient or malformed answer only its last error.
+    async fn record_failure(&self, cred: &Credential, failure: TokenFailure) -> TokenFailure {
+        let status = match &failure {
+            TokenFailure::Rejected { status, .. } => Some(*status),
+            _ => None,
+        };
+        tracing::warn!(credential = %cred.id, error = %failure, "token request failed");
+        if let Err(e) =
+            credentials::record_error(&self.db, &cred.id, status, &failure.recorded()).await
+        {
+            tracing::error!(credential = %cred.id, error = %e, "could not record the token error");
+        }
+        failure
+    }
+}
+
+fn db_error(e: sqlx::Error) -> TokenFailure {
+    TokenFailure::NotUsable(format!("database error: {e}"))
+}
+
+/// Who signed in, from the id_token (an empty account when none came back).
+fn signed_in_account(
+    expected_tenant: Option<&str>,
+    issued: &IssuedTokens,
+) -> Result<Account, TokenFailure> {
+    let Some(jwt) = &issued.id_token else {
+        return Ok(Account::default());
+    };
+    let account = account_from_id_token(jwt).ok_or_else(|| {
+        TokenFailure::BadResponse(RecordedError {
+            code: None,
+            description: "the id_token in the token response is not a readable JWT".into(),
+            trace_id: None,
+        })
+    })?;
+    check_tenant(expected_tenant, &account)?;
+    Ok(account)
+}
+
+/// The signed-in account must belong to the tenant the credential names (when it names a
+/// GUID): tokens from another tenant would read someone else's mail.
+fn check_tenant(expected: Option<&str>, account: &Account) -> Result<(), TokenFailure> {
+    let (Some(expected), Some(tid)) = (expected, account.tid.as_deref()) else {
+        return Ok(());
+    };
+    if expected.eq_ignore_ascii_case(tid) {
+        return Ok(());
+    }
+    Err(TokenFailure::Rejected {
+        status: TokenStatus::Error,
+        error: RecordedError {
+            code: Some("tenant_mismatch".into()),
+            description: format!(
+                "the account signed in to tenant {tid}, but this credential is for tenant {expected}; nothing was stored"
+            ),
+            trace_id: None,
+        },
+    })
+}

@@ -1,0 +1,407 @@
+//! OAuth2 credentials and the tokens they hold. Secret columns hold ciphertexts only;
+//! encryption happens in the caller with `crypto::MasterKey` and the `*_context` names below.
+
+use serde::Serialize;
+
+use super::{Db, now};
+
+/// The grant a credential uses, as stored and as posted by the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "authorization_code" => Some(GrantType::AuthorizationCode),
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            _ => None,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "Authorization code",
+            GrantType::ClientCredentials => "Client credentials",
+        }
+    }
+}
+
+/// What the token of a credential is good for right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    None,
+    Valid,
+    Expired,
+    NeedsConsent,
+    InvalidClient,
+    Error,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::None => "none",
+            TokenStatus::Valid => "valid",
+            TokenStatus::Expired => "expired",
+            TokenStatus::NeedsConsent => "needs_consent",
+            TokenStatus::InvalidClient => "invalid_client",
+            TokenStatus::Error => "error",
+        }
+    }
+    fn parse_stored(s: &str) -> Self {
+        match s {
+            "valid" => TokenStatus::Valid,
+            "needs_consent" => TokenStatus::NeedsConsent,
+            "invalid_client" => TokenStatus::InvalidClient,
+            "error" => TokenStatus::Error,
+            _ => TokenStatus::None,
+        }
+    }
+}
+
+/// The editable settings of a credential (everything on the form but the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub id: String,
+    pub description: String,
+    pub grant_type: GrantType,
+    pub authorization_url: String,
+    pub access_token_url: String,
+    pub client_id: String,
+    pub scope: String,
+    pub client_auth: ClientAuth,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_secret_post`: client id and secret in the form body (Microsoft's usual).
+    Post,
+    /// HTTP Basic (RFC 6749 §2.3.1).
+    Basic,
+}
+
+impl ClientAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::Post => "post",
+            ClientAuth::Basic => "basic",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "post" | "" => Some(ClientAuth::Post),
+            "basic" => Some(ClientAuth::Basic),
+            _ => None,
+        }
+    }
+}
+
+/// A credential row, secrets still encrypted.
+#[derive(Clone, sqlx::FromRow)]
+pub struct Credential {
+    pub id: String,
+    pub description: String,
+    grant_type: String,
+    pub authorization_url: String,
+    pub access_token_url: String,
+    pub client_id: String,
+    pub client_secret: Option<Vec<u8>>,
+    pub scope: String,
+    client_auth: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    token_status: String,
+    pub access_token: Option<Vec<u8>>,
+    pub refresh_token: Option<Vec<u8>>,
+    pub expires_at: Option<i64>,
+    pub granted_scope: Option<String>,
+    pub token_updated_at: Option<i64>,
+    pub account_username: Option<String>,
+    pub account_name: Option<String>,
+    pub account_tid: Option<String>,
+    pub account_oid: Option<String>,
+    pub last_error_code: Option<String>,
+    pub last_error_description: Option<String>,
+    pub last_error_trace_id: Option<String>,
+    pub last_error_at: Option<i64>,
+}
+
+// Secrets are ciphertexts, but keep them out of logs all the same.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("id", &self.id)
+            .field("grant_type", &self.grant_type)
+            .field("token_status", &self.token_status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credential {
+    pub fn grant_type(&self) -> GrantType {
+        GrantType::parse(&self.grant_type).unwrap_or(GrantType::ClientCredentials)
+    }
+    pub fn client_auth(&self) -> ClientAuth {
+        ClientAuth::parse(&self.client_auth).unwrap_or(ClientAuth::Post)
+    }
+    /// The stored status, with `valid` turned into `expired` once the access token ran out.
+    pub fn status_at(&self, now: i64) -> TokenStatus {
+        let stored = TokenStatus::parse_stored(&self.token_status);
+        match (stored, self.expires_at) {
+            (TokenStatus::Valid, Some(exp)) if exp <= now => TokenStatus::Expired,
+            _ => stored,
+        }
+    }
+    pub fn status(&self) -> TokenStatus {
+        self.status_at(now())
+    }
+    /// The status as stored, before the expiry check.
+    pub fn stored_status(&self) -> TokenStatus {
+        TokenStatus::parse_stored(&self.token_status)
+    }
+    pub fn settings(&self) -> Settings {
+        Settings {
+            id: self.id.clone(),
+            description: self.description.clone(),
+            grant_type: self.grant_type(),
+            authorization_url: self.authorization_url.clone(),
+            access_token_url: self.access_token_url.clone(),
+            client_id: self.client_id.clone(),
+            scope: self.scope.clone(),
+            client_auth: self.client_auth(),
+        }
+    }
+    pub fn has_refresh_token(&self) -> bool {
+        self.refresh_token.is_some()
+    }
+}
+
+/// Encryption contexts: a ciphertext only decrypts in the row and column it was made for.
+pub fn secret_context(id: &str) -> String {
+    format!("credential/{id}/client_secret")
+}
+pub fn access_token_context(id: &str) -> String {
+    format!("credential/{id}/access_token")
+}
+pub fn refresh_token_context(id: &str) -> String {
+    format!("credential/{id}/refresh_token")
+}
+
+const COLUMNS: &str = "id, description, grant_type, authorization_url, access_token_url, client_id, \
+    client_secret, scope, client_auth, created_at, updated_at, token_status, access_token, refresh_token, \
+    expires_at, granted_scope, token_updated_at, account_username, account_name, account_tid, account_oid, \
+    last_error_code, last_error_description, last_error_trace_id, last_error_at";
+
+pub async fn list(db: &Db) -> sqlx::Result<Vec<Credential>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM credentials ORDER BY id COLLATE NOCASE"
+    ))
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Credential>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM credentials WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn insert(db: &Db, s: &Settings, secret: Option<Vec<u8>>) -> sqlx::Result<()> {
+    let t = now();
+    sqlx::query(
+        "INSERT INTO credentials (id, description, grant_type, authorization_url, access_token_url,
+            client_id, client_secret, scope, client_auth, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(&s.id)
+    .bind(&s.description)
+    .bind(s.grant_type.as_str())
+    .bind(&s.authorization_url)
+    .bind(&s.access_token_url)
+    .bind(&s.client_id)
+    .bind(secret)
+    .bind(&s.scope)
+    .bind(s.client_auth.as_str())
+    .bind(t)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// Saves new settings. `secret` None keeps the stored secret. When `reset_tokens` is set
+/// (the app, endpoint, grant or scope changed) the old tokens no longer belong to this
+/// credential and are dropped. A new secret clears an `invalid_client` status.
+pub async fn update(
+    db: &Db,
+    s: &Settings,
+    secret: Option<Vec<u8>>,
+    reset_tokens: bool,
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let changed = sqlx::query(
+        "UPDATE credentials SET description = $2, grant_type = $3, authorization_url = $4,
+            access_token_url = $5, client_id = $6, client_secret = COALESCE($7, client_secret),
+            scope = $8, client_auth = $9, updated_at = $10,
+            token_status = CASE WHEN $7 IS NOT NULL AND token_status = 'invalid_client' THEN 'none' ELSE token_status END
+         WHERE id = $1",
+    )
+    .bind(&s.id)
+    .bind(&s.description)
+    .bind(s.grant_type.as_str())
+    .bind(&s.authorization_url)
+    .bind(&s.access_token_url)
+    .bind(&s.client_id)
+    .bind(secret)
+    .bind(&s.scope)
+    .bind(s.client_auth.as_str())
+    .bind(now())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if changed && reset_tokens {
+        sqlx::query(
+            "UPDATE credentials SET token_status = 'none', access_token = NULL, refresh_token = NULL,
+                expires_at = NULL, granted_scope = NULL, token_updated_at = NULL,
+                account_username = NULL, account_name = NULL, account_tid = NULL, account_oid = NULL
+             WHERE id = $1",
+        )
+        .bind(&s.id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+pub async fn delete(db: &Db, id: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query("DELETE FROM credentials WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected()
+        > 0)
+}
+
+/// The signed-in account, from the id_token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    pub username: Option<String>,
+    pub name: Option<String>,
+    pub tid: Option<String>,
+    pub oid: Option<String>,
+}
+
+/// What to do with the stored refresh token when new tokens arrive.
+#[derive(Debug)]
+pub enum RefreshTokenUpdate {
+    /// Store this rotated (encrypted) refresh token.
+    Replace(Vec<u8>),
+    /// The server sent none: keep what we have.
+    Keep,
+    /// This grant has no refresh token (client credentials).
+    Clear,
+}
+
+/// New tokens, already encrypted.
+#[derive(Debug)]
+pub struct NewTokens {
+    pub access_token: Vec<u8>,
+    pub refresh_token: RefreshTokenUpdate,
+    pub expires_at: i64,
+    pub granted_scope: Option<String>,
+    /// Replaces the stored account when present (a new sign-in).
+    pub account: Option<Account>,
+}
+
+/// Stores new tokens and marks the credential valid, in ONE statement: the rotated refresh
+/// token can never be lost while the access token is kept (peers lose mail after 90 days
+/// that way).
+pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<bool> {
+    let (refresh_mode, refresh_blob) = match tokens.refresh_token {
+        RefreshTokenUpdate::Replace(blob) => ("replace", Some(blob)),
+        RefreshTokenUpdate::Keep => ("keep", None),
+        RefreshTokenUpdate::Clear => ("clear", None),
+    };
+    let account = tokens.account.clone().unwrap_or_default();
+    let replace_account = tokens.account.is_some();
+    let t = now();
+    let n = sqlx::query(
+        "UPDATE credentials SET token_status = 'valid', access_token = $2,
+            refresh_token = CASE $3 WHEN 'replace' THEN $4 WHEN 'clear' THEN NULL ELSE refresh_token END,
+            expires_at = $5, granted_scope = COALESCE($6, granted_scope), token_updated_at = $7,
+            account_username = CASE WHEN $8 THEN $9 ELSE account_username END,
+            account_name = CASE WHEN $8 THEN $10 ELSE account_name END,
+            account_tid = CASE WHEN $8 THEN $11 ELSE account_tid END,
+            account_oid = CASE WHEN $8 THEN $12 ELSE account_oid END,
+            last_error_code = NULL, last_error_description = NULL, last_error_trace_id = NULL, last_error_at = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(tokens.access_token)
+    .bind(refresh_mode)
+    .bind(refresh_blob)
+    .bind(tokens.expires_at)
+    .bind(tokens.granted_scope)
+    .bind(t)
+    .bind(replace_account)
+    .bind(account.username)
+    .bind(account.name)
+    .bind(account.tid)
+    .bind(account.oid)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+/// An error from the token endpoint or the sign-in, as shown to the administrator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordedError {
+    /// e.g. `AADSTS70008` or `invalid_grant`.
+    pub code: Option<String>,
+    pub description: String,
+    pub trace_id: Option<String>,
+}
+
+/// Records an error. `status` Some changes the token status (and, for a dead grant, drops
+/// the unusable tokens); None leaves the status alone (transient failures, sign-in errors).
+pub async fn record_error(
+    db: &Db,
+    id: &str,
+    status: Option<TokenStatus>,
+    err: &RecordedError,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE credentials SET token_status = COALESCE($2, token_status),
+            last_error_code = $3, last_error_description = $4, last_error_trace_id = $5, last_error_at = $6
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status.map(|s| s.as_str()))
+    .bind(&err.code)
+    .bind(&err.description)
+    .bind(&err.trace_id)
+    .bind(now())
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// The e-mail accounts that use a credential (none until accounts exist).
+pub async fn used_by(_db: &Db, _id: &str) -> sqlx::Result<Vec<String>> {
+    // The e-mail server accounts table arrives with the importer; until then nothing
+    // can reference a credential.
+    Ok(Vec::new())
+}

@@ -1,0 +1,108 @@
+//! The read-only JSON API under `/api/v1`, for an API key or a signed-in session.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::auth::current_user;
+use super::session::AppSession;
+use super::views::CredentialJson;
+use crate::app::AppState;
+use crate::crypto::sha256_hex;
+use crate::error::AppError;
+use crate::store::{self, credentials};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/credentials", get(list_credentials))
+        .route("/credentials/{id}", get(get_credential))
+}
+
+/// Errors as JSON: `{"error":{"code":"not_found","message":"…"}}`.
+pub struct ApiError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        if let AppError::Internal(e) = &self.0 {
+            tracing::error!(error = ?e, "internal error in API");
+        }
+        let code = match status {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::BAD_REQUEST => "bad_request",
+            _ => "internal_error",
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": self.0.public_message()}})),
+        )
+            .into_response()
+    }
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({"error": {"code": "unauthorized", "message": "Send Authorization: Bearer <API key> or sign in."}})),
+    )
+        .into_response()
+}
+
+/// An API key (`Authorization: Bearer …`) or a signed-in session.
+pub async fn require_api_auth(
+    State(state): State<AppState>,
+    session: AppSession,
+    request: Request,
+    next: Next,
+) -> Response {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").map(str::trim));
+    match bearer {
+        Some(Some(key)) if !key.is_empty() && key.len() <= 256 => {
+            match store::api_keys::authenticate(&state.db, &sha256_hex(key.as_bytes())).await {
+                Ok(Some(_)) => next.run(request).await,
+                Ok(None) => unauthorized(),
+                Err(e) => ApiError::from(e).into_response(),
+            }
+        }
+        Some(_) => unauthorized(),
+        None => match current_user(&state, &session).await {
+            Ok(Some(_)) => next.run(request).await,
+            Ok(None) => unauthorized(),
+            Err(e) => ApiError(e).into_response(),
+        },
+    }
+}
+
+async fn list_credentials(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<CredentialJson>>, ApiError> {
+    let list = credentials::list(&state.db).await?;
+    Ok(Json(list.iter().map(CredentialJson::new).collect()))
+}
+
+async fn get_credential(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CredentialJson>, ApiError> {
+    let cred = credentials::get(&state.db, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Json(CredentialJson::new(&cred)))
+}

@@ -1,0 +1,396 @@
+//! The credential form: what was typed, its validation, and the Microsoft Entra ID helper
+//! that fills in the endpoint URLs and scope from a tenant id.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use crate::store::credentials::{ClientAuth, GrantType, Settings};
+
+/// The form as posted. Every field defaults to empty so that a missing field becomes a
+/// validation message, not a 422 from the extractor.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(default)]
+pub struct CredentialForm {
+    pub id: String,
+    pub description: String,
+    pub grant_type: String,
+    pub authorization_url: String,
+    pub access_token_url: String,
+    pub client_id: String,
+    pub client_secret: crate::crypto::Secret,
+    pub scope: String,
+    pub client_auth: String,
+    /// Entra ID helper: tenant GUID or domain.
+    pub tenant: String,
+    /// Entra ID helper: `global`, `usgov`, `dod`, `china` or `custom`.
+    pub cloud: String,
+    /// Entra ID helper with cloud `custom`: the sign-in host's base URL (e.g. the sandbox).
+    pub authority: String,
+    /// `save` (default) or `fill` (run the helper, save nothing).
+    pub action: String,
+}
+
+impl CredentialForm {
+    pub fn from_settings(s: &Settings) -> Self {
+        CredentialForm {
+            id: s.id.clone(),
+            description: s.description.clone(),
+            grant_type: s.grant_type.as_str().into(),
+            authorization_url: s.authorization_url.clone(),
+            access_token_url: s.access_token_url.clone(),
+            client_id: s.client_id.clone(),
+            scope: s.scope.clone(),
+            client_auth: s.client_auth.as_str().into(),
+            cloud: "global".into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Messages next to fields, plus warnings that do not block saving.
+#[derive(Debug, Default)]
+pub struct Validation {
+    pub errors: BTreeMap<&'static str, String>,
+    pub warnings: Vec<String>,
+}
+
+impl Validation {
+    pub fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+    fn add(&mut self, field: &'static str, msg: impl Into<String>) {
+        self.errors.entry(field).or_insert_with(|| msg.into());
+    }
+}
+
+const MAX_URL: usize = 2048;
+const MAX_TEXT: usize = 1024;
+
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Checks the form. `existing_id` is Some on update (the id cannot change then);
+/// `secret_required` is true on create.
+pub fn validate(
+    form: &CredentialForm,
+    existing_id: Option<&str>,
+    secret_required: bool,
+) -> Result<(Settings, Validation), Validation> {
+    let mut v = Validation::default();
+    let id = existing_id
+        .map(str::to_string)
+        .unwrap_or_else(|| form.id.trim().to_string());
+    if !valid_id(&id) {
+        v.add(
+            "id",
+            "Use 1 to 64 characters: letters, digits, '-', '_' and '.'.",
+        );
+    }
+    let description = form.description.trim().to_string();
+    if description.chars().count() > 200 {
+        v.add("description", "Use at most 200 characters.");
+    }
+    let grant_type = GrantType::parse(&form.grant_type);
+    if grant_type.is_none() {
+        v.add(
+            "grant_type",
+            "Choose Authorization code or Client credentials.",
+        );
+    }
+    let authorization_url = form.authorization_url.trim().to_string();
+    if grant_type == Some(GrantType::AuthorizationCode) || !authorization_url.is_empty() {
+        if authorization_url.is_empty() {
+            v.add(
+                "authorization_url",
+                "The authorization code grant needs the authorization URL.",
+            );
+        } else {
+            check_url(&mut v, "authorization_url", &authorization_url);
+        }
+    }
+    let access_token_url = form.access_token_url.trim().to_string();
+    if access_token_url.is_empty() {
+        v.add("access_token_url", "Enter the token URL.");
+    } else {
+        check_url(&mut v, "access_token_url", &access_token_url);
+    }
+    let client_id = form.client_id.trim().to_string();
+    if client_id.is_empty() {
+        v.add(
+            "client_id",
+            "Enter the Application (client) ID from the app registration.",
+        );
+    } else if client_id.len() > 256 || client_id.chars().any(char::is_control) {
+        v.add("client_id", "This is not a client id.");
+    }
+    let secret = form.client_secret.expose();
+    if secret_required && secret.trim().is_empty() {
+        v.add(
+            "client_secret",
+            "Enter the client secret's Value (shown once in Entra ID under Certificates & secrets).",
+        );
+    } else if secret.len() > MAX_TEXT || secret.chars().any(char::is_control) {
+        v.add("client_secret", "This is not a client secret.");
+    }
+    let scope = form.scope.split_whitespace().collect::<Vec<_>>().join(" ");
+    check_scope(&mut v, grant_type, &scope);
+    let client_auth = ClientAuth::parse(&form.client_auth);
+    if client_auth.is_none() {
+        v.add("client_auth", "Choose client_secret_post or HTTP Basic.");
+    }
+    match (grant_type, client_auth) {
+        (Some(grant_type), Some(client_auth)) if v.errors.is_empty() => Ok((
+            Settings {
+                id,
+                description,
+                grant_type,
+                authorization_url,
+                access_token_url,
+                client_id,
+                scope,
+                client_auth,
+            },
+            v,
+        )),
+        _ => Err(v),
+    }
+}
+
+fn check_scope(v: &mut Validation, grant_type: Option<GrantType>, scope: &str) {
+    if scope.is_empty() {
+        v.add("scope", "Enter the scope.");
+        return;
+    }
+    if scope.len() > MAX_TEXT || scope.chars().any(char::is_control) {
+        v.add("scope", "This is not a scope.");
+        return;
+    }
+    match grant_type {
+        Some(GrantType::ClientCredentials) => {
+            if scope.split(' ').count() != 1 || !scope.ends_with("/.default") {
+                v.add(
+                    "scope",
+                    "Client credentials takes exactly one scope of the form {resource}/.default, \
+                     for example https://graph.microsoft.com/.default.",
+                );
+            }
+        }
+        Some(GrantType::AuthorizationCode) => {
+            if !scope.split(' ').any(|s| s == "offline_access") {
+                v.warnings.push(
+                    "The scope has no offline_access: Microsoft then sends no refresh token, \
+                     and the credential stops working when its access token expires (about an hour)."
+                        .into(),
+                );
+            }
+        }
+        None => {}
+    }
+}
+
+/// Absolute http(s) URLs only; plain http only to loopback hosts (the sandbox, tests).
+fn check_url(v: &mut Validation, field: &'static str, raw: &str) {
+    if raw.len() > MAX_URL {
+        v.add(field, "This URL is too long.");
+        return;
+    }
+    let Ok(url) = url::Url::parse(raw) else {
+        v.add(field, "Enter an absolute URL starting with https://.");
+        return;
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        v.add(field, "The URL must not contain a user name or password.");
+        return;
+    }
+    let Some(host) = url.host_str() else {
+        v.add(field, "The URL has no host.");
+        return;
+    };
+    match url.scheme() {
+        "https" => {
+            if !is_microsoft_login_host(host) && !is_loopback(host) {
+                v.warnings.push(format!(
+                    "{host} is not a Microsoft sign-in host (login.microsoftonline.com, .us or chinacloudapi.cn)."
+                ));
+            }
+        }
+        "http" if is_loopback(host) => v.warnings.push(format!(
+            "{raw} uses plain http: fine for the sandbox on this machine, never for a real tenant."
+        )),
+        "http" => v.add(
+            field,
+            "Plain http is only allowed for this machine (localhost); use https.",
+        ),
+        _ => v.add(field, "Only http(s) URLs are allowed."),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn is_microsoft_login_host(host: &str) -> bool {
+    CLOUDS
+        .iter()
+        .any(|c| c.login_host.eq_ignore_ascii_case(host))
+        || host.eq_ignore_ascii_case("login.partner.microsoftonline.cn")
+}
+
+/// A Microsoft cloud: where users sign in and where Graph lives.
+pub struct Cloud {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub login_host: &'static str,
+    pub graph_resource: &'static str,
+}
+
+pub const CLOUDS: &[Cloud] = &[
+    Cloud {
+        key: "global",
+        label: "Global (login.microsoftonline.com)",
+        login_host: "login.microsoftonline.com",
+        graph_resource: "https://graph.microsoft.com",
+    },
+    Cloud {
+        key: "usgov",
+        label: "US Government GCC High (login.microsoftonline.us)",
+        login_host: "login.microsoftonline.us",
+        graph_resource: "https://graph.microsoft.us",
+    },
+    Cloud {
+        key: "dod",
+        label: "US DoD (login.microsoftonline.us, dod-graph)",
+        login_host: "login.microsoftonline.us",
+        graph_resource: "https://dod-graph.microsoft.us",
+    },
+    Cloud {
+        key: "china",
+        label: "China, 21Vianet (login.chinacloudapi.cn)",
+        login_host: "login.chinacloudapi.cn",
+        graph_resource: "https://microsoftgraph.chinacloudapi.cn",
+    },
+];
+
+/// Tenant ids are GUIDs, verified domains, or `common`/`organizations`.
+fn valid_tenant(t: &str) -> bool {
+    (1..=255).contains(&t.len())
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        && !t.starts_with('.')
+        && !t.contains("..")
+}
+
+/// Runs the Entra ID helper on the form: fills the URLs and the scope for its grant type.
+/// Returns field errors when the helper's own inputs are wrong.
+pub fn fill_from_entra(form: &mut CredentialForm) -> Validation {
+    let mut v = Validation::default();
+    let tenant = form.tenant.trim().to_string();
+    if !valid_tenant(&tenant) {
+        v.add(
+            "tenant",
+            "Enter the Directory (tenant) ID, a GUID, or a verified domain such as contoso.com.",
+        );
+    }
+    let (base, resource) = if form.cloud == "custom" {
+        let authority = form.authority.trim().trim_end_matches('/').to_string();
+        let mut probe = Validation::default();
+        check_url(&mut probe, "authority", &authority);
+        if let Some(msg) = probe.errors.remove("authority") {
+            v.add("authority", msg);
+        }
+        (authority, CLOUDS[0].graph_resource)
+    } else {
+        let cloud = CLOUDS
+            .iter()
+            .find(|c| c.key == form.cloud)
+            .unwrap_or(&CLOUDS[0]);
+        (
+            format!("https://{}", cloud.login_host),
+            cloud.graph_resource,
+        )
+    };
+    if !v.errors.is_empty() {
+        return v;
+    }
+    form.authorization_url = format!("{base}/{tenant}/oauth2/v2.0/authorize?prompt=select_account");
+    form.access_token_url = format!("{base}/{tenant}/oauth2/v2.0/token");
+    let grant = GrantType::parse(&form.grant_type).unwrap_or(GrantType::AuthorizationCode);
+    form.grant_type = grant.as_str().into();
+    form.scope = match grant {
+        GrantType::ClientCredentials => format!("{resource}/.default"),
+        // Short names resolve to the global Graph; other clouds need qualified scopes.
+        GrantType::AuthorizationCode if resource == CLOUDS[0].graph_resource => {
+            "Mail.ReadWrite offline_access".into()
+        }
+        GrantType::AuthorizationCode => format!("{resource}/Mail.ReadWrite offline_access"),
+    };
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> CredentialForm {
+        CredentialForm {
+            id: "graph-app".into(),
+            grant_type: "client_credentials".into(),
+            access_token_url: "https://login.microsoftonline.com/t/oauth2/v2.0/token".into(),
+            client_id: "abc".into(),
+            client_secret: crate::crypto::Secret::new("s".into()),
+            scope: "https://graph.microsoft.com/.default".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_form_and_rejects_bad_urls() {
+        assert!(validate(&form(), None, true).is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x/y",
+            "http://example.com/t",
+            "/relative",
+            "https://u:p@h/x",
+        ] {
+            let mut f = form();
+            f.access_token_url = bad.into();
+            let v = validate(&f, None, true).unwrap_err();
+            assert!(v.error("access_token_url").is_some(), "{bad}");
+        }
+        let mut f = form();
+        f.access_token_url = "http://127.0.0.1:9/t/oauth2/v2.0/token".into();
+        let (_, v) = validate(&f, None, true).unwrap();
+        assert_eq!(v.warnings.len(), 1);
+    }
+
+    #[test]
+    fn helper_fills_urls_and_scope() {
+        let mut f = CredentialForm {
+            tenant: "contoso.onmicrosoft.com".into(),
+            grant_type: "authorization_code".into(),
+            cloud: "global".into(),
+            ..Default::default()
+        };
+        assert!(fill_from_entra(&mut f).errors.is_empty());
+        assert_eq!(
+            f.authorization_url,
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?prompt=select_account"
+        );
+        assert_eq!(f.scope, "Mail.ReadWrite offline_access");
+        f.grant_type = "client_credentials".into();
+        f.cloud = "usgov".into();
+        fill_from_entra(&mut f);
+        assert_eq!(f.scope, "https://graph.microsoft.us/.default");
+        f.tenant = "../evil".into();
+        assert!(fill_from_entra(&mut f).error("tenant").is_some());
+    }
+}

@@ -1,0 +1,308 @@
+//! The Credentials screen (UCTool > Authorisation > Credentials): list, create, edit, delete.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Extension, Form, Router};
+
+use super::auth::CurrentUser;
+use super::credential_form::{
+    CLOUDS, Cloud, CredentialForm, Validation, fill_from_entra, valid_id, validate,
+};
+use super::layout::Layout;
+use super::session::AppSession;
+use super::views::CredentialView;
+use crate::app::AppState;
+use crate::error::{AppError, render};
+use crate::store::{self, credentials};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/credentials", get(list).post(create))
+        .route("/credentials/new", get(new_page))
+        .route("/credentials/{id}", get(show).post(update))
+        .route("/credentials/{id}/delete", get(confirm_delete).post(delete))
+}
+
+#[derive(Template)]
+#[template(path = "credentials/list.html")]
+struct ListPage {
+    layout: Layout,
+    credentials: Vec<CredentialView>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    session: AppSession,
+) -> Result<Response, AppError> {
+    let credentials = credentials::list(&state.db)
+        .await?
+        .iter()
+        .map(CredentialView::new)
+        .collect();
+    let page = ListPage {
+        layout: Layout::new(&session, Some(user.username), "credentials").await?,
+        credentials,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "credentials/form.html")]
+struct FormPage {
+    layout: Layout,
+    /// None for a new credential.
+    existing: Option<CredentialView>,
+    form: CredentialForm,
+    v: Validation,
+    redirect_uri: String,
+    clouds: &'static [Cloud],
+    has_secret: bool,
+}
+
+impl FormPage {
+    fn action(&self) -> String {
+        match &self.existing {
+            Some(c) => format!("/credentials/{}", c.id),
+            None => "/credentials".into(),
+        }
+    }
+}
+
+async fn form_page(
+    state: &AppState,
+    session: &AppSession,
+    user: CurrentUser,
+    existing: Option<&credentials::Credential>,
+    mut form: CredentialForm,
+    v: Validation,
+) -> Result<FormPage, AppError> {
+    // The secret is write-only: it never goes back to the browser.
+    form.client_secret = Default::default();
+    if form.cloud.is_empty() {
+        form.cloud = "global".into();
+    }
+    Ok(FormPage {
+        layout: Layout::new(session, Some(user.username), "credentials").await?,
+        existing: existing.map(CredentialView::new),
+        form,
+        v,
+        redirect_uri: state.config.redirect_uri(),
+        clouds: CLOUDS,
+        has_secret: existing.is_some_and(|c| c.client_secret.is_some()),
+    })
+}
+
+async fn new_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    session: AppSession,
+) -> Result<Response, AppError> {
+    let form = CredentialForm {
+        grant_type: "authorization_code".into(),
+        client_auth: "post".into(),
+        ..Default::default()
+    };
+    let page = form_page(&state, &session, user, None, form, Validation::default()).await?;
+    Ok(render(&page)?.into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    session: AppSession,
+    Form(mut form): Form<CredentialForm>,
+) -> Result<Response, AppError> {
+    if form.action == "fill" {
+        let v = fill_from_entra(&mut form);
+        let status = status_for(&v);
+        let page = form_page(&state, &session, user, None, form, v).await?;
+        return Ok((status, render(&page)?).into_response());
+    }
+    let (settings, v) = match validate(&form, None, true) {
+        Ok(ok) => ok,
+        Err(v) => return invalid(&state, &session, user, None, form, v).await,
+    };
+    if credentials::get(&state.db, &settings.id).await?.is_some() {
+        let mut v = v;
+        v.errors.insert(
+            "id",
+            format!("A credential with the id {} already exists.", settings.id),
+        );
+        return invalid(&state, &session, user, None, form, v).await;
+    }
+    let secret = state.key.encrypt_str(
+        &credentials::secret_context(&settings.id),
+        form.client_secret.expose().trim(),
+    );
+    if let Err(e) = credentials::insert(&state.db, &settings, Some(secret)).await {
+        if store::is_unique_violation(&e) {
+            let mut v = v;
+            v.errors.insert(
+                "id",
+                format!("A credential with the id {} already exists.", settings.id),
+            );
+            return invalid(&state, &session, user, None, form, v).await;
+        }
+        return Err(e.into());
+    }
+    tracing::info!(credential = %settings.id, by = %user.username, "credential created");
+    flash_saved(&session, &v, "Credential saved.").await?;
+    Ok(Redirect::to(&format!("/credentials/{}", settings.id)).into_response())
+}
+
+fn status_for(v: &Validation) -> StatusCode {
+    if v.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+async fn invalid(
+    state: &AppState,
+    session: &AppSession,
+    user: CurrentUser,
+    existing: Option<&credentials::Credential>,
+    form: CredentialForm,
+    v: Validation,
+) -> Result<Response, AppError> {
+    let page = form_page(state, session, user, existing, form, v).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+}
+
+async fn flash_saved(session: &AppSession, v: &Validation, text: &str) -> Result<(), AppError> {
+    if v.warnings.is_empty() {
+        session.flash("ok", text).await
+    } else {
+        session
+            .flash("warn", format!("{text} Note: {}", v.warnings.join(" ")))
+            .await
+    }
+}
+
+async fn load(state: &AppState, id: &str) -> Result<credentials::Credential, AppError> {
+    if !valid_id(id) {
+        return Err(AppError::NotFound);
+    }
+    credentials::get(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    session: AppSession,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let cred = load(&state, &id).await?;
+    let form = CredentialForm::from_settings(&cred.settings());
+    let page = form_page(
+        &state,
+        &session,
+        user,
+        Some(&cred),
+        form,
+        Validation::default(),
+    )
+    .await?;
+    Ok(render(&page)?.into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    session: AppSession,
+    Path(id): Path<String>,
+    Form(mut form): Form<CredentialForm>,
+) -> Result<Response, AppError> {
+    let cred = load(&state, &id).await?;
+    form.id = cred.id.clone();
+    if form.action == "fill" {
+        let v = fill_from_entra(&mut form);
+        let status = status_for(&v);
+        let page = form_page(&state, &session, user, Some(&cred), form, v).await?;
+        return Ok((status, render(&page)?).into_response());
+    }
+    let (settings, v) = match validate(&form, Some(&cred.id), false) {
+        Ok(ok) => ok,
+        Err(v) => return invalid(&state, &session, user, Some(&cred), form, v).await,
+    };
+    let old = cred.settings();
+    // Tokens belong to an app, an endpoint and a scope: if those change, they are void.
+    let reset_tokens = old.grant_type != settings.grant_type
+        || old.access_token_url != settings.access_token_url
+        || old.client_id != settings.client_id
+        || old.scope != settings.scope;
+    let secret = form.client_secret.expose().trim();
+    let secret = (!secret.is_empty()).then(|| {
+        state
+            .key
+            .encrypt_str(&credentials::secret_context(&cred.id), secret)
+    });
+    credentials::update(&state.db, &settings, secret, reset_tokens).await?;
+    tracing::info!(credential = %cred.id, by = %user.username, reset_tokens, "credential updated");
+    let text = if reset_tokens && cred.access_token.is_some() {
+        "Credential saved. The app, endpoint or scope changed, so the old token was discarded: press the key to get a new one."
+    } else {
+        "Credential saved."
+    };
+    flash_saved(&session, &v, text).await?;
+    Ok(Redirect::to(&format!("/credentials/{}", cred.id)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "credentials/delete.html")]
+struct DeletePage {
+    layout: Layout,
+    credential: CredentialView,
+    used_by: Vec<String>,
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    session: AppSession,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let cred = load(&state, &id).await?;
+    let page = DeletePage {
+        layout: Layout::new(&session, Some(user.username), "credentials").await?,
+        credential: CredentialView::new(&cred),
+        used_by: credentials::used_by(&state.db, &cred.id).await?,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    session: AppSession,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let cred = load(&state, &id).await?;
+    let used_by = credentials::used_by(&state.db, &cred.id).await?;
+    if !used_by.is_empty() {
+        session
+            .flash(
+                "error",
+                format!(
+                    "Credential {} was not deleted: the e-mail accounts {} still use it.",
+                    cred.id,
+                    used_by.join(", ")
+                ),
+            )
+            .await?;
+        return Ok(Redirect::to(&format!("/credentials/{}", cred.id)).into_response());
+    }
+    credentials::delete(&state.db, &cred.id).await?;
+    tracing::info!(credential = %cred.id, by = %user.username, "credential deleted");
+    session
+        .flash("ok", format!("Credential {} deleted.", cred.id))
+        .await?;
+    Ok(Redirect::to("/credentials").into_response())
+}

@@ -1,0 +1,86 @@
+//! CSRF protection for every state-changing request, in one middleware: a request that is
+//! not GET/HEAD/OPTIONS must carry the session's token as the `csrf_token` form field (or
+//! the `X-CSRF-Token` header). Checking centrally means a new route cannot forget it.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+use tower_sessions::Session;
+
+use super::session::AppSession;
+use crate::error::AppError;
+
+/// The largest form body we read (the outer body limit is the same).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+pub async fn verify(request: Request, next: Next) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let Some(session) = request.extensions().get::<Session>().cloned() else {
+        return AppError::Internal(anyhow::anyhow!("session layer missing")).into_response();
+    };
+    let expected = match AppSession(session).existing_csrf_token().await {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let header_token = request
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (parts, body) = request.into_parts();
+    let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                AppError::BadRequest("The form is larger than Mailport accepts (64 KB).".into()),
+            )
+                .into_response_with_status();
+        }
+    };
+    let form_token = form_field(&bytes, "csrf_token");
+    let given = header_token.or(form_token);
+    let ok = matches!((&expected, &given), (Some(e), Some(g)) if constant_time_eq(e, g));
+    if !ok {
+        tracing::info!(path = %parts.uri.path(), "refused a request without a valid CSRF token");
+        return AppError::Forbidden(
+            "This form has expired or did not come from Mailport, so nothing was changed. \
+             Go back, reload the page and try again."
+                .into(),
+        )
+        .into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Renders an AppError page but with another status code.
+trait WithStatus {
+    fn into_response_with_status(self) -> Response;
+}
+
+impl WithStatus for (StatusCode, AppError) {
+    fn into_response_with_status(self) -> Response {
+        let mut r = self.1.into_response();
+        *r.status_mut() = self.0;
+        r
+    }
+}

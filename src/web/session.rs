@@ -1,0 +1,144 @@
+//! A typed view of the session: the signed-in user, the CSRF token, pending OAuth sign-ins
+//! and the flash message, so handlers never deal in string keys.
+
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::crypto::{Secret, random_token};
+use crate::error::AppError;
+
+const USER_ID: &str = "user_id";
+const CSRF: &str = "csrf";
+const PENDING_AUTH: &str = "pending_oauth";
+const FLASH: &str = "flash";
+
+/// How long the key button's `state` stays redeemable.
+pub const PENDING_AUTH_TTL_SECS: i64 = 600;
+/// At most this many sign-ins may be pending in one session (several tabs).
+const MAX_PENDING: usize = 5;
+
+/// A sign-in started by the key button, waiting for `/OAuth2Callback`.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct PendingAuth {
+    pub state: String,
+    pub credential_id: String,
+    verifier: String,
+    pub created_at: i64,
+}
+
+impl PendingAuth {
+    pub fn verifier(&self) -> Secret {
+        Secret::new(self.verifier.clone())
+    }
+}
+
+/// A one-shot message shown on the next page.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Flash {
+    /// `ok`, `warn` or `error`
+    pub kind: String,
+    pub text: String,
+}
+
+pub struct AppSession(pub Session);
+
+impl AppSession {
+    pub async fn user_id(&self) -> Result<Option<i64>, AppError> {
+        Ok(self.0.get(USER_ID).await?)
+    }
+
+    /// Signs the user in under a NEW session id (no fixation) and a new CSRF token.
+    pub async fn sign_in(&self, user_id: i64) -> Result<(), AppError> {
+        self.0.cycle_id().await?;
+        self.0.insert(USER_ID, user_id).await?;
+        self.0.insert(CSRF, random_token(32)).await?;
+        Ok(())
+    }
+
+    /// Deletes the session server-side.
+    pub async fn sign_out(&self) -> Result<(), AppError> {
+        self.0.flush().await?;
+        Ok(())
+    }
+
+    /// The session's CSRF token, created on first use.
+    pub async fn csrf_token(&self) -> Result<String, AppError> {
+        if let Some(t) = self.0.get::<String>(CSRF).await? {
+            return Ok(t);
+        }
+        let t = random_token(32);
+        self.0.insert(CSRF, &t).await?;
+        Ok(t)
+    }
+
+    pub async fn existing_csrf_token(&self) -> Result<Option<String>, AppError> {
+        Ok(self.0.get(CSRF).await?)
+    }
+
+    /// Remembers a sign-in started by the key button; returns its `state`.
+    pub async fn start_auth(
+        &self,
+        credential_id: &str,
+        state: String,
+        verifier: &Secret,
+    ) -> Result<(), AppError> {
+        let now = crate::store::now();
+        let mut pending: Vec<PendingAuth> = self.0.get(PENDING_AUTH).await?.unwrap_or_default();
+        pending.retain(|p| now - p.created_at < PENDING_AUTH_TTL_SECS);
+        if pending.len() >= MAX_PENDING {
+            pending.remove(0);
+        }
+        pending.push(PendingAuth {
+            state,
+            credential_id: credential_id.to_string(),
+            verifier: verifier.expose().to_string(),
+            created_at: now,
+        });
+        self.0.insert(PENDING_AUTH, pending).await?;
+        Ok(())
+    }
+
+    /// Takes (single use) the pending sign-in with this `state`, if it exists and is fresh.
+    pub async fn take_auth(&self, state: &str) -> Result<Option<PendingAuth>, AppError> {
+        let now = crate::store::now();
+        let mut pending: Vec<PendingAuth> = self.0.get(PENDING_AUTH).await?.unwrap_or_default();
+        let found = pending
+            .iter()
+            .position(|p| crate::web::csrf::constant_time_eq(&p.state, state))
+            .map(|i| pending.remove(i));
+        pending.retain(|p| now - p.created_at < PENDING_AUTH_TTL_SECS);
+        self.0.insert(PENDING_AUTH, pending).await?;
+        Ok(found.filter(|p| now - p.created_at < PENDING_AUTH_TTL_SECS))
+    }
+
+    pub async fn flash(&self, kind: &str, text: impl Into<String>) -> Result<(), AppError> {
+        self.0
+            .insert(
+                FLASH,
+                Flash {
+                    kind: kind.into(),
+                    text: text.into(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn take_flash(&self) -> Result<Option<Flash>, AppError> {
+        Ok(self.0.remove(FLASH).await?)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AppSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Session::from_request_parts(parts, state)
+            .await
+            .map(AppSession)
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("session layer missing")))
+    }
+}
