@@ -112,12 +112,12 @@ impl TokenService {
         })
     }
 
-    /// The stored access token if it has more than the margin left.
-    fn cached_token(&self, cred: &Credential) -> Result<Option<Secret>, TokenFailure> {
+    /// The stored access token if it has more than `margin` seconds left.
+    fn cached_token(&self, cred: &Credential, margin: i64) -> Result<Option<Secret>, TokenFailure> {
         let fresh = cred.stored_status() == TokenStatus::Valid
             && cred
                 .expires_at
-                .is_some_and(|exp| exp - crate::store::now() > REFRESH_MARGIN_SECS);
+                .is_some_and(|exp| exp - crate::store::now() > margin);
         match (&cred.access_token, fresh) {
             (Some(blob), true) => self
                 .key

@@ -1,5 +1,9 @@
 //! Mailport's integration tests: one binary, one module per area. Everything runs over real
 //! HTTP on loopback ports: the app and the sandbox each on port 0.
 
+mod auth;
+mod credentials;
+mod helpers;
 mod sandbox_graph;
 mod sandbox_identity;
+mod tokens;

@@ -1,0 +1,430 @@
+//! A real Mailport on a loopback port with a fresh data dir, next to a real sandbox on
+//! another port, and a cookie-keeping HTTP client that does not follow redirects.
+
+use std::time::Duration;
+
+use mailport::app::{self, AppState, RunningApp};
+use mailport::config::{Config, HttpSettings};
+use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
+use mailport::sandbox::{self, SandboxConfig, SandboxHandle};
+use reqwest::{Client, Response, StatusCode, header};
+use scraper::{Html, Selector};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+pub const ADELE: &str = "adele@contoso.onmicrosoft.com";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub state: AppState,
+    pub running: RunningApp,
+    pub sandbox: SandboxHandle,
+    pub data_dir: tempfile::TempDir,
+}
+
+/// A client that keeps cookies and shows us every redirect.
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+impl TestApp {
+    /// App + sandbox, with an administrator that is NOT signed in yet.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut SandboxConfig)) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://127.0.0.1:{}", addr.port());
+        let redirect_uri = format!("{base}/OAuth2Callback");
+        let mut sandbox_config = SandboxConfig::demo(vec![redirect_uri]);
+        adjust(&mut sandbox_config);
+        let sandbox = sandbox::spawn(
+            TcpListener::bind("127.0.0.1:0").await.expect("bind sandbox"),
+            sandbox_config,
+        )
+        .await
+        .expect("sandbox");
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::new(
+            addr,
+            data_dir.path().to_path_buf(),
+            Some(base.parse().expect("url")),
+        );
+        config.http = HttpSettings {
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            token_attempts: 2,
+            token_retry_base: Duration::from_millis(50),
+            ..HttpSettings::default()
+        };
+        let state = AppState::open(config).await.expect("open app");
+        let running = app::start(listener, state.clone()).await.expect("start app");
+        TestApp {
+            base,
+            client: browser(),
+            state,
+            running,
+            sandbox,
+            data_dir,
+        }
+    }
+
+    /// App + sandbox with a signed-in administrator.
+    pub async fn signed_in() -> TestApp {
+        Self::signed_in_with(|_| {}).await
+    }
+
+    pub async fn signed_in_with(adjust: impl FnOnce(&mut SandboxConfig)) -> TestApp {
+        let app = Self::spawn_with(adjust).await;
+        app.create_admin(ADMIN, ADMIN_PASSWORD).await;
+        app.login(ADMIN, ADMIN_PASSWORD).await;
+        app
+    }
+
+    /// A second browser (own cookie jar) against the same app and sandbox.
+    pub fn spawn_client(app: &TestApp) -> Browser<'_> {
+        Browser { app, client: browser() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn create_admin(&self, name: &str, password: &str) {
+        let hash = mailport::passwords::hash(password.to_string())
+            .await
+            .expect("hash");
+        mailport::store::users::upsert(&self.state.db, name, &hash)
+            .await
+            .expect("user");
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.text().await.expect("body")
+    }
+
+    /// The CSRF token of the current session, read from a page's form.
+    pub async fn csrf(&self) -> String {
+        let page = self.get("/login").await.text().await.expect("body");
+        let page = if page.contains("csrf_token") {
+            page
+        } else {
+            self.get_text("/credentials").await
+        };
+        form_value(&page, "csrf_token").expect("csrf token on page")
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.client
+            .post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// POST without adding a CSRF token.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn login(&self, user: &str, password: &str) -> Response {
+        let r = self
+            .post_form("/login", &[("username", user), ("password", password)])
+            .await;
+        if user == ADMIN && password == ADMIN_PASSWORD {
+            assert_is_redirect_to(&r, "/credentials");
+        }
+        r
+    }
+
+    pub async fn api(&self, path: &str) -> Value {
+        let r = self.get(&format!("/api/v1{path}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "API {path}");
+        r.json().await.expect("json")
+    }
+
+    pub async fn credential(&self, id: &str) -> Value {
+        self.api(&format!("/credentials/{id}")).await
+    }
+
+    pub fn tenant_url(&self, tail: &str) -> String {
+        format!("{}/{DEMO_TENANT_ID}/oauth2/v2.0/{tail}", self.sandbox.base_url)
+    }
+
+    /// Creates a credential against the sandbox's demo app.
+    pub async fn create_credential(&self, id: &str, grant_type: &str, extra: &[(&str, &str)]) -> Response {
+        let authorize = self.tenant_url("authorize?prompt=select_account");
+        let token = self.tenant_url("token");
+        let scope = if grant_type == "client_credentials" {
+            "https://graph.microsoft.com/.default"
+        } else {
+            "Mail.ReadWrite offline_access"
+        };
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("id", id),
+            ("description", "test credential"),
+            ("grant_type", grant_type),
+            ("authorization_url", authorize.as_str()),
+            ("access_token_url", token.as_str()),
+            ("client_id", DEMO_CLIENT_ID),
+            ("client_secret", DEMO_CLIENT_SECRET),
+            ("scope", scope),
+            ("client_auth", "post"),
+        ];
+        for (k, v) in extra {
+            fields.retain(|(name, _)| name != k);
+            fields.push((k, v));
+        }
+        let r = self.post_form("/credentials", &fields).await;
+        r
+    }
+
+    /// Presses the key button of an authorization-code credential and walks the sandbox's
+    /// sign-in and consent pages. Returns the callback URL the sandbox redirected to.
+    pub async fn sign_in_at_sandbox(&self, id: &str, user: &str, accept: bool) -> String {
+        let r = self.post_form(&format!("/credentials/{id}/token"), &[]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "key button redirects");
+        let authorize = location(&r);
+        walk_sandbox(&self.client, &authorize, user, DEMO_PASSWORD, accept).await
+    }
+
+    /// Full authorization-code flow: key, sign-in, consent, callback.
+    pub async fn authorize(&self, id: &str) -> Response {
+        let callback = self.sign_in_at_sandbox(id, ADELE, true).await;
+        let r = self.client.get(&callback).send().await.expect("callback");
+        assert_is_redirect_to(&r, &format!("/credentials/{id}"));
+        r
+    }
+
+    /// Pretends time passed: the stored access token now expires in `secs` seconds.
+    pub async fn expire_token_in(&self, id: &str, secs: i64) {
+        sqlx::query("UPDATE credentials SET expires_at = $1 WHERE id = $2")
+            .bind(mailport::store::now() + secs)
+            .bind(id)
+            .execute(&self.state.db)
+            .await
+            .expect("update");
+    }
+
+    /// Every byte Mailport keeps on disk: the database, its WAL, the session store.
+    pub fn data_dir_bytes(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(self.data_dir.path()).expect("dir").flatten() {
+            if entry.path().is_file() {
+                all.extend(std::fs::read(entry.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+}
+
+/// Follows the sandbox's pages: account picker ("Use another account"), sign-in form,
+/// consent page. Returns the first redirect that leaves the sandbox.
+pub async fn walk_sandbox(client: &Client, start: &str, user: &str, password: &str, accept: bool) -> String {
+    let sandbox_origin = origin(start);
+    let mut response = client.get(start).send().await.expect("authorize");
+    for _ in 0..10 {
+        if response.status().is_redirection() {
+            let next = absolute(&sandbox_origin, &location(&response));
+            if !next.starts_with(&sandbox_origin) {
+                return next;
+            }
+            response = client.get(&next).send().await.expect("follow");
+            continue;
+        }
+        let page = response.text().await.expect("page");
+        let forms = parse_forms(&page);
+        let (action, fields) = if let Some(f) = forms.iter().find(|f| f.has("passwd")) {
+            let mut fields = f.fields.clone();
+            set(&mut fields, "login", user);
+            set(&mut fields, "passwd", password);
+            (f.action.clone(), fields)
+        } else if let Some(f) = forms.iter().find(|f| f.value("action") == Some("another")) {
+            (f.action.clone(), f.fields.clone())
+        } else if let Some(f) = forms.iter().find(|f| f.buttons.iter().any(|(n, _)| n == "consent")) {
+            let mut fields = f.fields.clone();
+            fields.push(("consent".into(), if accept { "accept" } else { "cancel" }.into()));
+            (f.action.clone(), fields)
+        } else if let Some(f) = forms.first() {
+            (f.action.clone(), f.fields.clone())
+        } else {
+            panic!("sandbox page without a form: {page}");
+        };
+        response = client
+            .post(absolute(&sandbox_origin, &action))
+            .form(&fields)
+            .send()
+            .await
+            .expect("sandbox form");
+    }
+    panic!("the sandbox did not redirect back");
+}
+
+fn set(fields: &mut Vec<(String, String)>, name: &str, value: &str) {
+    fields.retain(|(n, _)| n != name);
+    fields.push((name.into(), value.into()));
+}
+
+pub struct ParsedForm {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+    pub buttons: Vec<(String, String)>,
+}
+
+impl ParsedForm {
+    fn has(&self, name: &str) -> bool {
+        self.fields.iter().any(|(n, _)| n == name)
+    }
+    fn value(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+pub fn parse_forms(page: &str) -> Vec<ParsedForm> {
+    let doc = Html::parse_document(page);
+    let form_sel = Selector::parse("form").expect("sel");
+    let input_sel = Selector::parse("input").expect("sel");
+    let button_sel = Selector::parse("button[name]").expect("sel");
+    doc.select(&form_sel)
+        .map(|f| ParsedForm {
+            action: f.value().attr("action").unwrap_or("").to_string(),
+            fields: f
+                .select(&input_sel)
+                .filter_map(|i| {
+                    let name = i.value().attr("name")?;
+                    Some((name.to_string(), i.value().attr("value").unwrap_or("").to_string()))
+                })
+                .collect(),
+            buttons: f
+                .select(&button_sel)
+                .filter_map(|b| {
+                    Some((
+                        b.value().attr("name")?.to_string(),
+                        b.value().attr("value").unwrap_or("").to_string(),
+                    ))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The value of the first `<input name=…>` on a page.
+pub fn form_value(page: &str, name: &str) -> Option<String> {
+    let doc = Html::parse_document(page);
+    let sel = Selector::parse(&format!("input[name=\"{name}\"]")).ok()?;
+    doc.select(&sel)
+        .next()
+        .map(|i| i.value().attr("value").unwrap_or("").to_string())
+}
+
+/// The text of the elements matching a CSS selector.
+pub fn texts(page: &str, css: &str) -> Vec<String> {
+    let doc = Html::parse_document(page);
+    let sel = Selector::parse(css).expect("selector");
+    doc.select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_string())
+        .collect()
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location header (status {})", r.status()))
+        .to_string()
+}
+
+pub fn assert_is_redirect_to(r: &Response, path: &str) {
+    assert!(
+        r.status().is_redirection(),
+        "expected a redirect to {path}, got {}",
+        r.status()
+    );
+    let loc = location(r);
+    assert!(
+        loc == path || loc.ends_with(path),
+        "expected a redirect to {path}, got {loc}"
+    );
+}
+
+fn origin(url: &str) -> String {
+    let u = url::Url::parse(url).expect("url");
+    format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")) + &u.port().map(|p| format!(":{p}")).unwrap_or_default()
+}
+
+fn absolute(origin: &str, target: &str) -> String {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        target.to_string()
+    } else {
+        format!("{origin}{target}")
+    }
+}
+
+/// The query parameters of a URL.
+pub fn query(url: &str) -> Vec<(String, String)> {
+    url::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+pub fn param(url: &str, name: &str) -> Option<String> {
+    query(url).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// Another browser on the same app: its own cookies.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub client: Client,
+}
+
+impl Browser<'_> {
+    pub async fn csrf(&self) -> String {
+        let page = self
+            .client
+            .get(self.app.url("/login"))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        form_value(&page, "csrf_token").expect("csrf")
+    }
+
+    pub async fn login(&self, user: &str, password: &str) -> Response {
+        let token = self.csrf().await;
+        self.client
+            .post(self.app.url("/login"))
+            .form(&[("csrf_token", token.as_str()), ("username", user), ("password", password)])
+            .send()
+            .await
+            .expect("POST")
+    }
+}
