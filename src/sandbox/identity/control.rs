@@ -172,11 +172,11 @@ fn bad_request(message: String) -> Response {
 }
 
 /// Parses an optional JSON body: empty means the defaults.
-fn optional_json<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, Response> {
+fn optional_json<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
 async fn revoke(State(world): State<World>, Path(user): Path<String>) -> Response {
@@ -206,7 +206,7 @@ async fn expire_secret(
 ) -> Response {
     let request: SecretExpiry = match optional_json(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     let at = request
         .expires_at
@@ -234,10 +234,10 @@ async fn add_fault(State(world): State<World>, body: Bytes) -> Response {
         Ok(f) => f,
         Err(e) => return bad_request(format!("invalid fault: {e}")),
     };
-    if let FaultKind::Status { status, .. } = &fault.kind {
-        if StatusCode::from_u16(*status).is_err() {
-            return bad_request(format!("invalid HTTP status {status}"));
-        }
+    if let FaultKind::Status { status, .. } = &fault.kind
+        && StatusCode::from_u16(*status).is_err()
+    {
+        return bad_request(format!("invalid HTTP status {status}"));
     }
     world.identity().push_fault(fault.kind, fault.remaining);
     (StatusCode::CREATED, Json(world.identity().faults())).into_response()

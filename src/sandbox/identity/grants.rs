@@ -160,10 +160,10 @@ pub fn refresh_token(
         None,
         entry,
     )?;
-    if let Some(new_token) = &entry.issued_refresh_token {
-        if let Some(old) = world.lock().identity.refresh_tokens.get_mut(presented) {
-            old.superseded_by = Some(new_token.clone());
-        }
+    if let Some(new_token) = &entry.issued_refresh_token
+        && let Some(old) = world.lock().identity.refresh_tokens.get_mut(presented)
+    {
+        old.superseded_by = Some(new_token.clone());
     }
     Ok(response)
 }

@@ -38,12 +38,12 @@ pub async fn token(
         result: String::new(),
         error_code: None,
     };
-    if let Some(kind) = faults::take(&world) {
-        if let Some(response) = faults::answer(&kind).await {
-            entry.result = format!("fault:{}", fault_name(&kind));
-            world.lock().identity.log_token_request(entry);
-            return response;
-        }
+    if let Some(kind) = faults::take(&world)
+        && let Some(response) = faults::answer(&kind).await
+    {
+        entry.result = format!("fault:{}", fault_name(&kind));
+        world.lock().identity.log_token_request(entry);
+        return response;
     }
     let response = match handle(&world, &tenant, &form, &headers, &mut entry) {
         Ok(json) => {
