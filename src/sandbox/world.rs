@@ -6,10 +6,14 @@
 //! tokens with [`World::access_grant`] and resolves users with [`World::find_user`].
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
+
+use super::identity::state::IdentityState;
 
 /// The whole sandbox configuration, loaded from JSON (`mailport sandbox --config FILE`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +30,114 @@ pub struct SandboxConfig {
     #[serde(default = "default_code_lifetime")]
     pub code_lifetime_secs: u64,
 }
+
+impl SandboxConfig {
+    /// Loads a configuration file, naming the file and the offending spot on error.
+    pub fn from_json_file(path: impl AsRef<Path>) -> anyhow::Result<SandboxConfig> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the sandbox configuration {}", path.display()))?;
+        let config: SandboxConfig = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid sandbox configuration", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("{} is not a usable sandbox configuration", path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks what JSON cannot: ids present and unique, so lookups are unambiguous.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for tenant in &self.tenants {
+            anyhow::ensure!(!tenant.id.trim().is_empty(), "a tenant has an empty id");
+            for key in std::iter::once(&tenant.id).chain(&tenant.domains) {
+                anyhow::ensure!(
+                    seen.insert(key.to_ascii_lowercase()),
+                    "tenant id or domain '{key}' appears twice"
+                );
+            }
+            let mut clients = std::collections::HashSet::new();
+            for app in &tenant.apps {
+                anyhow::ensure!(
+                    clients.insert(app.client_id.to_ascii_lowercase()),
+                    "client id '{}' appears twice in tenant '{}'",
+                    app.client_id,
+                    tenant.id
+                );
+            }
+            let mut users = std::collections::HashSet::new();
+            for user in &tenant.users {
+                anyhow::ensure!(
+                    users.insert(user.id.to_ascii_lowercase())
+                        && users.insert(user.user_principal_name.to_ascii_lowercase()),
+                    "user '{}' appears twice in tenant '{}'",
+                    user.user_principal_name,
+                    tenant.id
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A ready-made world for the demo and the tests: tenant `contoso.onmicrosoft.com`, the
+    /// app "Mailport" (client secret [`DEMO_CLIENT_SECRET`]) with `Mail.ReadWrite` as both an
+    /// application and a delegated permission, and two users whose password is
+    /// [`DEMO_PASSWORD`]: `adele@contoso.onmicrosoft.com` and `alex@contoso.onmicrosoft.com`.
+    pub fn demo(redirect_uris: Vec<String>) -> SandboxConfig {
+        let user = |id: &str, name: &str, display: &str| UserConfig {
+            id: id.to_owned(),
+            user_principal_name: format!("{name}@contoso.onmicrosoft.com"),
+            display_name: display.to_owned(),
+            password: DEMO_PASSWORD.to_owned(),
+            mail: Some(format!("{name}@contoso.onmicrosoft.com")),
+        };
+        SandboxConfig {
+            tenants: vec![TenantConfig {
+                id: DEMO_TENANT_ID.to_owned(),
+                domains: vec!["contoso.onmicrosoft.com".to_owned()],
+                display_name: "Contoso".to_owned(),
+                apps: vec![AppConfig {
+                    client_id: DEMO_CLIENT_ID.to_owned(),
+                    display_name: "Mailport".to_owned(),
+                    secrets: vec![SecretConfig {
+                        value: DEMO_CLIENT_SECRET.to_owned(),
+                        expires_at: None,
+                    }],
+                    redirect_uris,
+                    application_permissions: vec!["Mail.ReadWrite".to_owned()],
+                    delegated_permissions: vec![
+                        "Mail.ReadWrite".to_owned(),
+                        "User.Read".to_owned(),
+                    ],
+                }],
+                users: vec![
+                    user(
+                        "0c2bd9a4-5c3e-4b8e-9a51-6a0d1e2f3a41",
+                        "adele",
+                        "Adele Vance",
+                    ),
+                    user(
+                        "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a82",
+                        "alex",
+                        "Alex Wilber",
+                    ),
+                ],
+            }],
+            access_token_lifetime_secs: default_access_token_lifetime(),
+            refresh_token_lifetime_secs: default_refresh_token_lifetime(),
+            code_lifetime_secs: default_code_lifetime(),
+        }
+    }
+}
+
+/// The demo tenant's GUID.
+pub const DEMO_TENANT_ID: &str = "7d3b2a1c-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+/// The demo app's client id.
+pub const DEMO_CLIENT_ID: &str = "3f8e2c71-5a4b-4d9e-b6c1-2a7f9e8d0b15";
+/// The demo app's client secret (Entra ID secrets look like this: 40 characters with `~`).
+pub const DEMO_CLIENT_SECRET: &str = "sbx8Q~demoSecretForMailportSandbox0000000";
+/// The password of every demo user.
+pub const DEMO_PASSWORD: &str = "Sandbox-Passw0rd!";
 
 fn default_access_token_lifetime() -> u64 {
     3599
@@ -124,6 +236,8 @@ pub struct WorldState {
     pub config: SandboxConfig,
     /// access token string -> grant
     pub access_tokens: HashMap<String, AccessGrant>,
+    /// Sign-ins, codes, refresh tokens, consents, faults and the token log.
+    pub identity: IdentityState,
 }
 
 impl World {
@@ -132,6 +246,7 @@ impl World {
             inner: Arc::new(Mutex::new(WorldState {
                 config,
                 access_tokens: HashMap::new(),
+                identity: IdentityState::default(),
             })),
         }
     }
