@@ -79,7 +79,10 @@ pub async fn run_standalone(
     config_path: Option<std::path::PathBuf>,
     redirect_uris: Vec<String>,
 ) -> anyhow::Result<()> {
-    let config = load_config(config_path, redirect_uris)?;
+    let config = match config_path {
+        Some(path) => SandboxConfig::from_json_file(&path)?,
+        None => SandboxConfig::demo(redirect_uris),
+    };
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -91,14 +94,4 @@ pub async fn run_standalone(
     let _ = tokio::signal::ctrl_c().await;
     handle.shutdown.cancel();
     Ok(())
-}
-
-// Replaced by SandboxConfig::from_json_file / demo when the identity half lands.
-fn load_config(
-    path: Option<std::path::PathBuf>,
-    _redirect_uris: Vec<String>,
-) -> anyhow::Result<SandboxConfig> {
-    let path = path.ok_or_else(|| anyhow::anyhow!("--config is required for now"))?;
-    let text = std::fs::read_to_string(&path)?;
-    Ok(serde_json::from_str(&text)?)
 }

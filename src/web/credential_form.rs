@@ -204,6 +204,10 @@ fn check_url(v: &mut Validation, field: &'static str, raw: &str) {
         v.add(field, "Enter an absolute URL starting with https://.");
         return;
     };
+    if !matches!(url.scheme(), "http" | "https") {
+        v.add(field, "Only http(s) URLs are allowed.");
+        return;
+    }
     if !url.username().is_empty() || url.password().is_some() {
         v.add(field, "The URL must not contain a user name or password.");
         return;

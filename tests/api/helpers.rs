@@ -310,15 +310,27 @@ pub fn parse_forms(page: &str) -> Vec<ParsedForm> {
     let form_sel = Selector::parse("form").expect("sel");
     let input_sel = Selector::parse("input").expect("sel");
     let button_sel = Selector::parse("button[name]").expect("sel");
+    let select_sel = Selector::parse("select").expect("sel");
+    let option_sel = Selector::parse("option").expect("sel");
     doc.select(&form_sel)
         .map(|f| ParsedForm {
             action: f.value().attr("action").unwrap_or("").to_string(),
+            // Also selects, with their selected (or first) option, as a browser submits them.
             fields: f
                 .select(&input_sel)
                 .filter_map(|i| {
                     let name = i.value().attr("name")?;
                     Some((name.to_string(), i.value().attr("value").unwrap_or("").to_string()))
                 })
+                .chain(f.select(&select_sel).filter_map(|sel| {
+                    let name = sel.value().attr("name")?;
+                    let options: Vec<_> = sel.select(&option_sel).collect();
+                    let chosen = options
+                        .iter()
+                        .find(|o| o.value().attr("selected").is_some())
+                        .or(options.first())?;
+                    Some((name.to_string(), chosen.value().attr("value").unwrap_or("").to_string()))
+                }))
                 .collect(),
             buttons: f
                 .select(&button_sel)
@@ -340,15 +352,6 @@ pub fn form_value(page: &str, name: &str) -> Option<String> {
     doc.select(&sel)
         .next()
         .map(|i| i.value().attr("value").unwrap_or("").to_string())
-}
-
-/// The text of the elements matching a CSS selector.
-pub fn texts(page: &str, css: &str) -> Vec<String> {
-    let doc = Html::parse_document(page);
-    let sel = Selector::parse(css).expect("selector");
-    doc.select(&sel)
-        .map(|e| e.text().collect::<String>().trim().to_string())
-        .collect()
 }
 
 pub fn location(r: &Response) -> String {

@@ -211,7 +211,7 @@ async fn hostile_token_endpoints_change_nothing() {
     app.create_credential("c", "client_credentials", &[]).await;
     let control = app.sandbox.sandbox.world.identity();
     for (fault, expect) in [
-        (FaultKind::Html, "HTML"),
+        (FaultKind::Html, "text/html"),
         (FaultKind::Huge { bytes: 10 * 1024 * 1024 }, "larger than"),
         (FaultKind::Hang { seconds: 5 }, "timed out"),
     ] {
