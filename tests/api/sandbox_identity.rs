@@ -446,6 +446,11 @@ async fn prompt_none_without_session_redirects_login_required() {
     assert_eq!(params["error"], "login_required");
     assert!(params["error_description"].starts_with("AADSTS50058: "));
     assert_eq!(params["state"], "st-123");
+
+    // `common` resolves to the app's tenant and behaves the same.
+    let url = authorize_url(&sandbox, "common", &[("prompt", "none")]);
+    let params = redirect_params(&browser().get(&url).send().await.expect("authorize"));
+    assert_eq!(params["error"], "login_required");
 }
 
 #[tokio::test]
@@ -524,7 +529,7 @@ async fn unknown_client_redirect_mismatch_and_unknown_tenant_are_pages_not_redir
         assert!(content_type.starts_with("text/html"), "{content_type}");
         let page = response.text().await.expect("body");
         assert!(
-            page.contains("Sorry, but we’re having trouble signing you in."),
+            page.contains("Sorry, but we're having trouble signing you in."),
             "{page}"
         );
         assert!(page.contains(code), "{code}: {page}");
@@ -1161,7 +1166,7 @@ async fn queued_faults_hit_the_next_token_requests_in_order() {
         serde_json::json!({"kind": "status", "status": 500, "body": "{\"error\":\"server_error\"}"}),
         serde_json::json!({"kind": "html"}),
         serde_json::json!({"kind": "huge"}),
-        serde_json::json!({"kind": "hang", "seconds": 2}),
+        serde_json::json!({"kind": "hang", "seconds": 5}),
     ] {
         let response = client
             .post(&faults_url)
@@ -1229,4 +1234,51 @@ async fn queued_faults_hit_the_next_token_requests_in_order() {
     let counters = sandbox.sandbox.world.identity().token_counters();
     assert_eq!(counters.faults, 5, "{counters:?}");
     assert_eq!(counters.successes, 1, "{counters:?}");
+}
+
+// ----- configuration -----
+
+#[tokio::test]
+async fn demo_config_round_trips_through_a_json_file_and_unknown_fields_are_refused() {
+    let dir = std::env::temp_dir().join(format!("mailport-identity-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good = dir.join("sandbox.json");
+    let demo = SandboxConfig::demo(vec![REDIRECT_URI.to_owned()]);
+    std::fs::write(&good, serde_json::to_string_pretty(&demo).expect("json")).expect("write");
+    let loaded = SandboxConfig::from_json_file(&good).expect("loads");
+    assert_eq!(loaded.tenants[0].apps[0].client_id, DEMO_CLIENT_ID);
+    assert_eq!(loaded.tenants[0].users.len(), 2);
+
+    let bad = dir.join("typo.json");
+    let mut value = serde_json::to_value(&demo).expect("json");
+    value["tenants"][0]["apps"][0]["redirect_uri"] = Value::String(REDIRECT_URI.to_owned());
+    std::fs::write(&bad, value.to_string()).expect("write");
+    let error = format!(
+        "{:#}",
+        SandboxConfig::from_json_file(&bad).expect_err("refused")
+    );
+    assert!(
+        error.contains("typo.json") && error.contains("redirect_uri"),
+        "{error}"
+    );
+    let missing = SandboxConfig::from_json_file(dir.join("missing.json")).expect_err("refused");
+    assert!(format!("{missing:#}").contains("missing.json"));
+    std::fs::remove_dir_all(&dir).ok();
+
+    // A GET on the token endpoint is a Microsoft-style error too, not a bare 405.
+    let sandbox = spawn(loaded).await;
+    let response = Client::new()
+        .get(token_url(&sandbox))
+        .send()
+        .await
+        .expect("get");
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_aadsts(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900561,
+    );
 }

@@ -149,6 +149,15 @@ impl IdentityControl {
     }
 }
 
+/// The HTTP controls (JSON in and out):
+/// - `POST /_sandbox/identity/users/{user}/revoke`: revoke a user's refresh tokens and sessions.
+/// - `POST /_sandbox/identity/apps/{client_id}/secrets/expire`, optional body
+///   `{"secret": "<value>", "expires_at": <unix secs>}`: expire secrets (now by default).
+/// - `GET|POST|DELETE /_sandbox/identity/faults`: list, queue (`{"kind": "status", "status": 503,
+///   "body": "..", "content_type": "..", "count": 2}`, `{"kind": "html"}`, `{"kind": "huge",
+///   "bytes": 10485760}`, `{"kind": "hang", "seconds": 30}`) or clear token-endpoint faults.
+/// - `GET|DELETE /_sandbox/identity/token-log`: the token requests with counters, or reset them.
+/// - `GET /_sandbox/identity/consents`: the consents users gave.
 pub fn router() -> Router<World> {
     Router::new()
         .route("/_sandbox/identity/users/{user}/revoke", post(revoke))

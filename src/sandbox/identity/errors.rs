@@ -360,6 +360,14 @@ impl AadError {
         )
     }
 
+    pub fn post_only() -> Self {
+        Self::bad(
+            "invalid_request",
+            900561,
+            "The endpoint only accepts POST requests. Received a GET request.",
+        )
+    }
+
     pub fn sign_in_expired() -> Self {
         Self::bad(
             "invalid_request",

@@ -33,7 +33,10 @@ pub fn router(world: World) -> Router {
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
         .route("/{tenant}/oauth2/v2.0/signin", post(interaction::sign_in))
         .route("/{tenant}/oauth2/v2.0/consent", post(interaction::consent))
-        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(token::token).get(token::token_get),
+        )
         .merge(control::router())
         .with_state(world)
 }

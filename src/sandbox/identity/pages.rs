@@ -63,7 +63,7 @@ fn layout(status: StatusCode, title: &str, body: &str) -> Response {
 /// The page Entra ID shows when it cannot trust the redirect URI (or the tenant or client).
 pub fn error_page(error: &AadError, diag: &Diagnostics) -> Response {
     let body = format!(
-        "<h1>Sign in</h1><p>Sorry, but we’re having trouble signing you in.</p>\
+        "<h1>Sign in</h1><p>Sorry, but we're having trouble signing you in.</p>\
 <p class=\"error\" id=\"error\">AADSTS{code}: {message}</p>\
 <div class=\"details\"><p>Request Id: {trace}<br>Correlation Id: {correlation}<br>Timestamp: {ts}<br>\
 Message: AADSTS{code}: {message}</p></div>",

@@ -60,6 +60,11 @@ pub async fn token(
     response
 }
 
+/// `GET` on the token endpoint: Entra ID answers with a JSON error, not a bare 405.
+pub async fn token_get(headers: HeaderMap) -> Response {
+    AadError::post_only().token_response(&Diagnostics::from_headers(&headers))
+}
+
 fn fault_name(kind: &faults::FaultKind) -> &'static str {
     match kind {
         faults::FaultKind::Status { .. } => "status",
