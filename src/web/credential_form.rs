@@ -171,26 +171,20 @@ fn check_scope(v: &mut Validation, grant_type: Option<GrantType>, scope: &str) {
         v.add("scope", "This is not a scope.");
         return;
     }
+    let single_default = scope.split(' ').count() == 1 && scope.ends_with("/.default");
+    let has_offline = scope.split(' ').any(|s| s == "offline_access");
     match grant_type {
-        Some(GrantType::ClientCredentials) => {
-            if scope.split(' ').count() != 1 || !scope.ends_with("/.default") {
-                v.add(
-                    "scope",
-                    "Client credentials takes exactly one scope of the form {resource}/.default, \
-                     for example https://graph.microsoft.com/.default.",
-                );
-            }
-        }
-        Some(GrantType::AuthorizationCode) => {
-            if !scope.split(' ').any(|s| s == "offline_access") {
-                v.warnings.push(
-                    "The scope has no offline_access: Microsoft then sends no refresh token, \
-                     and the credential stops working when its access token expires (about an hour)."
-                        .into(),
-                );
-            }
-        }
-        None => {}
+        Some(GrantType::ClientCredentials) if !single_default => v.add(
+            "scope",
+            "Client credentials takes exactly one scope of the form {resource}/.default, \
+             for example https://graph.microsoft.com/.default.",
+        ),
+        Some(GrantType::AuthorizationCode) if !has_offline => v.warnings.push(
+            "The scope has no offline_access: Microsoft then sends no refresh token, \
+             and the credential stops working when its access token expires (about an hour)."
+                .into(),
+        ),
+        _ => {}
     }
 }
 

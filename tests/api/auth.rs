@@ -18,17 +18,32 @@ async fn setup_link_creates_the_first_admin_once() {
     let r = app
         .client
         .post(app.url("/setup"))
-        .form(&[("csrf_token", csrf.as_str()), ("token", token.as_str()), ("username", "root"), ("password", "long enough pw"), ("password_confirm", "different pw!!")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("token", token.as_str()),
+            ("username", "root"),
+            ("password", "long enough pw"),
+            ("password_confirm", "different pw!!"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(mailport::store::users::count(&app.state.db).await.unwrap(), 0);
+    assert_eq!(
+        mailport::store::users::count(&app.state.db).await.unwrap(),
+        0
+    );
 
     let r = app
         .client
         .post(app.url("/setup"))
-        .form(&[("csrf_token", csrf.as_str()), ("token", token.as_str()), ("username", "root"), ("password", "long enough pw"), ("password_confirm", "long enough pw")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("token", token.as_str()),
+            ("username", "root"),
+            ("password", "long enough pw"),
+            ("password_confirm", "long enough pw"),
+        ])
         .send()
         .await
         .unwrap();
@@ -63,9 +78,13 @@ async fn private_pages_need_a_session_and_the_api_needs_a_key() {
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
 
     let key = "mp_test_key_0123456789abcdefghijklmnopqrstuv";
-    mailport::store::api_keys::create(&app.state.db, "ci", &mailport::crypto::sha256_hex(key.as_bytes()))
-        .await
-        .unwrap();
+    mailport::store::api_keys::create(
+        &app.state.db,
+        "ci",
+        &mailport::crypto::sha256_hex(key.as_bytes()),
+    )
+    .await
+    .unwrap();
     let ok = browser()
         .get(app.url("/api/v1/credentials"))
         .bearer_auth(key)
@@ -101,7 +120,11 @@ async fn login_rotates_the_session_and_logout_kills_it() {
     let r = app.login(ADMIN, ADMIN_PASSWORD).await;
     let after_cookie = session_cookie(&r).expect("new session cookie at login");
     let id = |c: &str| c.split(';').next().unwrap().to_string();
-    assert_ne!(id(&before_cookie), id(&after_cookie), "session id must change at login");
+    assert_ne!(
+        id(&before_cookie),
+        id(&after_cookie),
+        "session id must change at login"
+    );
     assert!(after_cookie.contains("HttpOnly"));
     assert!(after_cookie.contains("SameSite=Lax"));
     assert!(!after_cookie.contains("Secure"), "plain-http public URL");
@@ -116,7 +139,10 @@ async fn login_rotates_the_session_and_logout_kills_it() {
         .send()
         .await
         .unwrap();
-    assert!(replay.status().is_redirection(), "logged-out session still works");
+    assert!(
+        replay.status().is_redirection(),
+        "logged-out session still works"
+    );
 }
 
 #[tokio::test]
@@ -129,9 +155,16 @@ async fn wrong_passwords_are_rate_limited_without_locking_out_others() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     let r = app
-        .post_form("/login", &[("username", ADMIN), ("password", ADMIN_PASSWORD)])
+        .post_form(
+            "/login",
+            &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
+        )
         .await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
     assert!(r.headers().contains_key(header::RETRY_AFTER));
     assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
     // Another administrator still signs in, and the server still answers.
@@ -143,16 +176,40 @@ async fn wrong_passwords_are_rate_limited_without_locking_out_others() {
 #[tokio::test]
 async fn csrf_is_required_on_every_post() {
     let app = TestApp::signed_in().await;
-    let fields = [("id", "x"), ("grant_type", "client_credentials"), ("access_token_url", "https://login.microsoftonline.com/t/oauth2/v2.0/token"), ("client_id", "c"), ("client_secret", "s"), ("scope", "https://graph.microsoft.com/.default")];
+    let fields = [
+        ("id", "x"),
+        ("grant_type", "client_credentials"),
+        (
+            "access_token_url",
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+        ),
+        ("client_id", "c"),
+        ("client_secret", "s"),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
     let r = app.post_raw("/credentials", &fields).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("nothing was changed"));
     let mut wrong = fields.to_vec();
     wrong.push(("csrf_token", "forged"));
-    assert_eq!(app.post_raw("/credentials", &wrong).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post_raw("/credentials", &wrong).await.status(),
+        StatusCode::FORBIDDEN
+    );
     // Also for logout and login.
-    assert_eq!(app.post_raw("/logout", &[]).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.post_raw("/login", &[("username", ADMIN), ("password", ADMIN_PASSWORD)]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post_raw("/logout", &[]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post_raw(
+            "/login",
+            &[("username", ADMIN), ("password", ADMIN_PASSWORD)]
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
     assert!(app.api("/credentials").await.as_array().unwrap().is_empty());
     // With the token it works.
     let r = app.post_form("/credentials", &fields).await;
@@ -165,15 +222,29 @@ async fn pages_carry_security_headers() {
     for path in ["/login", "/credentials", "/api/v1/credentials", "/nope"] {
         let r = app.get(path).await;
         let h = r.headers();
-        let csp = h.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
-        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}");
+        let csp = h
+            .get(header::CONTENT_SECURITY_POLICY)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}"
+        );
         assert!(!csp.contains("unsafe-inline"));
         assert_eq!(h.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
         assert_eq!(h.get(header::REFERRER_POLICY).unwrap(), "no-referrer");
     }
     let css = app.get("/static/app.css").await;
     assert_eq!(css.status(), StatusCode::OK);
-    assert!(css.headers().get(header::CACHE_CONTROL).unwrap().to_str().unwrap().contains("max-age"));
+    assert!(
+        css.headers()
+            .get(header::CACHE_CONTROL)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
     // Pages reference nothing outside the server.
     let page = app.get_text("/credentials/new").await;
     for attr in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {

@@ -49,7 +49,9 @@ impl TestApp {
         let mut sandbox_config = SandboxConfig::demo(vec![redirect_uri]);
         adjust(&mut sandbox_config);
         let sandbox = sandbox::spawn(
-            TcpListener::bind("127.0.0.1:0").await.expect("bind sandbox"),
+            TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind sandbox"),
             sandbox_config,
         )
         .await
@@ -68,7 +70,9 @@ impl TestApp {
             ..HttpSettings::default()
         };
         let state = AppState::open(config).await.expect("open app");
-        let running = app::start(listener, state.clone()).await.expect("start app");
+        let running = app::start(listener, state.clone())
+            .await
+            .expect("start app");
         TestApp {
             base,
             client: browser(),
@@ -93,7 +97,10 @@ impl TestApp {
 
     /// A second browser (own cookie jar) against the same app and sandbox.
     pub fn spawn_client(app: &TestApp) -> Browser<'_> {
-        Browser { app, client: browser() }
+        Browser {
+            app,
+            client: browser(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -173,11 +180,19 @@ impl TestApp {
     }
 
     pub fn tenant_url(&self, tail: &str) -> String {
-        format!("{}/{DEMO_TENANT_ID}/oauth2/v2.0/{tail}", self.sandbox.base_url)
+        format!(
+            "{}/{DEMO_TENANT_ID}/oauth2/v2.0/{tail}",
+            self.sandbox.base_url
+        )
     }
 
     /// Creates a credential against the sandbox's demo app.
-    pub async fn create_credential(&self, id: &str, grant_type: &str, extra: &[(&str, &str)]) -> Response {
+    pub async fn create_credential(
+        &self,
+        id: &str,
+        grant_type: &str,
+        extra: &[(&str, &str)],
+    ) -> Response {
         let authorize = self.tenant_url("authorize?prompt=select_account");
         let token = self.tenant_url("token");
         let scope = if grant_type == "client_credentials" {
@@ -200,14 +215,15 @@ impl TestApp {
             fields.retain(|(name, _)| name != k);
             fields.push((k, v));
         }
-        let r = self.post_form("/credentials", &fields).await;
-        r
+        self.post_form("/credentials", &fields).await
     }
 
     /// Presses the key button of an authorization-code credential and walks the sandbox's
     /// sign-in and consent pages. Returns the callback URL the sandbox redirected to.
     pub async fn sign_in_at_sandbox(&self, id: &str, user: &str, accept: bool) -> String {
-        let r = self.post_form(&format!("/credentials/{id}/token"), &[]).await;
+        let r = self
+            .post_form(&format!("/credentials/{id}/token"), &[])
+            .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "key button redirects");
         let authorize = location(&r);
         walk_sandbox(&self.client, &authorize, user, DEMO_PASSWORD, accept).await
@@ -234,7 +250,10 @@ impl TestApp {
     /// Every byte Mailport keeps on disk: the database, its WAL, the session store.
     pub fn data_dir_bytes(&self) -> Vec<u8> {
         let mut all = Vec::new();
-        for entry in std::fs::read_dir(self.data_dir.path()).expect("dir").flatten() {
+        for entry in std::fs::read_dir(self.data_dir.path())
+            .expect("dir")
+            .flatten()
+        {
             if entry.path().is_file() {
                 all.extend(std::fs::read(entry.path()).unwrap_or_default());
             }
@@ -245,7 +264,13 @@ impl TestApp {
 
 /// Follows the sandbox's pages: account picker ("Use another account"), sign-in form,
 /// consent page. Returns the first redirect that leaves the sandbox.
-pub async fn walk_sandbox(client: &Client, start: &str, user: &str, password: &str, accept: bool) -> String {
+pub async fn walk_sandbox(
+    client: &Client,
+    start: &str,
+    user: &str,
+    password: &str,
+    accept: bool,
+) -> String {
     let sandbox_origin = origin(start);
     let mut response = client.get(start).send().await.expect("authorize");
     for _ in 0..10 {
@@ -266,9 +291,15 @@ pub async fn walk_sandbox(client: &Client, start: &str, user: &str, password: &s
             (f.action.clone(), fields)
         } else if let Some(f) = forms.iter().find(|f| f.value("action") == Some("another")) {
             (f.action.clone(), f.fields.clone())
-        } else if let Some(f) = forms.iter().find(|f| f.buttons.iter().any(|(n, _)| n == "consent")) {
+        } else if let Some(f) = forms
+            .iter()
+            .find(|f| f.buttons.iter().any(|(n, _)| n == "consent"))
+        {
             let mut fields = f.fields.clone();
-            fields.push(("consent".into(), if accept { "accept" } else { "cancel" }.into()));
+            fields.push((
+                "consent".into(),
+                if accept { "accept" } else { "cancel" }.into(),
+            ));
             (f.action.clone(), fields)
         } else if let Some(f) = forms.first() {
             (f.action.clone(), f.fields.clone())
@@ -301,7 +332,10 @@ impl ParsedForm {
         self.fields.iter().any(|(n, _)| n == name)
     }
     fn value(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -320,7 +354,10 @@ pub fn parse_forms(page: &str) -> Vec<ParsedForm> {
                 .select(&input_sel)
                 .filter_map(|i| {
                     let name = i.value().attr("name")?;
-                    Some((name.to_string(), i.value().attr("value").unwrap_or("").to_string()))
+                    Some((
+                        name.to_string(),
+                        i.value().attr("value").unwrap_or("").to_string(),
+                    ))
                 })
                 .chain(f.select(&select_sel).filter_map(|sel| {
                     let name = sel.value().attr("name")?;
@@ -329,7 +366,10 @@ pub fn parse_forms(page: &str) -> Vec<ParsedForm> {
                         .iter()
                         .find(|o| o.value().attr("selected").is_some())
                         .or(options.first())?;
-                    Some((name.to_string(), chosen.value().attr("value").unwrap_or("").to_string()))
+                    Some((
+                        name.to_string(),
+                        chosen.value().attr("value").unwrap_or("").to_string(),
+                    ))
                 }))
                 .collect(),
             buttons: f
@@ -377,7 +417,8 @@ pub fn assert_is_redirect_to(r: &Response, path: &str) {
 
 fn origin(url: &str) -> String {
     let u = url::Url::parse(url).expect("url");
-    format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")) + &u.port().map(|p| format!(":{p}")).unwrap_or_default()
+    format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""))
+        + &u.port().map(|p| format!(":{p}")).unwrap_or_default()
 }
 
 fn absolute(origin: &str, target: &str) -> String {
@@ -398,7 +439,10 @@ pub fn query(url: &str) -> Vec<(String, String)> {
 }
 
 pub fn param(url: &str, name: &str) -> Option<String> {
-    query(url).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    query(url)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 /// Another browser on the same app: its own cookies.
@@ -425,7 +469,11 @@ impl Browser<'_> {
         let token = self.csrf().await;
         self.client
             .post(self.app.url("/login"))
-            .form(&[("csrf_token", token.as_str()), ("username", user), ("password", password)])
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("username", user),
+                ("password", password),
+            ])
             .send()
             .await
             .expect("POST")
