@@ -2,6 +2,7 @@
 //! HTTP on loopback ports: the app and the sandbox each on port 0.
 
 mod auth;
+mod cli;
 mod credentials;
 mod helpers;
 mod sandbox_graph;
