@@ -306,21 +306,33 @@ pub async fn value(
     // A drop_body fault sends about half, then fails the stream: hyper aborts the connection
     // short of the announced Content-Length, which the client sees as a truncated body.
     let send = if call.drop_body { len / 2 } else { len };
-    let mut items: Vec<Result<Bytes, std::io::Error>> = (0..send)
+    let items: Vec<Result<Bytes, std::io::Error>> = (0..send)
         .step_by(VALUE_CHUNK)
         .map(|start| Ok(raw.slice(start..(start + VALUE_CHUNK).min(send))))
         .collect();
-    if call.drop_body {
-        items.push(Err(std::io::Error::new(
+    let drop_body = call.drop_body;
+    // The pause lets hyper flush the head and the first half before the failure, so the client
+    // really sees a 200 with a truncated body rather than no response at all.
+    let failure = futures_util::stream::once(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
             "sandbox fault: connection dropped mid-body",
-        )));
-    }
+        ))
+    })
+    .boxed();
+    let tail = if drop_body {
+        failure.left_stream()
+    } else {
+        futures_util::stream::empty().right_stream()
+    };
     let slot = call.slot;
-    let stream = futures_util::stream::iter(items).map(move |item| {
-        let _held = &slot;
-        item
-    });
+    let stream = futures_util::stream::iter(items)
+        .chain(tail)
+        .map(move |item| {
+            let _held = &slot;
+            item
+        });
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
