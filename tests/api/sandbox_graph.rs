@@ -1312,4 +1312,49 @@ async fn large_messages_stream_intact() {
         let bytes = response.bytes().await.unwrap();
         assert_eq!(hex::encode(Sha256::digest(&bytes)), info.sha256);
     }
+
+    // 2,000 messages of about 30 KB each, listed in two pages of 1,000.
+    let many = t.seed(
+        "archive",
+        GenerateSpec {
+            size: 30_000,
+            attachments: 1,
+            ..small(2000)
+        },
+    );
+    assert!(many.iter().all(|m| (25_000..35_000).contains(&m.size)));
+    let url = format!("/users/{ALICE}/mailFolders/archive/messages?$top=1000&$select=id");
+    let page1: Value = t.get(&url, APP_TOKEN).await.json().await.unwrap();
+    let page2: Value = t
+        .get(page1["@odata.nextLink"].as_str().unwrap(), APP_TOKEN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page1["value"].as_array().unwrap().len() + page2["value"].as_array().unwrap().len(),
+        2000
+    );
+    assert!(page2.get("@odata.nextLink").is_none());
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_graph_errors() {
+    let t = spawn().await;
+    let (code, message) = error_of(
+        t.get(&format!("/users/{ALICE}/calendars"), APP_TOKEN).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(code, "BadRequest");
+    assert!(message.contains("'calendars'"));
+    let response = t
+        .client
+        .put(format!("{}/users/{ALICE}/mailFolders", t.graph))
+        .bearer_auth(APP_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = error_of(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    assert_eq!(code, "BadRequest");
 }

@@ -209,7 +209,8 @@ pub async fn delta(
             select: query.select.clone(),
             change_type,
             received: query.filter.clone(),
-            page_size: DEFAULT_PAGE,
+            // `Prefer: odata.maxpagesize` is the documented way; `$top` is a fallback.
+            page_size: query.top.unwrap_or(DEFAULT_PAGE),
         },
     };
     if let Some(size) = ctx.max_page_size {

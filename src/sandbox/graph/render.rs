@@ -140,8 +140,43 @@ impl MessageView<'_> {
     }
 }
 
-pub fn message(m: &StoredMessage, view: &MessageView<'_>) -> Value {
+/// One property of a message; `None` for names that are not plain properties.
+fn message_field(m: &StoredMessage, id: &str, name: &str) -> Option<Value> {
     let meta = &m.meta;
+    Some(match name {
+        "createdDateTime" | "lastModifiedDateTime" | "receivedDateTime" => {
+            json!(graph_time(m.received))
+        }
+        "changeKey" => json!(m.change_key),
+        "categories" => json!([]),
+        "sentDateTime" => json!(graph_time(meta.sent.unwrap_or(m.received))),
+        "hasAttachments" => json!(meta.has_attachments),
+        "internetMessageId" => json!(meta.internet_message_id),
+        "subject" => json!(meta.subject),
+        "bodyPreview" => json!(meta.body_preview),
+        "importance" => json!("normal"),
+        "parentFolderId" => json!(m.folder_id),
+        "conversationId" => json!(meta.conversation_id),
+        "isDeliveryReceiptRequested" | "isReadReceiptRequested" | "isDraft" => json!(false),
+        "isRead" => json!(m.is_read),
+        "webLink" => json!(format!(
+            "https://outlook.office365.com/owa/?ItemID={}&exvsurl=1&viewmodel=ReadMessageItem",
+            super::odata::encode_component(id)
+        )),
+        "inferenceClassification" => json!("focused"),
+        "body" => json!({"contentType": meta.body_type, "content": meta.body}),
+        "sender" => meta.sender.as_ref().map(email).unwrap_or(Value::Null),
+        "from" => meta.from.as_ref().map(email).unwrap_or(Value::Null),
+        "toRecipients" => recipients(&meta.to),
+        "ccRecipients" => recipients(&meta.cc),
+        "bccRecipients" => recipients(&meta.bcc),
+        "replyTo" => recipients(&meta.reply_to),
+        "flag" => json!({"flagStatus": "notFlagged"}),
+        _ => return None,
+    })
+}
+
+pub fn message(m: &StoredMessage, view: &MessageView<'_>) -> Value {
     let id = view.id_of(m);
     let mut obj = Map::new();
     obj.insert(
@@ -149,63 +184,11 @@ pub fn message(m: &StoredMessage, view: &MessageView<'_>) -> Value {
         json!(format!("W/\"{}\"", m.change_key)),
     );
     obj.insert("id".into(), json!(id));
-    let wanted = |name: &str| view.select.is_none_or(|s| s.contains(&name));
-    let received = graph_time(m.received);
-    let fields: [(&str, Box<dyn Fn() -> Value + '_>); 27] = [
-        ("createdDateTime", Box::new(|| json!(received))),
-        ("lastModifiedDateTime", Box::new(|| json!(received))),
-        ("changeKey", Box::new(|| json!(m.change_key))),
-        ("categories", Box::new(|| json!([]))),
-        ("receivedDateTime", Box::new(|| json!(received))),
-        (
-            "sentDateTime",
-            Box::new(|| json!(graph_time(meta.sent.unwrap_or(m.received)))),
-        ),
-        ("hasAttachments", Box::new(|| json!(meta.has_attachments))),
-        (
-            "internetMessageId",
-            Box::new(|| json!(meta.internet_message_id)),
-        ),
-        ("subject", Box::new(|| json!(meta.subject))),
-        ("bodyPreview", Box::new(|| json!(meta.body_preview))),
-        ("importance", Box::new(|| json!("normal"))),
-        ("parentFolderId", Box::new(|| json!(m.folder_id))),
-        ("conversationId", Box::new(|| json!(meta.conversation_id))),
-        ("isDeliveryReceiptRequested", Box::new(|| json!(false))),
-        ("isReadReceiptRequested", Box::new(|| json!(false))),
-        ("isRead", Box::new(|| json!(m.is_read))),
-        ("isDraft", Box::new(|| json!(false))),
-        (
-            "webLink",
-            Box::new(|| {
-                json!(format!(
-                    "https://outlook.office365.com/owa/?ItemID={}&exvsurl=1&viewmodel=ReadMessageItem",
-                    super::odata::encode_component(&id)
-                ))
-            }),
-        ),
-        ("inferenceClassification", Box::new(|| json!("focused"))),
-        (
-            "body",
-            Box::new(|| json!({"contentType": meta.body_type, "content": meta.body})),
-        ),
-        (
-            "sender",
-            Box::new(|| meta.sender.as_ref().map(email).unwrap_or(Value::Null)),
-        ),
-        (
-            "from",
-            Box::new(|| meta.from.as_ref().map(email).unwrap_or(Value::Null)),
-        ),
-        ("toRecipients", Box::new(|| recipients(&meta.to))),
-        ("ccRecipients", Box::new(|| recipients(&meta.cc))),
-        ("bccRecipients", Box::new(|| recipients(&meta.bcc))),
-        ("replyTo", Box::new(|| recipients(&meta.reply_to))),
-        ("flag", Box::new(|| json!({"flagStatus": "notFlagged"}))),
-    ];
-    for (name, value) in fields {
-        if wanted(name) {
-            obj.insert(name.into(), value());
+    for name in MESSAGE_SCHEMA_PROPS {
+        if view.select.is_none_or(|s| s.contains(name))
+            && let Some(value) = message_field(m, &id, name)
+        {
+            obj.insert((*name).into(), value);
         }
     }
     if !view.expand_props.is_empty() {

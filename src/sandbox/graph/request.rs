@@ -133,6 +133,15 @@ pub async fn middleware(State(state): State<GraphState>, mut req: Request, next:
     });
 
     let mut response = next.run(req).await;
+    // axum's own 405 has no body; Graph answers with its usual error object.
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.extensions().get::<PendingError>().is_none()
+    {
+        response.extensions_mut().insert(PendingError {
+            code: "BadRequest",
+            message: "Specified HTTP method is not allowed for the request target.".into(),
+        });
+    }
 
     if let Some(pending) = response.extensions_mut().remove::<PendingError>() {
         let body = json!({"error": {
