@@ -3,6 +3,19 @@
 //! under `/_sandbox/graph/...`.
 //!
 //! All state sits behind one mutex in [`GraphState`]; it is never held across an await.
+//!
+//! Where Microsoft's documentation is silent, the sandbox decides:
+//! - admission order: token (401) → permission (403) → user (404 ErrorInvalidUser, also for a
+//!   user of another tenant) → delegated user ≠ mailbox owner (403) → mailbox not enabled (404)
+//!   → application access policy (403, app-only) → concurrency (429) → injected fault → latency;
+//! - the concurrency limit (4) counts every app's requests to the mailbox together;
+//! - unknown `$` options are 400 BadRequest; custom options without `$` are ignored;
+//! - `DELETE` soft-deletes out of sight (see `messages::delete`); delta reports a move out of
+//!   the folder as `@removed` reason `changed` and a `DELETE` as reason `deleted`;
+//! - message lists page with `$skip` (stable order: requested order, then receivedDateTime
+//!   desc, then immutable id); delta pages with opaque `$skiptoken`/`$deltatoken` kept in memory
+//!   (never collected: the sandbox is short-lived);
+//! - the 5,000-result cap of filtered delta is not emulated.
 
 mod access;
 mod control;
