@@ -175,9 +175,7 @@ impl World {
             .find(|u| {
                 u.id.eq_ignore_ascii_case(key)
                     || u.user_principal_name.eq_ignore_ascii_case(key)
-                    || u.mail
-                        .as_deref()
-                        .is_some_and(|m| m.eq_ignore_ascii_case(key))
+                    || u.mail.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(key))
             })
             .cloned()
     }
