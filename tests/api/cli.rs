@@ -5,7 +5,8 @@ use std::process::{Command, Stdio};
 
 fn mailport() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mailport"));
-    c.env_remove("MAILPORT_SECRET_KEY").env("MAILPORT_LOG", "warn");
+    c.env_remove("MAILPORT_SECRET_KEY")
+        .env("MAILPORT_LOG", "warn");
     c
 }
 
@@ -13,7 +14,15 @@ fn mailport() -> Command {
 fn help_lists_every_command_and_option() {
     let out = mailport().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["serve", "user", "apikey", "sandbox", "--listen", "--data-dir", "--public-url"] {
+    for word in [
+        "serve",
+        "user",
+        "apikey",
+        "sandbox",
+        "--listen",
+        "--data-dir",
+        "--public-url",
+    ] {
         assert!(text.contains(word), "--help lacks {word}: {text}");
     }
     let out = mailport().args(["user", "add", "--help"]).output().unwrap();
@@ -33,13 +42,25 @@ fn user_add_and_apikey_create() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"a long enough password\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
 
     // Too short a password is refused and exits non-zero.
     let mut child = mailport()
-        .args(["user", "add", "weak", "--password-stdin", "--data-dir", data])
+        .args([
+            "user",
+            "add",
+            "weak",
+            "--password-stdin",
+            "--data-dir",
+            data,
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -49,12 +70,21 @@ fn user_add_and_apikey_create() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10"));
 
-    let out = mailport().args(["apikey", "create", "ci", "--data-dir", data]).output().unwrap();
+    let out = mailport()
+        .args(["apikey", "create", "ci", "--data-dir", data])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(key.starts_with("mp_") && key.len() > 40);
     let db = std::fs::read(dir.path().join("mailport.db")).unwrap();
-    assert!(!db.windows(key.len()).any(|w| w == key.as_bytes()), "only a hash is stored");
-    let dup = mailport().args(["apikey", "create", "ci", "--data-dir", data]).output().unwrap();
+    assert!(
+        !db.windows(key.len()).any(|w| w == key.as_bytes()),
+        "only a hash is stored"
+    );
+    let dup = mailport()
+        .args(["apikey", "create", "ci", "--data-dir", data])
+        .output()
+        .unwrap();
     assert!(!dup.status.success());
 }
