@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::crypto::{self, MasterKey};
 use crate::oauth::TokenService;
 use crate::oauth::client::build_http_client;
+use crate::store::blobs::BlobStore;
 use crate::store::{self, Db};
 use crate::web::login_limit::LoginLimiter;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub login_limiter: LoginLimiter,
     pub session_store: SqliteStore,
+    /// Raw messages, by sha256.
+    pub blobs: BlobStore,
 }
 
 impl AppState {
@@ -48,7 +51,19 @@ impl AppState {
             .migrate()
             .await
             .context("creating the session table")?;
+        let blobs = BlobStore::new(&config.data_dir);
+        let swept = blobs
+            .sweep_tmp()
+            .await
+            .context("cleaning the blob store's tmp folder")?;
+        if swept > 0 {
+            tracing::info!(
+                files = swept,
+                "removed partial downloads left by an earlier crash"
+            );
+        }
         Ok(AppState {
+            blobs,
             db,
             config: Arc::new(config),
             key,

@@ -2,7 +2,9 @@
 //! background tasks call named functions.
 
 pub mod api_keys;
+pub mod blobs;
 pub mod credentials;
+pub mod messages;
 pub mod setup;
 pub mod users;
 

@@ -1,0 +1,131 @@
+//! The content-addressed blob store for raw messages: `<data>/blobs/ab/cdef…` named by the
+//! sha256 of the bytes. A blob is written to `tmp/`, fsynced, then renamed into place, so a
+//! crash leaves either nothing or a complete blob (and tmp files are swept at start).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::fs;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// A blob being written.
+pub struct BlobWriter {
+    file: fs::File,
+    tmp: PathBuf,
+    hasher: Sha256,
+    size: u64,
+    root: PathBuf,
+}
+
+/// A finished, durable blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl BlobStore {
+    pub fn new(data_dir: &Path) -> Self {
+        BlobStore {
+            root: data_dir.join("blobs"),
+        }
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn path(&self, sha256: &str) -> Option<PathBuf> {
+        let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then(|| self.root.join(&sha256[..2]).join(sha256))
+    }
+
+    /// Removes temporary files left by a crash. Returns how many there were.
+    pub async fn sweep_tmp(&self) -> std::io::Result<usize> {
+        let mut n = 0;
+        let mut dir = match fs::read_dir(self.tmp_dir()).await {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        while let Some(entry) = dir.next_entry().await? {
+            fs::remove_file(entry.path()).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    pub async fn begin(&self) -> std::io::Result<BlobWriter> {
+        fs::create_dir_all(self.tmp_dir()).await?;
+        let tmp = self
+            .tmp_dir()
+            .join(format!("{}.part", uuid::Uuid::new_v4()));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .await?;
+        Ok(BlobWriter {
+            file,
+            tmp,
+            hasher: Sha256::new(),
+            size: 0,
+            root: self.root.clone(),
+        })
+    }
+
+    pub async fn read(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
+        let path = self
+            .path(sha256)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a sha256"))?;
+        fs::read(path).await
+    }
+
+    pub async fn open(&self, sha256: &str) -> std::io::Result<fs::File> {
+        let path = self
+            .path(sha256)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a sha256"))?;
+        fs::File::open(path).await
+    }
+}
+
+impl BlobWriter {
+    pub async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+        self.file.write_all(chunk).await
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// fsyncs and moves the blob into place (an existing identical blob is kept).
+    pub async fn finish(mut self) -> std::io::Result<StoredBlob> {
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        let sha256 = hex::encode(self.hasher.finalize_reset());
+        let dir = self.root.join(&sha256[..2]);
+        fs::create_dir_all(&dir).await?;
+        let target = dir.join(&sha256);
+        fs::rename(&self.tmp, &target).await?;
+        // Make the rename itself durable.
+        if let Ok(d) = fs::File::open(&dir).await {
+            let _ = d.sync_all().await;
+        }
+        Ok(StoredBlob {
+            sha256,
+            size: self.size,
+        })
+    }
+
+    /// Drops the partial file.
+    pub async fn abort(self) {
+        let _ = fs::remove_file(&self.tmp).await;
+    }
+}

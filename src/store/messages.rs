@@ -1,0 +1,247 @@
+//! Imported messages and their attachment metadata. The unique key (account, immutable
+//! Graph id) is what makes an import exactly-once.
+
+use crate::mime::{AttachmentInfo, Mailbox};
+
+use super::{Db, now};
+
+/// A message ready to be recorded as imported (its raw bytes are already in the blob store).
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub account_id: String,
+    pub graph_id: String,
+    pub internet_message_id: Option<String>,
+    pub subject: String,
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub sent_at: Option<i64>,
+    pub received_at: Option<i64>,
+    pub size: i64,
+    pub sha256: String,
+    pub text_body: Option<String>,
+    pub html_body: Option<String>,
+    pub attachments: Vec<AttachmentInfo>,
+}
+
+/// What we already know of a Graph message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Known {
+    pub id: i64,
+    pub state: String,
+    pub post_action_done: bool,
+}
+
+pub async fn find(db: &Db, account_id: &str, graph_id: &str) -> sqlx::Result<Option<Known>> {
+    sqlx::query_as(
+        "SELECT id, state, post_action_done FROM messages WHERE account_id = $1 AND graph_id = $2",
+    )
+    .bind(account_id)
+    .bind(graph_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Inserts the message and its attachments in one transaction. Returns the row id and
+/// whether it was new (false: the unique key already held it, nothing changed).
+pub async fn insert_imported(db: &Db, m: &NewMessage) -> sqlx::Result<(i64, bool)> {
+    let mut tx = db.begin().await?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (account_id, graph_id, state, internet_message_id, subject,
+            from_name, from_address, to_json, cc_json, sent_at, received_at, size, sha256,
+            text_body, html_body, imported_at)
+         VALUES ($1, $2, 'imported', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (account_id, graph_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&m.account_id)
+    .bind(&m.graph_id)
+    .bind(&m.internet_message_id)
+    .bind(&m.subject)
+    .bind(m.from.as_ref().and_then(|f| f.name.clone()))
+    .bind(m.from.as_ref().and_then(|f| f.address.clone()))
+    .bind(serde_json::to_string(&m.to).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&m.cc).unwrap_or_else(|_| "[]".into()))
+    .bind(m.sent_at)
+    .bind(m.received_at)
+    .bind(m.size)
+    .bind(&m.sha256)
+    .bind(&m.text_body)
+    .bind(&m.html_body)
+    .bind(now())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = id else {
+        tx.rollback().await?;
+        let existing = find(db, &m.account_id, &m.graph_id).await?;
+        return Ok((existing.map(|k| k.id).unwrap_or(0), false));
+    };
+    for (idx, a) in m.attachments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO attachments (message_id, idx, name, content_type, size, content_id, is_inline)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(idx as i64)
+        .bind(&a.name)
+        .bind(&a.content_type)
+        .bind(a.size as i64)
+        .bind(&a.content_id)
+        .bind(a.is_inline)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok((id, true))
+}
+
+/// Records, once, a message too large to import. It is left in the mailbox.
+pub async fn record_too_large(
+    db: &Db,
+    account_id: &str,
+    graph_id: &str,
+    size: i64,
+    subject: &str,
+    received_at: Option<i64>,
+) -> sqlx::Result<bool> {
+    let n = sqlx::query(
+        "INSERT INTO messages (account_id, graph_id, state, subject, size, received_at, imported_at, post_action_done)
+         VALUES ($1, $2, 'too_large', $3, $4, $5, $6, 1)
+         ON CONFLICT (account_id, graph_id) DO NOTHING",
+    )
+    .bind(account_id)
+    .bind(graph_id)
+    .bind(subject)
+    .bind(size)
+    .bind(received_at)
+    .bind(now())
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+pub async fn mark_post_action_done(db: &Db, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE messages SET post_action_done = 1 WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Stored messages whose post-import action has not been applied yet.
+pub async fn pending_post_actions(
+    db: &Db,
+    account_id: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as(
+        "SELECT id, graph_id FROM messages WHERE account_id = $1 AND post_action_done = 0
+         AND state = 'imported' ORDER BY id LIMIT $2",
+    )
+    .bind(account_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// A stored message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Message {
+    pub id: i64,
+    pub account_id: String,
+    pub graph_id: String,
+    pub state: String,
+    pub post_action_done: bool,
+    pub internet_message_id: Option<String>,
+    pub subject: String,
+    pub from_name: Option<String>,
+    pub from_address: Option<String>,
+    pub to_json: String,
+    pub cc_json: String,
+    pub sent_at: Option<i64>,
+    pub received_at: Option<i64>,
+    pub size: i64,
+    pub sha256: Option<String>,
+    pub text_body: Option<String>,
+    pub html_body: Option<String>,
+    pub imported_at: i64,
+}
+
+impl Message {
+    pub fn to(&self) -> Vec<Mailbox> {
+        serde_json::from_str(&self.to_json).unwrap_or_default()
+    }
+    pub fn cc(&self) -> Vec<Mailbox> {
+        serde_json::from_str(&self.cc_json).unwrap_or_default()
+    }
+}
+
+const COLUMNS: &str = "id, account_id, graph_id, state, post_action_done, internet_message_id, subject, \
+    from_name, from_address, to_json, cc_json, sent_at, received_at, size, sha256, text_body, html_body, imported_at";
+
+pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<Message>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Attachment {
+    pub idx: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub content_id: Option<String>,
+    pub is_inline: bool,
+}
+
+pub async fn attachments(db: &Db, message_id: i64) -> sqlx::Result<Vec<Attachment>> {
+    sqlx::query_as(
+        "SELECT idx, name, content_type, size, content_id, is_inline FROM attachments
+         WHERE message_id = $1 ORDER BY idx",
+    )
+    .bind(message_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Which messages a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub account_id: Option<String>,
+    /// Matched (case-insensitively) against subject, sender name and sender address.
+    pub search: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// One page of messages, newest first, and the total that match.
+pub async fn list(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<Message>, i64)> {
+    let pattern = f.search.as_ref().map(|s| {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let filter = "($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR subject LIKE $2 ESCAPE '\\' \
+        OR from_name LIKE $2 ESCAPE '\\' OR from_address LIKE $2 ESCAPE '\\')";
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM messages WHERE {filter}
+         ORDER BY COALESCE(received_at, imported_at) DESC, id DESC LIMIT $3 OFFSET $4"
+    ))
+    .bind(&f.account_id)
+    .bind(&pattern)
+    .bind(f.limit)
+    .bind(f.offset)
+    .fetch_all(db)
+    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM messages WHERE {filter}"))
+        .bind(&f.account_id)
+        .bind(&pattern)
+        .fetch_one(db)
+        .await?;
+    Ok((rows, total))
+}
