@@ -24,6 +24,9 @@ CREATE TABLE email_accounts (
     folder_id         TEXT,
     move_to_folder_id TEXT,
     delta_link        TEXT,
+    -- Newest receivedDateTime held when the last delta round completed: where a new sync
+    -- starts if Microsoft expires the delta token.
+    delta_watermark   INTEGER,
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL
 );

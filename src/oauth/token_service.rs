@@ -111,6 +111,28 @@ impl TokenService {
         })
     }
 
+    /// After Graph rejected `rejected` (401 InvalidAuthenticationToken): gets a new token,
+    /// unless another caller already replaced the rejected one.
+    pub async fn refresh_after_rejection(
+        &self,
+        id: &str,
+        rejected: &str,
+    ) -> Result<Secret, TokenFailure> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let cred = self.load(id).await?;
+        if let Some(current) = self.cached_token(&cred, 0)?
+            && current.expose() != rejected
+        {
+            return Ok(current);
+        }
+        self.renew(&cred).await?;
+        let cred = self.load(id).await?;
+        self.cached_token(&cred, 0)?.ok_or_else(|| {
+            TokenFailure::NotUsable("the token endpoint issued an already expired token".into())
+        })
+    }
+
     /// The stored access token if it has more than `margin` seconds left.
     fn cached_token(&self, cred: &Credential, margin: i64) -> Result<Option<Secret>, TokenFailure> {
         let fresh = cred.stored_status() == TokenStatus::Valid

@@ -399,9 +399,7 @@ pub async fn record_error(
     .map(|_| ())
 }
 
-/// The e-mail accounts that use a credential (none until accounts exist).
-pub async fn used_by(_db: &Db, _id: &str) -> sqlx::Result<Vec<String>> {
-    // The e-mail server accounts table arrives with the importer; until then nothing
-    // can reference a credential.
-    Ok(Vec::new())
+/// The e-mail accounts that use a credential.
+pub async fn used_by(db: &Db, id: &str) -> sqlx::Result<Vec<String>> {
+    super::accounts::using_credential(db, id).await
 }

@@ -245,3 +245,4 @@ pub async fn list(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<Message>, i64)> 
         .await?;
     Ok((rows, total))
 }
+

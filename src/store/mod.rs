@@ -1,10 +1,12 @@
 //! Database access. Every SQL statement of Mailport lives below this module; handlers and
 //! background tasks call named functions.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod blobs;
 pub mod credentials;
 pub mod messages;
+pub mod runs;
 pub mod setup;
 pub mod users;
 

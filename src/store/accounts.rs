@@ -1,0 +1,273 @@
+//! E-mail server accounts: which mailbox folder is imported with which credential, and
+//! what happens to a message after import.
+
+use serde::Serialize;
+
+use super::{Db, now};
+
+/// What happens to a message in the mailbox once it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterImport {
+    Move,
+    MarkRead,
+    Delete,
+    Keep,
+}
+
+impl AfterImport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterImport::Move => "move",
+            AfterImport::MarkRead => "mark_read",
+            AfterImport::Delete => "delete",
+            AfterImport::Keep => "keep",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "move" => Some(AfterImport::Move),
+            "mark_read" => Some(AfterImport::MarkRead),
+            "delete" => Some(AfterImport::Delete),
+            "keep" => Some(AfterImport::Keep),
+            _ => None,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            AfterImport::Move => "Move to a folder",
+            AfterImport::MarkRead => "Mark as read",
+            AfterImport::Delete => "Delete",
+            AfterImport::Keep => "Keep as it is",
+        }
+    }
+    /// keep and mark_read leave mail in the folder, so they find new mail with delta queries.
+    pub fn uses_delta(self) -> bool {
+        matches!(self, AfterImport::MarkRead | AfterImport::Keep)
+    }
+}
+
+/// The editable settings of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub id: String,
+    pub description: String,
+    pub mailbox: String,
+    pub folder: String,
+    pub credential_id: String,
+    pub after_import: AfterImport,
+    pub move_to: String,
+    pub graph_url: String,
+    pub poll_interval: i64,
+    pub enabled: bool,
+    pub import_since: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: String,
+    pub description: String,
+    pub mailbox: String,
+    pub folder: String,
+    pub credential_id: String,
+    after_import: String,
+    pub move_to: String,
+    pub graph_url: String,
+    pub poll_interval: i64,
+    pub enabled: bool,
+    pub import_since: Option<i64>,
+    pub max_message_bytes: i64,
+    pub status: String,
+    pub status_detail: Option<String>,
+    pub throttled_until: Option<i64>,
+    pub folder_id: Option<String>,
+    pub move_to_folder_id: Option<String>,
+    pub delta_link: Option<String>,
+    pub delta_watermark: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Account {
+    pub fn after_import(&self) -> AfterImport {
+        // The CHECK constraint keeps other values out; keep is the harmless fallback.
+        AfterImport::parse(&self.after_import).unwrap_or(AfterImport::Keep)
+    }
+    pub fn settings(&self) -> Settings {
+        Settings {
+            id: self.id.clone(),
+            description: self.description.clone(),
+            mailbox: self.mailbox.clone(),
+            folder: self.folder.clone(),
+            credential_id: self.credential_id.clone(),
+            after_import: self.after_import(),
+            move_to: self.move_to.clone(),
+            graph_url: self.graph_url.clone(),
+            poll_interval: self.poll_interval,
+            enabled: self.enabled,
+            import_since: self.import_since,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, description, mailbox, folder, credential_id, after_import, move_to, graph_url, \
+    poll_interval, enabled, import_since, max_message_bytes, status, status_detail, throttled_until, \
+    folder_id, move_to_folder_id, delta_link, delta_watermark, created_at, updated_at";
+
+pub async fn list(db: &Db) -> sqlx::Result<Vec<Account>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM email_accounts ORDER BY id COLLATE NOCASE"
+    ))
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM email_accounts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn insert(db: &Db, s: &Settings) -> sqlx::Result<()> {
+    let t = now();
+    sqlx::query(
+        "INSERT INTO email_accounts (id, description, mailbox, folder, credential_id, after_import,
+            move_to, graph_url, poll_interval, enabled, import_since, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+    )
+    .bind(&s.id)
+    .bind(&s.description)
+    .bind(&s.mailbox)
+    .bind(&s.folder)
+    .bind(&s.credential_id)
+    .bind(s.after_import.as_str())
+    .bind(&s.move_to)
+    .bind(&s.graph_url)
+    .bind(s.poll_interval)
+    .bind(s.enabled)
+    .bind(s.import_since)
+    .bind(if s.enabled { "ok" } else { "disabled" })
+    .bind(t)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// Saves settings. When the mailbox, folders, Graph URL, credential or mode change, the
+/// cached folder ids and the delta cursor no longer apply and are cleared.
+pub async fn update(db: &Db, s: &Settings) -> sqlx::Result<bool> {
+    let n = sqlx::query(
+        "UPDATE email_accounts SET
+            folder_id = CASE WHEN mailbox = $3 AND folder = $4 AND graph_url = $8 AND credential_id = $5 THEN folder_id ELSE NULL END,
+            move_to_folder_id = CASE WHEN mailbox = $3 AND move_to = $7 AND graph_url = $8 AND credential_id = $5 THEN move_to_folder_id ELSE NULL END,
+            delta_link = CASE WHEN mailbox = $3 AND folder = $4 AND graph_url = $8 AND credential_id = $5
+                AND after_import = $6 AND import_since IS $11 THEN delta_link ELSE NULL END,
+            description = $2, mailbox = $3, folder = $4, credential_id = $5, after_import = $6,
+            move_to = $7, graph_url = $8, poll_interval = $9, enabled = $10, import_since = $11,
+            status = CASE WHEN $10 THEN (CASE WHEN status = 'disabled' THEN 'ok' ELSE status END) ELSE 'disabled' END,
+            updated_at = $12
+         WHERE id = $1",
+    )
+    .bind(&s.id)
+    .bind(&s.description)
+    .bind(&s.mailbox)
+    .bind(&s.folder)
+    .bind(&s.credential_id)
+    .bind(s.after_import.as_str())
+    .bind(&s.move_to)
+    .bind(&s.graph_url)
+    .bind(s.poll_interval)
+    .bind(s.enabled)
+    .bind(s.import_since)
+    .bind(now())
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+pub async fn delete(db: &Db, id: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query("DELETE FROM email_accounts WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected()
+        > 0)
+}
+
+/// The accounts that use a credential.
+pub async fn using_credential(db: &Db, credential_id: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM email_accounts WHERE credential_id = $1 ORDER BY id")
+        .bind(credential_id)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn set_status(
+    db: &Db,
+    id: &str,
+    status: &str,
+    detail: Option<&str>,
+    throttled_until: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE email_accounts SET status = $2, status_detail = $3, throttled_until = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(detail)
+    .bind(throttled_until)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn set_folder_ids(
+    db: &Db,
+    id: &str,
+    folder_id: Option<&str>,
+    move_to_folder_id: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE email_accounts SET folder_id = COALESCE($2, folder_id),
+            move_to_folder_id = COALESCE($3, move_to_folder_id) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(folder_id)
+    .bind(move_to_folder_id)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// Forgets cached folder ids (a folder was deleted or renamed in the mailbox).
+pub async fn clear_folder_ids(db: &Db, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE email_accounts SET folder_id = NULL, move_to_folder_id = NULL WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Stores the delta cursor: a nextLink mid-round, or the deltaLink at the end of one
+/// (with `round_complete`, which also moves the restart watermark to the newest message).
+pub async fn set_delta_link(
+    db: &Db,
+    id: &str,
+    link: Option<&str>,
+    round_complete: bool,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE email_accounts SET delta_link = $2,
+            delta_watermark = CASE WHEN $3 THEN
+                (SELECT MAX(received_at) FROM messages WHERE account_id = $1) ELSE delta_watermark END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(link)
+    .bind(round_complete)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
