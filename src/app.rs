@@ -12,7 +12,8 @@ use tower_sessions_sqlx_store::SqliteStore;
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
 use crate::oauth::TokenService;
-use crate::oauth::client::build_http_client;
+use crate::oauth::client::{build_graph_http_client, build_http_client};
+use crate::import::Importer;
 use crate::store::blobs::BlobStore;
 use crate::store::{self, Db};
 use crate::web::login_limit::LoginLimiter;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub session_store: SqliteStore,
     /// Raw messages, by sha256.
     pub blobs: BlobStore,
+    pub importer: Importer,
 }
 
 impl AppState {
@@ -62,7 +64,15 @@ impl AppState {
                 "removed partial downloads left by an earlier crash"
             );
         }
+        let importer = Importer::new(
+            db.clone(),
+            blobs.clone(),
+            tokens.clone(),
+            build_graph_http_client(&config.http)?,
+            config.import.clone(),
+        );
         Ok(AppState {
+            importer,
             blobs,
             db,
             config: Arc::new(config),
@@ -104,6 +114,7 @@ pub async fn start(listener: TcpListener, state: AppState) -> anyhow::Result<Run
     let setup_link = state.setup_link().await?;
     let shutdown = CancellationToken::new();
     let router = crate::web::router(state.clone());
+    state.importer.start();
 
     let cleanup = state.session_store.clone();
     let stop = shutdown.clone();
@@ -153,7 +164,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         println!("No administrator exists yet. Open this one-time link to create one:\n  {link}");
     }
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: no new imports; finishing the messages in flight");
+    app.state.importer.shutdown().await;
     app.shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(30), app.task).await {
         Ok(joined) => joined.context("server task panicked")?,

@@ -38,6 +38,14 @@ pub enum Command {
     Apikey(ApiKeyCommand),
     /// Run the offline Microsoft Entra ID and Graph sandbox as its own server.
     Sandbox(SandboxArgs),
+    /// Import one e-mail account once, in the foreground, and print a summary.
+    Import {
+        /// The e-mail account id.
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -126,6 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Apikey(ApiKeyCommand::Create { name, data })) => {
             create_api_key(&name, &data.data_dir).await
         }
+        Some(Command::Import { account, serve }) => import_once(&account, serve).await,
         Some(Command::Sandbox(args)) => {
             crate::sandbox::run_standalone(args.listen, args.config, args.redirect_uri).await
         }
@@ -181,4 +190,32 @@ async fn create_api_key(name: &str, data_dir: &std::path::Path) -> anyhow::Resul
         "API key {name} created. It is shown only this once; send it as `Authorization: Bearer <key>`."
     );
     Ok(())
+}
+
+async fn import_once(account: &str, args: ServeArgs) -> anyhow::Result<()> {
+    let state = crate::app::AppState::open(args.into_config()?).await?;
+    let summary = state
+        .importer
+        .run_account(account)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{account}: {} — {} listed, {} imported, {} skipped, {} too large, {} failed, {} post-action failures, {} retries",
+        summary.outcome,
+        summary.listed,
+        summary.imported,
+        summary.skipped,
+        summary.too_large,
+        summary.failed,
+        summary.post_action_failures,
+        summary.retries
+    );
+    if let Some(e) = &summary.error_message {
+        println!("error: {} {e}", summary.error_code.clone().unwrap_or_default());
+    }
+    if summary.outcome == "ok" && summary.failed == 0 {
+        Ok(())
+    } else {
+        anyhow::bail!("the import of {account} did not complete")
+    }
 }

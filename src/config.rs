@@ -15,6 +15,7 @@ pub struct Config {
     /// Base URL users reach Mailport at; the OAuth redirect URI hangs off it.
     pub public_url: Url,
     pub http: HttpSettings,
+    pub import: crate::import::ImportSettings,
 }
 
 /// Limits for every outbound request (token endpoint and, later, Graph).
@@ -52,6 +53,7 @@ impl Config {
             data_dir,
             public_url,
             http: HttpSettings::default(),
+            import: crate::import::ImportSettings::default(),
         }
     }
 

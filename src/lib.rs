@@ -11,6 +11,8 @@ pub mod config;
 pub mod crypto;
 /// The handlers' error type.
 pub mod error;
+/// The Microsoft Graph client.
+pub mod graph;
 /// The background Graph importer.
 pub mod import;
 /// Parsing raw messages.

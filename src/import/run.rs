@@ -240,7 +240,7 @@ async fn import_by_delta(
         let cursor = match &link {
             Some(l) => DeltaCursor::Link(l),
             None => DeltaCursor::Start {
-                received_since: since.and_then(rfc3339),
+                received_since: since.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
             },
         };
         let page = match client.delta(folder_id, cursor).await {
@@ -287,13 +287,6 @@ async fn import_by_delta(
 
 /// How far before the watermark a restarted delta sync begins.
 const RESTART_OVERLAP_SECS: i64 = 3600;
-
-fn rfc3339(unix: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()?
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
-}
 
 fn parse_received(s: Option<&str>) -> Option<i64> {
     time::OffsetDateTime::parse(s?, &time::format_description::well_known::Rfc3339)

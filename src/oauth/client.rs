@@ -86,6 +86,17 @@ pub fn build_http_client(settings: &HttpSettings) -> anyhow::Result<reqwest::Cli
         .build()?)
 }
 
+/// The client for Graph: no redirects, and connect and read timeouts but no overall
+/// timeout, since a large `$value` download may rightly take long while bytes keep coming.
+pub fn build_graph_http_client(settings: &HttpSettings) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(settings.connect_timeout)
+        .read_timeout(settings.timeout)
+        .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
 /// Sends one oauth2 request with reqwest, reading at most `max_bytes` of the answer.
 /// 5xx answers become `HttpError::ServerError` so they are retried, not parsed.
 async fn send(

@@ -246,3 +246,10 @@ pub async fn list(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<Message>, i64)> 
     Ok((rows, total))
 }
 
+
+pub async fn count_for_account(db: &Db, account_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE account_id = $1")
+        .bind(account_id)
+        .fetch_one(db)
+        .await
+}

@@ -10,16 +10,18 @@ use serde_json::json;
 
 use super::auth::current_user;
 use super::session::AppSession;
-use super::views::CredentialJson;
+use super::views::{AccountJson, CredentialJson};
 use crate::app::AppState;
 use crate::crypto::sha256_hex;
 use crate::error::AppError;
-use crate::store::{self, credentials};
+use crate::store::{self, accounts, credentials, runs};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/credentials", get(list_credentials))
         .route("/credentials/{id}", get(get_credential))
+        .route("/accounts", get(list_accounts))
+        .route("/accounts/{id}", get(get_account))
 }
 
 /// Errors as JSON: `{"error":{"code":"not_found","message":"…"}}`.
@@ -105,4 +107,28 @@ async fn get_credential(
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(Json(CredentialJson::new(&cred)))
+}
+
+async fn account_json(state: &AppState, a: &accounts::Account) -> Result<AccountJson, ApiError> {
+    let cred = credentials::get(&state.db, &a.credential_id).await?;
+    let last = runs::last(&state.db, &a.id).await?;
+    Ok(AccountJson::new(a, cred.as_ref(), last.as_ref()))
+}
+
+async fn list_accounts(State(state): State<AppState>) -> Result<Json<Vec<AccountJson>>, ApiError> {
+    let mut out = Vec::new();
+    for a in accounts::list(&state.db).await? {
+        out.push(account_json(&state, &a).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn get_account(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountJson>, ApiError> {
+    let a = accounts::get(&state.db, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Json(account_json(&state, &a).await?))
 }

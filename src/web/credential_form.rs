@@ -60,7 +60,7 @@ impl Validation {
     pub fn error(&self, field: &str) -> Option<&str> {
         self.errors.get(field).map(String::as_str)
     }
-    fn add(&mut self, field: &'static str, msg: impl Into<String>) {
+    pub fn add(&mut self, field: &'static str, msg: impl Into<String>) {
         self.errors.entry(field).or_insert_with(|| msg.into());
     }
 }
@@ -189,7 +189,7 @@ fn check_scope(v: &mut Validation, grant_type: Option<GrantType>, scope: &str) {
 }
 
 /// Absolute http(s) URLs only; plain http only to loopback hosts (the sandbox, tests).
-fn check_url(v: &mut Validation, field: &'static str, raw: &str) {
+pub fn check_url(v: &mut Validation, field: &'static str, raw: &str) {
     if raw.len() > MAX_URL {
         v.add(field, "This URL is too long.");
         return;
@@ -229,7 +229,7 @@ fn check_url(v: &mut Validation, field: &'static str, raw: &str) {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+pub fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())

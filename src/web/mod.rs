@@ -1,6 +1,8 @@
 //! The web interface: one module per screen, merged into one router here together with the
 //! layers every request passes: body and time limits, security headers, sessions and CSRF.
 
+pub mod account_form;
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod credential_form;
@@ -38,6 +40,7 @@ pub fn router(state: AppState) -> Router {
     let private = Router::new()
         .merge(auth::private_router())
         .merge(credentials::router())
+        .merge(accounts::router())
         .merge(oauth_flow::private_router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -111,13 +111,13 @@ pub struct TokenJson {
     pub status: &'static str,
     pub expires_at: Option<String>,
     pub has_refresh_token: bool,
-    pub account: Option<AccountJson>,
+    pub account: Option<SignedInJson>,
     pub scope: Option<String>,
     pub last_error: Option<ErrorJson>,
 }
 
 #[derive(Serialize)]
-pub struct AccountJson {
+pub struct SignedInJson {
     pub username: Option<String>,
     pub name: Option<String>,
     pub tid: Option<String>,
@@ -143,7 +143,7 @@ impl CredentialJson {
                 status: c.status().as_str(),
                 expires_at: c.expires_at.and_then(rfc3339),
                 has_refresh_token: c.has_refresh_token(),
-                account: has_account.then(|| AccountJson {
+                account: has_account.then(|| SignedInJson {
                     username: c.account_username.clone(),
                     name: c.account_name.clone(),
                     tid: c.account_tid.clone(),
@@ -157,6 +157,184 @@ impl CredentialJson {
                     at: c.last_error_at.and_then(rfc3339),
                 }),
             },
+        }
+    }
+}
+
+/// An e-mail account as the list and detail pages show it.
+pub struct AccountView {
+    pub id: String,
+    pub description: String,
+    pub mailbox: String,
+    pub folder: String,
+    pub credential_id: String,
+    pub after_label: &'static str,
+    pub enabled: bool,
+    pub status: String,
+    pub status_label: String,
+    pub status_detail: Option<String>,
+    pub running: bool,
+    /// "needs consent" or "secret rejected" on the credential, with a link to repair it.
+    pub credential_problem: Option<String>,
+    pub last_run: Option<RunView>,
+}
+
+impl AccountView {
+    pub fn new(
+        a: &crate::store::accounts::Account,
+        cred: Option<&Credential>,
+        last: Option<&crate::store::runs::Run>,
+        running: bool,
+    ) -> Self {
+        let credential_problem = match cred.map(|c| c.stored_status()) {
+            None => Some("the credential is missing".to_string()),
+            Some(TokenStatus::NeedsConsent) => Some("the credential needs consent".to_string()),
+            Some(TokenStatus::InvalidClient) => {
+                Some("the credential's client secret was rejected".to_string())
+            }
+            _ => None,
+        };
+        let status = if credential_problem.is_some() && a.enabled {
+            "needs_consent".to_string()
+        } else {
+            a.status.clone()
+        };
+        let status_label = match status.as_str() {
+            "ok" => "OK".to_string(),
+            "error" => "Error".to_string(),
+            "needs_consent" => "Needs consent".to_string(),
+            "disabled" => "Disabled".to_string(),
+            "throttled" => match a.throttled_until {
+                Some(t) => format!("Throttled until {}", format_time(t)),
+                None => "Throttled".to_string(),
+            },
+            other => other.to_string(),
+        };
+        AccountView {
+            id: a.id.clone(),
+            description: a.description.clone(),
+            mailbox: if a.mailbox.is_empty() {
+                "(signed-in user)".into()
+            } else {
+                a.mailbox.clone()
+            },
+            folder: a.folder.clone(),
+            credential_id: a.credential_id.clone(),
+            after_label: a.after_import().label(),
+            enabled: a.enabled,
+            status,
+            status_label,
+            status_detail: a.status_detail.clone(),
+            running,
+            credential_problem,
+            last_run: last.map(RunView::new),
+        }
+    }
+}
+
+/// One import run as shown on the account page.
+pub struct RunView {
+    pub started: String,
+    pub finished: Option<String>,
+    pub outcome: String,
+    pub counts: String,
+    pub error: Option<String>,
+    pub log: String,
+}
+
+impl RunView {
+    pub fn new(r: &crate::store::runs::Run) -> Self {
+        let mut counts = format!(
+            "{} listed, {} imported, {} skipped",
+            r.listed, r.imported, r.skipped
+        );
+        for (n, what) in [
+            (r.too_large, "too large"),
+            (r.failed, "failed"),
+            (r.post_action_failures, "post-action failures"),
+            (r.retries, "retries"),
+        ] {
+            if n > 0 {
+                counts.push_str(&format!(", {n} {what}"));
+            }
+        }
+        let error = r.error_message.as_ref().map(|m| {
+            let mut e = String::new();
+            if let Some(code) = &r.error_code {
+                e.push_str(code);
+                e.push_str(": ");
+            }
+            e.push_str(m);
+            if let Some(req) = &r.request_id {
+                e.push_str(&format!(" (request-id {req})"));
+            }
+            e
+        });
+        RunView {
+            started: format_time(r.started_at),
+            finished: r.finished_at.map(format_time),
+            outcome: r.outcome.clone(),
+            counts,
+            error,
+            log: r.log.clone(),
+        }
+    }
+}
+
+/// The JSON shape of `/api/v1/accounts`.
+#[derive(Serialize)]
+pub struct AccountJson {
+    pub id: String,
+    pub description: String,
+    pub mailbox: String,
+    pub folder: String,
+    pub credential_id: String,
+    pub after_import: &'static str,
+    pub enabled: bool,
+    pub status: String,
+    pub last_run: Option<RunJson>,
+}
+
+#[derive(Serialize)]
+pub struct RunJson {
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub outcome: String,
+    pub listed: i64,
+    pub imported: i64,
+    pub skipped: i64,
+    pub too_large: i64,
+    pub failed: i64,
+    pub error: Option<String>,
+}
+
+impl AccountJson {
+    pub fn new(
+        a: &crate::store::accounts::Account,
+        cred: Option<&Credential>,
+        last: Option<&crate::store::runs::Run>,
+    ) -> Self {
+        let view = AccountView::new(a, cred, None, false);
+        AccountJson {
+            id: a.id.clone(),
+            description: a.description.clone(),
+            mailbox: a.mailbox.clone(),
+            folder: a.folder.clone(),
+            credential_id: a.credential_id.clone(),
+            after_import: a.after_import().as_str(),
+            enabled: a.enabled,
+            status: view.status,
+            last_run: last.map(|r| RunJson {
+                started_at: rfc3339(r.started_at),
+                finished_at: r.finished_at.and_then(rfc3339),
+                outcome: r.outcome.clone(),
+                listed: r.listed,
+                imported: r.imported,
+                skipped: r.skipped,
+                too_large: r.too_large,
+                failed: r.failed,
+                error: r.error_message.clone(),
+            }),
         }
     }
 }

@@ -69,6 +69,10 @@ impl TestApp {
             token_retry_base: Duration::from_millis(50),
             ..HttpSettings::default()
         };
+        // The scheduler only runs when woken (Run now), so tests drive runs themselves.
+        config.import.tick = Duration::from_secs(3600);
+        config.import.graph.base_backoff = Duration::from_millis(20);
+        config.import.graph.max_backoff = Duration::from_millis(500);
         let state = AppState::open(config).await.expect("open app");
         let running = app::start(listener, state.clone())
             .await
@@ -477,5 +481,63 @@ impl Browser<'_> {
             .send()
             .await
             .expect("POST")
+    }
+}
+
+impl TestApp {
+    /// A client-credentials credential `app` with a token.
+    pub async fn app_credential(&self) {
+        let r = self.create_credential("app", "client_credentials", &[]).await;
+        assert_is_redirect_to(&r, "/credentials/app");
+        self.post_form("/credentials/app/token", &[]).await;
+        assert_eq!(self.credential("app").await["token"]["status"], "valid");
+    }
+
+    /// Creates an e-mail account through the form (disabled unless `enabled` is given).
+    pub async fn create_account(&self, id: &str, extra: &[(&str, &str)]) -> Response {
+        let graph = format!("{}/v1.0", self.sandbox.base_url);
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("id", id),
+            ("description", "test account"),
+            ("mailbox", ADELE),
+            ("folder", "Inbox"),
+            ("credential_id", "app"),
+            ("after_import", "move"),
+            ("move_to", "Imported"),
+            ("graph_url", graph.as_str()),
+            ("poll_interval", "60"),
+            ("enabled", "on"),
+        ];
+        for (k, v) in extra {
+            fields.retain(|(name, _)| name != k);
+            fields.push((k, v));
+        }
+        self.post_form("/accounts", &fields).await
+    }
+
+    pub fn graph(&self) -> &mailport::sandbox::graph::GraphState {
+        &self.sandbox.sandbox.graph
+    }
+
+    /// The sandbox messages of a folder given by display name (or well-known name).
+    pub fn folder(&self, name: &str) -> Vec<mailport::sandbox::graph::MessageInfo> {
+        let folders = self.graph().folders(ADELE).expect("folders");
+        let id = folders
+            .iter()
+            .find(|f| f.display_name.eq_ignore_ascii_case(name))
+            .map(|f| f.id.clone())
+            .unwrap_or_else(|| name.to_string());
+        self.graph().messages(ADELE, &id).unwrap_or_default()
+    }
+
+    /// Stored messages of an account, via the database.
+    pub async fn stored(&self, account: &str) -> Vec<(String, Option<String>, String, bool)> {
+        sqlx::query_as(
+            "SELECT graph_id, sha256, state, post_action_done FROM messages WHERE account_id = $1 ORDER BY id",
+        )
+        .bind(account)
+        .fetch_all(&self.state.db)
+        .await
+        .expect("messages")
     }
 }

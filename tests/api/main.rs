@@ -1,10 +1,12 @@
 //! Mailport's integration tests: one binary, one module per area. Everything runs over real
 //! HTTP on loopback ports: the app and the sandbox each on port 0.
 
+mod accounts;
 mod auth;
 mod cli;
 mod credentials;
 mod helpers;
+mod import;
 mod sandbox_graph;
 mod sandbox_identity;
 mod tokens;

@@ -1,0 +1,215 @@
+//! The e-mail server account form: what was typed and its validation.
+
+use serde::Deserialize;
+
+use super::credential_form::{Validation, check_url, valid_id};
+use crate::store::accounts::{AfterImport, Settings};
+use crate::store::credentials::{Credential, GrantType};
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(default)]
+pub struct AccountForm {
+    pub id: String,
+    pub description: String,
+    pub mailbox: String,
+    pub folder: String,
+    pub credential_id: String,
+    pub after_import: String,
+    pub move_to: String,
+    pub graph_url: String,
+    pub poll_interval: String,
+    /// A checkbox: present ("on") when checked.
+    pub enabled: Option<String>,
+    /// `YYYY-MM-DD` or empty.
+    pub import_since: String,
+}
+
+/// Graph endpoints of the Microsoft clouds, offered as presets.
+pub const GRAPH_PRESETS: &[(&str, &str)] = &[
+    ("https://graph.microsoft.com/v1.0", "Global"),
+    ("https://graph.microsoft.us/v1.0", "US Government GCC High"),
+    ("https://dod-graph.microsoft.us/v1.0", "US DoD"),
+    ("https://microsoftgraph.chinacloudapi.cn/v1.0", "China (21Vianet)"),
+];
+
+pub const MIN_POLL: i64 = 10;
+const MAX_POLL: i64 = 86_400;
+
+impl AccountForm {
+    pub fn new_defaults() -> Self {
+        AccountForm {
+            folder: "Inbox".into(),
+            after_import: "move".into(),
+            move_to: "Imported".into(),
+            graph_url: GRAPH_PRESETS[0].0.into(),
+            poll_interval: "60".into(),
+            enabled: Some("on".into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn from_settings(s: &Settings) -> Self {
+        AccountForm {
+            id: s.id.clone(),
+            description: s.description.clone(),
+            mailbox: s.mailbox.clone(),
+            folder: s.folder.clone(),
+            credential_id: s.credential_id.clone(),
+            after_import: s.after_import.as_str().into(),
+            move_to: s.move_to.clone(),
+            graph_url: s.graph_url.clone(),
+            poll_interval: s.poll_interval.to_string(),
+            enabled: s.enabled.then(|| "on".into()),
+            import_since: s.import_since.map(format_date).unwrap_or_default(),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.is_some()
+    }
+}
+
+pub fn format_date(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_date(s: &str) -> Option<i64> {
+    let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
+}
+
+fn valid_mailbox(m: &str) -> bool {
+    let plausible_address = m.len() <= 320
+        && m.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        });
+    let guid = uuid::Uuid::parse_str(m).is_ok();
+    (plausible_address || guid)
+        && !m
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/\\?#%\"'<>".contains(c))
+}
+
+fn valid_folder_path(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 1024
+        && p.split('/').all(|seg| !seg.trim().is_empty() && seg.len() <= 255)
+        && !p.chars().any(char::is_control)
+}
+
+/// Checks the form. `credential` is the chosen credential if it exists.
+pub fn validate(
+    form: &AccountForm,
+    existing_id: Option<&str>,
+    credential: Option<&Credential>,
+) -> Result<(Settings, Validation), Validation> {
+    let mut v = Validation::default();
+    let id = existing_id
+        .map(str::to_string)
+        .unwrap_or_else(|| form.id.trim().to_string());
+    if !valid_id(&id) {
+        v.add("id", "Use 1 to 64 characters: letters, digits, '-', '_' and '.'.");
+    }
+    let description = form.description.trim().to_string();
+    if description.chars().count() > 200 {
+        v.add("description", "Use at most 200 characters.");
+    }
+    let credential_id = form.credential_id.trim().to_string();
+    if credential.is_none() {
+        v.add("credential_id", "Choose one of the credentials.");
+    }
+    let mailbox = form.mailbox.trim().to_string();
+    let delegated = credential.is_some_and(|c| c.grant_type() == GrantType::AuthorizationCode);
+    if mailbox.is_empty() {
+        if credential.is_some() && !delegated {
+            v.add(
+                "mailbox",
+                "Application permissions (client credentials) need the mailbox: a user principal name or SMTP address.",
+            );
+        }
+    } else if !valid_mailbox(&mailbox) {
+        v.add(
+            "mailbox",
+            "Enter a user principal name or SMTP address such as servicedesk@contoso.com.",
+        );
+    }
+    let folder = form.folder.trim().trim_matches('/').to_string();
+    let folder = if folder.is_empty() { "Inbox".to_string() } else { folder };
+    if !valid_folder_path(&folder) {
+        v.add("folder", "Use a folder name or a path such as Inbox/Service desk.");
+    }
+    let after_import = AfterImport::parse(&form.after_import);
+    if after_import.is_none() {
+        v.add("after_import", "Choose what happens to imported mail.");
+    }
+    let move_to = form.move_to.trim().trim_matches('/').to_string();
+    let move_to = if move_to.is_empty() { "Imported".to_string() } else { move_to };
+    if after_import == Some(AfterImport::Move) {
+        if !valid_folder_path(&move_to) {
+            v.add("move_to", "Use a folder name or a path such as Inbox/Imported.");
+        } else if move_to.eq_ignore_ascii_case(&folder) {
+            v.add("move_to", "Moving mail into the folder it is imported from would import nothing.");
+        }
+    }
+    let graph_url = form.graph_url.trim().trim_end_matches('/').to_string();
+    let graph_url = if graph_url.is_empty() {
+        GRAPH_PRESETS[0].0.to_string()
+    } else {
+        graph_url
+    };
+    check_url(&mut v, "graph_url", &graph_url);
+    // The URL check warns about non-Microsoft sign-in hosts; for Graph, compare presets.
+    v.warnings.retain(|w| !w.contains("is not a Microsoft sign-in host"));
+    if !v.errors.contains_key("graph_url")
+        && !GRAPH_PRESETS.iter().any(|(url, _)| *url == graph_url)
+        && !graph_url.starts_with("http://")
+    {
+        v.warnings.push(format!("{graph_url} is not one of Microsoft's Graph endpoints."));
+    }
+    let poll_interval = match form.poll_interval.trim() {
+        "" => Some(60),
+        s => s.parse::<i64>().ok(),
+    };
+    let poll_interval = match poll_interval {
+        Some(n) if (MIN_POLL..=MAX_POLL).contains(&n) => n,
+        _ => {
+            v.add("poll_interval", format!("Enter whole seconds from {MIN_POLL} to {MAX_POLL}."));
+            60
+        }
+    };
+    let import_since = match form.import_since.trim() {
+        "" => None,
+        s => {
+            let parsed = parse_date(s);
+            if parsed.is_none() {
+                v.add("import_since", "Enter a date as YYYY-MM-DD, or leave it empty.");
+            }
+            parsed
+        }
+    };
+    match after_import {
+        Some(after_import) if v.errors.is_empty() => Ok((
+            Settings {
+                id,
+                description,
+                mailbox,
+                folder,
+                credential_id,
+                after_import,
+                move_to,
+                graph_url,
+                poll_interval,
+                enabled: form.is_enabled(),
+                import_since,
+            },
+            v,
+        )),
+        _ => Err(v),
+    }
+}

@@ -1,0 +1,111 @@
+//! The e-mail server accounts screen: validation, Test connection's diagnoses, and the
+//! link between accounts and credentials.
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn account_form_validates_and_keeps_typed_values() {
+    let app = TestApp::signed_in().await;
+    app.app_credential().await;
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("id", "bad id")], "Use 1 to 64 characters"),
+        (&[("mailbox", "")], "need the mailbox"),
+        (&[("mailbox", "not an address")], "user principal name"),
+        (&[("credential_id", "nope")], "Choose one of the credentials"),
+        (&[("poll_interval", "5")], "from 10"),
+        (&[("graph_url", "javascript:alert(1)")], "Only http(s) URLs"),
+        (&[("after_import", "burn")], "Choose what happens"),
+        (&[("move_to", "Inbox")], "would import nothing"),
+        (&[("import_since", "yesterday")], "YYYY-MM-DD"),
+    ];
+    for (extra, message) in cases {
+        let mut fields = extra.to_vec();
+        fields.push(("description", "typed <i>text</i>"));
+        let r = app.create_account("acct", &fields).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{extra:?}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains(message), "{extra:?}: expected {message}");
+        assert_eq!(form_value(&page, "description").as_deref(), Some("typed <i>text</i>"));
+    }
+    assert!(app.api("/accounts").await.as_array().unwrap().is_empty());
+    let r = app.create_account("acct", &[]).await;
+    assert_is_redirect_to(&r, "/accounts/acct");
+    let r = app.create_account("acct", &[]).await;
+    assert!(r.text().await.unwrap().contains("already exists"));
+    let list = app.get_text("/accounts").await;
+    assert!(list.contains(ADELE) && list.contains("Inbox"));
+}
+
+#[tokio::test]
+async fn a_credential_in_use_cannot_be_deleted() {
+    let app = TestApp::signed_in().await;
+    app.app_credential().await;
+    app.create_account("acct", &[]).await;
+    let r = app.post_form("/credentials/app/delete", &[]).await;
+    assert_is_redirect_to(&r, "/credentials/app");
+    let page = app.get_text("/credentials/app").await;
+    assert!(page.contains("was not deleted") && page.contains("acct"));
+    assert_eq!(app.credential("app").await["id"], "app");
+    // Deleting the account keeps its mail and frees the credential.
+    app.post_form("/accounts/acct/delete", &[]).await;
+    let r = app.post_form("/credentials/app/delete", &[]).await;
+    assert_is_redirect_to(&r, "/credentials");
+}
+
+async fn test_connection(app: &TestApp) -> String {
+    let r = app.post_form("/accounts/acct/test", &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn test_connection_explains_what_is_wrong() {
+    let app = TestApp::signed_in().await;
+    app.app_credential().await;
+    app.create_account("acct", &[]).await;
+    let page = test_connection(&app).await;
+    assert!(page.contains("Connection works"), "{page}");
+
+    app.graph().set_access_policy(ADELE, true).unwrap();
+    let page = test_connection(&app).await;
+    assert!(page.contains("The app may not open this mailbox"));
+    assert!(page.contains(&format!("Test-ApplicationAccessPolicy -Identity {ADELE} -AppId {}", mailport::sandbox::world::DEMO_CLIENT_ID)));
+    assert!(page.contains("New-ManagementRoleAssignment"));
+    app.graph().set_access_policy(ADELE, false).unwrap();
+
+    app.graph().set_mailbox_enabled(ADELE, false).unwrap();
+    assert!(test_connection(&app).await.contains("cannot be used through Graph"));
+    app.graph().set_mailbox_enabled(ADELE, true).unwrap();
+
+    let page = app.get_text("/accounts/acct").await;
+    let mut fields: Vec<(String, String)> = parse_forms(&page)
+        .into_iter()
+        .find(|f| f.action == "/accounts/acct")
+        .unwrap()
+        .fields;
+    fields.retain(|(k, _)| k != "csrf_token" && k != "folder");
+    fields.push(("folder".into(), "Inbox/Nope".into()));
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_is_redirect_to(&app.post_form("/accounts/acct", &borrowed).await, "/accounts/acct");
+    let page = test_connection(&app).await;
+    assert!(page.contains("not found"), "{page}");
+
+    fields.retain(|(k, _)| k != "folder" && k != "mailbox");
+    fields.push(("folder".into(), "Inbox".into()));
+    fields.push(("mailbox".into(), "nobody@contoso.onmicrosoft.com".into()));
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    app.post_form("/accounts/acct", &borrowed).await;
+    assert!(test_connection(&app).await.contains("Mailbox not found"));
+}
+
+#[tokio::test]
+async fn test_connection_lists_existing_folders_for_an_unknown_one() {
+    let app = TestApp::signed_in().await;
+    app.app_credential().await;
+    app.create_account("acct", &[("folder", "Servicedesk")]).await;
+    let page = test_connection(&app).await;
+    assert!(page.contains("Folder \u{201c}Servicedesk\u{201d} not found"), "{page}");
+    assert!(page.contains("Inbox") && page.contains("Archive"));
+}
