@@ -31,6 +31,8 @@ pub struct ImportSettings {
     pub max_pages_per_run: usize,
     /// Accounts importing at the same time.
     pub concurrent_accounts: usize,
+    /// Messages of one account processed at the same time (downloads overlap).
+    pub messages_in_parallel: usize,
     /// How often the scheduler looks for due accounts.
     pub tick: Duration,
     /// How long shutdown waits for runs to finish their message in flight.
@@ -43,9 +45,10 @@ pub struct ImportSettings {
 impl Default for ImportSettings {
     fn default() -> Self {
         ImportSettings {
-            max_messages_per_run: 500,
+            max_messages_per_run: 1000,
             max_pages_per_run: 50,
             concurrent_accounts: 4,
+            messages_in_parallel: 4,
             tick: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
             throttle_pause: Duration::from_secs(120),
@@ -71,6 +74,8 @@ pub struct Inner {
     requested: Mutex<HashSet<String>>,
     wake: Notify,
     slots: Arc<Semaphore>,
+    /// One message parsed at a time: bounds memory with large messages.
+    pub parsing: Semaphore,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -129,6 +134,7 @@ impl Importer {
                 requested: Mutex::default(),
                 wake: Notify::new(),
                 slots,
+                parsing: Semaphore::new(1),
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),
@@ -256,9 +262,9 @@ impl Importer {
             .await?
             .ok_or_else(|| RunError::NoSuchAccount(id.to_string()))?;
         let run_id = runs::start(&self.db, id).await?;
-        let mut progress = Progress::new();
-        let result = run::run(self, &account, &self.shutdown, &mut progress).await;
-        let summary = self.conclude(&account, result, progress).await?;
+        let progress = Progress::new(self.settings.max_messages_per_run);
+        let result = run::run(self, &account, &self.shutdown, &progress).await;
+        let summary = self.conclude(&account, result, progress.into_summary()).await?;
         runs::finish(&self.db, run_id, &summary).await?;
         tracing::info!(
             account = %id,
@@ -276,9 +282,9 @@ impl Importer {
         &self,
         account: &Account,
         result: Result<(), Stop>,
-        progress: Progress,
+        summary: RunSummary,
     ) -> Result<RunSummary, sqlx::Error> {
-        let mut s = progress.summary;
+        let mut s = summary;
         let (status, detail, throttled_until) = match result {
             Ok(()) => {
                 s.outcome = "ok".into();

@@ -28,15 +28,32 @@ pub enum Stop {
     Cancelled,
 }
 
-/// Counts and log of a run in progress.
+/// Counts and log of a run in progress, shared by the messages processed concurrently.
 pub struct Progress {
-    pub summary: RunSummary,
-    budget: usize,
+    summary: std::sync::Mutex<RunSummary>,
+    /// Messages this run may still process (the per-run cap).
+    budget: std::sync::atomic::AtomicUsize,
 }
 
 impl Progress {
-    fn log(&mut self, line: impl Into<String>) {
-        self.summary.log.push(line.into());
+    fn log(&self, line: impl Into<String>) {
+        self.update(|s| s.log.push(line.into()));
+    }
+
+    fn update(&self, f: impl FnOnce(&mut RunSummary)) {
+        f(&mut self.summary.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Takes one message from the budget; false when the run's cap is reached.
+    fn take_budget(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1))
+            .is_ok()
+    }
+
+    pub fn into_summary(self) -> RunSummary {
+        self.summary.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -116,16 +133,17 @@ pub async fn run(
     importer: &Importer,
     account: &Account,
     cancel: &CancellationToken,
-    progress: &mut Progress,
+    progress: &Progress,
 ) -> Result<(), Stop> {
-    progress.budget = importer.settings.max_messages_per_run;
     check_credential(importer, account).await?;
     let client = client_for(importer, account).map_err(Stop::Graph)?;
     let result = run_with_client(importer, account, &client, cancel, progress).await;
     let stats = client.stats();
-    progress.summary.retries = stats.retries as i64;
-    progress.summary.request_id = stats.last_request_id.clone();
-    progress.summary.log.extend(stats.log);
+    progress.update(|s| {
+        s.retries = stats.retries as i64;
+        s.request_id = stats.last_request_id.clone();
+        s.log.extend(stats.log);
+    });
     result
 }
 
@@ -134,7 +152,7 @@ async fn run_with_client(
     account: &Account,
     client: &GraphClient,
     cancel: &CancellationToken,
-    progress: &mut Progress,
+    progress: &Progress,
 ) -> Result<(), Stop> {
     let folder_id = match &account.folder_id {
         Some(id) => id.clone(),
@@ -179,7 +197,7 @@ async fn import_folder(
     folder_id: &str,
     action: &PostAction,
     cancel: &CancellationToken,
-    progress: &mut Progress,
+    progress: &Progress,
 ) -> Result<(), Stop> {
     let mut next: Option<String> = None;
     for _ in 0..importer.settings.max_pages_per_run {
@@ -187,20 +205,14 @@ async fn import_folder(
             .list_messages(folder_id, next.as_deref())
             .await
             .map_err(Stop::Graph)?;
-        progress.summary.listed += page.messages.len() as i64;
-        let mut removed = false;
-        for meta in &page.messages {
-            if progress.budget == 0 {
-                progress.log("stopped at the per-run message cap; the next run continues");
-                return Ok(());
-            }
-            if cancel.is_cancelled() {
-                return Err(Stop::Cancelled);
-            }
-            if process(importer, account, client, action, meta, progress).await? {
-                removed = true;
-            }
+        progress.update(|s| s.listed += page.messages.len() as i64);
+        let outcome =
+            process_page(importer, account, client, action, &page.messages, cancel, progress)
+                .await?;
+        if outcome.capped {
+            return Ok(());
         }
+        let removed = outcome.removed;
         next = match (removed, page.next_link) {
             (true, _) => None,
             (false, Some(link)) => Some(link),
@@ -223,7 +235,7 @@ async fn import_by_delta(
     folder_id: &str,
     action: &PostAction,
     cancel: &CancellationToken,
-    progress: &mut Progress,
+    progress: &Progress,
 ) -> Result<(), Stop> {
     let mut link = account.delta_link.clone();
     let mut restarted = false;
@@ -256,16 +268,14 @@ async fn import_by_delta(
             }
             Err(e) => return Err(Stop::Graph(e)),
         };
-        progress.summary.listed += page.messages.len() as i64;
-        for meta in &page.messages {
-            if cancel.is_cancelled() {
-                return Err(Stop::Cancelled);
-            }
-            if progress.budget == 0 {
-                progress.log("stopped at the per-run message cap; the next run continues");
-                return Ok(());
-            }
-            process(importer, account, client, action, meta, progress).await?;
+        progress.update(|s| s.listed += page.messages.len() as i64);
+        let outcome =
+            process_page(importer, account, client, action, &page.messages, cancel, progress)
+                .await?;
+        if outcome.capped {
+            // The cursor stays before this page: the next run reads it again, and the
+            // messages already stored here are skipped by the unique key.
+            return Ok(());
         }
         // Only now, with every message of the page stored, may the cursor move on.
         let (next, done) = match (page.next_link, page.delta_link) {
@@ -294,6 +304,76 @@ fn parse_received(s: Option<&str>) -> Option<i64> {
         .map(|t| t.unix_timestamp())
 }
 
+struct PageOutcome {
+    /// Some message left the folder (moved or deleted).
+    removed: bool,
+    /// The per-run cap was reached before the page was done.
+    capped: bool,
+}
+
+/// Processes a page's messages, a few at a time (downloads overlap; the per-mailbox limit
+/// in the Graph client keeps requests within Microsoft's 4). Every message is finished,
+/// stored or left alone, before this returns.
+async fn process_page(
+    importer: &Importer,
+    account: &Account,
+    client: &GraphClient,
+    action: &PostAction,
+    page: &[MessageMeta],
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> Result<PageOutcome, Stop> {
+    let mut capped = false;
+    let mut chosen = Vec::with_capacity(page.len());
+    for meta in page {
+        if !progress.take_budget() {
+            capped = true;
+            progress.log("stopped at the per-run message cap; the next run continues");
+            break;
+        }
+        chosen.push(meta);
+    }
+    let slots = tokio::sync::Semaphore::new(importer.settings.messages_in_parallel.max(1));
+    let work: Vec<_> = chosen
+        .into_iter()
+        .map(|meta| process_in_slot(&slots, importer, account, client, action, meta, cancel, progress))
+        .collect();
+    let results = futures_util::future::join_all(work).await;
+    let mut removed = false;
+    let mut first_stop = None;
+    for r in results {
+        match r {
+            Ok(gone) => removed |= gone,
+            Err(stop) => {
+                first_stop.get_or_insert(stop);
+            }
+        }
+    }
+    match first_stop {
+        Some(stop) => Err(stop),
+        None => Ok(PageOutcome { removed, capped }),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn process_in_slot(
+    slots: &tokio::sync::Semaphore,
+    importer: &Importer,
+    account: &Account,
+    client: &GraphClient,
+    action: &PostAction,
+    meta: &MessageMeta,
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> Result<bool, Stop> {
+    let _slot = slots.acquire().await.map_err(storage)?;
+    // Checked after waiting for a slot: on shutdown, messages not yet started stay untouched.
+    if cancel.is_cancelled() {
+        return Err(Stop::Cancelled);
+    }
+    process(importer, account, client, action, meta, progress).await
+}
+
 /// One message: skip or redo the post-action if known, record if too large, otherwise
 /// download, store, then act. Returns true when the message left the folder.
 async fn process(
@@ -302,19 +382,18 @@ async fn process(
     client: &GraphClient,
     action: &PostAction,
     meta: &MessageMeta,
-    progress: &mut Progress,
+    progress: &Progress,
 ) -> Result<bool, Stop> {
     if let Some(known) = messages::find(&importer.db, &account.id, &meta.id)
         .await
         .map_err(storage)?
     {
-        progress.summary.skipped += 1;
+        progress.update(|s| s.skipped += 1);
         if known.state == "imported" && !known.post_action_done {
             return Ok(action.apply(importer, client, known.id, &meta.id, progress).await);
         }
         return Ok(false);
     }
-    progress.budget = progress.budget.saturating_sub(1);
     let limit = account.max_message_bytes.max(1);
     if let Some(size) = meta.size
         && size > limit
@@ -329,7 +408,7 @@ async fn process(
         )
         .await
         .map_err(storage)?;
-        progress.summary.too_large += 1;
+        progress.update(|s| s.too_large += 1);
         progress.log(format!(
             "left a {size}-byte message in the mailbox: over the {limit}-byte limit"
         ));
@@ -356,12 +435,12 @@ async fn process(
             )
             .await
             .map_err(storage)?;
-            progress.summary.too_large += 1;
+            progress.update(|s| s.too_large += 1);
             return Ok(false);
         }
         Err(e) => {
             writer.abort().await;
-            progress.summary.failed += 1;
+            progress.update(|s| s.failed += 1);
             progress.log(format!("could not download message {}: {e}", short(&meta.id)));
             return match e.kind {
                 GraphErrorKind::ItemNotFound => Ok(false),
@@ -376,13 +455,19 @@ async fn process(
         .finish()
         .await
         .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
-    let raw = importer
-        .blobs
-        .read(&blob.sha256)
-        .await
-        .map_err(|e| Stop::Storage(format!("cannot read back a stored message: {e}")))?;
-    let parsed = crate::mime::parse(&raw);
-    drop(raw);
+    // Downloads stream to disk; parsing needs the message in memory, so only one message
+    // at a time is parsed (peak memory stays about one message, whatever the parallelism).
+    let parsed = {
+        let _permit = importer.parsing.acquire().await.map_err(storage)?;
+        let raw = importer
+            .blobs
+            .read(&blob.sha256)
+            .await
+            .map_err(|e| Stop::Storage(format!("cannot read back a stored message: {e}")))?;
+        tokio::task::spawn_blocking(move || crate::mime::parse(&raw))
+            .await
+            .map_err(|e| Stop::Storage(format!("parsing the message failed: {e}")))?
+    };
     let new = NewMessage {
         account_id: account.id.clone(),
         graph_id: meta.id.clone(),
@@ -409,7 +494,7 @@ async fn process(
     let (id, _new) = messages::insert_imported(&importer.db, &new)
         .await
         .map_err(|e| Stop::Storage(format!("cannot record the message: {e}")))?;
-    progress.summary.imported += 1;
+    progress.update(|s| s.imported += 1);
     Ok(action.apply(importer, client, id, &meta.id, progress).await)
 }
 
@@ -462,7 +547,7 @@ impl PostAction {
         client: &GraphClient,
         message_id: i64,
         graph_id: &str,
-        progress: &mut Progress,
+        progress: &Progress,
     ) -> bool {
         let result = match self {
             PostAction::Move { folder_id } => client.move_message(graph_id, folder_id).await.map(|_| ()),
@@ -478,13 +563,13 @@ impl PostAction {
         match result {
             Ok(()) => {
                 if let Err(e) = messages::mark_post_action_done(&importer.db, message_id).await {
-                    progress.summary.post_action_failures += 1;
+                    progress.update(|s| s.post_action_failures += 1);
                     progress.log(format!("post-action applied but not recorded: {e}"));
                 }
                 matches!(self, PostAction::Move { .. } | PostAction::Delete)
             }
             Err(e) => {
-                progress.summary.post_action_failures += 1;
+                progress.update(|s| s.post_action_failures += 1);
                 progress.log(format!(
                     "post-import action on {} failed (retried next run): {e}",
                     short(graph_id)
@@ -496,19 +581,14 @@ impl PostAction {
 }
 
 impl Progress {
-    pub fn new() -> Self {
+    pub fn new(budget: usize) -> Self {
         Progress {
-            summary: RunSummary {
+            summary: std::sync::Mutex::new(RunSummary {
                 outcome: "running".into(),
                 ..RunSummary::default()
-            },
-            budget: 0,
+            }),
+            budget: std::sync::atomic::AtomicUsize::new(budget),
         }
     }
 }
 
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
