@@ -11,6 +11,8 @@ pub mod config;
 pub mod crypto;
 /// The handlers' error type.
 pub mod error;
+/// The Microsoft Graph mail client.
+pub mod graph;
 /// Parsing raw messages.
 pub mod mime;
 /// The OAuth2 client and token service.
