@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod credentials;
+mod graph_client;
 mod helpers;
 mod sandbox_graph;
 mod sandbox_identity;
