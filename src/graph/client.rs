@@ -16,8 +16,8 @@ use url::Url;
 
 use super::MailboxTarget;
 use super::errors::{self, GraphError, GraphErrorKind};
-use super::limits::{MailboxSlot, Permit};
 pub use super::limits::MailboxLimits;
+use super::limits::{MailboxSlot, Permit};
 use super::links::LinkPolicy;
 use super::retry_after::parse_retry_after;
 
@@ -151,7 +151,10 @@ pub(crate) fn network_error(e: reqwest::Error) -> GraphError {
     if e.is_timeout() {
         network("Graph did not answer in time".into())
     } else {
-        network(format!("the connection to Graph failed: {}", e.without_url()))
+        network(format!(
+            "the connection to Graph failed: {}",
+            e.without_url()
+        ))
     }
 }
 
@@ -182,10 +185,14 @@ fn graph_base(graph_url: &str) -> Result<Url, GraphError> {
         return Err(config_error("the Graph URL has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(config_error("the Graph URL must not contain user information"));
+        return Err(config_error(
+            "the Graph URL must not contain user information",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(config_error("the Graph URL must not have a query or fragment"));
+        return Err(config_error(
+            "the Graph URL must not have a query or fragment",
+        ));
     }
     let path = url.path().trim_end_matches('/').to_string();
     url.set_path(&path);
@@ -241,7 +248,9 @@ impl GraphClient {
         let mailbox = match target.mailbox.as_deref().map(str::trim) {
             None | Some("") => vec!["me".to_string()],
             Some(m) if m.chars().any(|c| c.is_control() || c == '/' || c == '\\') => {
-                return Err(config_error("the mailbox name contains characters Graph does not accept"));
+                return Err(config_error(
+                    "the mailbox name contains characters Graph does not accept",
+                ));
             }
             Some(m) => vec!["users".to_string(), m.to_string()],
         };
@@ -299,7 +308,11 @@ impl GraphClient {
 
     /// A URL under the mailbox: `{graph}/users/{upn}/{segments…}?{query}`. Segments are
     /// percent-encoded as path segments, so an id can never add a path level.
-    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url, GraphError> {
+    pub(crate) fn url(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Url, GraphError> {
         let mut url = self.inner.base.clone();
         {
             let mut path = url
@@ -365,14 +378,19 @@ impl GraphClient {
                 Ok(Err(e)) => {
                     drop(permit);
                     let error = network_error(e);
-                    self.retry_or_fail(&label, &call.method, attempt, error, None).await?;
+                    self.retry_or_fail(&label, &call.method, attempt, error, None)
+                        .await?;
                     attempt += 1;
                     continue;
                 }
                 Err(_) => {
                     drop(permit);
-                    let error = network(format!("Graph did not answer within {}", seconds(settings.timeout)));
-                    self.retry_or_fail(&label, &call.method, attempt, error, None).await?;
+                    let error = network(format!(
+                        "Graph did not answer within {}",
+                        seconds(settings.timeout)
+                    ));
+                    self.retry_or_fail(&label, &call.method, attempt, error, None)
+                        .await?;
                     attempt += 1;
                     continue;
                 }
@@ -407,19 +425,26 @@ impl GraphClient {
                 // Once only: a token that is refused right after a refresh will not get better.
                 refreshed = true;
                 force_refresh = true;
-                self.note(format!("401 InvalidAuthenticationToken on {label}, refreshing the token once"));
+                self.note(format!(
+                    "401 InvalidAuthenticationToken on {label}, refreshing the token once"
+                ));
                 continue;
             }
             if matches!(status, 429 | 503 | 504) {
                 self.stats_lock().throttled += 1;
                 if status == 429 {
                     let pause = retry_after
-                        .unwrap_or_else(|| backoff(settings.base_backoff, settings.max_backoff, attempt))
+                        .unwrap_or_else(|| {
+                            backoff(settings.base_backoff, settings.max_backoff, attempt)
+                        })
                         .min(settings.max_backoff);
                     // Exchange throttles the mailbox, not the request: everyone waits.
-                    self.inner.slot.pause_until(tokio::time::Instant::now() + pause);
+                    self.inner
+                        .slot
+                        .pause_until(tokio::time::Instant::now() + pause);
                 }
-                self.retry_or_fail(&label, &call.method, attempt, error, retry_after).await?;
+                self.retry_or_fail(&label, &call.method, attempt, error, retry_after)
+                    .await?;
                 attempt += 1;
                 continue;
             }
@@ -466,16 +491,29 @@ impl GraphClient {
     }
 
     /// Sends and parses a JSON answer (capped at `json_limit_bytes`).
-    pub(crate) async fn send_json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, GraphError> {
+    pub(crate) async fn send_json<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+    ) -> Result<T, GraphError> {
         let answer = self.send(call).await?;
-        read_json(answer, self.inner.settings.json_limit_bytes, self.inner.settings.timeout).await
+        read_json(
+            answer,
+            self.inner.settings.json_limit_bytes,
+            self.inner.settings.timeout,
+        )
+        .await
     }
 
     /// Sends and ignores the body (204, or a 200 whose content we do not need).
     pub(crate) async fn send_no_content(&self, call: Call<'_>) -> Result<(), GraphError> {
         let answer = self.send(call).await?;
         // Draining lets the connection be reused; what it says does not matter.
-        let _ = read_capped(answer.response, self.inner.settings.json_limit_bytes, self.inner.settings.timeout).await;
+        let _ = read_capped(
+            answer.response,
+            self.inner.settings.json_limit_bytes,
+            self.inner.settings.timeout,
+        )
+        .await;
         Ok(())
     }
 }
@@ -561,7 +599,9 @@ mod tests {
         let base = Duration::from_millis(500);
         let max = Duration::from_secs(60);
         for attempt in 1..40 {
-            let full = base.saturating_mul(2u32.saturating_pow((attempt - 1).min(20))).min(max);
+            let full = base
+                .saturating_mul(2u32.saturating_pow((attempt - 1).min(20)))
+                .min(max);
             let d = backoff(base, max, attempt);
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
         }

@@ -142,7 +142,11 @@ const MAX_MESSAGE_CHARS: usize = 500;
 
 /// Builds the error for a non-success answer from its status, its (already size-capped) body
 /// and the `request-id` header.
-pub(crate) fn from_response(status: u16, body: &[u8], header_request_id: Option<String>) -> GraphError {
+pub(crate) fn from_response(
+    status: u16,
+    body: &[u8],
+    header_request_id: Option<String>,
+) -> GraphError {
     let detail = serde_json::from_slice::<ErrorBody>(body)
         .ok()
         .and_then(|b| b.error)
@@ -211,16 +215,51 @@ mod tests {
     #[test]
     fn classifies_graph_errors() {
         let cases: &[(u16, &str, &str, GraphErrorKind)] = &[
-            (401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.", GraphErrorKind::Unauthorized),
-            (403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", GraphErrorKind::AccessDenied),
-            (403, "ErrorAccessDenied", "Access to OData is disabled.", GraphErrorKind::AccessPolicy),
-            (404, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive…", GraphErrorKind::MailboxNotEnabled),
+            (
+                401,
+                "InvalidAuthenticationToken",
+                "Access token has expired or is not yet valid.",
+                GraphErrorKind::Unauthorized,
+            ),
+            (
+                403,
+                "ErrorAccessDenied",
+                "Access is denied. Check credentials and try again.",
+                GraphErrorKind::AccessDenied,
+            ),
+            (
+                403,
+                "ErrorAccessDenied",
+                "Access to OData is disabled.",
+                GraphErrorKind::AccessPolicy,
+            ),
+            (
+                404,
+                "MailboxNotEnabledForRESTAPI",
+                "The mailbox is either inactive…",
+                GraphErrorKind::MailboxNotEnabled,
+            ),
             (404, "ResourceNotFound", "x", GraphErrorKind::NotFound),
             (404, "ErrorInvalidUser", "x", GraphErrorKind::NotFound),
             (404, "ErrorItemNotFound", "x", GraphErrorKind::ItemNotFound),
-            (410, "syncStateNotFound", "x", GraphErrorKind::SyncStateExpired),
-            (400, "SyncStateNotFound", "x", GraphErrorKind::SyncStateExpired),
-            (400, "InefficientFilter", "x", GraphErrorKind::InvalidRequest),
+            (
+                410,
+                "syncStateNotFound",
+                "x",
+                GraphErrorKind::SyncStateExpired,
+            ),
+            (
+                400,
+                "SyncStateNotFound",
+                "x",
+                GraphErrorKind::SyncStateExpired,
+            ),
+            (
+                400,
+                "InefficientFilter",
+                "x",
+                GraphErrorKind::InvalidRequest,
+            ),
             (409, "ErrorFolderExists", "x", GraphErrorKind::Conflict),
             (429, "ApplicationThrottled", "x", GraphErrorKind::Throttled),
             (503, "serviceNotAvailable", "x", GraphErrorKind::Server),
@@ -237,7 +276,12 @@ mod tests {
 
     #[test]
     fn garbage_bodies_still_give_an_error() {
-        for raw in [&b""[..], b"<html>Bad gateway</html>", b"{\"error\":42}", b"\xff\xfe"] {
+        for raw in [
+            &b""[..],
+            b"<html>Bad gateway</html>",
+            b"{\"error\":42}",
+            b"\xff\xfe",
+        ] {
             let e = from_response(502, raw, Some("hdr".into()));
             assert_eq!(e.kind, GraphErrorKind::Server);
             assert_eq!(e.code, None);
@@ -251,13 +295,19 @@ mod tests {
 
     #[test]
     fn display_is_readable() {
-        let mut e = from_response(403, &body("ErrorAccessDenied", "Access to OData is disabled."), None);
+        let mut e = from_response(
+            403,
+            &body("ErrorAccessDenied", "Access to OData is disabled."),
+            None,
+        );
         assert_eq!(
             e.to_string(),
             "Access to OData is disabled. [HTTP 403 ErrorAccessDenied] (request-id rid-1)"
         );
         e = GraphError::new(
-            GraphErrorKind::FolderNotFound { existing: vec!["Inbox".into(), "Archive".into()] },
+            GraphErrorKind::FolderNotFound {
+                existing: vec!["Inbox".into(), "Archive".into()],
+            },
             "no folder 'Inbx' at the top level",
         );
         assert_eq!(

@@ -106,7 +106,10 @@ impl GraphClient {
     }
 
     /// The folders under `parent` (`None`: the top level), all pages.
-    pub async fn list_child_folders(&self, parent: Option<&str>) -> Result<Vec<Folder>, GraphError> {
+    pub async fn list_child_folders(
+        &self,
+        parent: Option<&str>,
+    ) -> Result<Vec<Folder>, GraphError> {
         let segments: Vec<&str> = match parent {
             None => vec!["mailFolders"],
             Some(id) => {
@@ -171,7 +174,12 @@ impl GraphClient {
     }
 
     /// The child `name` of `parent` (`None`: top level), created if asked and missing.
-    async fn child(&self, parent: Option<&Folder>, name: &str, create: bool) -> Result<Folder, GraphError> {
+    async fn child(
+        &self,
+        parent: Option<&Folder>,
+        name: &str,
+        create: bool,
+    ) -> Result<Folder, GraphError> {
         let parent_id = parent.map(|f| f.id.as_str());
         let siblings = self.list_child_folders(parent_id).await?;
         if let Some(found) = find_named(&siblings, name) {
@@ -233,7 +241,10 @@ mod tests {
             parent_folder_id: None,
             total_item_count: None,
         }];
-        assert_eq!(find_named(&folders, "service desk").map(|f| f.id), Some("1".into()));
+        assert_eq!(
+            find_named(&folders, "service desk").map(|f| f.id),
+            Some("1".into())
+        );
         assert!(find_named(&folders, "Service").is_none());
         let e = not_found("X", "in 'Inbox'", &folders);
         assert_eq!(e.existing_folders(), ["Service Desk".to_string()]);

@@ -116,7 +116,8 @@ mod tests {
         let _p1 = a.acquire(None).await;
         let _p2 = a2.acquire(None).await;
         // Alice is full, whichever client asks; Bob is not.
-        let third = tokio::time::timeout(std::time::Duration::from_millis(50), a.acquire(None)).await;
+        let third =
+            tokio::time::timeout(std::time::Duration::from_millis(50), a.acquire(None)).await;
         assert!(third.is_err());
         let _p3 = b.acquire(None).await;
     }

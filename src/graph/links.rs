@@ -51,7 +51,9 @@ impl LinkPolicy {
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
         {
-            return Err(foreign("the link contains whitespace, control characters or backslashes"));
+            return Err(foreign(
+                "the link contains whitespace, control characters or backslashes",
+            ));
         }
         // Raw prefix: `https://graph.microsoft.com/v1.0/`, case-insensitive for scheme and host.
         // This rejects userinfo (`https://graph.microsoft.com@evil`), other ports, trailing-dot
@@ -66,11 +68,13 @@ impl LinkPolicy {
             .next()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let dot_segment = raw_path
-            .split('/')
-            .any(|s| s == "." || s == ".." || s.contains("%2e") || s.contains("%2f") || s.contains("%5c"));
+        let dot_segment = raw_path.split('/').any(|s| {
+            s == "." || s == ".." || s.contains("%2e") || s.contains("%2f") || s.contains("%5c")
+        });
         if dot_segment {
-            return Err(foreign("its path contains dot segments or encoded separators"));
+            return Err(foreign(
+                "its path contains dot segments or encoded separators",
+            ));
         }
         if link.contains('#') {
             return Err(foreign("it carries a fragment"));
@@ -113,7 +117,11 @@ mod tests {
             assert!(p.check(ok).is_ok(), "{ok}");
         }
         let local = policy("http://127.0.0.1:4321/v1.0/");
-        assert!(local.check("http://127.0.0.1:4321/v1.0/me/messages?$skip=10").is_ok());
+        assert!(
+            local
+                .check("http://127.0.0.1:4321/v1.0/me/messages?$skip=10")
+                .is_ok()
+        );
     }
 
     #[test]

@@ -191,7 +191,9 @@ impl GraphClient {
                         ("$select", LIST_SELECT.into()),
                         (
                             "$expand",
-                            format!("singleValueExtendedProperties($filter=id eq '{SIZE_PROPERTY}')"),
+                            format!(
+                                "singleValueExtendedProperties($filter=id eq '{SIZE_PROPERTY}')"
+                            ),
                         ),
                     ],
                 )?
@@ -205,14 +207,21 @@ impl GraphClient {
     }
 
     /// One page of a delta round over a folder.
-    pub async fn delta(&self, folder_id: &str, cursor: DeltaCursor<'_>) -> Result<DeltaPage, GraphError> {
+    pub async fn delta(
+        &self,
+        folder_id: &str,
+        cursor: DeltaCursor<'_>,
+    ) -> Result<DeltaPage, GraphError> {
         let url = match cursor {
             DeltaCursor::Link(link) => self.check_link(link)?,
             DeltaCursor::Start { received_since } => {
                 require_id(folder_id, "folder")?;
                 let mut query = vec![("$select", DELTA_SELECT.to_string())];
                 if let Some(since) = received_since {
-                    query.push(("$filter", format!("receivedDateTime ge {}", graph_time(since)?)));
+                    query.push((
+                        "$filter",
+                        format!("receivedDateTime ge {}", graph_time(since)?),
+                    ));
                 }
                 self.url(&["mailFolders", folder_id, "messages", "delta"], &query)?
             }
@@ -267,7 +276,10 @@ impl GraphClient {
                 }
                 Ok(Err(e)) => {
                     let mut error = network_error(e);
-                    error.message = format!("the download broke off after {written} bytes: {}", error.message);
+                    error.message = format!(
+                        "the download broke off after {written} bytes: {}",
+                        error.message
+                    );
                     return Err(error);
                 }
                 Ok(Ok(None)) => break,
@@ -289,7 +301,10 @@ impl GraphClient {
         if announced.is_some_and(|n| n != written) {
             return Err(GraphError::new(
                 GraphErrorKind::Network,
-                format!("the download ended after {written} of {} bytes", announced.unwrap_or_default()),
+                format!(
+                    "the download ended after {written} of {} bytes",
+                    announced.unwrap_or_default()
+                ),
             ));
         }
         Ok(written)
@@ -300,11 +315,16 @@ impl GraphClient {
         require_id(id, "message")?;
         let url = self.url(&["messages", id], &[])?;
         let body = json!({"isRead": true});
-        self.send_no_content(Call::with_body(Method::PATCH, url, &body)).await
+        self.send_no_content(Call::with_body(Method::PATCH, url, &body))
+            .await
     }
 
     /// Moves a message; returns its id afterwards (the same id, with immutable ids).
-    pub async fn move_message(&self, id: &str, destination_folder_id: &str) -> Result<String, GraphError> {
+    pub async fn move_message(
+        &self,
+        id: &str,
+        destination_folder_id: &str,
+    ) -> Result<String, GraphError> {
         require_id(id, "message")?;
         require_id(destination_folder_id, "destination folder")?;
         let url = self.url(&["messages", id, "move"], &[])?;

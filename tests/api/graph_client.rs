@@ -148,8 +148,14 @@ impl Fixture {
     }
 
     fn client_with(&self, tokens: Arc<dyn TokenSource>, settings: GraphSettings) -> GraphClient {
-        GraphClient::new(http(), &self.target(Some(ADELE)), tokens, &self.limits, settings)
-            .expect("client")
+        GraphClient::new(
+            http(),
+            &self.target(Some(ADELE)),
+            tokens,
+            &self.limits,
+            settings,
+        )
+        .expect("client")
     }
 
     fn client(&self) -> GraphClient {
@@ -251,7 +257,10 @@ async fn resolves_folder_paths_and_names_what_exists() {
     let client = f.client();
     let inbox_id = f.folder_id("inbox");
     for path in ["Inbox", "inbox", " INBOX/ "] {
-        assert_eq!(client.resolve_folder_path(path).await.expect(path).id, inbox_id);
+        assert_eq!(
+            client.resolve_folder_path(path).await.expect(path).id,
+            inbox_id
+        );
     }
     let desk = client
         .ensure_folder_path("Inbox/Service desk")
@@ -439,7 +448,11 @@ async fn foreign_next_links_and_broken_answers_are_refused() {
         let seen = seen.lock().expect("lock");
         assert_eq!(seen.requests.len(), 1);
         let (uri, headers) = &seen.requests[0];
-        assert!(uri.starts_with("/v1.0/users/adele@contoso.onmicrosoft.com/mailFolders/inbox/messages?"));
+        assert!(
+            uri.starts_with(
+                "/v1.0/users/adele@contoso.onmicrosoft.com/mailFolders/inbox/messages?"
+            )
+        );
         assert!(uri.contains("$orderby=receivedDateTime%20asc"), "{uri}");
         assert_eq!(headers["prefer"], "IdType=\"ImmutableId\"");
         assert_eq!(headers["authorization"], "Bearer tok.en.value");
@@ -447,11 +460,12 @@ async fn foreign_next_links_and_broken_answers_are_refused() {
         assert!(uuid::Uuid::parse_str(crid).is_ok(), "{crid}");
     }
 
-    for (folder, what) in [("html", "HTML"), ("broken", "malformed JSON"), ("huge", "too large")] {
-        let e = client
-            .list_messages(folder, None)
-            .await
-            .expect_err(what);
+    for (folder, what) in [
+        ("html", "HTML"),
+        ("broken", "malformed JSON"),
+        ("huge", "too large"),
+    ] {
+        let e = client.list_messages(folder, None).await.expect_err(what);
         assert_eq!(e.kind, GraphErrorKind::BadResponse, "{what}: {e}");
         assert!(!e.message.contains("tok.en.value"));
     }
@@ -499,7 +513,11 @@ async fn retry_after_seconds_and_http_date_are_honoured() {
         "{:?}",
         stats.log
     );
-    assert!(stats.log[0].contains("retrying in 1.0 s"), "{:?}", stats.log);
+    assert!(
+        stats.log[0].contains("retrying in 1.0 s"),
+        "{:?}",
+        stats.log
+    );
 }
 
 #[tokio::test]
@@ -517,24 +535,42 @@ async fn server_errors_are_retried_with_backoff_and_bounded() {
     );
     f.state().reset_request_log();
     f.push(vec![
-        (Fault::ServiceUnavailable { retry_after: None }, FaultTarget::List),
+        (
+            Fault::ServiceUnavailable { retry_after: None },
+            FaultTarget::List,
+        ),
         (Fault::GatewayTimeout, FaultTarget::List),
         (Fault::Throttle { retry_after: None }, FaultTarget::List),
     ]);
     let started = Instant::now();
-    let page = client.list_messages(&inbox, None).await.expect("4th attempt");
+    let page = client
+        .list_messages(&inbox, None)
+        .await
+        .expect("4th attempt");
     assert_eq!(page.messages.len(), 2);
     // Backoff 80, 160, 320 ms, each at least half of that with jitter.
-    assert!(started.elapsed() >= Duration::from_millis(280), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(280),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(f.received_at("list").len(), 4);
 
     f.state().reset_request_log();
     f.push(
         (0..5)
-            .map(|_| (Fault::ServiceUnavailable { retry_after: None }, FaultTarget::List))
+            .map(|_| {
+                (
+                    Fault::ServiceUnavailable { retry_after: None },
+                    FaultTarget::List,
+                )
+            })
             .collect(),
     );
-    let e = client.list_messages(&inbox, None).await.expect_err("gives up");
+    let e = client
+        .list_messages(&inbox, None)
+        .await
+        .expect_err("gives up");
     assert_eq!(e.kind, GraphErrorKind::Server);
     assert_eq!(e.status, Some(503));
     assert!(e.message.contains("gave up after 4 attempts"), "{e}");
@@ -545,10 +581,20 @@ async fn server_errors_are_retried_with_backoff_and_bounded() {
     // Throttling that never ends becomes Throttled.
     f.push(
         (0..4)
-            .map(|_| (Fault::Throttle { retry_after: Some(RetryAfter::Seconds("0.01".into())) }, FaultTarget::List))
+            .map(|_| {
+                (
+                    Fault::Throttle {
+                        retry_after: Some(RetryAfter::Seconds("0.01".into())),
+                    },
+                    FaultTarget::List,
+                )
+            })
             .collect(),
     );
-    let e = client.list_messages(&inbox, None).await.expect_err("gives up");
+    let e = client
+        .list_messages(&inbox, None)
+        .await
+        .expect_err("gives up");
     assert_eq!(e.kind, GraphErrorKind::Throttled);
 }
 
@@ -576,7 +622,11 @@ async fn at_most_four_requests_in_flight_per_mailbox() {
     let results = futures_util::future::join_all(downloads).await;
     assert!(results.into_iter().all(|ok| ok));
     // 12 requests, 4 at a time, 250 ms each.
-    assert!(started.elapsed() >= Duration::from_millis(700), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
     let log = f.state().request_log();
     assert_eq!(log.max_concurrent.get(ADELE_ID), Some(&4));
     assert_eq!(log.totals.get("value"), Some(&12));
@@ -682,9 +732,15 @@ async fn post_actions_show_in_the_mailbox() {
     let f = spawn().await;
     let seeded = f.seed("inbox", 3, 1500);
     let client = f.client();
-    let archive = client.resolve_folder_path("Archive").await.expect("archive");
+    let archive = client
+        .resolve_folder_path("Archive")
+        .await
+        .expect("archive");
 
-    client.mark_read(&seeded[0].immutable_id).await.expect("mark read");
+    client
+        .mark_read(&seeded[0].immutable_id)
+        .await
+        .expect("mark read");
     let inbox = f.state().messages(ADELE, "inbox").expect("inbox");
     let first = inbox
         .iter()
@@ -696,12 +752,18 @@ async fn post_actions_show_in_the_mailbox() {
         .move_message(&seeded[1].immutable_id, &archive.id)
         .await
         .expect("move");
-    assert_eq!(moved, seeded[1].immutable_id, "immutable ids survive a move");
+    assert_eq!(
+        moved, seeded[1].immutable_id,
+        "immutable ids survive a move"
+    );
     let in_archive = f.state().messages(ADELE, "archive").expect("archive");
     assert_eq!(in_archive.len(), 1);
     assert_eq!(in_archive[0].immutable_id, seeded[1].immutable_id);
 
-    client.delete_message(&seeded[2].immutable_id).await.expect("delete");
+    client
+        .delete_message(&seeded[2].immutable_id)
+        .await
+        .expect("delete");
     client
         .delete_message(&seeded[2].immutable_id)
         .await
@@ -762,13 +824,22 @@ async fn delta_initial_incremental_and_expired() {
     let inbox = client.get_folder("inbox").await.expect("inbox").id;
     let archive = client.get_folder("archive").await.expect("archive").id;
 
-    let (initial, removed, delta_link, pages) =
-        delta_round(&client, &inbox, DeltaCursor::Start { received_since: None }).await;
+    let (initial, removed, delta_link, pages) = delta_round(
+        &client,
+        &inbox,
+        DeltaCursor::Start {
+            received_since: None,
+        },
+    )
+    .await;
     assert_eq!(pages, 3, "odata.maxpagesize=10 was honoured");
     assert!(removed.is_empty());
     assert_eq!(initial.len(), 25);
     let expected: HashSet<&str> = seeded.iter().map(|m| m.immutable_id.as_str()).collect();
-    assert_eq!(initial.iter().map(String::as_str).collect::<HashSet<_>>(), expected);
+    assert_eq!(
+        initial.iter().map(String::as_str).collect::<HashSet<_>>(),
+        expected
+    );
 
     // Only mail received since a point in time.
     let since = OffsetDateTime::parse(&seeded[20].received_date_time, &Rfc3339).expect("time");
@@ -782,12 +853,18 @@ async fn delta_initial_incremental_and_expired() {
     .await;
     assert_eq!(recent.len(), 5);
 
-    client.mark_read(&seeded[0].immutable_id).await.expect("read");
+    client
+        .mark_read(&seeded[0].immutable_id)
+        .await
+        .expect("read");
     client
         .move_message(&seeded[1].immutable_id, &archive)
         .await
         .expect("move");
-    client.delete_message(&seeded[2].immutable_id).await.expect("delete");
+    client
+        .delete_message(&seeded[2].immutable_id)
+        .await
+        .expect("delete");
     let arrived = f.seed("inbox", 1, 1500).remove(0);
 
     let (changed, removed, delta_link2, _) =
@@ -798,7 +875,10 @@ async fn delta_initial_incremental_and_expired() {
     );
     assert_eq!(
         removed.into_iter().collect::<HashSet<_>>(),
-        HashSet::from([seeded[1].immutable_id.clone(), seeded[2].immutable_id.clone()])
+        HashSet::from([
+            seeded[1].immutable_id.clone(),
+            seeded[2].immutable_id.clone()
+        ])
     );
 
     f.state().expire_delta_tokens(ADELE).expect("expire");
@@ -822,8 +902,13 @@ async fn mailbox_problems_are_named() {
     assert!(e.request_id.is_some());
     f.state().set_access_policy(ADELE, false).expect("policy");
 
-    f.state().set_mailbox_enabled(ADELE, false).expect("disable");
-    let e = client.resolve_folder_path("Inbox").await.expect_err("disabled");
+    f.state()
+        .set_mailbox_enabled(ADELE, false)
+        .expect("disable");
+    let e = client
+        .resolve_folder_path("Inbox")
+        .await
+        .expect_err("disabled");
     assert_eq!(e.kind, GraphErrorKind::MailboxNotEnabled);
     f.state().set_mailbox_enabled(ADELE, true).expect("enable");
     client.get_folder("inbox").await.expect("enabled again");
@@ -844,7 +929,10 @@ async fn mailbox_problems_are_named() {
         .world
         .register_access_token("eyJ.norole.sig".into(), grant(None, &[], &[], 3600));
     let no_role = f.client_with(Arc::new(FixedToken("eyJ.norole.sig")), fast());
-    let e = no_role.get_folder("inbox").await.expect_err("no permission");
+    let e = no_role
+        .get_folder("inbox")
+        .await
+        .expect_err("no permission");
     assert_eq!(e.kind, GraphErrorKind::AccessDenied);
 }
 
@@ -867,7 +955,13 @@ async fn me_target_with_a_delegated_token() {
     let inbox = client.resolve_folder_path("Inbox").await.expect("inbox");
     let page = client.list_messages(&inbox.id, None).await.expect("list");
     let ids: Vec<&str> = page.messages.iter().map(|m| m.id.as_str()).collect();
-    assert_eq!(ids, [seeded[0].immutable_id.as_str(), seeded[1].immutable_id.as_str()]);
+    assert_eq!(
+        ids,
+        [
+            seeded[0].immutable_id.as_str(),
+            seeded[1].immutable_id.as_str()
+        ]
+    );
     let log = f.state().request_log();
     assert!(log.entries.iter().all(|e| e.path.starts_with("/v1.0/me/")));
 
