@@ -8,18 +8,19 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use reqwest::Method;
 use reqwest::header::{self, HeaderValue};
-use reqwest::{Method, Response};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::MailboxTarget;
+use super::answers::{Answer, ERROR_BODY_LIMIT, network, network_error, read_capped, read_json};
 use super::errors::{self, GraphError, GraphErrorKind};
 pub use super::limits::MailboxLimits;
-use super::limits::{MailboxSlot, Permit};
+use super::limits::MailboxSlot;
 use super::links::LinkPolicy;
 use super::retry_after::parse_retry_after;
+use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
 
 /// Where the client gets bearer tokens (the token service, or a fixed string in tests).
 pub trait TokenSource: Send + Sync + 'static {
@@ -81,9 +82,6 @@ pub struct ClientStats {
 /// The run log keeps what matters; a storm of 429s must not grow memory without bound.
 pub const MAX_LOG_LINES: usize = 200;
 
-/// Error answers are read only this far: enough for Graph's error JSON.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
-
 /// A Graph client bound to one mailbox. Cheap to clone; clones share statistics and permits.
 #[derive(Clone)]
 pub struct GraphClient {
@@ -130,87 +128,6 @@ impl<'a> Call<'a> {
             max_page_size: None,
         }
     }
-}
-
-/// A successful answer, still holding the mailbox permit until its body is read.
-pub(crate) struct Answer {
-    pub response: Response,
-    pub permit: Permit,
-}
-
-fn config_error(message: &str) -> GraphError {
-    GraphError::new(GraphErrorKind::Other, message)
-}
-
-fn network(message: String) -> GraphError {
-    GraphError::new(GraphErrorKind::Network, message)
-}
-
-/// reqwest's error text without the URL (links carry tokens of their own).
-pub(crate) fn network_error(e: reqwest::Error) -> GraphError {
-    if e.is_timeout() {
-        network("Graph did not answer in time".into())
-    } else {
-        network(format!(
-            "the connection to Graph failed: {}",
-            e.without_url()
-        ))
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// Checks and normalises the configured Graph URL (`…/v1.0`, no trailing slash).
-fn graph_base(graph_url: &str) -> Result<Url, GraphError> {
-    let mut url = Url::parse(graph_url.trim())
-        .map_err(|_| config_error("the Graph URL is not a valid URL"))?;
-    match url.scheme() {
-        "https" => {}
-        // Bearer tokens must not cross a network in clear text; the sandbox runs on loopback.
-        "http" if is_loopback(&url) => {}
-        _ => {
-            return Err(config_error(
-                "the Graph URL must use https (plain http only for loopback addresses)",
-            ));
-        }
-    }
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(config_error("the Graph URL has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(config_error(
-            "the Graph URL must not contain user information",
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(config_error(
-            "the Graph URL must not have a query or fragment",
-        ));
-    }
-    let path = url.path().trim_end_matches('/').to_string();
-    url.set_path(&path);
-    Ok(url)
-}
-
-/// Percent-encodes a query value; spaces become `%20` (Graph does not read `+` as a space in
-/// every position), and the OData punctuation stays readable.
-pub(crate) fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~$'(),:".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Exponential backoff with "equal jitter": half fixed, half random, so that many clients
@@ -518,78 +435,6 @@ impl GraphClient {
     }
 }
 
-/// Reads a body up to `limit` bytes, waiting at most `idle` for each chunk.
-pub(crate) async fn read_capped(
-    mut response: Response,
-    limit: usize,
-    idle: Duration,
-) -> Result<Vec<u8>, GraphError> {
-    let too_large = || {
-        GraphError::new(
-            GraphErrorKind::BadResponse,
-            format!("Graph's answer is larger than {limit} bytes"),
-        )
-    };
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    loop {
-        let chunk = match tokio::time::timeout(idle, response.chunk()).await {
-            Err(_) => return Err(network("Graph stopped sending its answer".into())),
-            Ok(Err(e)) => return Err(network_error(e)),
-            Ok(Ok(None)) => return Ok(body),
-            Ok(Ok(Some(chunk))) => chunk,
-        };
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-}
-
-/// Reads a JSON answer; anything that is not the expected JSON is a `BadResponse`.
-pub(crate) async fn read_json<T: DeserializeOwned>(
-    answer: Answer,
-    limit: usize,
-    idle: Duration,
-) -> Result<T, GraphError> {
-    let Answer { response, permit } = answer;
-    let request_id = response
-        .headers()
-        .get("request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
-    let status = response.status().as_u16();
-    let bad = |message: String| GraphError {
-        kind: GraphErrorKind::BadResponse,
-        status: Some(status),
-        code: None,
-        message,
-        request_id: request_id.clone(),
-    };
-    if !is_json {
-        return Err(bad("Graph answered with something other than JSON".into()));
-    }
-    let body = read_capped(response, limit, idle).await?;
-    drop(permit);
-    // serde's message can quote the offending value, which might be anything; the category
-    // and position are enough to report.
-    serde_json::from_slice(&body).map_err(|e| {
-        bad(format!(
-            "Graph's answer is not the JSON expected ({:?} error at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,38 +452,5 @@ mod tests {
         }
         assert!(backoff(base, max, 1) <= Duration::from_millis(500));
         assert!(backoff(base, max, 30) >= Duration::from_secs(30));
-    }
-
-    #[test]
-    fn graph_urls_are_checked() {
-        assert_eq!(
-            graph_base("https://graph.microsoft.com/v1.0/").map(|u| u.to_string()),
-            Ok("https://graph.microsoft.com/v1.0".to_string())
-        );
-        assert!(graph_base("http://127.0.0.1:9900/v1.0").is_ok());
-        assert!(graph_base("http://localhost:9900/v1.0").is_ok());
-        for bad in [
-            "http://graph.microsoft.com/v1.0",
-            "ftp://graph.microsoft.com/v1.0",
-            "https://user:pw@graph.microsoft.com/v1.0",
-            "https://graph.microsoft.com/v1.0?x=1",
-            "not a url",
-            "mailto:x@y",
-        ] {
-            assert!(graph_base(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn query_values_are_encoded() {
-        assert_eq!(
-            encode_query_value("receivedDateTime ge 1900-01-01T00:00:00Z"),
-            "receivedDateTime%20ge%201900-01-01T00:00:00Z"
-        );
-        assert_eq!(
-            encode_query_value("singleValueExtendedProperties($filter=id eq 'Integer 0x0E08')"),
-            "singleValueExtendedProperties($filter%3Did%20eq%20'Integer%200x0E08')"
-        );
-        assert_eq!(encode_query_value("a&b+c#d"), "a%26b%2Bc%23d");
     }
 }

@@ -9,7 +9,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::client::{Call, GraphClient, network_error};
+use super::answers::network_error;
+use super::client::{Call, GraphClient};
 use super::errors::{GraphError, GraphErrorKind};
 use super::folders::require_id;
 use crate::store::blobs::BlobWriter;

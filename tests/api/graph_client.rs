@@ -709,13 +709,18 @@ async fn value_downloads_stream_into_blobs() {
     writer.abort().await;
     assert_eq!(blob_files(data.path()), 0);
 
-    // The real thing: bytes identical to what the mailbox holds.
-    let mut writer = blobs.begin().await.expect("begin");
-    let n = client
-        .download_value(&info.immutable_id, &mut writer, 10_000_000)
-        .await
-        .expect("download");
-    assert_eq!(n, info.size as u64);
+    // The real thing, on another task (the importer spawns downloads): bytes identical to
+    // what the mailbox holds.
+    let writer = blobs.begin().await.expect("begin");
+    let (spawned, id) = (client.clone(), info.immutable_id.clone());
+    let (n, writer) = tokio::spawn(async move {
+        let mut writer = writer;
+        let n = spawned.download_value(&id, &mut writer, 10_000_000).await;
+        (n, writer)
+    })
+    .await
+    .expect("task");
+    assert_eq!(n.expect("download"), info.size as u64);
     let stored = writer.finish().await.expect("finish");
     assert_eq!(stored.sha256, info.sha256);
     assert_eq!(blob_files(data.path()), 1);
