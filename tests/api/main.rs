@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod cli;
 mod credentials;
+mod graph_client;
 mod helpers;
 mod import;
 mod sandbox_graph;
