@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/credentials", get(list_credentials))
         .route("/credentials/{id}", get(get_credential))
+        .merge(super::api_messages::router())
 }
 
 /// Errors as JSON: `{"error":{"code":"not_found","message":"…"}}`.
