@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod credentials;
 mod helpers;
+mod mail;
 mod sandbox_graph;
 mod sandbox_identity;
 mod tokens;
