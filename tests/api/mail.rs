@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{TestApp, browser};
-use fixtures::{Eml, Part, PNG, store};
+use fixtures::{Eml, PNG, Part, store};
 
 fn select<'a>(doc: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
     let sel = Selector::parse(css).expect("selector");
@@ -30,6 +30,11 @@ fn header_of(r: &reqwest::Response, name: header::HeaderName) -> String {
         .to_string()
 }
 
+fn one_in(e: &scraper::ElementRef<'_>, css: &str) -> String {
+    let sel = Selector::parse(css).expect("selector");
+    e.select(&sel).next().map(|x| text(&x)).unwrap_or_default()
+}
+
 /// Subjects of the list's rows, top to bottom.
 fn subjects(page: &str) -> Vec<String> {
     let doc = Html::parse_document(page);
@@ -41,7 +46,14 @@ async fn list_is_newest_first_and_paged_by_fifty() {
     let app = TestApp::signed_in().await;
     for i in 0..120 {
         let raw = Eml::new(&format!("Message {i:03}")).build();
-        store(&app, "acct", &format!("g{i}"), &raw, Some(1_800_000_000 + i)).await;
+        store(
+            &app,
+            "acct",
+            &format!("g{i}"),
+            &raw,
+            Some(1_800_000_000 + i),
+        )
+        .await;
     }
 
     let first = app.get_text("/mail").await;
@@ -96,7 +108,14 @@ async fn list_filters_by_account_and_searches_subject_and_sender() {
     ];
     for (i, (account, subject, from)) in mails.iter().enumerate() {
         let raw = Eml::new(subject).from("Someone", from).build();
-        store(&app, account, &format!("g{i}"), &raw, Some(1_800_000_000 + i as i64)).await;
+        store(
+            &app,
+            account,
+            &format!("g{i}"),
+            &raw,
+            Some(1_800_000_000 + i as i64),
+        )
+        .await;
     }
 
     let page = app.get_text("/mail?account=support").await;
@@ -121,7 +140,10 @@ async fn list_filters_by_account_and_searches_subject_and_sender() {
         subjects(&app.get_text("/mail?q=vendor.example").await),
         ["Invoice 17"]
     );
-    assert_eq!(subjects(&app.get_text("/mail?q=100%25").await), ["100% off"]);
+    assert_eq!(
+        subjects(&app.get_text("/mail?q=100%25").await),
+        ["100% off"]
+    );
     assert_eq!(
         subjects(&app.get_text("/mail?account=sales&q=invoice").await),
         ["Invoice 17"]
@@ -166,7 +188,20 @@ async fn message_page_shows_headers_bodies_and_attachments() {
     assert_eq!(one("#h-to"), "alex@contoso.example");
     assert_eq!(one("#h-cc"), "lee@contoso.example");
     assert!(page.contains("2026-09-01 10:00 UTC"), "Date header shown");
-    assert!(page.contains("&lt;m1@contoso.example&gt;") || page.contains("m1@contoso.example"));
+    let header_rows: Vec<(String, String)> = select(&doc, "table.mail-headers tr")
+        .iter()
+        .map(|r| (one_in(r, "th"), one_in(r, "td")))
+        .collect();
+    let row = |name: &str| {
+        header_rows
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(row("Message-ID"), "m1@contoso.example");
+    assert_eq!(row("Account"), "sales");
+    assert_eq!(row("Received"), "2027-01-15 08:00 UTC");
     assert!(page.contains(&sha));
     assert!(page.contains(&format!("({} bytes)", raw.len())));
     assert_eq!(one("pre.mail-text"), "Hello <team>,\nsee attached.");
@@ -176,7 +211,10 @@ async fn message_page_shows_headers_bodies_and_attachments() {
         .iter()
         .map(|i| i.value().attr("src").unwrap_or("").to_string())
         .collect();
-    assert_eq!(images, [format!("/mail/{id}/cid/logo@contoso"), "".into(), "".into()]);
+    assert_eq!(
+        images,
+        [format!("/mail/{id}/cid/logo@contoso"), "".into(), "".into()]
+    );
     let link = &select(&doc, ".mail-html a")[0];
     assert_eq!(link.value().attr("rel"), Some("noopener noreferrer"));
     assert_eq!(link.value().attr("target"), Some("_blank"));
@@ -220,7 +258,11 @@ async fn message_page_shows_headers_bodies_and_attachments() {
     );
 
     for missing in ["/mail/999999", "/mail/abc", "/mail/-1"] {
-        assert_eq!(app.get(missing).await.status(), StatusCode::NOT_FOUND, "{missing}");
+        assert_eq!(
+            app.get(missing).await.status(),
+            StatusCode::NOT_FOUND,
+            "{missing}"
+        );
     }
 }
 
@@ -242,7 +284,10 @@ async fn attachments_download_exactly_as_sent_and_never_render() {
 
     let r = app.get(&format!("/mail/{id}/attachments/0")).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(header_of(&r, header::CONTENT_TYPE), "application/octet-stream");
+    assert_eq!(
+        header_of(&r, header::CONTENT_TYPE),
+        "application/octet-stream"
+    );
     assert_eq!(header_of(&r, header::X_CONTENT_TYPE_OPTIONS), "nosniff");
     assert_eq!(
         header_of(&r, header::CONTENT_DISPOSITION),
@@ -252,13 +297,19 @@ async fn attachments_download_exactly_as_sent_and_never_render() {
 
     // An HTML attachment is a download of opaque bytes, not a page.
     let r = app.get(&format!("/mail/{id}/attachments/1")).await;
-    assert_eq!(header_of(&r, header::CONTENT_TYPE), "application/octet-stream");
+    assert_eq!(
+        header_of(&r, header::CONTENT_TYPE),
+        "application/octet-stream"
+    );
     let disposition = header_of(&r, header::CONTENT_DISPOSITION);
     assert_eq!(
         disposition,
         "attachment; filename=\"evil_.html\"; filename*=UTF-8''evil%22.html"
     );
-    assert_eq!(r.bytes().await.expect("body").as_ref(), b"<script>alert(1)</script>");
+    assert_eq!(
+        r.bytes().await.expect("body").as_ref(),
+        b"<script>alert(1)</script>"
+    );
 
     let r = app.get(&format!("/mail/{id}/attachments/2")).await;
     assert_eq!(
@@ -272,7 +323,11 @@ async fn attachments_download_exactly_as_sent_and_never_render() {
         format!("/mail/{id}/attachments/x"),
         "/mail/424242/attachments/0".to_string(),
     ] {
-        assert_eq!(app.get(&missing).await.status(), StatusCode::NOT_FOUND, "{missing}");
+        assert_eq!(
+            app.get(&missing).await.status(),
+            StatusCode::NOT_FOUND,
+            "{missing}"
+        );
     }
 }
 
@@ -281,7 +336,11 @@ async fn raw_message_is_the_exact_imported_bytes() {
     let app = TestApp::signed_in().await;
     let raw = Eml::new("raw")
         .text("body")
-        .part(Part::attachment("a.bin", "application/octet-stream", &[0, 1, 2, 255]))
+        .part(Part::attachment(
+            "a.bin",
+            "application/octet-stream",
+            &[0, 1, 2, 255],
+        ))
         .build();
     let (id, sha) = store(&app, "sales", "g1", &raw, None).await;
 
@@ -301,7 +360,10 @@ async fn raw_message_is_the_exact_imported_bytes() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.bytes().await.expect("body").as_ref(), raw.as_slice());
 
-    assert_eq!(app.get("/mail/999/raw").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/mail/999/raw").await.status(),
+        StatusCode::NOT_FOUND
+    );
     let r = app.get("/api/v1/messages/999/raw").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let body: Value = r.json().await.expect("json");
@@ -324,7 +386,10 @@ async fn inline_images_are_served_but_svg_and_impostors_are_not() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header_of(&r, header::CONTENT_TYPE), "image/png");
     assert_eq!(header_of(&r, header::X_CONTENT_TYPE_OPTIONS), "nosniff");
-    assert_eq!(header_of(&r, header::CONTENT_SECURITY_POLICY), "default-src 'none'");
+    assert_eq!(
+        header_of(&r, header::CONTENT_SECURITY_POLICY),
+        "default-src 'none'"
+    );
     assert_eq!(r.bytes().await.expect("body").as_ref(), PNG);
     // Percent-encoded in the URL is the same Content-ID.
     let r = app.get(&format!("/mail/{id}/cid/logo%40x")).await;
@@ -334,7 +399,10 @@ async fn inline_images_are_served_but_svg_and_impostors_are_not() {
         let r = app.get(&format!("/mail/{id}/cid/{refused}")).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{refused}");
         let body = r.text().await.expect("body");
-        assert!(!body.contains("onload") && !body.contains("alert"), "{body}");
+        assert!(
+            !body.contains("onload") && !body.contains("alert"),
+            "{body}"
+        );
     }
 
     // Only the real raster image is linked from the message.
@@ -347,10 +415,7 @@ async fn inline_images_are_served_but_svg_and_impostors_are_not() {
     let logo = format!("/mail/{id}/cid/logo@x");
     // fake@x claims to be a PNG, so it is linked; its bytes are refused above.
     let fake = format!("/mail/{id}/cid/fake@x");
-    assert_eq!(
-        srcs,
-        [Some(logo.as_str()), None, Some(fake.as_str()), None]
-    );
+    assert_eq!(srcs, [Some(logo.as_str()), None, Some(fake.as_str()), None]);
     // Pages keep Mailport's own policy.
     let r = app.get(&format!("/mail/{id}")).await;
     assert!(header_of(&r, header::CONTENT_SECURITY_POLICY).starts_with("default-src 'self'"));
@@ -376,24 +441,40 @@ async fn too_large_messages_are_listed_and_explained() {
     let list = app.get_text("/mail").await;
     let doc = Html::parse_document(&list);
     assert_eq!(
-        select(&doc, "tbody tr td:nth-child(7)").iter().map(text).collect::<Vec<_>>(),
+        select(&doc, "tbody tr td:nth-child(7)")
+            .iter()
+            .map(text)
+            .collect::<Vec<_>>(),
         ["too large"]
     );
     assert_eq!(
-        select(&doc, "tbody tr td:nth-child(5)").iter().map(text).collect::<Vec<_>>(),
+        select(&doc, "tbody tr td:nth-child(5)")
+            .iter()
+            .map(text)
+            .collect::<Vec<_>>(),
         ["80.0 MB"]
     );
 
     let page = app.get_text(&format!("/mail/{id}")).await;
     let doc = Html::parse_document(&page);
-    let notice = select(&doc, "#too-large").first().map(text).unwrap_or_default();
+    let notice = select(&doc, "#too-large")
+        .first()
+        .map(text)
+        .unwrap_or_default();
     assert!(notice.contains("too large to import"), "{notice}");
     assert!(notice.contains("80.0 MB (83886080 bytes)"), "{notice}");
     assert!(notice.contains("left in the mailbox"), "{notice}");
     assert!(select(&doc, &format!("a[href=\"/mail/{id}/raw\"]")).is_empty());
 
-    for path in [format!("/mail/{id}/raw"), format!("/mail/{id}/attachments/0")] {
-        assert_eq!(app.get(&path).await.status(), StatusCode::NOT_FOUND, "{path}");
+    for path in [
+        format!("/mail/{id}/raw"),
+        format!("/mail/{id}/attachments/0"),
+    ] {
+        assert_eq!(
+            app.get(&path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     let json = app.api(&format!("/messages/{id}")).await;
     assert_eq!(json["state"], "too_large");
@@ -443,7 +524,10 @@ async fn json_message_has_the_documented_shape() {
     assert_eq!(json["internet_message_id"], "m1@contoso.example");
     assert_eq!(json["subject"], "Shape");
     assert_eq!(json["from"], "adele@contoso.example");
-    assert_eq!(json["to"], serde_json::json!(["a@x.example", "b@x.example"]));
+    assert_eq!(
+        json["to"],
+        serde_json::json!(["a@x.example", "b@x.example"])
+    );
     assert_eq!(json["received_at"], "2027-01-15T08:00:00Z");
     assert_eq!(json["size"], raw.len());
     assert_eq!(json["sha256"], sha);
@@ -487,7 +571,10 @@ async fn mail_needs_a_session_and_the_api_a_key() {
     ] {
         let r = stranger.get(app.url(&path)).send().await.expect("GET");
         assert!(r.status().is_redirection(), "{path}: {}", r.status());
-        assert!(header_of(&r, header::LOCATION).starts_with("/login"), "{path}");
+        assert!(
+            header_of(&r, header::LOCATION).starts_with("/login"),
+            "{path}"
+        );
     }
     for path in [
         "/api/v1/messages".to_string(),

@@ -165,15 +165,22 @@ fn assert_harmless(page: &str, ctx: &str) {
         }
         for (attr, value) in v.attrs() {
             let lower = attr.to_ascii_lowercase();
-            assert!(!lower.starts_with("on"), "{ctx}: {attr}={value:?} on <{name}>");
+            assert!(
+                !lower.starts_with("on"),
+                "{ctx}: {attr}={value:?} on <{name}>"
+            );
             assert!(lower != "style", "{ctx}: style={value:?} on <{name}>");
             if URL_ATTRIBUTES.contains(&lower.as_str()) {
                 let url = url_as_browser_reads(value);
-                for bad in ["javascript:", "vbscript:", "data:", "//", "http://t", "https://t"] {
-                    assert!(
-                        !url.starts_with(bad),
-                        "{ctx}: {attr}={value:?} on <{name}>"
-                    );
+                for bad in [
+                    "javascript:",
+                    "vbscript:",
+                    "data:",
+                    "//",
+                    "http://t",
+                    "https://t",
+                ] {
+                    assert!(!url.starts_with(bad), "{ctx}: {attr}={value:?} on <{name}>");
                 }
             }
         }
@@ -204,7 +211,9 @@ fn assert_message_html(doc: &Html, id: i64, ctx: &str) {
 
 /// Text as a browser's DOM holds it (CR LF become LF, NUL is dropped).
 fn dom_text(s: &str) -> String {
-    s.replace("\r\n", "\n").replace('\r', "\n").replace('\0', "")
+    s.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .replace('\0', "")
 }
 
 fn only_text(doc: &Html, css: &str, ctx: &str) -> String {
@@ -234,19 +243,36 @@ async fn hostile_messages_render_as_text_and_harmless_markup() {
                 "<img src=\"cid:logo@x\"><p>before</p>{payload}<p>after</p>"
             ))
             .part(Part::inline_image("logo@x", "image/png", PNG))
-            .part(Part::attachment(payload, "text/html", b"<script>alert(1)</script>"))
+            .part(Part::attachment(
+                payload,
+                "text/html",
+                b"<script>alert(1)</script>",
+            ))
             .build();
-        let (id, _) = store(&app, "evil", &format!("g{i}"), &raw, Some(1_800_000_000 + i as i64)).await;
+        let (id, _) = store(
+            &app,
+            "evil",
+            &format!("g{i}"),
+            &raw,
+            Some(1_800_000_000 + i as i64),
+        )
+        .await;
         stored.push((id, *payload, mailport::mime::parse(&raw)));
     }
     // The payloads must really reach the stored fields, or this test would prove nothing.
     let intact = stored.iter().filter(|(_, p, m)| m.subject == *p).count();
-    assert!(intact + 3 >= PAYLOADS.len(), "only {intact} subjects intact");
+    assert!(
+        intact + 3 >= PAYLOADS.len(),
+        "only {intact} subjects intact"
+    );
     let names = stored
         .iter()
         .filter(|(_, p, m)| m.attachments.get(1).is_some_and(|a| a.name == *p))
         .count();
-    assert!(names + 3 >= PAYLOADS.len(), "only {names} file names intact");
+    assert!(
+        names + 3 >= PAYLOADS.len(),
+        "only {names} file names intact"
+    );
 
     for (id, payload, m) in &stored {
         let ctx = format!("message {id} ({payload:?})");
@@ -255,7 +281,11 @@ async fn hostile_messages_render_as_text_and_harmless_markup() {
         let doc = Html::parse_document(&page);
         assert_message_html(&doc, *id, &ctx);
 
-        assert_eq!(only_text(&doc, "#h-subject", &ctx), dom_text(&m.subject), "{ctx}");
+        assert_eq!(
+            only_text(&doc, "#h-subject", &ctx),
+            dom_text(&m.subject),
+            "{ctx}"
+        );
         let h1 = if m.subject.is_empty() {
             "(no subject)".to_string()
         } else {
@@ -270,21 +300,36 @@ async fn hostile_messages_render_as_text_and_harmless_markup() {
             (Some(n), None) => n.to_string(),
             (None, None) => String::new(),
         };
-        assert_eq!(only_text(&doc, "#h-from", &ctx), dom_text(&expected_from), "{ctx}");
+        assert_eq!(
+            only_text(&doc, "#h-from", &ctx),
+            dom_text(&expected_from),
+            "{ctx}"
+        );
         let names: Vec<String> = doc
             .select(&sel("a.attachment-name"))
             .map(|a| {
-                assert_eq!(a.children().filter_map(ElementRef::wrap).count(), 0, "{ctx}");
+                assert_eq!(
+                    a.children().filter_map(ElementRef::wrap).count(),
+                    0,
+                    "{ctx}"
+                );
                 a.text().collect()
             })
             .collect();
         let expected: Vec<String> = m.attachments.iter().map(|a| dom_text(&a.name)).collect();
         assert_eq!(names, expected, "{ctx}");
         if let Some(text) = &m.text_body {
-            assert_eq!(only_text(&doc, "pre.mail-text", &ctx), dom_text(text), "{ctx}");
+            assert_eq!(
+                only_text(&doc, "pre.mail-text", &ctx),
+                dom_text(text),
+                "{ctx}"
+            );
         }
         // The inline logo before the payload survived sanitising.
-        assert!(page.contains(&format!("src=\"/mail/{id}/cid/logo@x\"")), "{ctx}");
+        assert!(
+            page.contains(&format!("src=\"/mail/{id}/cid/logo@x\"")),
+            "{ctx}"
+        );
     }
 
     // The list shows the same subjects and senders, as text.
@@ -342,6 +387,10 @@ async fn hostile_account_ids_and_search_text_are_escaped() {
         assert_harmless(&page, &format!("search {q:?}"));
         let doc = Html::parse_document(&page);
         let input = doc.select(&sel("input#q")).next().expect("search box");
-        assert_eq!(input.value().attr("value"), Some(dom_text(q.trim()).as_str()), "{q}");
+        assert_eq!(
+            input.value().attr("value"),
+            Some(dom_text(q.trim()).as_str()),
+            "{q}"
+        );
     }
 }
