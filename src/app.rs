@@ -11,9 +11,9 @@ use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
+use crate::import::Importer;
 use crate::oauth::TokenService;
 use crate::oauth::client::{build_graph_http_client, build_http_client};
-use crate::import::Importer;
 use crate::store::blobs::BlobStore;
 use crate::store::{self, Db};
 use crate::web::login_limit::LoginLimiter;

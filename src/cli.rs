@@ -211,7 +211,10 @@ async fn import_once(account: &str, args: ServeArgs) -> anyhow::Result<()> {
         summary.retries
     );
     if let Some(e) = &summary.error_message {
-        println!("error: {} {e}", summary.error_code.clone().unwrap_or_default());
+        println!(
+            "error: {} {e}",
+            summary.error_code.clone().unwrap_or_default()
+        );
     }
     if summary.outcome == "ok" && summary.failed == 0 {
         Ok(())

@@ -124,15 +124,29 @@ async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagn
                 "Add the mailbox to the policy's mail-enabled security group (legacy policies), or give the app a management scope that contains it (RBAC for Applications). Changes can take an hour or more to apply.".into(),
                 reference,
             ];
-            let mbx = if account.mailbox.is_empty() { "<mailbox>" } else { account.mailbox.as_str() };
+            let mbx = if account.mailbox.is_empty() {
+                "<mailbox>"
+            } else {
+                account.mailbox.as_str()
+            };
             d.commands = vec![
                 format!("Test-ApplicationAccessPolicy -Identity {mbx} -AppId {client_id}"),
-                format!("Add-DistributionGroupMember -Identity <mail-enabled security group of the policy> -Member {mbx}"),
-                format!("New-ApplicationAccessPolicy -AppId {client_id} -PolicyScopeGroupId <mail-enabled security group> -AccessRight RestrictAccess -Description \"Mailport\""),
+                format!(
+                    "Add-DistributionGroupMember -Identity <mail-enabled security group of the policy> -Member {mbx}"
+                ),
+                format!(
+                    "New-ApplicationAccessPolicy -AppId {client_id} -PolicyScopeGroupId <mail-enabled security group> -AccessRight RestrictAccess -Description \"Mailport\""
+                ),
                 "# or, with RBAC for Applications:".into(),
-                format!("New-ServicePrincipal -AppId {client_id} -ObjectId <enterprise application object id> -DisplayName Mailport"),
-                format!("New-ManagementScope -Name \"Mailport mailboxes\" -RecipientRestrictionFilter \"PrimarySmtpAddress -eq '{mbx}'\""),
-                format!("New-ManagementRoleAssignment -App {client_id} -Role \"Application Mail.ReadWrite\" -CustomResourceScope \"Mailport mailboxes\""),
+                format!(
+                    "New-ServicePrincipal -AppId {client_id} -ObjectId <enterprise application object id> -DisplayName Mailport"
+                ),
+                format!(
+                    "New-ManagementScope -Name \"Mailport mailboxes\" -RecipientRestrictionFilter \"PrimarySmtpAddress -eq '{mbx}'\""
+                ),
+                format!(
+                    "New-ManagementRoleAssignment -App {client_id} -Role \"Application Mail.ReadWrite\" -CustomResourceScope \"Mailport mailboxes\""
+                ),
                 format!("Test-ServicePrincipalAuthorization -Identity {client_id} -Resource {mbx}"),
             ];
         }
@@ -148,14 +162,18 @@ async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagn
         GraphErrorKind::MailboxNotEnabled => {
             d.title = "The mailbox cannot be used through Graph".into();
             d.details = vec![
-                format!("{mailbox} is inactive, soft-deleted, hosted on-premises, or has no Exchange Online licence."),
+                format!(
+                    "{mailbox} is inactive, soft-deleted, hosted on-premises, or has no Exchange Online licence."
+                ),
                 reference,
             ];
         }
         GraphErrorKind::NotFound => {
             d.title = "Mailbox not found".into();
             d.details = vec![
-                format!("Graph does not know the user {mailbox}. Check the mailbox field: a user principal name or primary SMTP address of this tenant."),
+                format!(
+                    "Graph does not know the user {mailbox}. Check the mailbox field: a user principal name or primary SMTP address of this tenant."
+                ),
                 reference,
             ];
         }

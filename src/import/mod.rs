@@ -199,8 +199,7 @@ impl Importer {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&account.id);
-            if self.is_running(&account.id) || !(requested || self.is_due(&account, now).await?)
-            {
+            if self.is_running(&account.id) || !(requested || self.is_due(&account, now).await?) {
                 continue;
             }
             let Ok(permit) = self.slots.clone().try_acquire_owned() else {
@@ -264,7 +263,9 @@ impl Importer {
         let run_id = runs::start(&self.db, id).await?;
         let progress = Progress::new(self.settings.max_messages_per_run);
         let result = run::run(self, &account, &self.shutdown, &progress).await;
-        let summary = self.conclude(&account, result, progress.into_summary()).await?;
+        let summary = self
+            .conclude(&account, result, progress.into_summary())
+            .await?;
         runs::finish(&self.db, run_id, &summary).await?;
         tracing::info!(
             account = %id,
@@ -343,8 +344,14 @@ impl Importer {
             }
         };
         let status = if account.enabled { status } else { "disabled" };
-        accounts::set_status(&self.db, &account.id, status, detail.as_deref(), throttled_until)
-            .await?;
+        accounts::set_status(
+            &self.db,
+            &account.id,
+            status,
+            detail.as_deref(),
+            throttled_until,
+        )
+        .await?;
         Ok(s)
     }
 }

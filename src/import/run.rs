@@ -19,7 +19,10 @@ use crate::store::runs::RunSummary;
 #[derive(Debug)]
 pub enum Stop {
     /// The account cannot run: credential needs consent, is rejected, or is missing.
-    Credential { status: &'static str, detail: String },
+    Credential {
+        status: &'static str,
+        detail: String,
+    },
     /// Graph refused or failed in a way that ends this run.
     Graph(GraphError),
     /// Storage (disk, database) failed: nothing more is touched in the mailbox.
@@ -177,13 +180,21 @@ async fn run_with_client(
         if cancel.is_cancelled() {
             return Err(Stop::Cancelled);
         }
-        action.apply(importer, client, id, &graph_id, progress).await;
+        action
+            .apply(importer, client, id, &graph_id, progress)
+            .await;
     }
 
     if account.after_import().uses_delta() {
-        import_by_delta(importer, account, client, &folder_id, &action, cancel, progress).await
+        import_by_delta(
+            importer, account, client, &folder_id, &action, cancel, progress,
+        )
+        .await
     } else {
-        import_folder(importer, account, client, &folder_id, &action, cancel, progress).await
+        import_folder(
+            importer, account, client, &folder_id, &action, cancel, progress,
+        )
+        .await
     }
 }
 
@@ -206,9 +217,16 @@ async fn import_folder(
             .await
             .map_err(Stop::Graph)?;
         progress.update(|s| s.listed += page.messages.len() as i64);
-        let outcome =
-            process_page(importer, account, client, action, &page.messages, cancel, progress)
-                .await?;
+        let outcome = process_page(
+            importer,
+            account,
+            client,
+            action,
+            &page.messages,
+            cancel,
+            progress,
+        )
+        .await?;
         if outcome.capped {
             return Ok(());
         }
@@ -243,22 +261,23 @@ async fn import_by_delta(
         let since = match (&link, restarted, account.delta_watermark) {
             // Back a little from the watermark: mail received in the same second (or
             // delivered late) must not fall through; the unique key makes overlap harmless.
-            (None, true, Some(mark)) => {
-                Some(mark - RESTART_OVERLAP_SECS).max(account.import_since)
-            }
+            (None, true, Some(mark)) => Some(mark - RESTART_OVERLAP_SECS).max(account.import_since),
             (None, _, _) => account.import_since,
             (Some(_), _, _) => None,
         };
         let cursor = match &link {
             Some(l) => DeltaCursor::Link(l),
             None => DeltaCursor::Start {
-                received_since: since.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
+                received_since: since
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
             },
         };
         let page = match client.delta(folder_id, cursor).await {
             Ok(page) => page,
             Err(e) if e.kind == GraphErrorKind::SyncStateExpired && !restarted => {
-                progress.log("the delta token expired; starting a new sync from the last received message");
+                progress.log(
+                    "the delta token expired; starting a new sync from the last received message",
+                );
                 accounts::set_delta_link(&importer.db, &account.id, None, false)
                     .await
                     .map_err(storage)?;
@@ -269,9 +288,16 @@ async fn import_by_delta(
             Err(e) => return Err(Stop::Graph(e)),
         };
         progress.update(|s| s.listed += page.messages.len() as i64);
-        let outcome =
-            process_page(importer, account, client, action, &page.messages, cancel, progress)
-                .await?;
+        let outcome = process_page(
+            importer,
+            account,
+            client,
+            action,
+            &page.messages,
+            cancel,
+            progress,
+        )
+        .await?;
         if outcome.capped {
             // The cursor stays before this page: the next run reads it again, and the
             // messages already stored here are skipped by the unique key.
@@ -336,7 +362,11 @@ async fn process_page(
     let slots = tokio::sync::Semaphore::new(importer.settings.messages_in_parallel.max(1));
     let work: Vec<_> = chosen
         .into_iter()
-        .map(|meta| process_in_slot(&slots, importer, account, client, action, meta, cancel, progress))
+        .map(|meta| {
+            process_in_slot(
+                &slots, importer, account, client, action, meta, cancel, progress,
+            )
+        })
         .collect();
     let results = futures_util::future::join_all(work).await;
     let mut removed = false;
@@ -390,7 +420,9 @@ async fn process(
     {
         progress.update(|s| s.skipped += 1);
         if known.state == "imported" && !known.post_action_done {
-            return Ok(action.apply(importer, client, known.id, &meta.id, progress).await);
+            return Ok(action
+                .apply(importer, client, known.id, &meta.id, progress)
+                .await);
         }
         return Ok(false);
     }
@@ -415,9 +447,11 @@ async fn process(
         return Ok(false);
     }
 
-    let mut writer = importer.blobs.begin().await.map_err(|e| {
-        Stop::Storage(format!("cannot write to the blob store: {e}"))
-    })?;
+    let mut writer = importer
+        .blobs
+        .begin()
+        .await
+        .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
     match client
         .download_value(&meta.id, &mut writer, limit as u64)
         .await
@@ -441,7 +475,10 @@ async fn process(
         Err(e) => {
             writer.abort().await;
             progress.update(|s| s.failed += 1);
-            progress.log(format!("could not download message {}: {e}", short(&meta.id)));
+            progress.log(format!(
+                "could not download message {}: {e}",
+                short(&meta.id)
+            ));
             return match e.kind {
                 GraphErrorKind::ItemNotFound => Ok(false),
                 GraphErrorKind::Network | GraphErrorKind::Server | GraphErrorKind::BadResponse => {
@@ -550,7 +587,9 @@ impl PostAction {
         progress: &Progress,
     ) -> bool {
         let result = match self {
-            PostAction::Move { folder_id } => client.move_message(graph_id, folder_id).await.map(|_| ()),
+            PostAction::Move { folder_id } => {
+                client.move_message(graph_id, folder_id).await.map(|_| ())
+            }
             PostAction::MarkRead => client.mark_read(graph_id).await,
             PostAction::Delete => client.delete_message(graph_id).await,
             PostAction::Keep => Ok(()),
@@ -591,4 +630,3 @@ impl Progress {
         }
     }
 }
-

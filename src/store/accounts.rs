@@ -123,10 +123,12 @@ pub async fn list(db: &Db) -> sqlx::Result<Vec<Account>> {
 }
 
 pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM email_accounts WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM email_accounts WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
 pub async fn insert(db: &Db, s: &Settings) -> sqlx::Result<()> {
@@ -243,11 +245,13 @@ pub async fn set_folder_ids(
 
 /// Forgets cached folder ids (a folder was deleted or renamed in the mailbox).
 pub async fn clear_folder_ids(db: &Db, id: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE email_accounts SET folder_id = NULL, move_to_folder_id = NULL WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await
-        .map(|_| ())
+    sqlx::query(
+        "UPDATE email_accounts SET folder_id = NULL, move_to_folder_id = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 /// Stores the delta cursor: a nextLink mid-round, or the deltaLink at the end of one

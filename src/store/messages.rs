@@ -246,10 +246,112 @@ pub async fn list(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<Message>, i64)> 
     Ok((rows, total))
 }
 
-
 pub async fn count_for_account(db: &Db, account_id: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE account_id = $1")
         .bind(account_id)
         .fetch_one(db)
         .await
+}
+/// The filter of [`list`] (kept in step with it): `$1` account or NULL, `$2` a LIKE pattern
+/// from [`like_pattern`] or NULL.
+const LIST_FILTER: &str = "($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR subject LIKE $2 ESCAPE '\\' \
+    OR from_name LIKE $2 ESCAPE '\\' OR from_address LIKE $2 ESCAPE '\\')";
+
+/// The search text as a LIKE pattern, its own `%`, `_` and `\` matched literally.
+fn like_pattern(f: &ListFilter) -> Option<String> {
+    f.search.as_ref().map(|s| {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    })
+}
+
+/// A message as lists show it: no bodies (they can be megabytes each), plus the number of
+/// attachments.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageSummary {
+    pub id: i64,
+    pub account_id: String,
+    pub graph_id: String,
+    pub state: String,
+    pub internet_message_id: Option<String>,
+    pub subject: String,
+    pub from_name: Option<String>,
+    pub from_address: Option<String>,
+    pub to_json: String,
+    pub received_at: Option<i64>,
+    pub size: i64,
+    pub sha256: Option<String>,
+    pub imported_at: i64,
+    pub attachment_count: i64,
+}
+
+impl MessageSummary {
+    pub fn to(&self) -> Vec<Mailbox> {
+        serde_json::from_str(&self.to_json).unwrap_or_default()
+    }
+}
+
+/// One page of [`MessageSummary`], in the order and with the filter of [`list`], and the
+/// total that match.
+pub async fn list_summaries(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<MessageSummary>, i64)> {
+    let pattern = like_pattern(f);
+    let rows = sqlx::query_as(&format!(
+        "SELECT id, account_id, graph_id, state, internet_message_id, subject, from_name,
+            from_address, to_json, received_at, size, sha256, imported_at,
+            (SELECT COUNT(*) FROM attachments a WHERE a.message_id = messages.id) AS attachment_count
+         FROM messages WHERE {LIST_FILTER}
+         ORDER BY COALESCE(received_at, imported_at) DESC, id DESC LIMIT $3 OFFSET $4"
+    ))
+    .bind(&f.account_id)
+    .bind(&pattern)
+    .bind(f.limit)
+    .bind(f.offset)
+    .fetch_all(db)
+    .await?;
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM messages WHERE {LIST_FILTER}"
+    ))
+    .bind(&f.account_id)
+    .bind(&pattern)
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// The accounts that have messages, for the list's account filter.
+pub async fn account_ids(db: &Db) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT DISTINCT account_id FROM messages ORDER BY account_id")
+        .fetch_all(db)
+        .await
+}
+
+/// Attachment `idx` of a message.
+pub async fn attachment(db: &Db, message_id: i64, idx: i64) -> sqlx::Result<Option<Attachment>> {
+    sqlx::query_as(
+        "SELECT idx, name, content_type, size, content_id, is_inline FROM attachments
+         WHERE message_id = $1 AND idx = $2",
+    )
+    .bind(message_id)
+    .bind(idx)
+    .fetch_optional(db)
+    .await
+}
+
+/// The first part of a message with this Content-ID (stored without `<>`).
+pub async fn attachment_by_content_id(
+    db: &Db,
+    message_id: i64,
+    content_id: &str,
+) -> sqlx::Result<Option<Attachment>> {
+    sqlx::query_as(
+        "SELECT idx, name, content_type, size, content_id, is_inline FROM attachments
+         WHERE message_id = $1 AND content_id = $2 ORDER BY idx LIMIT 1",
+    )
+    .bind(message_id)
+    .bind(content_id)
+    .fetch_optional(db)
+    .await
 }

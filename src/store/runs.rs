@@ -53,7 +53,12 @@ pub async fn start(db: &Db, account_id: &str) -> sqlx::Result<i64> {
 const MAX_LOG_LINES: usize = 200;
 
 pub async fn finish(db: &Db, run_id: i64, s: &RunSummary) -> sqlx::Result<()> {
-    let mut lines: Vec<&str> = s.log.iter().map(String::as_str).take(MAX_LOG_LINES).collect();
+    let mut lines: Vec<&str> = s
+        .log
+        .iter()
+        .map(String::as_str)
+        .take(MAX_LOG_LINES)
+        .collect();
     let more = s.log.len().saturating_sub(MAX_LOG_LINES);
     let tail = format!("… {more} more lines");
     if more > 0 {

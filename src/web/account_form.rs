@@ -29,7 +29,10 @@ pub const GRAPH_PRESETS: &[(&str, &str)] = &[
     ("https://graph.microsoft.com/v1.0", "Global"),
     ("https://graph.microsoft.us/v1.0", "US Government GCC High"),
     ("https://dod-graph.microsoft.us/v1.0", "US DoD"),
-    ("https://microsoftgraph.chinacloudapi.cn/v1.0", "China (21Vianet)"),
+    (
+        "https://microsoftgraph.chinacloudapi.cn/v1.0",
+        "China (21Vianet)",
+    ),
 ];
 
 pub const MIN_POLL: i64 = 10;
@@ -80,7 +83,8 @@ pub fn format_date(unix: i64) -> String {
 }
 
 fn parse_date(s: &str) -> Option<i64> {
-    let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    let date =
+        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
     Some(date.midnight().assume_utc().unix_timestamp())
 }
 
@@ -99,7 +103,8 @@ fn valid_mailbox(m: &str) -> bool {
 fn valid_folder_path(p: &str) -> bool {
     !p.is_empty()
         && p.len() <= 1024
-        && p.split('/').all(|seg| !seg.trim().is_empty() && seg.len() <= 255)
+        && p.split('/')
+            .all(|seg| !seg.trim().is_empty() && seg.len() <= 255)
         && !p.chars().any(char::is_control)
 }
 
@@ -114,7 +119,10 @@ pub fn validate(
         .map(str::to_string)
         .unwrap_or_else(|| form.id.trim().to_string());
     if !valid_id(&id) {
-        v.add("id", "Use 1 to 64 characters: letters, digits, '-', '_' and '.'.");
+        v.add(
+            "id",
+            "Use 1 to 64 characters: letters, digits, '-', '_' and '.'.",
+        );
     }
     let description = form.description.trim().to_string();
     if description.chars().count() > 200 {
@@ -140,21 +148,38 @@ pub fn validate(
         );
     }
     let folder = form.folder.trim().trim_matches('/').to_string();
-    let folder = if folder.is_empty() { "Inbox".to_string() } else { folder };
+    let folder = if folder.is_empty() {
+        "Inbox".to_string()
+    } else {
+        folder
+    };
     if !valid_folder_path(&folder) {
-        v.add("folder", "Use a folder name or a path such as Inbox/Service desk.");
+        v.add(
+            "folder",
+            "Use a folder name or a path such as Inbox/Service desk.",
+        );
     }
     let after_import = AfterImport::parse(&form.after_import);
     if after_import.is_none() {
         v.add("after_import", "Choose what happens to imported mail.");
     }
     let move_to = form.move_to.trim().trim_matches('/').to_string();
-    let move_to = if move_to.is_empty() { "Imported".to_string() } else { move_to };
+    let move_to = if move_to.is_empty() {
+        "Imported".to_string()
+    } else {
+        move_to
+    };
     if after_import == Some(AfterImport::Move) {
         if !valid_folder_path(&move_to) {
-            v.add("move_to", "Use a folder name or a path such as Inbox/Imported.");
+            v.add(
+                "move_to",
+                "Use a folder name or a path such as Inbox/Imported.",
+            );
         } else if move_to.eq_ignore_ascii_case(&folder) {
-            v.add("move_to", "Moving mail into the folder it is imported from would import nothing.");
+            v.add(
+                "move_to",
+                "Moving mail into the folder it is imported from would import nothing.",
+            );
         }
     }
     let graph_url = form.graph_url.trim().trim_end_matches('/').to_string();
@@ -165,12 +190,15 @@ pub fn validate(
     };
     check_url(&mut v, "graph_url", &graph_url);
     // The URL check warns about non-Microsoft sign-in hosts; for Graph, compare presets.
-    v.warnings.retain(|w| !w.contains("is not a Microsoft sign-in host"));
+    v.warnings
+        .retain(|w| !w.contains("is not a Microsoft sign-in host"));
     if !v.errors.contains_key("graph_url")
         && !GRAPH_PRESETS.iter().any(|(url, _)| *url == graph_url)
         && !graph_url.starts_with("http://")
     {
-        v.warnings.push(format!("{graph_url} is not one of Microsoft's Graph endpoints."));
+        v.warnings.push(format!(
+            "{graph_url} is not one of Microsoft's Graph endpoints."
+        ));
     }
     let poll_interval = match form.poll_interval.trim() {
         "" => Some(60),
@@ -179,7 +207,10 @@ pub fn validate(
     let poll_interval = match poll_interval {
         Some(n) if (MIN_POLL..=MAX_POLL).contains(&n) => n,
         _ => {
-            v.add("poll_interval", format!("Enter whole seconds from {MIN_POLL} to {MAX_POLL}."));
+            v.add(
+                "poll_interval",
+                format!("Enter whole seconds from {MIN_POLL} to {MAX_POLL}."),
+            );
             60
         }
     };
@@ -188,7 +219,10 @@ pub fn validate(
         s => {
             let parsed = parse_date(s);
             if parsed.is_none() {
-                v.add("import_since", "Enter a date as YYYY-MM-DD, or leave it empty.");
+                v.add(
+                    "import_since",
+                    "Enter a date as YYYY-MM-DD, or leave it empty.",
+                );
             }
             parsed
         }

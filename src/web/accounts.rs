@@ -169,7 +169,10 @@ async fn flash_saved(session: &AppSession, v: &Validation) -> Result<(), AppErro
         session.flash("ok", "E-mail account saved.").await
     } else {
         session
-            .flash("warn", format!("E-mail account saved. Note: {}", v.warnings.join(" ")))
+            .flash(
+                "warn",
+                format!("E-mail account saved. Note: {}", v.warnings.join(" ")),
+            )
             .await
     }
 }
@@ -186,12 +189,24 @@ async fn create(
         Err(v) => return invalid(&state, &session, user, None, form, v).await,
     };
     if accounts::get(&state.db, &settings.id).await?.is_some() {
-        v.add("id", format!("An e-mail account with the id {} already exists.", settings.id));
+        v.add(
+            "id",
+            format!(
+                "An e-mail account with the id {} already exists.",
+                settings.id
+            ),
+        );
         return invalid(&state, &session, user, None, form, v).await;
     }
     if let Err(e) = accounts::insert(&state.db, &settings).await {
         if store::is_unique_violation(&e) {
-            v.add("id", format!("An e-mail account with the id {} already exists.", settings.id));
+            v.add(
+                "id",
+                format!(
+                    "An e-mail account with the id {} already exists.",
+                    settings.id
+                ),
+            );
             return invalid(&state, &session, user, None, form, v).await;
         }
         return Err(e.into());
@@ -228,8 +243,16 @@ async fn show(
 ) -> Result<Response, AppError> {
     let account = load(&state, &id).await?;
     let form = AccountForm::from_settings(&account.settings());
-    let page = form_page(&state, &session, user, Some(&account), form, Validation::default(), None)
-        .await?;
+    let page = form_page(
+        &state,
+        &session,
+        user,
+        Some(&account),
+        form,
+        Validation::default(),
+        None,
+    )
+    .await?;
     Ok(render(&page)?.into_response())
 }
 
@@ -285,7 +308,10 @@ async fn delete(
     let account = load(&state, &id).await?;
     if state.importer.is_running(&account.id) {
         session
-            .flash("error", "The account is importing right now; delete it when the run has finished.")
+            .flash(
+                "error",
+                "The account is importing right now; delete it when the run has finished.",
+            )
             .await?;
         return Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response());
     }
@@ -294,7 +320,10 @@ async fn delete(
     session
         .flash(
             "ok",
-            format!("E-mail account {} deleted. Its imported mail is kept.", account.id),
+            format!(
+                "E-mail account {} deleted. Its imported mail is kept.",
+                account.id
+            ),
         )
         .await?;
     Ok(Redirect::to("/accounts").into_response())
@@ -330,7 +359,9 @@ async fn run_now(
 ) -> Result<Response, AppError> {
     let account = load(&state, &id).await?;
     if state.importer.is_running(&account.id) {
-        session.flash("warn", "An import of this account is already running.").await?;
+        session
+            .flash("warn", "An import of this account is already running.")
+            .await?;
     } else {
         state.importer.request_run(&account.id);
         session

@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/credentials/{id}", get(get_credential))
         .route("/accounts", get(list_accounts))
         .route("/accounts/{id}", get(get_account))
+        .merge(super::api_messages::router())
 }
 
 /// Errors as JSON: `{"error":{"code":"not_found","message":"…"}}`.

@@ -4,12 +4,14 @@
 pub mod account_form;
 pub mod accounts;
 pub mod api;
+pub mod api_messages;
 pub mod auth;
 pub mod credential_form;
 pub mod credentials;
 pub mod csrf;
 pub mod layout;
 pub mod login_limit;
+pub mod mail;
 pub mod oauth_flow;
 pub mod session;
 pub mod views;
@@ -41,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::private_router())
         .merge(credentials::router())
         .merge(accounts::router())
+        .merge(mail::router())
         .merge(oauth_flow::private_router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -105,7 +108,11 @@ fn security_headers() -> (HeaderLayer, HeaderLayer, HeaderLayer, HeaderLayer) {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
     };
     (
-        set(header::CONTENT_SECURITY_POLICY, CSP),
+        // A handler may send a stricter policy of its own (inline mail images do).
+        SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ),
         set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         set(header::REFERRER_POLICY, "no-referrer"),
         set(header::X_FRAME_OPTIONS, "DENY"),

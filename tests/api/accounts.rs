@@ -13,7 +13,10 @@ async fn account_form_validates_and_keeps_typed_values() {
         (&[("id", "bad id")], "Use 1 to 64 characters"),
         (&[("mailbox", "")], "need the mailbox"),
         (&[("mailbox", "not an address")], "user principal name"),
-        (&[("credential_id", "nope")], "Choose one of the credentials"),
+        (
+            &[("credential_id", "nope")],
+            "Choose one of the credentials",
+        ),
         (&[("poll_interval", "5")], "from 10"),
         (&[("graph_url", "javascript:alert(1)")], "Only http(s) URLs"),
         (&[("after_import", "burn")], "Choose what happens"),
@@ -27,7 +30,10 @@ async fn account_form_validates_and_keeps_typed_values() {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{extra:?}");
         let page = r.text().await.unwrap();
         assert!(page.contains(message), "{extra:?}: expected {message}");
-        assert_eq!(form_value(&page, "description").as_deref(), Some("typed <i>text</i>"));
+        assert_eq!(
+            form_value(&page, "description").as_deref(),
+            Some("typed <i>text</i>")
+        );
     }
     assert!(app.api("/accounts").await.as_array().unwrap().is_empty());
     let r = app.create_account("acct", &[]).await;
@@ -71,12 +77,19 @@ async fn test_connection_explains_what_is_wrong() {
     app.graph().set_access_policy(ADELE, true).unwrap();
     let page = test_connection(&app).await;
     assert!(page.contains("The app may not open this mailbox"));
-    assert!(page.contains(&format!("Test-ApplicationAccessPolicy -Identity {ADELE} -AppId {}", mailport::sandbox::world::DEMO_CLIENT_ID)));
+    assert!(page.contains(&format!(
+        "Test-ApplicationAccessPolicy -Identity {ADELE} -AppId {}",
+        mailport::sandbox::world::DEMO_CLIENT_ID
+    )));
     assert!(page.contains("New-ManagementRoleAssignment"));
     app.graph().set_access_policy(ADELE, false).unwrap();
 
     app.graph().set_mailbox_enabled(ADELE, false).unwrap();
-    assert!(test_connection(&app).await.contains("cannot be used through Graph"));
+    assert!(
+        test_connection(&app)
+            .await
+            .contains("cannot be used through Graph")
+    );
     app.graph().set_mailbox_enabled(ADELE, true).unwrap();
 
     let page = app.get_text("/accounts/acct").await;
@@ -87,15 +100,24 @@ async fn test_connection_explains_what_is_wrong() {
         .fields;
     fields.retain(|(k, _)| k != "csrf_token" && k != "folder");
     fields.push(("folder".into(), "Inbox/Nope".into()));
-    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_is_redirect_to(&app.post_form("/accounts/acct", &borrowed).await, "/accounts/acct");
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_is_redirect_to(
+        &app.post_form("/accounts/acct", &borrowed).await,
+        "/accounts/acct",
+    );
     let page = test_connection(&app).await;
     assert!(page.contains("not found"), "{page}");
 
     fields.retain(|(k, _)| k != "folder" && k != "mailbox");
     fields.push(("folder".into(), "Inbox".into()));
     fields.push(("mailbox".into(), "nobody@contoso.onmicrosoft.com".into()));
-    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     app.post_form("/accounts/acct", &borrowed).await;
     assert!(test_connection(&app).await.contains("Mailbox not found"));
 }
@@ -104,8 +126,12 @@ async fn test_connection_explains_what_is_wrong() {
 async fn test_connection_lists_existing_folders_for_an_unknown_one() {
     let app = TestApp::signed_in().await;
     app.app_credential().await;
-    app.create_account("acct", &[("folder", "Servicedesk")]).await;
+    app.create_account("acct", &[("folder", "Servicedesk")])
+        .await;
     let page = test_connection(&app).await;
-    assert!(page.contains("Folder \u{201c}Servicedesk\u{201d} not found"), "{page}");
+    assert!(
+        page.contains("Folder \u{201c}Servicedesk\u{201d} not found"),
+        "{page}"
+    );
     assert!(page.contains("Inbox") && page.contains("Archive"));
 }

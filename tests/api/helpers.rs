@@ -487,7 +487,9 @@ impl Browser<'_> {
 impl TestApp {
     /// A client-credentials credential `app` with a token.
     pub async fn app_credential(&self) {
-        let r = self.create_credential("app", "client_credentials", &[]).await;
+        let r = self
+            .create_credential("app", "client_credentials", &[])
+            .await;
         assert_is_redirect_to(&r, "/credentials/app");
         self.post_form("/credentials/app/token", &[]).await;
         assert_eq!(self.credential("app").await["token"]["status"], "valid");

@@ -18,7 +18,12 @@ async fn app_with_account(after_import: &str) -> TestApp {
     app
 }
 
-fn seed(app: &TestApp, folder: &str, count: usize, is_read: bool) -> Vec<mailport::sandbox::graph::MessageInfo> {
+fn seed(
+    app: &TestApp,
+    folder: &str,
+    count: usize,
+    is_read: bool,
+) -> Vec<mailport::sandbox::graph::MessageInfo> {
     app.graph()
         .seed_generated(
             ADELE,
@@ -37,10 +42,18 @@ fn seed(app: &TestApp, folder: &str, count: usize, is_read: bool) -> Vec<mailpor
 /// Every seeded message is stored exactly once with the sandbox's sha256.
 async fn assert_stored_once(app: &TestApp, seeded: &[mailport::sandbox::graph::MessageInfo]) {
     let stored = app.stored("acct").await;
-    let by_id: HashMap<_, _> = stored.iter().map(|(g, sha, _, _)| (g.clone(), sha.clone())).collect();
+    let by_id: HashMap<_, _> = stored
+        .iter()
+        .map(|(g, sha, _, _)| (g.clone(), sha.clone()))
+        .collect();
     assert_eq!(by_id.len(), stored.len(), "duplicate rows");
     for m in seeded {
-        assert_eq!(by_id.get(&m.immutable_id).cloned().flatten().as_deref(), Some(m.sha256.as_str()), "message {} stored with its bytes", m.subject);
+        assert_eq!(
+            by_id.get(&m.immutable_id).cloned().flatten().as_deref(),
+            Some(m.sha256.as_str()),
+            "message {} stored with its bytes",
+            m.subject
+        );
         let blob = app.state.blobs.read(&m.sha256).await.expect("blob on disk");
         assert_eq!(blob.len(), m.size);
     }
@@ -51,7 +64,11 @@ async fn move_imports_everything_once_and_moves_it() {
     let app = app_with_account("move").await;
     let seeded = seed(&app, "inbox", 7, false);
     let summary = app.state.importer.run_account("acct").await.unwrap();
-    assert_eq!((summary.outcome.as_str(), summary.imported), ("ok", 7), "{summary:?}");
+    assert_eq!(
+        (summary.outcome.as_str(), summary.imported),
+        ("ok", 7),
+        "{summary:?}"
+    );
     assert_stored_once(&app, &seeded).await;
     assert!(app.graph().messages(ADELE, "inbox").unwrap().is_empty());
     let moved = app.folder("Imported");
@@ -73,8 +90,20 @@ async fn mark_read_uses_delta_and_imports_mail_already_read() {
     assert_eq!(s.imported, 5, "{s:?}");
     let all: Vec<_> = unread.iter().chain(read.iter()).cloned().collect();
     assert_stored_once(&app, &all).await;
-    assert!(app.graph().messages(ADELE, "inbox").unwrap().iter().all(|m| m.is_read));
-    let delta_requests = app.graph().request_log().totals.get("delta").copied().unwrap_or(0);
+    assert!(
+        app.graph()
+            .messages(ADELE, "inbox")
+            .unwrap()
+            .iter()
+            .all(|m| m.is_read)
+    );
+    let delta_requests = app
+        .graph()
+        .request_log()
+        .totals
+        .get("delta")
+        .copied()
+        .unwrap_or(0);
     assert!(delta_requests >= 1, "delta was used");
 
     let s = app.state.importer.run_account("acct").await.unwrap();
@@ -107,10 +136,20 @@ async fn delete_and_keep() {
 async fn a_thousand_messages_page_by_fifty() {
     let app = TestApp::signed_in().await;
     app.app_credential().await;
-    app.create_account("acct", &[("after_import", "keep")]).await;
+    app.create_account("acct", &[("after_import", "keep")])
+        .await;
     let seeded = app
         .graph()
-        .seed_generated(ADELE, "inbox", &GenerateSpec { count: 1000, size: 1500, attachments: 0, ..GenerateSpec::default() })
+        .seed_generated(
+            ADELE,
+            "inbox",
+            &GenerateSpec {
+                count: 1000,
+                size: 1500,
+                attachments: 0,
+                ..GenerateSpec::default()
+            },
+        )
         .unwrap();
     let mut imported = 0;
     for _ in 0..5 {
@@ -133,14 +172,27 @@ async fn stored_but_not_acted_on_is_finished_next_run_without_duplicates() {
     let seeded = seed(&app, "inbox", 3, false);
     // Every move fails: the messages are stored, the mailbox is untouched.
     let fail_moves: Vec<FaultSpec> = (0..40)
-        .map(|_| FaultSpec { fault: Fault::ServiceUnavailable { retry_after: None }, target: FaultTarget::Move, mailbox: None })
+        .map(|_| FaultSpec {
+            fault: Fault::ServiceUnavailable { retry_after: None },
+            target: FaultTarget::Move,
+            mailbox: None,
+        })
         .collect();
     app.graph().push_faults(fail_moves).unwrap();
     let s = app.state.importer.run_account("acct").await.unwrap();
     assert_eq!(s.imported, 3);
     assert!(s.post_action_failures >= 3, "{s:?}");
-    assert_eq!(app.graph().messages(ADELE, "inbox").unwrap().len(), 3, "nothing moved");
-    assert!(app.stored("acct").await.iter().all(|(_, _, _, done)| !*done));
+    assert_eq!(
+        app.graph().messages(ADELE, "inbox").unwrap().len(),
+        3,
+        "nothing moved"
+    );
+    assert!(
+        app.stored("acct")
+            .await
+            .iter()
+            .all(|(_, _, _, done)| !*done)
+    );
 
     app.graph().clear_faults();
     let s = app.state.importer.run_account("acct").await.unwrap();
@@ -155,14 +207,22 @@ async fn a_dropped_download_leaves_nothing_and_is_retried() {
     let app = app_with_account("move").await;
     let seeded = seed(&app, "inbox", 2, false);
     let drops: Vec<FaultSpec> = (0..10)
-        .map(|_| FaultSpec { fault: Fault::DropBody, target: FaultTarget::Value, mailbox: None })
+        .map(|_| FaultSpec {
+            fault: Fault::DropBody,
+            target: FaultTarget::Value,
+            mailbox: None,
+        })
         .collect();
     app.graph().push_faults(drops).unwrap();
     let s = app.state.importer.run_account("acct").await.unwrap();
     assert_eq!(s.imported, 0, "{s:?}");
     assert!(s.failed >= 1);
     assert!(app.stored("acct").await.is_empty());
-    assert_eq!(app.graph().messages(ADELE, "inbox").unwrap().len(), 2, "mailbox untouched");
+    assert_eq!(
+        app.graph().messages(ADELE, "inbox").unwrap().len(),
+        2,
+        "mailbox untouched"
+    );
     let tmp = app.data_dir.path().join("blobs/tmp");
     let leftovers = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
     assert_eq!(leftovers, 0, "no partial files");
@@ -181,41 +241,74 @@ async fn an_oversized_message_is_recorded_once_and_never_downloaded() {
         .unwrap();
     let big = app
         .graph()
-        .seed_generated(ADELE, "inbox", &GenerateSpec { count: 1, size: 60_000, ..GenerateSpec::default() })
+        .seed_generated(
+            ADELE,
+            "inbox",
+            &GenerateSpec {
+                count: 1,
+                size: 60_000,
+                ..GenerateSpec::default()
+            },
+        )
         .unwrap();
     let small = seed(&app, "inbox", 1, false);
     app.graph().reset_request_log();
     for _ in 0..3 {
         app.state.importer.run_account("acct").await.unwrap();
     }
-    let value_requests = app.graph().request_log().totals.get("value").copied().unwrap_or(0);
+    let value_requests = app
+        .graph()
+        .request_log()
+        .totals
+        .get("value")
+        .copied()
+        .unwrap_or(0);
     assert_eq!(value_requests, 1, "only the small message was downloaded");
     let stored = app.stored("acct").await;
-    let too_large: Vec<_> = stored.iter().filter(|(_, _, state, _)| state == "too_large").collect();
+    let too_large: Vec<_> = stored
+        .iter()
+        .filter(|(_, _, state, _)| state == "too_large")
+        .collect();
     assert_eq!(too_large.len(), 1);
     assert_eq!(too_large[0].0, big[0].immutable_id);
     assert_stored_once(&app, &small).await;
-    assert_eq!(app.graph().messages(ADELE, "inbox").unwrap().len(), 1, "left in the mailbox");
+    assert_eq!(
+        app.graph().messages(ADELE, "inbox").unwrap().len(),
+        1,
+        "left in the mailbox"
+    );
 }
 
 #[tokio::test]
 async fn a_revoked_refresh_token_stops_the_account_without_losing_mail() {
     let app = TestApp::signed_in().await;
-    app.create_credential("app", "authorization_code", &[]).await;
+    app.create_credential("app", "authorization_code", &[])
+        .await;
     app.authorize("app").await;
-    let r = app.create_account("acct", &[("mailbox", ""), ("after_import", "move")]).await;
+    let r = app
+        .create_account("acct", &[("mailbox", ""), ("after_import", "move")])
+        .await;
     assert_is_redirect_to(&r, "/accounts/acct");
     let first = seed(&app, "inbox", 2, false);
     let s = app.state.importer.run_account("acct").await.unwrap();
     assert_eq!(s.imported, 2, "/me works with a delegated token: {s:?}");
 
-    app.sandbox.sandbox.world.identity().revoke_refresh_tokens(ADELE).unwrap();
+    app.sandbox
+        .sandbox
+        .world
+        .identity()
+        .revoke_refresh_tokens(ADELE)
+        .unwrap();
     app.expire_token_in("app", 10).await;
     let second = seed(&app, "inbox", 2, false);
     let s = app.state.importer.run_account("acct").await.unwrap();
     assert_eq!(s.outcome, "error");
     assert_eq!(app.api("/accounts/acct").await["status"], "needs_consent");
-    assert_eq!(app.graph().messages(ADELE, "inbox").unwrap().len(), 2, "untouched");
+    assert_eq!(
+        app.graph().messages(ADELE, "inbox").unwrap().len(),
+        2,
+        "untouched"
+    );
     let list = app.get_text("/accounts").await;
     assert!(list.contains("Needs consent") && list.contains("/credentials/app"));
 
@@ -231,7 +324,11 @@ async fn a_revoked_refresh_token_stops_the_account_without_losing_mail() {
 async fn a_fault_storm_still_imports_everything_once() {
     let app = app_with_account("move").await;
     let seeded = seed(&app, "inbox", 40, false);
-    app.graph().set_storm(Some(StormSpec { probability: 0.3, seed: 11, target: FaultTarget::Any }));
+    app.graph().set_storm(Some(StormSpec {
+        probability: 0.3,
+        seed: 11,
+        target: FaultTarget::Any,
+    }));
     let mut runs = 0;
     while !app.graph().messages(ADELE, "inbox").unwrap().is_empty() && runs < 15 {
         app.state.importer.run_account("acct").await.unwrap();
@@ -243,7 +340,13 @@ async fn a_fault_storm_still_imports_everything_once() {
     assert_eq!(app.folder("Imported").len(), 40);
     let runs_log = app.api("/accounts/acct").await;
     assert_eq!(runs_log["status"], "ok");
-    let faults = app.graph().request_log().entries.iter().filter(|e| e.fault.is_some()).count();
+    let faults = app
+        .graph()
+        .request_log()
+        .entries
+        .iter()
+        .filter(|e| e.fault.is_some())
+        .count();
     assert!(faults > 0, "the storm injected faults");
 }
 
@@ -259,14 +362,32 @@ async fn shutdown_mid_run_leaves_every_message_stored_and_acted_or_untouched() {
     let s = run.await.unwrap().unwrap();
     assert_eq!(s.outcome, "cancelled", "{s:?}");
     assert!(s.imported > 0 && s.imported < 30, "stopped midway: {s:?}");
-    let stored: HashSet<String> = app.stored("acct").await.into_iter().map(|(g, _, _, _)| g).collect();
-    let in_inbox: HashSet<String> = app.graph().messages(ADELE, "inbox").unwrap().into_iter().map(|m| m.immutable_id).collect();
+    let stored: HashSet<String> = app
+        .stored("acct")
+        .await
+        .into_iter()
+        .map(|(g, _, _, _)| g)
+        .collect();
+    let in_inbox: HashSet<String> = app
+        .graph()
+        .messages(ADELE, "inbox")
+        .unwrap()
+        .into_iter()
+        .map(|m| m.immutable_id)
+        .collect();
     for m in &seeded {
         // Either stored (and then moved, or pending its move) or still in the inbox.
-        assert!(stored.contains(&m.immutable_id) || in_inbox.contains(&m.immutable_id), "lost {}", m.subject);
+        assert!(
+            stored.contains(&m.immutable_id) || in_inbox.contains(&m.immutable_id),
+            "lost {}",
+            m.subject
+        );
     }
     for m in app.folder("Imported") {
-        assert!(stored.contains(&m.immutable_id), "moved without being stored");
+        assert!(
+            stored.contains(&m.immutable_id),
+            "moved without being stored"
+        );
     }
 }
 
@@ -286,5 +407,8 @@ async fn run_now_button_imports_in_the_background() {
     let json = app.api("/accounts/acct").await;
     assert_eq!(json["after_import"], "move");
     assert!(json["last_run"].is_object());
-    assert_eq!(app.get("/api/v1/accounts/nope").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/api/v1/accounts/nope").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }

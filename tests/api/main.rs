@@ -8,6 +8,7 @@ mod credentials;
 mod graph_client;
 mod helpers;
 mod import;
+mod mail;
 mod sandbox_graph;
 mod sandbox_identity;
 mod tokens;
