@@ -3,6 +3,7 @@
 //! and stops gracefully on shutdown.
 
 pub mod diagnose;
+pub mod parser;
 pub mod run;
 pub mod token_source;
 
@@ -74,8 +75,8 @@ pub struct Inner {
     requested: Mutex<HashSet<String>>,
     wake: Notify,
     slots: Arc<Semaphore>,
-    /// One message parsed at a time: bounds memory with large messages.
-    pub parsing: Semaphore,
+    /// Parses stored messages one at a time on its own thread: bounds memory.
+    pub parser: parser::ParserThread,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -134,7 +135,7 @@ impl Importer {
                 requested: Mutex::default(),
                 wake: Notify::new(),
                 slots,
-                parsing: Semaphore::new(1),
+                parser: parser::ParserThread::start(),
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),

@@ -492,19 +492,17 @@ async fn process(
         .finish()
         .await
         .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
-    // Downloads stream to disk; parsing needs the message in memory, so only one message
-    // at a time is parsed (peak memory stays about one message, whatever the parallelism).
-    let parsed = {
-        let _permit = importer.parsing.acquire().await.map_err(storage)?;
-        let raw = importer
-            .blobs
-            .read(&blob.sha256)
-            .await
-            .map_err(|e| Stop::Storage(format!("cannot read back a stored message: {e}")))?;
-        tokio::task::spawn_blocking(move || crate::mime::parse(&raw))
-            .await
-            .map_err(|e| Stop::Storage(format!("parsing the message failed: {e}")))?
-    };
+    // Downloads stream to disk; parsing needs the message in memory and happens on one
+    // dedicated thread, one message at a time.
+    let path = importer
+        .blobs
+        .path(&blob.sha256)
+        .ok_or_else(|| Stop::Storage("the blob store returned a bad hash".into()))?;
+    let parsed = importer
+        .parser
+        .parse(path)
+        .await
+        .map_err(|e| Stop::Storage(format!("cannot read back a stored message: {e}")))?;
     let new = NewMessage {
         account_id: account.id.clone(),
         graph_id: meta.id.clone(),

@@ -217,42 +217,13 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
-/// One page of messages, newest first, and the total that match.
-pub async fn list(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<Message>, i64)> {
-    let pattern = f.search.as_ref().map(|s| {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
-    let filter = "($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR subject LIKE $2 ESCAPE '\\' \
-        OR from_name LIKE $2 ESCAPE '\\' OR from_address LIKE $2 ESCAPE '\\')";
-    let rows = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM messages WHERE {filter}
-         ORDER BY COALESCE(received_at, imported_at) DESC, id DESC LIMIT $3 OFFSET $4"
-    ))
-    .bind(&f.account_id)
-    .bind(&pattern)
-    .bind(f.limit)
-    .bind(f.offset)
-    .fetch_all(db)
-    .await?;
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM messages WHERE {filter}"))
-        .bind(&f.account_id)
-        .bind(&pattern)
-        .fetch_one(db)
-        .await?;
-    Ok((rows, total))
-}
-
 pub async fn count_for_account(db: &Db, account_id: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE account_id = $1")
         .bind(account_id)
         .fetch_one(db)
         .await
 }
-/// The filter of [`list`] (kept in step with it): `$1` account or NULL, `$2` a LIKE pattern
+/// The filter of [`list_summaries`]: `$1` account or NULL, `$2` a LIKE pattern
 /// from [`like_pattern`] or NULL.
 const LIST_FILTER: &str = "($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR subject LIKE $2 ESCAPE '\\' \
     OR from_name LIKE $2 ESCAPE '\\' OR from_address LIKE $2 ESCAPE '\\')";
@@ -294,8 +265,7 @@ impl MessageSummary {
     }
 }
 
-/// One page of [`MessageSummary`], in the order and with the filter of [`list`], and the
-/// total that match.
+/// One page of [`MessageSummary`], newest first, and the total that match.
 pub async fn list_summaries(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<MessageSummary>, i64)> {
     let pattern = like_pattern(f);
     let rows = sqlx::query_as(&format!(

@@ -88,3 +88,80 @@ fn user_add_and_apikey_create() {
         .unwrap();
     assert!(!dup.status.success());
 }
+
+#[test]
+fn import_of_an_unknown_account_fails_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailport()
+        .args([
+            "import",
+            "--account",
+            "nope",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("account nope does not exist"));
+}
+
+#[tokio::test]
+async fn serve_prints_the_setup_link_and_stops_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailport"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .env_remove("MAILPORT_SECRET_KEY")
+        .env("MAILPORT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut link = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(pos) = line.find("http://localhost:") {
+            if line.contains("/setup?token=") {
+                link = Some(line[pos..].trim().to_string());
+                break;
+            }
+        }
+    }
+    let link = link.expect("setup link printed");
+    let local = link.replace("localhost", "127.0.0.1");
+    let r = reqwest::get(&local).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+
+    let pid = child.id().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops within 30 s")
+        .unwrap();
+    assert!(status.success(), "graceful exit: {status:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("secret.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

@@ -412,3 +412,45 @@ async fn run_now_button_imports_in_the_background() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn an_expired_delta_token_restarts_without_duplicates() {
+    let app = app_with_account("keep").await;
+    let first = seed(&app, "inbox", 5, false);
+    app.state.importer.run_account("acct").await.unwrap();
+    app.graph().expire_delta_tokens(ADELE).unwrap();
+    let later = seed(&app, "inbox", 3, false);
+    let s = app.state.importer.run_account("acct").await.unwrap();
+    assert_eq!(s.outcome, "ok", "{s:?}");
+    assert_eq!(s.imported, 3, "only the new mail: {s:?}");
+    assert!(
+        s.log.iter().any(|l| l.contains("delta token expired")),
+        "{:?}",
+        s.log
+    );
+    let all: Vec<_> = first.into_iter().chain(later).collect();
+    assert_stored_once(&app, &all).await;
+    assert_eq!(app.stored("acct").await.len(), 8);
+}
+
+#[tokio::test]
+async fn an_account_that_stays_throttled_pauses() {
+    let app = app_with_account("move").await;
+    seed(&app, "inbox", 1, false);
+    let throttles: Vec<FaultSpec> = (0..40)
+        .map(|_| FaultSpec {
+            fault: Fault::Throttle { retry_after: None },
+            target: FaultTarget::List,
+            mailbox: None,
+        })
+        .collect();
+    app.graph().push_faults(throttles).unwrap();
+    let s = app.state.importer.run_account("acct").await.unwrap();
+    assert_eq!(s.outcome, "error");
+    assert!(s.retries >= 1, "{s:?}");
+    let json = app.api("/accounts/acct").await;
+    assert_eq!(json["status"], "throttled");
+    let page = app.get_text("/accounts").await;
+    assert!(page.contains("Throttled until"));
+    assert_eq!(app.folder("inbox").len(), 1, "untouched");
+}

@@ -1,0 +1,51 @@
+//! Parsing stored messages on one dedicated thread. Parsing needs a whole message in
+//! memory; doing it on one long-lived thread, one message at a time, keeps peak memory at
+//! about one message (a blocking-pool thread per message would also give each its own
+//! allocator arena, multiplying the peak).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
+
+use crate::mime::ParsedMessage;
+
+type Job = (PathBuf, oneshot::Sender<std::io::Result<ParsedMessage>>);
+
+pub struct ParserThread {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl ParserThread {
+    pub fn start() -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name("mailport-parser".into())
+            .spawn(move || {
+                for (path, reply) in rx {
+                    let result = std::fs::read(&path).map(|raw| crate::mime::parse(&raw));
+                    let _ = reply.send(result);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start the parser thread");
+        }
+        ParserThread {
+            jobs: Mutex::new(tx),
+        }
+    }
+
+    /// Reads and parses the message stored at `path`.
+    pub async fn parse(&self, path: PathBuf) -> std::io::Result<ParsedMessage> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send((path, reply))
+            .map_err(|_| std::io::Error::other("the parser thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| std::io::Error::other("the parser thread has stopped"))?
+    }
+}
