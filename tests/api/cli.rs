@@ -132,11 +132,11 @@ async fn serve_prints_the_setup_link_and_stops_on_sigterm() {
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut link = None;
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(pos) = line.find("http://localhost:") {
-            if line.contains("/setup?token=") {
-                link = Some(line[pos..].trim().to_string());
-                break;
-            }
+        if let Some(pos) = line.find("http://localhost:")
+            && line.contains("/setup?token=")
+        {
+            link = Some(line[pos..].trim().to_string());
+            break;
         }
     }
     let link = link.expect("setup link printed");
