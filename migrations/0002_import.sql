@@ -59,6 +59,8 @@ CREATE TABLE messages (
 CREATE INDEX messages_received ON messages (received_at DESC, id DESC);
 CREATE INDEX messages_account ON messages (account_id, received_at DESC);
 CREATE INDEX messages_pending_action ON messages (account_id) WHERE post_action_done = 0;
+-- Blob files are named by sha256: the orphan sweep at start asks whether a row uses one.
+CREATE INDEX messages_sha256 ON messages (sha256);
 
 -- Attachment metadata; the bytes stay inside the raw message in the blob store.
 CREATE TABLE attachments (

@@ -84,6 +84,32 @@ impl AppState {
         })
     }
 
+    /// Removes what a crash can leave in the blob store: partial downloads, and complete
+    /// blobs whose database row was never committed. Only safe while nothing imports, so
+    /// `serve` calls it before the importer starts.
+    pub async fn clean_blob_store(&self) -> anyhow::Result<()> {
+        let partial = self
+            .blobs
+            .sweep_tmp()
+            .await
+            .context("cleaning the blob store's tmp folder")?;
+        let mut orphans = 0;
+        for sha in self.blobs.list().await.context("listing the blob store")? {
+            if !store::messages::blob_in_use(&self.db, &sha).await? {
+                self.blobs.remove(&sha).await?;
+                orphans += 1;
+            }
+        }
+        if partial + orphans > 0 {
+            tracing::info!(
+                partial,
+                orphans,
+                "removed files left by an interrupted import"
+            );
+        }
+        Ok(())
+    }
+
     /// When no administrator exists yet, a fresh one-time link to create one.
     pub async fn setup_link(&self) -> anyhow::Result<Option<String>> {
         if store::users::count(&self.db).await? > 0 {
@@ -114,6 +140,7 @@ pub async fn start(listener: TcpListener, state: AppState) -> anyhow::Result<Run
     let setup_link = state.setup_link().await?;
     let shutdown = CancellationToken::new();
     let router = crate::web::router(state.clone());
+    state.clean_blob_store().await?;
     state.importer.start();
 
     let cleanup = state.session_store.clone();

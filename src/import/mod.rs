@@ -236,7 +236,7 @@ impl Importer {
         {
             return Ok(false);
         }
-        Ok(match runs::last(&self.db, &account.id).await? {
+        Ok(match runs::last_completed(&self.db, &account.id).await? {
             None => true,
             Some(run) => {
                 let since = run.finished_at.unwrap_or(run.started_at);

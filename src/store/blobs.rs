@@ -60,6 +60,37 @@ impl BlobStore {
         Ok(n)
     }
 
+    /// Every stored blob's sha256 (walks the two-level tree).
+    pub async fn list(&self) -> std::io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut top = match fs::read_dir(&self.root).await {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        while let Some(dir) = top.next_entry().await? {
+            let name = dir.file_name().to_string_lossy().to_string();
+            if name.len() != 2 || !dir.file_type().await?.is_dir() {
+                continue;
+            }
+            let mut inner = fs::read_dir(dir.path()).await?;
+            while let Some(f) = inner.next_entry().await? {
+                let sha = f.file_name().to_string_lossy().to_string();
+                if self.path(&sha).is_some() {
+                    out.push(sha);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn remove(&self, sha256: &str) -> std::io::Result<()> {
+        match self.path(sha256) {
+            Some(p) => fs::remove_file(p).await,
+            None => Ok(()),
+        }
+    }
+
     pub async fn begin(&self) -> std::io::Result<BlobWriter> {
         fs::create_dir_all(self.tmp_dir()).await?;
         let tmp = self

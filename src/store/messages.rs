@@ -325,3 +325,12 @@ pub async fn attachment_by_content_id(
     .fetch_optional(db)
     .await
 }
+
+/// Whether any message row uses this blob.
+pub async fn blob_in_use(db: &Db, sha256: &str) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE sha256 = $1")
+        .bind(sha256)
+        .fetch_one(db)
+        .await?;
+    Ok(n > 0)
+}

@@ -106,6 +106,18 @@ pub async fn last(db: &Db, account_id: &str) -> sqlx::Result<Option<Run>> {
     Ok(recent(db, account_id, 1).await?.into_iter().next())
 }
 
+/// The last run that ran to its end (ok or error): the poll interval counts from it. Runs
+/// cut short by a shutdown or crash do not count, so their work resumes at once.
+pub async fn last_completed(db: &Db, account_id: &str) -> sqlx::Result<Option<Run>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM import_runs WHERE account_id = $1 AND outcome IN ('ok', 'error')
+         ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(account_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// Runs still marked running at start were cut short by a crash or kill.
 pub async fn close_interrupted(db: &Db) -> sqlx::Result<u64> {
     Ok(sqlx::query(

@@ -1,0 +1,385 @@
+//! Real processes for the reliability tests: the sandbox, `mailport serve`, and a data dir
+//! prepared with a client-credentials credential and one e-mail account.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::Duration;
+
+use mailport::config::Config;
+use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID};
+use mailport::store::{accounts, credentials};
+use serde_json::{Value, json};
+use sqlx::sqlite::SqliteConnectOptions;
+
+pub const USER: &str = "adele@contoso.onmicrosoft.com";
+
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A tiny deterministic PRNG, so a failing run can be repeated.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+pub struct Sandbox {
+    child: Child,
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub sha256: String,
+    pub internet_message_id: String,
+}
+
+impl Sandbox {
+    pub fn start() -> Sandbox {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailport"))
+            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .env("MAILPORT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start sandbox");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("sandbox banner");
+        Sandbox {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn seed(&self, count: usize) -> Vec<Seeded> {
+        let mut out = Vec::new();
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(250);
+            let r: Value = self
+                .http
+                .post(format!("{}/_sandbox/graph/mailboxes/{USER}/folders/inbox/generate", self.base))
+                .json(&json!({"count": n, "size": 5000, "attachments": 1, "seed": left as u64, "subject_prefix": format!("batch {left}")}))
+                .send()
+                .await
+                .expect("seed")
+                .json()
+                .await
+                .expect("seed json");
+            for m in r["messages"].as_array().expect("messages") {
+                out.push(Seeded {
+                    sha256: m["sha256"].as_str().unwrap_or_default().to_string(),
+                    internet_message_id: m["internet_message_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .trim_matches(|c| c == '<' || c == '>')
+                        .to_string(),
+                });
+            }
+            left -= n;
+        }
+        out
+    }
+
+    /// Slows every Graph request to this mailbox, so that kills land inside the import.
+    pub async fn set_delay_ms(&self, ms: u64) {
+        let r = self
+            .http
+            .patch(format!(
+                "{}/_sandbox/graph/mailboxes/{USER}/settings",
+                self.base
+            ))
+            .json(&json!({"delay_ms": ms}))
+            .send()
+            .await
+            .expect("settings");
+        assert!(r.status().is_success(), "delay: {}", r.status());
+    }
+
+    async fn folder_messages(&self, folder: &str) -> Vec<Value> {
+        let folders: Value = self
+            .http
+            .get(format!(
+                "{}/_sandbox/graph/mailboxes/{USER}/folders",
+                self.base
+            ))
+            .send()
+            .await
+            .expect("folders")
+            .json()
+            .await
+            .expect("folders json");
+        let id = folders["folders"].as_array().and_then(|fs| {
+            fs.iter()
+                .find(|f| {
+                    f["display_name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(folder))
+                })
+                .and_then(|f| f["id"].as_str().map(str::to_string))
+        });
+        let Some(id) = id else { return Vec::new() };
+        let r: Value = self
+            .http
+            .get(format!(
+                "{}/_sandbox/graph/mailboxes/{USER}/folders/{id}/messages",
+                self.base
+            ))
+            .send()
+            .await
+            .expect("messages")
+            .json()
+            .await
+            .expect("messages json");
+        r["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Messages the mode has not dealt with yet, as seen in the mailbox.
+    pub async fn remaining(&self, mode: &str) -> usize {
+        let inbox = self.folder_messages("Inbox").await;
+        match mode {
+            "mark_read" => inbox.iter().filter(|m| m["is_read"] != true).count(),
+            _ => inbox.len(),
+        }
+    }
+
+    pub async fn assert_tidied(&self, mode: &str, count: usize) {
+        let inbox = self.folder_messages("Inbox").await;
+        match mode {
+            "move" => {
+                assert!(inbox.is_empty(), "inbox not empty");
+                assert_eq!(self.folder_messages("Imported").await.len(), count);
+            }
+            "mark_read" => {
+                assert_eq!(inbox.len(), count);
+                assert!(
+                    inbox.iter().all(|m| m["is_read"] == true),
+                    "unread mail left"
+                );
+            }
+            "delete" => assert!(inbox.is_empty(), "inbox not empty"),
+            other => panic!("unknown mode {other}"),
+        }
+    }
+}
+
+/// A data dir with credential `app` and enabled account `acct` (poll every 10 s).
+pub async fn prepare_data_dir(sandbox: &Sandbox, mode: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().to_path_buf(),
+        None,
+    );
+    let state = mailport::app::AppState::open(config).await.expect("open");
+    let settings = credentials::Settings {
+        id: "app".into(),
+        description: String::new(),
+        grant_type: credentials::GrantType::ClientCredentials,
+        authorization_url: String::new(),
+        access_token_url: format!("{}/{DEMO_TENANT_ID}/oauth2/v2.0/token", sandbox.base),
+        client_id: DEMO_CLIENT_ID.into(),
+        scope: "https://graph.microsoft.com/.default".into(),
+        client_auth: credentials::ClientAuth::Post,
+    };
+    let secret = state
+        .key
+        .encrypt_str(&credentials::secret_context("app"), DEMO_CLIENT_SECRET);
+    credentials::insert(&state.db, &settings, Some(secret))
+        .await
+        .expect("credential");
+    accounts::insert(
+        &state.db,
+        &accounts::Settings {
+            id: "acct".into(),
+            description: String::new(),
+            mailbox: USER.into(),
+            folder: "Inbox".into(),
+            credential_id: "app".into(),
+            after_import: accounts::AfterImport::parse(mode).expect("mode"),
+            move_to: "Imported".into(),
+            graph_url: format!("{}/v1.0", sandbox.base),
+            poll_interval: 10,
+            enabled: true,
+            import_since: None,
+        },
+    )
+    .await
+    .expect("account");
+    state.db.close().await;
+    dir
+}
+
+pub struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    pub fn start(data: &Path) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_mailport"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data)
+            .env("MAILPORT_LOG", "warn")
+            .env_remove("MAILPORT_SECRET_KEY")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start serve");
+        Server { child, port }
+    }
+
+    pub async fn wait_healthy(&mut self) {
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        for _ in 0..200 {
+            if reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("mailport serve exited: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("mailport serve did not become healthy");
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the graceful exit.
+    pub async fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..600 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "serve exited with {status}");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("serve did not stop within 30 s of SIGTERM");
+    }
+}
+
+async fn open_db(data: &Path) -> sqlx::SqlitePool {
+    let url = format!("sqlite://{}", data.join("mailport.db").display());
+    let options = SqliteConnectOptions::from_str(&url)
+        .expect("url")
+        .busy_timeout(Duration::from_secs(10));
+    sqlx::SqlitePool::connect_with(options).await.expect("db")
+}
+
+#[derive(sqlx::FromRow)]
+pub struct StoredRow {
+    pub graph_id: String,
+    pub sha256: String,
+    pub internet_message_id: String,
+    pub post_action_done: bool,
+}
+
+pub async fn stored_messages(data: &Path) -> Vec<StoredRow> {
+    let db = open_db(data).await;
+    let rows = sqlx::query_as(
+        "SELECT graph_id, COALESCE(sha256, '') AS sha256, COALESCE(internet_message_id, '') AS internet_message_id,
+            post_action_done FROM messages",
+    )
+    .fetch_all(&db)
+    .await
+    .expect("rows");
+    db.close().await;
+    rows
+}
+
+pub async fn pending_actions(data: &Path) -> i64 {
+    let db = open_db(data).await;
+    let n = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE post_action_done = 0")
+        .fetch_one(&db)
+        .await
+        .unwrap_or(0);
+    db.close().await;
+    n
+}
+
+pub async fn integrity_check(data: &Path) -> String {
+    let db = open_db(data).await;
+    let r: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&db)
+        .await
+        .expect("integrity_check");
+    db.close().await;
+    r
+}
+
+/// (files in blobs/tmp, blob files no row refers to)
+pub fn blob_leftovers(data: &Path, shas: &HashSet<String>) -> (usize, usize) {
+    let root: PathBuf = data.join("blobs");
+    let tmp = std::fs::read_dir(root.join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let mut orphans = 0;
+    for dir in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        if dir.file_name() == "tmp" || !dir.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if !shas.contains(&f.file_name().to_string_lossy().to_string()) {
+                orphans += 1;
+            }
+        }
+    }
+    (tmp, orphans)
+}

@@ -1,0 +1,106 @@
+//! Reliability under process death: `mailport serve` is SIGKILLed at random moments during
+//! an import of 2,000 messages with attachments, restarted each time, and must in the end
+//! hold every message exactly once with every post-import action applied.
+//!
+//! The sandbox and Mailport run as real processes on loopback ports. One test per mode
+//! (`move`, `mark_read`, `delete`). `MAILPORT_KILLS` and `MAILPORT_KILL_MESSAGES` override the
+//! defaults (20 kills, 2,000 messages).
+
+mod harness;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use harness::*;
+
+async fn kill_test(mode: &str) {
+    let messages = env_number("MAILPORT_KILL_MESSAGES", 2000);
+    let kills = env_number("MAILPORT_KILLS", 20);
+    let sandbox = Sandbox::start();
+    let seeded = sandbox.seed(messages).await;
+    // About 100 messages a second: the import spans most of the kills.
+    sandbox.set_delay_ms(20).await;
+    let data = prepare_data_dir(&sandbox, mode).await;
+    let mut rng = Lcg(0x5eed ^ mode.len() as u64);
+
+    let mut killed_mid_import = 0;
+    for _ in 0..kills {
+        let mut server = Server::start(data.path());
+        server.wait_healthy().await;
+        // A random moment: from right after start to well into an import.
+        tokio::time::sleep(Duration::from_millis(200 + rng.next() % 1800)).await;
+        if sandbox.remaining(mode).await > 0 {
+            killed_mid_import += 1;
+        }
+        server.kill();
+    }
+
+    sandbox.set_delay_ms(0).await;
+    let mut server = Server::start(data.path());
+    server.wait_healthy().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    while sandbox.remaining(mode).await > 0 || pending_actions(data.path()).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the import did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    server.terminate().await;
+    // The next start sweeps partial downloads and orphaned blobs.
+    let mut server = Server::start(data.path());
+    server.wait_healthy().await;
+    server.terminate().await;
+
+    let stored = stored_messages(data.path()).await;
+    let ids: HashSet<_> = stored.iter().map(|m| m.graph_id.clone()).collect();
+    assert_eq!(stored.len(), messages, "{mode}: rows");
+    assert_eq!(ids.len(), messages, "{mode}: duplicated graph ids");
+    let shas: HashSet<_> = stored.iter().map(|m| m.sha256.clone()).collect();
+    let mids: HashSet<_> = stored
+        .iter()
+        .map(|m| m.internet_message_id.clone())
+        .collect();
+    assert_eq!(mids.len(), messages, "{mode}: duplicated Message-IDs");
+    for s in &seeded {
+        assert!(
+            shas.contains(&s.sha256),
+            "{mode}: lost message {}",
+            s.internet_message_id
+        );
+        assert!(
+            mids.contains(&s.internet_message_id),
+            "{mode}: lost Message-ID"
+        );
+    }
+    assert!(
+        stored.iter().all(|m| m.post_action_done),
+        "{mode}: post-action pending"
+    );
+    sandbox.assert_tidied(mode, messages).await;
+    assert_eq!(integrity_check(data.path()).await, "ok");
+    let (tmp, orphans) = blob_leftovers(data.path(), &shas);
+    assert_eq!(
+        (tmp, orphans),
+        (0, 0),
+        "{mode}: temporary or orphaned blob files"
+    );
+    println!(
+        "kill test {mode}: {messages} messages, {kills} SIGKILLs ({killed_mid_import} during the import): 0 lost, 0 duplicated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_move_import() {
+    kill_test("move").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_mark_read_import() {
+    kill_test("mark_read").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_delete_import() {
+    kill_test("delete").await;
+}
