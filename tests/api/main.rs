@@ -8,6 +8,7 @@ mod credentials;
 mod graph_client;
 mod helpers;
 mod import;
+mod import_faults;
 mod mail;
 mod sandbox_graph;
 mod sandbox_identity;

@@ -272,6 +272,10 @@ impl Server {
         Server { child, port }
     }
 
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     pub async fn wait_healthy(&mut self) {
         let url = format!("http://127.0.0.1:{}/healthz", self.port);
         for _ in 0..200 {

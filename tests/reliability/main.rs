@@ -7,6 +7,7 @@
 //! defaults (20 kills, 2,000 messages).
 
 mod harness;
+mod load;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,0 +1,146 @@
+//! SQLite under load: pages and the API are hammered (bounded in time) while `mailport
+//! serve` imports 2,000 messages. No request may fail ("database is locked" would be a
+//! 500); the latencies are printed (not asserted: the machines are noisy).
+
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+const CLIENTS: usize = 8;
+const API_KEY: &str = "mp_load_test_key_0123456789abcdefghijklmnopqrs";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_api_stay_up_during_a_large_import() {
+    let messages = env_number("MAILPORT_KILL_MESSAGES", 2000);
+    let sandbox = Sandbox::start();
+    sandbox.seed(messages).await;
+    let data = prepare_data_dir(&sandbox, "move").await;
+    add_admin_and_key(data.path()).await;
+    let mut server = Server::start(data.path());
+    server.wait_healthy().await;
+    let base = server.base();
+
+    let stop_at = Instant::now() + Duration::from_secs(90);
+    let mut tasks = Vec::new();
+    for n in 0..CLIENTS {
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = signed_in_client(&base).await;
+            let paths = [
+                "/credentials",
+                "/accounts",
+                "/mail",
+                "/accounts/acct",
+                "/api/v1/messages",
+                "/api/v1/accounts/acct",
+            ];
+            let mut latencies = Vec::new();
+            let mut failures = Vec::new();
+            let mut i = n;
+            while Instant::now() < stop_at {
+                let path = paths[i % paths.len()];
+                i += 1;
+                let started = Instant::now();
+                let request = client.get(format!("{base}{path}"));
+                let request = if path.starts_with("/api") {
+                    request.bearer_auth(API_KEY)
+                } else {
+                    request
+                };
+                match request.send().await {
+                    Ok(r) if r.status().is_success() => latencies.push(started.elapsed()),
+                    Ok(r) => failures.push(format!("{path}: {}", r.status())),
+                    Err(e) => failures.push(format!("{path}: {e}")),
+                }
+                if latencies.len() + failures.len() >= 3000 {
+                    break;
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    // Stop the load as soon as the import is done.
+    let import_started = Instant::now();
+    while sandbox.remaining("move").await > 0 && Instant::now() < stop_at {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let import_time = import_started.elapsed();
+    let mut latencies = Vec::new();
+    let mut failures = Vec::new();
+    for t in tasks {
+        let (l, f) = t.await.unwrap();
+        latencies.extend(l);
+        failures.extend(f);
+    }
+    server.terminate().await;
+    assert!(
+        failures.is_empty(),
+        "failed requests under load: {:?}",
+        &failures[..failures.len().min(10)]
+    );
+    assert_eq!(
+        stored_messages(data.path()).await.len(),
+        messages,
+        "the import finished under load"
+    );
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "load: {} requests from {CLIENTS} clients while importing {messages} messages in {:.1} s: 0 failed, p50 {:.1} ms, p99 {:.1} ms",
+        latencies.len(),
+        import_time.as_secs_f64(),
+        pct(0.5).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0
+    );
+}
+
+async fn add_admin_and_key(data: &std::path::Path) {
+    let config =
+        mailport::config::Config::new("127.0.0.1:0".parse().unwrap(), data.to_path_buf(), None);
+    let state = mailport::app::AppState::open(config).await.unwrap();
+    let hash = mailport::passwords::hash("load test password".into())
+        .await
+        .unwrap();
+    mailport::store::users::upsert(&state.db, "admin", &hash)
+        .await
+        .unwrap();
+    mailport::store::api_keys::create(
+        &state.db,
+        "load",
+        &mailport::crypto::sha256_hex(API_KEY.as_bytes()),
+    )
+    .await
+    .unwrap();
+    state.db.close().await;
+}
+
+async fn signed_in_client(base: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker).expect("csrf field") + marker.len();
+    let token = &page[start..start + page[start..].find('"').unwrap()];
+    let r = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", token),
+            ("username", "admin"),
+            ("password", "load test password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "login: {}", r.status());
+    client
+}
