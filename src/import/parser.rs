@@ -11,6 +11,19 @@ use tokio::sync::oneshot;
 
 use crate::mime::ParsedMessage;
 
+/// The read buffer is kept between messages up to this size.
+const KEEP_BUFFER_BYTES: usize = 32 * 1024 * 1024;
+
+fn read_into(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    buf.clear();
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    buf.reserve(len);
+    file.read_to_end(buf)?;
+    Ok(())
+}
+
 type Job = (PathBuf, oneshot::Sender<std::io::Result<ParsedMessage>>);
 
 pub struct ParserThread {
@@ -23,8 +36,14 @@ impl ParserThread {
         let spawned = std::thread::Builder::new()
             .name("mailport-parser".into())
             .spawn(move || {
+                // One read buffer for the thread's lifetime: freeing and re-allocating a
+                // multi-megabyte buffer per message makes the allocator hold on to more.
+                let mut buf = Vec::new();
                 for (path, reply) in rx {
-                    let result = std::fs::read(&path).map(|raw| crate::mime::parse(&raw));
+                    let result = read_into(&path, &mut buf).map(|()| crate::mime::parse(&buf));
+                    if buf.capacity() > KEEP_BUFFER_BYTES {
+                        buf = Vec::new();
+                    }
                     let _ = reply.send(result);
                 }
             });
