@@ -9,8 +9,8 @@ use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Config;

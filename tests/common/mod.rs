@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use mailport::app::{self, AppState, RunningApp};
 use mailport::config::{Config, HttpSettings};
-use mailport::web::ServerLimits;
 use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
 use mailport::sandbox::{self, SandboxConfig, SandboxHandle};
+use mailport::web::ServerLimits;
 use reqwest::{Client, Response, StatusCode, header};
 use scraper::{Html, Selector};
 use serde_json::Value;

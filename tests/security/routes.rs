@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use mailport::web::{API_PREFIX, Access, ROUTES};
-use reqwest::{Method, StatusCode, header};
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::fixtures::{Eml, PNG, Part, store};
@@ -134,9 +134,13 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
         while let Some(at) = rest.find(".route(") {
             let args = balanced(&rest[at + ".route".len()..]);
             let path = args.split('"').nth(1).unwrap_or_default();
-            for method in ["get", "post", "put", "delete", "patch", "head", "options", "any"] {
+            for method in [
+                "get", "post", "put", "delete", "patch", "head", "options", "any",
+            ] {
                 let calls = args.match_indices(&format!("{method}(")).any(|(i, _)| {
-                    i == 0 || !args.as_bytes()[i - 1].is_ascii_alphanumeric() && args.as_bytes()[i - 1] != b'_'
+                    i == 0
+                        || !args.as_bytes()[i - 1].is_ascii_alphanumeric()
+                            && args.as_bytes()[i - 1] != b'_'
                 });
                 if calls {
                     found.insert((method.to_uppercase(), format!("{prefix}{path}")));
@@ -144,7 +148,9 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
             }
             rest = &rest[at + 1..];
         }
-        if text.contains(".nest_service(\n            \"/static\"") || text.contains(".nest_service(\"/static\"") {
+        if text.contains(".nest_service(\n            \"/static\"")
+            || text.contains(".nest_service(\"/static\"")
+        {
             found.insert(("GET".into(), "/static/{*path}".into()));
         }
     }
@@ -187,14 +193,20 @@ fn the_route_table_lists_every_route_in_the_source() {
         .iter()
         .map(|(m, p, _)| (m.to_string(), p.to_string()))
         .collect();
-    assert!(in_source.len() >= 30, "the source scan found too little: {in_source:?}");
+    assert!(
+        in_source.len() >= 30,
+        "the source scan found too little: {in_source:?}"
+    );
     let unlisted: Vec<_> = in_source.difference(&in_table).collect();
     assert!(
         unlisted.is_empty(),
         "routes missing from web::ROUTES (add them, with their access): {unlisted:?}"
     );
     let stale: Vec<_> = in_table.difference(&in_source).collect();
-    assert!(stale.is_empty(), "web::ROUTES lists routes that do not exist: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "web::ROUTES lists routes that do not exist: {stale:?}"
+    );
     // Only the routes everyone needs are public.
     let public: BTreeSet<&str> = ROUTES
         .iter()
@@ -203,7 +215,13 @@ fn the_route_table_lists_every_route_in_the_source() {
         .collect();
     assert_eq!(
         public,
-        BTreeSet::from(["/login", "/setup", "/healthz", "/OAuth2Callback", "/static/{*path}"])
+        BTreeSet::from([
+            "/login",
+            "/setup",
+            "/healthz",
+            "/OAuth2Callback",
+            "/static/{*path}"
+        ])
     );
     for (_, path, access) in ROUTES {
         assert_eq!(
@@ -227,14 +245,18 @@ async fn every_listed_route_answers_and_nothing_else_does() {
             let expected_refusal = (*path == "/setup" && r.status() == StatusCode::FORBIDDEN)
                 || (*path == "/OAuth2Callback" && r.status() == StatusCode::BAD_REQUEST);
             assert!(
-                r.status() == StatusCode::OK || r.status() == StatusCode::SEE_OTHER || expected_refusal,
+                r.status() == StatusCode::OK
+                    || r.status() == StatusCode::SEE_OTHER
+                    || expected_refusal,
                 "GET {path}: {}",
                 r.status()
             );
         }
         // Methods the table does not list for a path are refused before any handler runs.
         for other in [Method::PUT, Method::DELETE, Method::PATCH, Method::POST] {
-            if ROUTES.iter().any(|(m, p, _)| p == path && *m == other) || path.starts_with("/static") {
+            if ROUTES.iter().any(|(m, p, _)| p == path && *m == other)
+                || path.starts_with("/static")
+            {
                 continue;
             }
             let r = app
@@ -256,7 +278,11 @@ async fn every_listed_route_answers_and_nothing_else_does() {
         "/static/../Cargo.toml",
         "/static/%2e%2e/Cargo.toml",
     ] {
-        assert_eq!(app.get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            app.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
 }
 
@@ -304,8 +330,17 @@ async fn anonymous_requests_reach_only_the_public_routes() {
             continue;
         }
         // Without a session there is no CSRF token, so every POST is refused first.
-        let r = stranger.post(&url).form(&fields).send().await.expect("POST");
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "anonymous {method} {path}");
+        let r = stranger
+            .post(&url)
+            .form(&fields)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "anonymous {method} {path}"
+        );
         // With a valid token of an anonymous session, private routes still want a sign-in.
         // (Public forms are left out here: the tempting fields hold the real password, and
         // a visitor signed in by /login would no longer be anonymous.)
@@ -314,7 +349,13 @@ async fn anonymous_requests_reach_only_the_public_routes() {
         }
         let mut with_token = fields.clone();
         with_token.push(("csrf_token".into(), visitor_csrf.clone()));
-        let r = visitor.client.post(&url).form(&with_token).send().await.expect("POST");
+        let r = visitor
+            .client
+            .post(&url)
+            .form(&with_token)
+            .send()
+            .await
+            .expect("POST");
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{method} {path}");
         assert!(location(&r).starts_with("/login"), "{method} {path}");
     }
@@ -341,7 +382,11 @@ async fn every_state_changing_request_needs_this_sessions_csrf_token() {
         ("another session's token", Some(others_token.clone()), None),
         ("a made-up header", None, Some("forged".into())),
         ("another session's header", None, Some(others_token.clone())),
-        ("the token with a byte changed", Some(format!("{}x", &own_token[..own_token.len() - 1])), None),
+        (
+            "the token with a byte changed",
+            Some(format!("{}x", &own_token[..own_token.len() - 1])),
+            None,
+        ),
     ];
     let mut checked = 0;
     for (method, path, _) in ROUTES {
@@ -376,7 +421,11 @@ async fn every_state_changing_request_needs_this_sessions_csrf_token() {
                 .send()
                 .await
                 .expect("request");
-            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{m} {path} with the token in the URL");
+            assert_eq!(
+                r.status(),
+                StatusCode::FORBIDDEN,
+                "{m} {path} with the token in the URL"
+            );
         }
     }
     assert!(checked > 100);
@@ -391,7 +440,10 @@ async fn every_state_changing_request_needs_this_sessions_csrf_token() {
 
     // Control: with the right token the same requests get past the check, so the 403s
     // above were the CSRF check and not something else.
-    for (method, path, _) in ROUTES.iter().filter(|(m, p, _)| *m == Method::POST && *p != "/logout") {
+    for (method, path, _) in ROUTES
+        .iter()
+        .filter(|(m, p, _)| *m == Method::POST && *p != "/logout")
+    {
         // Signing in issues a new token, so fetch the current one each time.
         let own_token = signed_in_csrf(&app.client, &app).await;
         let mut body = fields.clone();
@@ -419,9 +471,13 @@ async fn no_get_changes_anything() {
     app.expire_token_in("delegated", 30).await;
     app.expire_token_in("app", 30).await;
     let key = "mp_security_test_key_0123456789abcdefghijkl";
-    mailport::store::api_keys::create(&app.state.db, "sec", &mailport::crypto::sha256_hex(key.as_bytes()))
-        .await
-        .expect("key");
+    mailport::store::api_keys::create(
+        &app.state.db,
+        "sec",
+        &mailport::crypto::sha256_hex(key.as_bytes()),
+    )
+    .await
+    .expect("key");
     let before = snapshot::take(&app).await;
     let tokens_before = app.sandbox.sandbox.world.identity().token_log().len();
     let graph_before = app.graph().request_log().total;
@@ -452,7 +508,11 @@ async fn no_get_changes_anything() {
                 .send()
                 .await
                 .expect("request");
-            assert!(!r.status().is_server_error(), "{method} {path}: {}", r.status());
+            assert!(
+                !r.status().is_server_error(),
+                "{method} {path}: {}",
+                r.status()
+            );
         }
     }
     snapshot::assert_same(&before, &snapshot::take(&app).await, "GET requests");
@@ -461,6 +521,9 @@ async fn no_get_changes_anything() {
         tokens_before,
         "a GET requested a token"
     );
-    assert_eq!(app.graph().request_log().total, graph_before, "a GET called Graph");
-    let _ = header::LOCATION;
+    assert_eq!(
+        app.graph().request_log().total,
+        graph_before,
+        "a GET called Graph"
+    );
 }
