@@ -5,8 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Config;
@@ -16,6 +20,7 @@ use crate::oauth::TokenService;
 use crate::oauth::client::{build_graph_http_client, build_http_client};
 use crate::store::blobs::BlobStore;
 use crate::store::{self, Db};
+use crate::web::ServerLimits;
 use crate::web::login_limit::LoginLimiter;
 
 /// Everything a handler or background task may need. Cheap to clone.
@@ -136,10 +141,19 @@ pub struct RunningApp {
 
 /// Starts serving on `listener` in a background task; cancel `shutdown` to stop gracefully.
 pub async fn start(listener: TcpListener, state: AppState) -> anyhow::Result<RunningApp> {
+    start_with(listener, state, ServerLimits::default()).await
+}
+
+/// [`start`] with other request limits (tests shorten the timeouts).
+pub async fn start_with(
+    listener: TcpListener,
+    state: AppState,
+    limits: ServerLimits,
+) -> anyhow::Result<RunningApp> {
     let addr = listener.local_addr()?;
     let setup_link = state.setup_link().await?;
     let shutdown = CancellationToken::new();
-    let router = crate::web::router(state.clone());
+    let router = crate::web::router_with(state.clone(), &limits);
     state.clean_blob_store().await?;
     state.importer.start();
 
@@ -161,15 +175,7 @@ pub async fn start(listener: TcpListener, state: AppState) -> anyhow::Result<Run
     });
 
     let stop = shutdown.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .context("HTTP server failed")
-    });
+    let task = tokio::spawn(serve_http(listener, router, limits, stop));
     Ok(RunningApp {
         addr,
         state,
@@ -177,6 +183,53 @@ pub async fn start(listener: TcpListener, state: AppState) -> anyhow::Result<Run
         shutdown,
         task,
     })
+}
+
+/// The HTTP/1 server. `axum::serve` offers no header timeout or header size limit (its hyper
+/// connections run without a timer, so hyper's header timeout is off), which would let a
+/// slow-loris client hold connections forever; hence this small accept loop with hyper's
+/// own limits. Cancelling `stop` stops accepting and lets open requests finish.
+async fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: ServerLimits,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            // What `into_make_service_with_connect_info` would add, for the sign-in limiter.
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// `mailport serve`: runs until SIGINT or SIGTERM.

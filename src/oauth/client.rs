@@ -73,6 +73,11 @@ pub enum HttpError {
     TooLarge(usize),
     #[error("HTTP {0} from the server")]
     ServerError(u16),
+    #[error(
+        "it answered with a redirect (HTTP {0}); Mailport never follows redirects from a token \
+         endpoint, so check the access token URL"
+    )]
+    Redirect(u16),
 }
 
 /// The shared outbound HTTP client: never follows redirects (a redirect from a token or
@@ -110,6 +115,11 @@ async fn send(
     let status = response.status();
     if status.is_server_error() {
         return Err(HttpError::ServerError(status.as_u16()));
+    }
+    // Said plainly: otherwise oauth2 reports the empty redirect body as a puzzling
+    // "empty error response".
+    if status.is_redirection() {
+        return Err(HttpError::Redirect(status.as_u16()));
     }
     if response
         .content_length()
@@ -334,7 +344,10 @@ fn finish(result: OAuthResult, context: GrantContext) -> Result<IssuedTokens, To
                 trace_id: None,
             };
             match e {
-                HttpError::TooLarge(_) => Err(TokenFailure::BadResponse(error)),
+                // Retrying cannot help either: the endpoint is misconfigured or hostile.
+                HttpError::TooLarge(_) | HttpError::Redirect(_) => {
+                    Err(TokenFailure::BadResponse(error))
+                }
                 _ => Err(TokenFailure::Transient(error)),
             }
         }

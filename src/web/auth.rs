@@ -138,7 +138,10 @@ async fn login(
 ) -> Result<Response, AppError> {
     let username = form.username.trim().to_string();
     let next = safe_next(form.next.as_deref());
-    if let Some(wait) = state.login_limiter.check(&username, Some(peer.ip())) {
+    if let Err(wait) = state
+        .login_limiter
+        .begin_attempt(&username, Some(peer.ip()))
+    {
         let minutes = wait.div_ceil(60);
         tracing::warn!(user = %username, addr = %peer.ip(), "sign-in refused: too many failures");
         let mut response = login_failed(
@@ -168,15 +171,15 @@ async fn login(
     .await;
     match (ok, user) {
         (true, Some(user)) => {
-            state.login_limiter.record_success(&username);
+            state
+                .login_limiter
+                .record_success(&username, Some(peer.ip()));
             session.sign_in(user.id).await?;
             tracing::info!(user = %user.username, "signed in");
             Ok(Redirect::to(&next).into_response())
         }
         _ => {
-            state
-                .login_limiter
-                .record_failure(&username, Some(peer.ip()));
+            // begin_attempt already counted this failure.
             login_failed(
                 &session,
                 &form.username,

@@ -39,6 +39,10 @@ impl LoginLimiter {
     /// Seconds to wait when this attempt must be refused.
     pub fn check(&self, username: &str, addr: Option<IpAddr>) -> Option<u64> {
         let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Self::wait(&map, username, addr)
+    }
+
+    fn wait(map: &HashMap<String, Entry>, username: &str, addr: Option<IpAddr>) -> Option<u64> {
         Self::keys(username, addr)
             .iter()
             .filter_map(|(key, max)| {
@@ -49,8 +53,21 @@ impl LoginLimiter {
             .max()
     }
 
-    pub fn record_failure(&self, username: &str, addr: Option<IpAddr>) {
+    /// Checks and counts an attempt in one step, before the password is hashed: counting
+    /// only after a failed check would let every request of a concurrent burst pass the
+    /// check (the hash takes a while), so a burst would get far more guesses than the limit.
+    /// The attempt counts as a failure until [`record_success`](Self::record_success).
+    /// Returns the seconds to wait when the attempt is refused.
+    pub fn begin_attempt(&self, username: &str, addr: Option<IpAddr>) -> Result<(), u64> {
         let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(wait) = Self::wait(&map, username, addr) {
+            return Err(wait);
+        }
+        Self::count_failure(&mut map, username, addr);
+        Ok(())
+    }
+
+    fn count_failure(map: &mut HashMap<String, Entry>, username: &str, addr: Option<IpAddr>) {
         if map.len() >= MAX_ENTRIES {
             map.retain(|_, e| e.first.elapsed() < WINDOW);
         }
@@ -69,9 +86,14 @@ impl LoginLimiter {
         }
     }
 
-    /// A successful sign-in clears the user name's count.
-    pub fn record_success(&self, username: &str) {
+    /// A successful sign-in clears the user name's count and takes back the address's
+    /// count for this attempt (counted by [`begin_attempt`](Self::begin_attempt)).
+    pub fn record_success(&self, username: &str, addr: Option<IpAddr>) {
         let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(&format!("user:{}", username.to_lowercase()));
+        let [_, (addr_key, _)] = Self::keys(username, addr);
+        if let Some(e) = map.get_mut(&addr_key) {
+            e.failures = e.failures.saturating_sub(1);
+        }
     }
 }

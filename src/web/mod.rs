@@ -18,7 +18,10 @@ pub mod views;
 
 use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
@@ -37,8 +40,134 @@ pub const SESSION_COOKIE: &str = "mailport_session";
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-/// The whole application router.
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: signing in, the setup link, the health check, static files, and the OAuth
+    /// callback (which checks the session itself so that a stray callback is explained).
+    Public,
+    /// A signed-in administrator; anyone else is redirected to `/login`.
+    Admin,
+    /// A signed-in administrator or an API key; anyone else gets a 401 JSON error.
+    Api,
+}
+
+/// Where the JSON API is nested.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// Every route the router serves, with who may call it. The security tests walk this table
+/// (anonymous access, CSRF, GETs that change nothing), and [`route_guard`] refuses any
+/// request whose route is not listed here, so a route cannot be added without being listed
+/// and therefore tested. `tests/security/routes.rs` also cross-checks it against the
+/// `.route(…)` calls in `src/web`.
+pub const ROUTES: &[(Method, &str, Access)] = {
+    use Access::*;
+    &[
+        (Method::GET, "/login", Public),
+        (Method::POST, "/login", Public),
+        (Method::GET, "/setup", Public),
+        (Method::POST, "/setup", Public),
+        (Method::GET, "/healthz", Public),
+        (Method::GET, "/OAuth2Callback", Public),
+        (Method::GET, "/static/{*path}", Public),
+        (Method::GET, "/", Admin),
+        (Method::POST, "/logout", Admin),
+        (Method::GET, "/credentials", Admin),
+        (Method::POST, "/credentials", Admin),
+        (Method::GET, "/credentials/new", Admin),
+        (Method::GET, "/credentials/{id}", Admin),
+        (Method::POST, "/credentials/{id}", Admin),
+        (Method::GET, "/credentials/{id}/delete", Admin),
+        (Method::POST, "/credentials/{id}/delete", Admin),
+        (Method::POST, "/credentials/{id}/token", Admin),
+        (Method::GET, "/accounts", Admin),
+        (Method::POST, "/accounts", Admin),
+        (Method::GET, "/accounts/new", Admin),
+        (Method::GET, "/accounts/{id}", Admin),
+        (Method::POST, "/accounts/{id}", Admin),
+        (Method::GET, "/accounts/{id}/delete", Admin),
+        (Method::POST, "/accounts/{id}/delete", Admin),
+        (Method::POST, "/accounts/{id}/test", Admin),
+        (Method::POST, "/accounts/{id}/import", Admin),
+        (Method::GET, "/mail", Admin),
+        (Method::GET, "/mail/{id}", Admin),
+        (Method::GET, "/mail/{id}/attachments/{n}", Admin),
+        (Method::GET, "/mail/{id}/cid/{cid}", Admin),
+        (Method::GET, "/mail/{id}/raw", Admin),
+        (Method::GET, "/api/v1/credentials", Api),
+        (Method::GET, "/api/v1/credentials/{id}", Api),
+        (Method::GET, "/api/v1/accounts", Api),
+        (Method::GET, "/api/v1/accounts/{id}", Api),
+        (Method::GET, "/api/v1/messages", Api),
+        (Method::GET, "/api/v1/messages/{id}", Api),
+        (Method::GET, "/api/v1/messages/{id}/raw", Api),
+    ]
+};
+
+/// Limits on what a client may cost the server before and while a handler runs.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// A client must send a complete request head within this time, else the connection is
+    /// closed: a slow-loris client cannot hold a connection open by dribbling header bytes.
+    pub header_read_timeout: Duration,
+    /// A whole request (including reading its body) must finish within this time (408).
+    pub request_timeout: Duration,
+    /// The largest request head (request line and headers) accepted; hyper answers 431.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            // Far above what a browser sends (cookies included), far below hyper's 400 KB.
+            max_header_bytes: 32 * 1024,
+        }
+    }
+}
+
+/// Refuses requests whose route is missing from [`ROUTES`] (500: a programming error, so it
+/// fails closed rather than serving an unchecked route) and methods the table does not list
+/// for a path (405). Requests that matched no route (404) and static files pass through.
+async fn route_guard(matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
+    if let Some(matched) = matched
+        && let Some(refusal) = refuse_unlisted(request.method(), matched.as_str())
+    {
+        return refusal;
+    }
+    next.run(request).await
+}
+
+/// The answer for a route or method missing from [`ROUTES`], if it is missing.
+fn refuse_unlisted(method: &Method, path: &str) -> Option<Response> {
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    let mut listed = ROUTES.iter().filter(|(_, p, _)| *p == path).peekable();
+    if listed.peek().is_none() {
+        tracing::error!(route = %path, "route is missing from web::ROUTES; refused");
+        return Some(
+            AppError::Internal(anyhow::anyhow!("route {path} is not in web::ROUTES"))
+                .into_response(),
+        );
+    }
+    if listed.any(|(m, _, _)| m == method) {
+        None
+    } else {
+        Some(StatusCode::METHOD_NOT_ALLOWED.into_response())
+    }
+}
+
+/// The whole application router, with the default limits.
 pub fn router(state: AppState) -> Router {
+    router_with(state, &ServerLimits::default())
+}
+
+/// The whole application router.
+pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
     let private = Router::new()
         .merge(auth::private_router())
         .merge(credentials::router())
@@ -50,6 +179,8 @@ pub fn router(state: AppState) -> Router {
             auth::require_admin,
         ));
     let api = api::router()
+        // Nested routes carry their full path only inside the nested router.
+        .layer(middleware::from_fn(route_guard))
         .fallback(|| async { api::ApiError(AppError::NotFound) })
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -67,7 +198,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::public_router())
         .merge(oauth_flow::public_router())
         .merge(private)
-        .nest("/api/v1", api)
+        .nest(API_PREFIX, api)
         .nest_service(
             "/static",
             tower::ServiceBuilder::new()
@@ -77,6 +208,7 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .service(static_dir),
         )
+        .layer(middleware::from_fn(route_guard))
         .fallback(|| async { AppError::NotFound })
         .layer(middleware::from_fn(csrf::verify))
         .layer(sessions)
@@ -88,7 +220,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(csrf::MAX_FORM_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(60),
+            limits.request_timeout,
         ))
         .with_state(state)
 }

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod credentials;
 mod graph_client;
+#[path = "../common/mod.rs"]
 mod helpers;
 mod import;
 mod import_faults;

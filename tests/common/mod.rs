@@ -1,5 +1,9 @@
 //! A real Mailport on a loopback port with a fresh data dir, next to a real sandbox on
 //! another port, and a cookie-keeping HTTP client that does not follow redirects.
+//!
+//! Shared by the `api` and `security` test binaries (each includes it as `mod helpers`
+//! through `#[path]`); each binary uses a different part of it.
+#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -7,6 +11,7 @@ use mailport::app::{self, AppState, RunningApp};
 use mailport::config::{Config, HttpSettings};
 use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
 use mailport::sandbox::{self, SandboxConfig, SandboxHandle};
+use mailport::web::ServerLimits;
 use reqwest::{Client, Response, StatusCode, header};
 use scraper::{Html, Selector};
 use serde_json::Value;
@@ -15,6 +20,14 @@ use tokio::net::TcpListener;
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
 pub const ADELE: &str = "adele@contoso.onmicrosoft.com";
+
+/// What [`TestApp::spawn_custom`] may change.
+#[derive(Default)]
+pub struct Options {
+    pub limits: ServerLimits,
+    /// The public URL Mailport believes it has (default: its loopback address).
+    pub public_url: Option<String>,
+}
 
 pub struct TestApp {
     pub base: String,
@@ -42,6 +55,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut SandboxConfig)) -> TestApp {
+        Self::spawn_custom(Options::default(), adjust).await
+    }
+
+    /// App + sandbox with other server limits or another public URL.
+    pub async fn spawn_custom(
+        options: Options,
+        adjust: impl FnOnce(&mut SandboxConfig),
+    ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://127.0.0.1:{}", addr.port());
@@ -57,10 +78,11 @@ impl TestApp {
         .await
         .expect("sandbox");
         let data_dir = tempfile::tempdir().expect("tempdir");
+        let public_url = options.public_url.unwrap_or_else(|| base.clone());
         let mut config = Config::new(
             addr,
             data_dir.path().to_path_buf(),
-            Some(base.parse().expect("url")),
+            Some(public_url.parse().expect("url")),
         );
         config.http = HttpSettings {
             timeout: Duration::from_secs(2),
@@ -74,7 +96,7 @@ impl TestApp {
         config.import.graph.base_backoff = Duration::from_millis(20);
         config.import.graph.max_backoff = Duration::from_millis(500);
         let state = AppState::open(config).await.expect("open app");
-        let running = app::start(listener, state.clone())
+        let running = app::start_with(listener, state.clone(), options.limits)
             .await
             .expect("start app");
         TestApp {
