@@ -255,6 +255,8 @@ impl World {
         .expect("Chromium did not start within 60 s")
         .unwrap_or_else(|e| panic!("cannot start a Chromium session: {e}"));
 
+        // A fresh set per run, so that no stale screen from an older run misleads a reviewer.
+        let _ = std::fs::remove_dir_all(SCREENSHOT_DIR);
         std::fs::create_dir_all(SCREENSHOT_DIR).expect("screenshot dir");
         World {
             app,

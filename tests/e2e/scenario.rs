@@ -90,7 +90,7 @@ pub async fn sign_out_and_in(w: &mut World) {
     w.fill("#username", ADMIN).await;
     w.fill("#password", "not the password").await;
     w.click("form[action='/login'] button[type=submit]").await;
-    w.find("form[action='/login'] [role=alert]").await;
+    w.find("main [role=alert]").await;
     assert_eq!(
         w.find("#username").await.prop("value").await.expect("value"),
         Some(ADMIN.to_string()),
