@@ -42,7 +42,11 @@ document.addEventListener("DOMContentLoaded", () => {
     const d = new Date(t.getAttribute("datetime"));
     if (isNaN(d)) continue;
     t.title = t.textContent.trim();
-    t.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+    // dateStyle/timeStyle cannot be combined with timeZoneName, so name the parts.
+    t.textContent = d.toLocaleString(undefined, {
+      year: "numeric", month: "short", day: "numeric",
+      hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+    });
     // Relative hints only within a week: further away, the date says more.
     if (Math.abs(d.getTime() - Date.now()) < 7 * 86400 * 1000) {
       const hint = document.createElement("span");

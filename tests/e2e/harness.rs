@@ -220,7 +220,9 @@ impl World {
         let profile = dir.path().join("chromium-profile");
         let mut cmd = Command::new(&tools.chromedriver);
         cmd.arg(format!("--port={driver_port}"))
-            .arg("--allowed-ips=127.0.0.1");
+            .arg("--allowed-ips=127.0.0.1")
+            // Not UTC, so that the screenshots show times converted to the viewer's zone.
+            .env("TZ", "Europe/Berlin");
         let driver_proc = Proc::spawn("chromedriver", cmd, dir.path());
         wait_http_ok(
             &format!("http://127.0.0.1:{driver_port}/status"),
@@ -339,17 +341,73 @@ impl World {
             .unwrap_or_else(|e| panic!("select {value} in {css}: {e}"));
     }
 
+    /// Clicks something that navigates (a link or a submit button) and waits until the
+    /// next page has loaded, so that no later look lands on the old page.
     pub async fn click(&self, css: &str) {
-        self.find(css)
-            .await
-            .click()
+        let el = self.find(css).await;
+        self.mark_page().await;
+        el.click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.wait_new_page().await;
+    }
+
+    /// Tags the current document; [`Self::wait_new_page`] waits for one without the tag.
+    pub async fn mark_page(&self) {
+        let _ = self
+            .browser
+            .execute("window.__e2eOldPage = true; return null;", vec![])
+            .await;
+    }
+
+    pub async fn wait_new_page(&self) {
+        let start = Instant::now();
+        loop {
+            let state = self
+                .browser
+                .execute(
+                    "return window.__e2eOldPage === true ? 'old' : document.readyState;",
+                    vec![],
+                )
+                .await
+                .unwrap_or(Value::Null);
+            if state == "complete" {
+                return;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no new page loaded within {WAIT:?} (still {state} at {})",
+                self.where_am_i().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The current value of an input.
+    pub async fn value(&self, css: &str) -> String {
+        self.find(css)
+            .await
+            .prop("value")
+            .await
+            .unwrap_or_else(|e| panic!("value of {css}: {e}"))
+            .unwrap_or_default()
     }
 
     /// The visible text of the page body.
     pub async fn text(&self) -> String {
-        self.find("body").await.text().await.expect("text")
+        // A click may still be navigating: a body found just before the new page replaced
+        // it goes stale, so look again.
+        let start = Instant::now();
+        loop {
+            match self.find("body").await.text().await {
+                Ok(text) => return text,
+                Err(e) if start.elapsed() < WAIT => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot read the page at {}: {e}", self.where_am_i().await),
+            }
+        }
     }
 
     /// Waits until the page's text contains `needle`, reloading between looks when asked.
@@ -438,12 +496,12 @@ impl World {
                 login.send_keys(user).await.expect("type");
                 passwd.send_keys(password).await.expect("type");
                 self.shot("sandbox-sign-in").await;
-                find("form button[type=submit]")
+                let button = find("form button[type=submit]")
                     .await
-                    .expect("sign-in button")
-                    .click()
-                    .await
-                    .expect("click");
+                    .expect("sign-in button");
+                self.mark_page().await;
+                button.click().await.expect("click");
+                self.wait_new_page().await;
             } else if let Ok(consent) = find(if accept {
                 "button[name=consent][value=accept]"
             } else {
@@ -455,21 +513,23 @@ impl World {
                     self.shot("sandbox-consent").await;
                     shot_taken = true;
                 }
+                self.mark_page().await;
                 consent.click().await.expect("click");
+                self.wait_new_page().await;
             } else if let Ok(another) = find("input[name=action][value=another]").await {
                 self.shot("sandbox-pick-account").await;
                 let form = another
                     .find(Locator::XPath(".."))
                     .await
                     .expect("the picker's form");
-                form.find(Locator::Css("button"))
-                    .await
-                    .expect("button")
-                    .click()
-                    .await
-                    .expect("click");
-            } else if let Ok(button) = find("form button[type=submit]").await {
+                let button = form.find(Locator::Css("button")).await.expect("button");
+                self.mark_page().await;
                 button.click().await.expect("click");
+                self.wait_new_page().await;
+            } else if let Ok(button) = find("form button[type=submit]").await {
+                self.mark_page().await;
+                button.click().await.expect("click");
+                self.wait_new_page().await;
             } else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -92,8 +92,8 @@ pub async fn sign_out_and_in(w: &mut World) {
     w.click("form[action='/login'] button[type=submit]").await;
     w.find("main [role=alert]").await;
     assert_eq!(
-        w.find("#username").await.prop("value").await.expect("value"),
-        Some(ADMIN.to_string()),
+        w.value("#username").await,
+        ADMIN,
         "a failed sign-in keeps the user name"
     );
     w.shot("sign-in-failed").await;
@@ -118,13 +118,7 @@ async fn fill_credential(w: &mut World, id: &str, grant_type: &str) {
     // The helper answers with the same form, URLs and scope filled in.
     let start = Instant::now();
     loop {
-        let url = w
-            .find("#access_token_url")
-            .await
-            .prop("value")
-            .await
-            .expect("value")
-            .unwrap_or_default();
+        let url = w.value("#access_token_url").await;
         if url.starts_with(&sandbox) {
             break;
         }
@@ -166,8 +160,7 @@ pub async fn form_errors_keep_typed_values(w: &mut World) {
         ("#client_id", "typed-client-id"),
         ("#access_token_url", "not a url"),
     ] {
-        let value = w.find(field).await.prop("value").await.expect("value");
-        assert_eq!(value.as_deref(), Some(typed), "{field} keeps what was typed");
+        assert_eq!(w.value(field).await, typed, "{field} keeps what was typed");
     }
     assert!(
         !w.find_all(".field-error").await.is_empty(),
@@ -190,6 +183,11 @@ pub async fn authorization_code_credential(w: &mut World) {
     let text = w.wait_for_text("Signed in as", false).await;
     assert!(text.contains(ADELE), "shows who signed in: {text}");
     assert_eq!(w.badge(".token-panel .badge").await, "valid");
+    // app.js shows the expiry in the browser's zone (Europe/Berlin here) with a hint.
+    let shown = w.find(".signed-in time").await.text().await.expect("text");
+    assert!(!shown.ends_with(" UTC"), "local time, not UTC: {shown}");
+    let hint = w.find(".signed-in .relative").await.text().await.expect("text");
+    assert!(hint.contains("in "), "a relative hint: {hint}");
     w.shot("credential-signed-in").await;
 }
 
@@ -503,13 +501,8 @@ pub async fn api_keys(w: &mut World) {
     w.click("form[action='/settings/api-keys'] button[type=submit]")
         .await;
     w.wait_for_text("shown only once", false).await;
-    let key = w
-        .find("#new-api-key")
-        .await
-        .prop("value")
-        .await
-        .expect("value")
-        .expect("the new key");
+    let key = w.value("#new-api-key").await;
+    assert!(key.starts_with("mp_"), "the new key: {key}");
     w.shot("settings-key-created").await;
     let r = w
         .http
