@@ -194,7 +194,13 @@ pub fn seed_mailbox(graph: &GraphState) -> anyhow::Result<usize> {
     Ok(stored)
 }
 
-fn eml(from: &str, subject: &str, id: &str, body: &str, attachment: Option<(&str, &str, &[u8])>) -> String {
+fn eml(
+    from: &str,
+    subject: &str,
+    id: &str,
+    body: &str,
+    attachment: Option<(&str, &str, &[u8])>,
+) -> String {
     use base64::Engine;
     let head = format!(
         "From: {from}\r\nTo: Adele Vance <adele@contoso.onmicrosoft.com>\r\nSubject: {subject}\r\n\

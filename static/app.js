@@ -61,4 +61,16 @@ document.addEventListener("DOMContentLoaded", () => {
       for (const [d, hint] of times) hint.textContent = " (" + describe(d) + ")";
     }, 30000);
   }
+
+  // While an import runs, the account page refreshes itself every few seconds, unless
+  // the administrator has started typing into the form.
+  if (document.querySelector("[data-running]")) {
+    let typing = false;
+    document.addEventListener("input", () => { typing = true; });
+    setTimeout(function refresh() {
+      if (typing) return;
+      if (document.visibilityState === "visible") location.reload();
+      else setTimeout(refresh, 3000);
+    }, 3000);
+  }
 });

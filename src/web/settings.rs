@@ -110,7 +110,10 @@ struct NewKey {
 
 fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.chars().count() > 64 {
-        return Err("Give the key a name of 1 to 64 characters, such as the application that uses it.".into());
+        return Err(
+            "Give the key a name of 1 to 64 characters, such as the application that uses it."
+                .into(),
+        );
     }
     if name.chars().any(char::is_control) {
         return Err("The name cannot contain control characters.".into());

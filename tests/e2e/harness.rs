@@ -540,7 +540,10 @@ impl World {
     /// `window.__xss`, which any of the payloads would set.
     pub async fn xss_flag(&self) -> Value {
         self.browser
-            .execute("return typeof window.__xss === 'undefined' ? null : window.__xss;", vec![])
+            .execute(
+                "return typeof window.__xss === 'undefined' ? null : window.__xss;",
+                vec![],
+            )
             .await
             .expect("execute")
     }

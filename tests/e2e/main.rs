@@ -19,7 +19,10 @@ async fn an_administrator_walks_the_whole_flow_in_chromium() {
     };
     let started = Instant::now();
     let mut w = harness::World::start(&tools).await;
-    eprintln!("e2e: processes and browser up after {:?}", started.elapsed());
+    eprintln!(
+        "e2e: processes and browser up after {:?}",
+        started.elapsed()
+    );
 
     scenario::first_run_setup(&mut w).await;
     scenario::sign_out_and_in(&mut w).await;

@@ -133,7 +133,11 @@ async fn save_credential(w: &mut World, id: &str) {
     w.click("#credential-form button.primary[name=action][value=save]")
         .await;
     let start = Instant::now();
-    while !w.where_am_i().await.ends_with(&format!("/credentials/{id}")) {
+    while !w
+        .where_am_i()
+        .await
+        .ends_with(&format!("/credentials/{id}"))
+    {
         assert!(
             start.elapsed() < WAIT,
             "saving credential {id} did not open its page: {}",
@@ -186,7 +190,12 @@ pub async fn authorization_code_credential(w: &mut World) {
     // app.js shows the expiry in the browser's zone (Europe/Berlin here) with a hint.
     let shown = w.find(".signed-in time").await.text().await.expect("text");
     assert!(!shown.ends_with(" UTC"), "local time, not UTC: {shown}");
-    let hint = w.find(".signed-in .relative").await.text().await.expect("text");
+    let hint = w
+        .find(".signed-in .relative")
+        .await
+        .text()
+        .await
+        .expect("text");
     assert!(hint.contains("in "), "a relative hint: {hint}");
     w.shot("credential-signed-in").await;
 }
@@ -417,12 +426,23 @@ pub async fn script_payloads_execute_nothing(w: &mut World) {
     assert!(r.status().is_success());
     run_now_until_imported(w, "Hostile").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(w.xss_flag().await, Value::Null, "the mail list ran a payload");
-    assert!(w.text().await.contains(XSS_SCRIPT), "the subject shows as text");
+    assert_eq!(
+        w.xss_flag().await,
+        Value::Null,
+        "the mail list ran a payload"
+    );
+    assert!(
+        w.text().await.contains(XSS_SCRIPT),
+        "the subject shows as text"
+    );
     w.click("td.subject a").await;
     w.find("a.attachment-name").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(w.xss_flag().await, Value::Null, "the message page ran a payload");
+    assert_eq!(
+        w.xss_flag().await,
+        Value::Null,
+        "the message page ran a payload"
+    );
     let text = w.text().await;
     assert!(text.contains(XSS_IMG), "the attachment name shows as text");
     w.shot("mail-hostile").await;
