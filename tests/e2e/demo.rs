@@ -93,6 +93,24 @@ async fn demo_starts_app_and_sandbox_with_data_ready_to_use() {
         .expect("json");
     assert_eq!(creds["token"]["status"], "valid", "{creds}");
 
+    // Static files: cached, and gzipped for a client that asks.
+    let r = client
+        .get(format!("{app}/static/app.css"))
+        .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .expect("static");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let header = |name| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header(reqwest::header::CONTENT_ENCODING), "gzip");
+    assert!(header(reqwest::header::CACHE_CONTROL).contains("max-age"));
+
     // The enabled account imports the seeded inbox on its own.
     let start = Instant::now();
     loop {

@@ -44,6 +44,8 @@ fn invoice_eml() -> String {
 
 const XSS_IMG: &str = "<img src=x onerror=\"window.__xss=1\">";
 const XSS_SCRIPT: &str = "<script>window.__xss=1</script>";
+/// Unquoted, so that it survives as a MIME filename parameter.
+const XSS_FILE: &str = "<img src=x onerror=window.__xss=1>.txt";
 
 fn hostile_eml() -> String {
     format!(
@@ -60,11 +62,11 @@ fn hostile_eml() -> String {
          <svg onload=\"window.__xss=1\"></svg>\
          <iframe srcdoc=\"<script>parent.__xss=1</script>\"></iframe></body></html>\r\n\
          --h1\r\nContent-Type: text/plain; name=\"x.txt\"\r\n\
-         Content-Disposition: attachment; filename=\"{XSS_IMG}.txt\"\r\n\r\nharmless\r\n--h1--\r\n"
+         Content-Disposition: attachment; filename=\"{XSS_FILE}\"\r\n\r\nharmless\r\n--h1--\r\n"
     )
 }
 
-/// 1. The one-time setup link creates the first administrator.
+/// Step 1: the one-time setup link creates the first administrator.
 pub async fn first_run_setup(w: &mut World) {
     w.browser.goto(&w.setup_link).await.expect("setup link");
     w.find("input[name=password_confirm]").await;
@@ -82,7 +84,7 @@ pub async fn first_run_setup(w: &mut World) {
     w.shot("credentials-empty").await;
 }
 
-/// 2. Sign out, then sign in again.
+/// Step 2: sign out, then sign in again.
 pub async fn sign_out_and_in(w: &mut World) {
     w.click("form.logout button[type=submit]").await;
     w.find("form[action='/login']").await;
@@ -173,7 +175,7 @@ pub async fn form_errors_keep_typed_values(w: &mut World) {
     w.shot("credential-form-errors").await;
 }
 
-/// 3 and 4. An authorization-code credential made with the Entra ID helper; the key button
+/// Steps 3 and 4: an authorization-code credential made with the Entra ID helper; the key button
 /// signs in and consents on the sandbox's pages and comes back signed in.
 pub async fn authorization_code_credential(w: &mut World) {
     fill_credential(w, "delegated", "authorization_code").await;
@@ -215,7 +217,7 @@ pub async fn consent_cancelled(w: &mut World) {
     w.shot("consent-cancelled").await;
 }
 
-/// 5. A client-credentials credential gets its token at once.
+/// Step 5: a client-credentials credential gets its token at once.
 pub async fn client_credentials_credential(w: &mut World) {
     fill_credential(w, "app", "client_credentials").await;
     save_credential(w, "app").await;
@@ -228,7 +230,7 @@ pub async fn client_credentials_credential(w: &mut World) {
     w.shot("credentials-list").await;
 }
 
-/// 6. An e-mail account that applies the delegated credential; Test connection succeeds.
+/// Step 6: an e-mail account that applies the delegated credential; Test connection succeeds.
 pub async fn email_account_and_test_connection(w: &mut World) {
     w.goto("/accounts").await;
     w.wait_for_text("No e-mail accounts yet", false).await;
@@ -296,7 +298,7 @@ pub struct Stored {
     pub message_path: String,
 }
 
-/// 7. Seed the sandbox mailbox (generated mail with attachments and a known invoice), press
+/// Step 7: seed the sandbox mailbox (generated mail with attachments and a known invoice), press
 /// Run now, open the message.
 pub async fn seed_run_now_and_open(w: &mut World) -> Stored {
     let seeded = w
@@ -343,7 +345,7 @@ pub async fn seed_run_now_and_open(w: &mut World) -> Stored {
     Stored { message_path }
 }
 
-/// 8. The attachment downloads with exactly the bytes that were sent.
+/// Step 8: the attachment downloads with exactly the bytes that were sent.
 pub async fn download_attachment(w: &mut World, stored: &Stored) {
     w.goto(&stored.message_path).await;
     let href = w
@@ -380,7 +382,7 @@ pub async fn download_attachment(w: &mut World, stored: &Stored) {
     );
 }
 
-/// 9. The sandbox mailbox was tidied as configured: the inbox is empty and the messages
+/// Step 9: the sandbox mailbox was tidied as configured: the inbox is empty and the messages
 /// were moved to "Imported".
 pub async fn sandbox_mailbox_tidied(w: &mut World) {
     let inbox = w
@@ -443,8 +445,13 @@ pub async fn script_payloads_execute_nothing(w: &mut World) {
         Value::Null,
         "the message page ran a payload"
     );
-    let text = w.text().await;
-    assert!(text.contains(XSS_IMG), "the attachment name shows as text");
+    let name = w
+        .find("a.attachment-name")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(name, XSS_FILE, "the attachment name shows as text");
     w.shot("mail-hostile").await;
 }
 
