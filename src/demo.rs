@@ -275,17 +275,20 @@ fn print_welcome(state: &AppState, sandbox_url: &str, password: &str, seeded: us
     let url = state.config.public_url.as_str().trim_end_matches('/');
     println!(
         "\nMailport demo is running. Everything in it is sandbox data; nothing leaves this machine.\n\n\
-         \x20 Open               {url}\n\
-         \x20 Sign in as         {ADMIN} / {password}   (a new password on every start)\n\
-         \x20 Sandbox (Entra ID + Graph)  {sandbox_url}, tenant contoso.onmicrosoft.com\n\
-         \x20 Sandbox user       {SANDBOX_USER} / {DEMO_PASSWORD}\n\
-         \x20 Data dir           {}   (delete it to start afresh)\n\n\
+         \x20 Open            {url}\n\
+         \x20 Sign in as      {ADMIN} / {password}   (a new password on every start)\n\
+         \x20 Sandbox         {sandbox_url}   (Entra ID + Graph, tenant contoso.onmicrosoft.com)\n\
+         \x20 Sandbox user    {SANDBOX_USER} / {DEMO_PASSWORD}\n\
+         \x20 Data dir        {}   (delete it to start afresh)\n\n\
          Try this:\n\
-         \x20 1. Credentials > {SIGN_IN_CREDENTIAL}: press the key, sign in at the sandbox as {SANDBOX_USER},\n\
-         \x20    accept the consent, and come back \"Signed in as\" Adele.\n\
+         \x20 1. Credentials > {SIGN_IN_CREDENTIAL}: press the key, sign in at the sandbox as\n\
+         \x20    {SANDBOX_USER}, accept the consent, and come back \"Signed in as\" Adele.\n\
          \x20 2. Credentials > {APP_CREDENTIAL}: already holds a token (client credentials).\n\
-         \x20 3. E-mail accounts > {ACCOUNT}: Test connection, Run now; {seeded} messages wait in Adele's inbox.\n\
-         \x20 4. Imported mail: open a message and download its attachment.\n\n\
+         \x20 3. Imported mail: the {seeded} messages seeded into Adele's inbox arrive within seconds,\n\
+         \x20    imported by the e-mail account {ACCOUNT}; open one and download its attachment.\n\
+         \x20 4. More mail: curl -H 'content-type: application/json' -d '{{\"count\":5,\"attachments\":1}}' \\\n\
+         \x20      {sandbox_url}/_sandbox/graph/mailboxes/{SANDBOX_USER}/folders/inbox/generate\n\
+         \x20    then press Run now on the account.\n\n\
          Press Ctrl-C to stop.",
         state.config.data_dir.display()
     );

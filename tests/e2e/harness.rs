@@ -119,12 +119,15 @@ fn on_path(names: &[&str]) -> Option<PathBuf> {
 /// Finds the browser; `None` means "skip" (only when MAILPORT_E2E_SKIP=1), otherwise a
 /// missing browser fails the test with how to install it.
 pub fn browser_tools() -> Option<BrowserTools> {
+    // An override that points nowhere counts as missing, not as a fallback to PATH.
     let chromium = std::env::var_os("MAILPORT_CHROMIUM")
         .map(PathBuf::from)
-        .or_else(|| on_path(&["chromium", "chromium-browser"]));
+        .map(|p| p.is_file().then_some(p))
+        .unwrap_or_else(|| on_path(&["chromium", "chromium-browser"]));
     let chromedriver = std::env::var_os("MAILPORT_CHROMEDRIVER")
         .map(PathBuf::from)
-        .or_else(|| on_path(&["chromedriver"]));
+        .map(|p| p.is_file().then_some(p))
+        .unwrap_or_else(|| on_path(&["chromedriver"]));
     match (chromium, chromedriver) {
         (Some(chromium), Some(chromedriver)) => Some(BrowserTools {
             chromium,
@@ -150,7 +153,7 @@ pub fn browser_tools() -> Option<BrowserTools> {
                 None
             } else {
                 panic!(
-                    "the browser end-to-end tests need {missing}, which were not found: {how}. \
+                    "the browser end-to-end tests need {missing}, not found: {how}. \
                      Set MAILPORT_E2E_SKIP=1 to skip them knowingly."
                 );
             }
