@@ -7,6 +7,7 @@
 //! `MAILPORT_E2E_SKIP=1` it prints a loud skip line instead.
 
 mod demo;
+mod failures;
 mod harness;
 mod scenario;
 
@@ -26,16 +27,16 @@ async fn an_administrator_walks_the_whole_flow_in_chromium() {
 
     scenario::first_run_setup(&mut w).await;
     scenario::sign_out_and_in(&mut w).await;
-    scenario::form_errors_keep_typed_values(&mut w).await;
+    failures::form_errors_keep_typed_values(&mut w).await;
     scenario::authorization_code_credential(&mut w).await;
-    scenario::consent_cancelled(&mut w).await;
+    failures::consent_cancelled(&mut w).await;
     scenario::client_credentials_credential(&mut w).await;
     scenario::email_account_and_test_connection(&mut w).await;
     let stored = scenario::seed_run_now_and_open(&mut w).await;
     scenario::download_attachment(&mut w, &stored).await;
     scenario::sandbox_mailbox_tidied(&mut w).await;
-    scenario::script_payloads_execute_nothing(&mut w).await;
-    scenario::revoked_refresh_token_and_repair(&mut w).await;
+    failures::script_payloads_execute_nothing(&mut w).await;
+    failures::revoked_refresh_token_and_repair(&mut w).await;
     scenario::api_keys(&mut w).await;
     scenario::narrow_screen(&mut w).await;
 
