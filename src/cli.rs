@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `user`, `apikey` and `sandbox`.
+//! The command line: `serve` (the default), `user`, `apikey`, `import`, `sandbox` and `demo`.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -38,6 +38,8 @@ pub enum Command {
     Apikey(ApiKeyCommand),
     /// Run the offline Microsoft Entra ID and Graph sandbox as its own server.
     Sandbox(SandboxArgs),
+    /// Run Mailport together with the sandbox, with demo data: no Microsoft tenant needed.
+    Demo(DemoArgs),
     /// Import one e-mail account once, in the foreground, and print a summary.
     Import {
         /// The e-mail account id.
@@ -122,6 +124,23 @@ pub struct SandboxArgs {
     pub redirect_uri: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Address Mailport listens on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Address the Entra ID + Graph sandbox listens on.
+    #[arg(long, default_value = "127.0.0.1:9900")]
+    pub sandbox_listen: SocketAddr,
+    /// Folder for the demo's database, kept apart from real data. Deliberately not read
+    /// from MAILPORT_DATA_DIR, so that the demo never writes into a real installation.
+    #[arg(long, default_value = "./demo-data")]
+    pub data_dir: PathBuf,
+    /// The URL the browser reaches Mailport at. Default: http://localhost:<port>.
+    #[arg(long)]
+    pub public_url: Option<Url>,
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => crate::app::serve(cli.serve.into_config()?).await,
@@ -135,6 +154,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_api_key(&name, &data.data_dir).await
         }
         Some(Command::Import { account, serve }) => import_once(&account, serve).await,
+        Some(Command::Demo(args)) => {
+            if let Some(url) = &args.public_url
+                && !matches!(url.scheme(), "http" | "https")
+            {
+                bail!("--public-url must be an http(s) URL");
+            }
+            crate::demo::run(crate::demo::DemoOptions {
+                listen: args.listen,
+                sandbox_listen: args.sandbox_listen,
+                data_dir: args.data_dir,
+                public_url: args.public_url,
+            })
+            .await
+        }
         Some(Command::Sandbox(args)) => {
             crate::sandbox::run_standalone(args.listen, args.config, args.redirect_uri).await
         }

@@ -16,6 +16,8 @@ pub struct Config {
     pub public_url: Url,
     pub http: HttpSettings,
     pub import: crate::import::ImportSettings,
+    /// `mailport demo`: every page carries a banner saying that its data is sandbox data.
+    pub demo: bool,
 }
 
 /// Limits for every outbound request (token endpoint and, later, Graph).
@@ -54,6 +56,7 @@ impl Config {
             public_url,
             http: HttpSettings::default(),
             import: crate::import::ImportSettings::default(),
+            demo: false,
         }
     }
 

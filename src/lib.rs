@@ -9,6 +9,8 @@ pub mod cli;
 pub mod config;
 /// Encryption at rest and redacted secrets.
 pub mod crypto;
+/// `mailport demo`: the app and the sandbox together, with demo data.
+pub mod demo;
 /// The handlers' error type.
 pub mod error;
 /// The Microsoft Graph client.

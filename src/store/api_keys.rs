@@ -20,3 +20,37 @@ pub async fn authenticate(db: &Db, key_hash: &str) -> sqlx::Result<Option<String
         .fetch_optional(db)
         .await
 }
+
+/// An API key as the Settings page lists it (never the key or its hash).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Every key, newest first.
+pub async fn list(db: &Db) -> sqlx::Result<Vec<ApiKey>> {
+    sqlx::query_as(
+        "SELECT id, name, created_at, last_used_at FROM api_keys ORDER BY created_at DESC, id DESC",
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<ApiKey>> {
+    sqlx::query_as("SELECT id, name, created_at, last_used_at FROM api_keys WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Revokes a key; true when it existed.
+pub async fn delete(db: &Db, id: i64) -> sqlx::Result<bool> {
+    sqlx::query("DELETE FROM api_keys WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected() > 0)
+}

@@ -1,8 +1,15 @@
 //! What every page's frame needs: who is signed in, the CSRF token for forms (such as
-//! sign out) and the flash message.
+//! sign out), the flash message, and whether this is the demo's sandbox data.
 
 use super::session::{AppSession, Flash};
 use crate::error::AppError;
+
+tokio::task_local! {
+    /// Set for the duration of each request by [`mark_demo`]: whether the app runs as
+    /// `mailport demo`. A task-local spares every handler from passing the config along
+    /// just to draw a banner.
+    static DEMO: bool;
+}
 
 pub struct Layout {
     pub user: Option<String>,
@@ -10,6 +17,8 @@ pub struct Layout {
     pub flash: Option<Flash>,
     /// The navigation entry to highlight.
     pub nav: &'static str,
+    /// Draws the "sandbox data" banner.
+    pub demo: bool,
 }
 
 impl Layout {
@@ -23,6 +32,16 @@ impl Layout {
             csrf: session.csrf_token().await?,
             flash: session.take_flash().await?,
             nav,
+            demo: DEMO.try_with(|d| *d).unwrap_or(false),
         })
     }
+}
+
+/// Middleware: runs the rest of the request with the demo flag in scope.
+pub async fn mark_demo(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    DEMO.scope(state.config.demo, next.run(request)).await
 }

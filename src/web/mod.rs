@@ -1,5 +1,6 @@
 //! The web interface: one module per screen, merged into one router here together with the
-//! layers every request passes: body and time limits, security headers, sessions and CSRF.
+//! layers every request passes: body and time limits, compression, security headers, sessions
+//! and CSRF.
 
 pub mod account_form;
 pub mod accounts;
@@ -14,6 +15,7 @@ pub mod login_limit;
 pub mod mail;
 pub mod oauth_flow;
 pub mod session;
+pub mod settings;
 pub mod views;
 
 use std::time::Duration;
@@ -23,6 +25,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -173,6 +176,7 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
         .merge(credentials::router())
         .merge(accounts::router())
         .merge(mail::router())
+        .merge(settings::router())
         .merge(oauth_flow::private_router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -217,6 +221,13 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(security_headers())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            layout::mark_demo,
+        ))
+        // Pages, CSS and JavaScript go out gzipped to browsers that ask; downloads of mail
+        // and attachments keep their exact bytes on the wire for clients that do not.
+        .layer(CompressionLayer::new().gzip(true))
         .layer(RequestBodyLimitLayer::new(csrf::MAX_FORM_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

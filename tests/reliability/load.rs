@@ -24,8 +24,9 @@ async fn pages_and_api_stay_up_during_a_large_import() {
     let mut tasks = Vec::new();
     for n in 0..CLIENTS {
         let base = base.clone();
+        // One after the other: parallel sign-ins of one user count against its limit.
+        let client = signed_in_client(&base).await;
         tasks.push(tokio::spawn(async move {
-            let client = signed_in_client(&base).await;
             let paths = [
                 "/credentials",
                 "/accounts",

@@ -1,0 +1,316 @@
+//! `mailport demo`: Mailport and the offline Entra ID + Graph sandbox in one process, with an
+//! administrator, two credentials, an e-mail account and a mailbox full of realistic mail
+//! already in place, so that a newcomer without a Microsoft tenant can walk the whole flow.
+//!
+//! Everything lives in its own data dir (default `./demo-data`), and every page carries a
+//! banner saying that it shows sandbox data.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::app::{self, AppState};
+use crate::config::Config;
+use crate::sandbox::graph::{GenerateSpec, GraphState, SeedOptions};
+use crate::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
+use crate::sandbox::{self, SandboxConfig};
+use crate::store::accounts::{self, AfterImport};
+use crate::store::credentials::{self, ClientAuth, GrantType};
+
+/// The administrator the demo creates (its password is new on every start).
+pub const ADMIN: &str = "admin";
+/// The sandbox user whose mailbox is seeded and who signs in at the key button.
+pub const SANDBOX_USER: &str = "adele@contoso.onmicrosoft.com";
+/// Client credentials (application permission): has a token from the start.
+pub const APP_CREDENTIAL: &str = "demo-app";
+/// Authorization code (delegated permission): waits for the newcomer to press the key.
+pub const SIGN_IN_CREDENTIAL: &str = "demo-sign-in";
+/// Imports Adele's inbox with the application credential.
+pub const ACCOUNT: &str = "demo-inbox";
+
+/// What `mailport demo` is told on the command line.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub listen: SocketAddr,
+    pub sandbox_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: Option<Url>,
+}
+
+/// Starts everything, prints how to sign in, and runs until SIGINT/SIGTERM.
+pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
+    let app_listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (try --listen)", options.listen))?;
+    let sandbox_listener = TcpListener::bind(options.sandbox_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for the sandbox (try --sandbox-listen)",
+                options.sandbox_listen
+            )
+        })?;
+    let mut config = Config::new(
+        app_listener.local_addr()?,
+        options.data_dir,
+        options.public_url,
+    );
+    config.demo = true;
+
+    // The sandbox's app registration accepts exactly this app's callback.
+    let sandbox = sandbox::spawn(
+        sandbox_listener,
+        SandboxConfig::demo(vec![config.redirect_uri()]),
+    )
+    .await?;
+    let seeded = seed_mailbox(&sandbox.sandbox.graph)?;
+
+    let state = AppState::open(config).await?;
+    let password = prepare(&state, &sandbox.base_url).await?;
+    let running = app::start(app_listener, state).await?;
+    print_welcome(&running.state, &sandbox.base_url, &password, seeded);
+
+    wait_for_shutdown_signal().await;
+    tracing::info!("stopping the demo");
+    running.state.importer.shutdown().await;
+    running.shutdown.cancel();
+    sandbox.shutdown.cancel();
+    match tokio::time::timeout(Duration::from_secs(30), running.task).await {
+        Ok(joined) => joined.context("server task panicked")?,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Creates (or, on a later start, refreshes) the administrator, the credentials and the
+/// account. Returns the administrator's new password.
+pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<String> {
+    let db = &state.db;
+    // A fresh password each start: the demo's data dir is disposable, and printing an old
+    // password again would mean storing it somewhere.
+    let password = crate::crypto::random_token(15);
+    let hash = crate::passwords::hash(password.clone()).await?;
+    crate::store::users::upsert(db, ADMIN, &hash).await?;
+
+    let tenant_url = |tail: &str| format!("{sandbox_url}/{DEMO_TENANT_ID}/oauth2/v2.0/{tail}");
+    let credentials = [
+        credentials::Settings {
+            id: APP_CREDENTIAL.into(),
+            description: "Sandbox app, application permission Mail.ReadWrite".into(),
+            grant_type: GrantType::ClientCredentials,
+            authorization_url: String::new(),
+            access_token_url: tenant_url("token"),
+            client_id: DEMO_CLIENT_ID.into(),
+            scope: "https://graph.microsoft.com/.default".into(),
+            client_auth: ClientAuth::Post,
+        },
+        credentials::Settings {
+            id: SIGN_IN_CREDENTIAL.into(),
+            description: "Sandbox app, delegated: press the key and sign in as Adele".into(),
+            grant_type: GrantType::AuthorizationCode,
+            authorization_url: tenant_url("authorize?prompt=select_account"),
+            access_token_url: tenant_url("token"),
+            client_id: DEMO_CLIENT_ID.into(),
+            scope: "Mail.ReadWrite offline_access".into(),
+            client_auth: ClientAuth::Post,
+        },
+    ];
+    for settings in &credentials {
+        let secret = state.key.encrypt_str(
+            &credentials::secret_context(&settings.id),
+            DEMO_CLIENT_SECRET,
+        );
+        match credentials::get(db, &settings.id).await? {
+            None => credentials::insert(db, settings, Some(secret)).await?,
+            Some(_) => {
+                // The sandbox is new on every start: tokens from an earlier one are worthless.
+                credentials::update(db, settings, Some(secret), true).await?;
+            }
+        }
+    }
+    if let Err(e) = state.tokens.fetch_client_credentials(APP_CREDENTIAL).await {
+        tracing::warn!(error = %e, "the demo's application credential got no token");
+    }
+
+    let account = accounts::Settings {
+        id: ACCOUNT.into(),
+        description: "Adele's inbox in the sandbox".into(),
+        mailbox: SANDBOX_USER.into(),
+        folder: "Inbox".into(),
+        credential_id: APP_CREDENTIAL.into(),
+        after_import: AfterImport::Move,
+        move_to: "Imported".into(),
+        graph_url: format!("{sandbox_url}/v1.0"),
+        poll_interval: 60,
+        enabled: true,
+        import_since: None,
+    };
+    if accounts::get(db, ACCOUNT).await?.is_some() {
+        accounts::update(db, &account).await?;
+        // Folder ids belong to the previous run's sandbox.
+        accounts::clear_folder_ids(db, ACCOUNT).await?;
+    } else {
+        accounts::insert(db, &account).await?;
+    }
+    Ok(password)
+}
+
+/// Fills Adele's inbox with hand-written business mail and generated weekly reports with
+/// attachments. Returns how many messages were stored.
+pub fn seed_mailbox(graph: &GraphState) -> anyhow::Result<usize> {
+    let now = OffsetDateTime::now_utc();
+    let mut stored = 0;
+    for (i, raw) in realistic_messages().into_iter().enumerate() {
+        let received = (now - time::Duration::hours(3 * (i as i64 + 1)))
+            .format(&Rfc3339)
+            .ok();
+        let options = SeedOptions {
+            is_read: false,
+            received_date_time: received,
+        };
+        graph
+            .seed_eml(SANDBOX_USER, "inbox", raw.into_bytes(), &options)
+            .map_err(|e| anyhow::anyhow!("seeding the sandbox mailbox: {e}"))?;
+        stored += 1;
+    }
+    let spec = GenerateSpec {
+        count: 8,
+        size: 24_000,
+        attachments: 1,
+        unicode_subjects: false,
+        subject_prefix: Some("Weekly service desk report".into()),
+        spacing_secs: 86_400,
+        ..GenerateSpec::default()
+    };
+    stored += graph
+        .seed_generated(SANDBOX_USER, "inbox", &spec)
+        .map_err(|e| anyhow::anyhow!("seeding the sandbox mailbox: {e}"))?
+        .len();
+    Ok(stored)
+}
+
+fn eml(
+    from: &str,
+    subject: &str,
+    id: &str,
+    body: &str,
+    attachment: Option<(&str, &str, &[u8])>,
+) -> String {
+    use base64::Engine;
+    let head = format!(
+        "From: {from}\r\nTo: Adele Vance <adele@contoso.onmicrosoft.com>\r\nSubject: {subject}\r\n\
+         Message-ID: <{id}@demo.mailport.invalid>\r\nMIME-Version: 1.0\r\n"
+    );
+    let text = body.replace('\n', "\r\n");
+    match attachment {
+        None => format!(
+            "{head}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n"
+        ),
+        Some((name, content_type, bytes)) => {
+            let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+            let lines: Vec<&str> = data
+                .as_bytes()
+                .chunks(76)
+                .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                .collect();
+            format!(
+                "{head}Content-Type: multipart/mixed; boundary=\"demo-{id}\"\r\n\r\n\
+                 --demo-{id}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n\
+                 --demo-{id}\r\nContent-Type: {content_type}; name=\"{name}\"\r\n\
+                 Content-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--demo-{id}--\r\n",
+                lines.join("\r\n")
+            )
+        }
+    }
+}
+
+fn realistic_messages() -> Vec<String> {
+    let csv = b"order,item,quantity,ship_date\r\n4711,Docking station,12,2026-12-02\r\n4712,USB-C cable 2m,40,2026-12-02\r\n4713,Headset,15,2026-12-04\r\n";
+    let ics = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Mailport demo//EN\r\nBEGIN:VEVENT\r\nUID:demo-review@contoso\r\nDTSTART:20261203T090000Z\r\nDTEND:20261203T100000Z\r\nSUMMARY:Quarterly service review\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    vec![
+        eml(
+            "Fabrikam Billing <billing@fabrikam.example>",
+            "Invoice 2026-1147 for November",
+            "invoice-2026-1147",
+            "Dear Adele,\n\nplease find attached our invoice 2026-1147 for the November support hours.\nPayment is due within 30 days.\n\nKind regards\nFabrikam Billing",
+            Some(("invoice-2026-1147.csv", "text/csv", csv)),
+        ),
+        eml(
+            "Megan Bowen <megan@contoso.onmicrosoft.com>",
+            "Printer on floor 3 is out of toner again",
+            "ticket-8812",
+            "Hi service desk,\n\nthe printer next to the kitchen on floor 3 shows \"toner empty\" since this morning.\nCould someone replace the cartridge?\n\nThanks, Megan",
+            None,
+        ),
+        eml(
+            "Lee Gu <lee@contoso.onmicrosoft.com>",
+            "Quarterly service review: invitation",
+            "review-q4",
+            "Hello Adele,\n\nI'd like to invite you to our quarterly service review on 3 December.\nThe agenda follows next week.\n\nBest, Lee",
+            Some(("invite.ics", "text/calendar", ics)),
+        ),
+        eml(
+            "Jörg Müller <joerg.mueller@northwind.example>",
+            "Rückfrage zur Lieferung 4711",
+            "northwind-4711",
+            "Hallo Frau Vance,\n\nkönnen Sie mir bitte bestätigen, dass die Lieferung 4711 vollständig angekommen ist?\n\nMit freundlichen Grüßen\nJörg Müller",
+            None,
+        ),
+        eml(
+            "Contoso IT <it-announcements@contoso.onmicrosoft.com>",
+            "Planned maintenance: VPN gateway, Saturday 06:00-08:00 UTC",
+            "maintenance-vpn",
+            "Dear colleagues,\n\nthe VPN gateway will be unavailable on Saturday between 06:00 and 08:00 UTC\nwhile we apply security updates. Webmail stays available.\n\nContoso IT",
+            None,
+        ),
+    ]
+}
+
+fn print_welcome(state: &AppState, sandbox_url: &str, password: &str, seeded: usize) {
+    let url = state.config.public_url.as_str().trim_end_matches('/');
+    println!(
+        "\nMailport demo is running. Everything in it is sandbox data; nothing leaves this machine.\n\n\
+         \x20 Open            {url}\n\
+         \x20 Sign in as      {ADMIN} / {password}   (a new password on every start)\n\
+         \x20 Sandbox         {sandbox_url}   (Entra ID + Graph, tenant contoso.onmicrosoft.com)\n\
+         \x20 Sandbox user    {SANDBOX_USER} / {DEMO_PASSWORD}\n\
+         \x20 Data dir        {}   (delete it to start afresh)\n\n\
+         Try this:\n\
+         \x20 1. Credentials > {SIGN_IN_CREDENTIAL}: press the key, sign in at the sandbox as\n\
+         \x20    {SANDBOX_USER}, accept the consent, and come back \"Signed in as\" Adele.\n\
+         \x20 2. Credentials > {APP_CREDENTIAL}: already holds a token (client credentials).\n\
+         \x20 3. Imported mail: the {seeded} messages seeded into Adele's inbox arrive within seconds,\n\
+         \x20    imported by the e-mail account {ACCOUNT}; open one and download its attachment.\n\
+         \x20 4. More mail: curl -H 'content-type: application/json' -d '{{\"count\":5,\"attachments\":1}}' \\\n\
+         \x20      {sandbox_url}/_sandbox/graph/mailboxes/{SANDBOX_USER}/folders/inbox/generate\n\
+         \x20    then press Run now on the account.\n\n\
+         Press Ctrl-C to stop.",
+        state.config.data_dir.display()
+    );
+}
+
+async fn wait_for_shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

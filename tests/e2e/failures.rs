@@ -1,0 +1,183 @@
+//! The failure paths in the browser: a form with errors, consent cancelled, script payloads
+//! in imported mail, and a revoked refresh token repaired with the key.
+
+use std::time::{Duration, Instant};
+
+use mailport::sandbox::world::DEMO_PASSWORD;
+use serde_json::{Value, json};
+
+use crate::harness::{WAIT, World};
+use crate::scenario::{ADELE, fill_credential, run_now_until_imported, save_credential};
+
+const ALEX: &str = "alex@contoso.onmicrosoft.com";
+
+const XSS_IMG: &str = "<img src=x onerror=\"window.__xss=1\">";
+const XSS_SCRIPT: &str = "<script>window.__xss=1</script>";
+/// Unquoted, so that it survives as a MIME filename parameter.
+const XSS_FILE: &str = "<img src=x onerror=window.__xss=1>.txt";
+
+fn hostile_eml() -> String {
+    format!(
+        "From: \"{XSS_IMG}\" <attacker@evil.example>\r\n\
+         To: adele@contoso.onmicrosoft.com\r\n\
+         Subject: Hostile {XSS_IMG}{XSS_SCRIPT}\r\n\
+         Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n\
+         Message-ID: <hostile-1@evil.example>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"h1\"\r\n\r\n\
+         --h1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+         <html><body><p>Hi</p>{XSS_IMG}{XSS_SCRIPT}\
+         <a href=\"javascript:window.__xss=1\">click</a>\
+         <svg onload=\"window.__xss=1\"></svg>\
+         <iframe srcdoc=\"<script>parent.__xss=1</script>\"></iframe></body></html>\r\n\
+         --h1\r\nContent-Type: text/plain; name=\"x.txt\"\r\n\
+         Content-Disposition: attachment; filename=\"{XSS_FILE}\"\r\n\r\nharmless\r\n--h1--\r\n"
+    )
+}
+
+/// A form with errors answers with the values the administrator typed.
+pub async fn form_errors_keep_typed_values(w: &mut World) {
+    w.goto("/credentials/new").await;
+    w.fill("#id", "not a valid id!").await;
+    w.fill("#description", "Typed by hand, kept on error").await;
+    w.fill("#client_id", "typed-client-id").await;
+    w.fill("#access_token_url", "not a url").await;
+    w.click("#credential-form button.primary[name=action][value=save]")
+        .await;
+    w.wait_for_text("Nothing was saved", false).await;
+    for (field, typed) in [
+        ("#id", "not a valid id!"),
+        ("#description", "Typed by hand, kept on error"),
+        ("#client_id", "typed-client-id"),
+        ("#access_token_url", "not a url"),
+    ] {
+        assert_eq!(w.value(field).await, typed, "{field} keeps what was typed");
+    }
+    assert!(
+        !w.find_all(".field-error").await.is_empty(),
+        "the wrong fields are marked"
+    );
+    w.shot("credential-form-errors").await;
+}
+
+/// Consent cancelled on the sandbox: the credential says AADSTS65004 in words.
+pub async fn consent_cancelled(w: &mut World) {
+    fill_credential(w, "cancelled", "authorization_code").await;
+    save_credential(w, "cancelled").await;
+    w.click("#key-form button[type=submit]").await;
+    w.sign_in_at_sandbox(ALEX, DEMO_PASSWORD, false).await;
+    let text = w.wait_for_text("AADSTS65004", false).await;
+    assert!(
+        text.to_lowercase().contains("consent"),
+        "the error is explained: {text}"
+    );
+    assert_ne!(w.badge(".token-panel .badge").await, "valid");
+    w.shot("consent-cancelled").await;
+}
+
+/// An imported message whose subject, body and attachment name carry script payloads runs
+/// none of them, neither in the list nor on the message page.
+pub async fn script_payloads_execute_nothing(w: &mut World) {
+    let r = w
+        .http
+        .post(format!(
+            "{}/_sandbox/graph/mailboxes/{ADELE}/folders/inbox/eml",
+            w.sandbox
+        ))
+        .body(hostile_eml())
+        .send()
+        .await
+        .expect("seed eml");
+    assert!(r.status().is_success());
+    run_now_until_imported(w, "Hostile").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        w.xss_flag().await,
+        Value::Null,
+        "the mail list ran a payload"
+    );
+    assert!(
+        w.text().await.contains(XSS_SCRIPT),
+        "the subject shows as text"
+    );
+    w.click("td.subject a").await;
+    w.find("a.attachment-name").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        w.xss_flag().await,
+        Value::Null,
+        "the message page ran a payload"
+    );
+    let name = w
+        .find("a.attachment-name")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(name, XSS_FILE, "the attachment name shows as text");
+    w.shot("mail-hostile").await;
+}
+
+/// A revoked refresh token: credential and account say "needs consent"; the key repairs both.
+pub async fn revoked_refresh_token_and_repair(w: &mut World) {
+    w.sandbox_post(
+        &format!("/_sandbox/identity/users/{ADELE}/revoke"),
+        json!({}),
+    )
+    .await;
+    // The next token use refreshes (tokens live less than the refresh margin) and fails.
+    w.goto("/accounts/adele-inbox").await;
+    w.click("form[action$='/import'] button[type=submit]").await;
+    let start = Instant::now();
+    loop {
+        w.goto("/credentials/delegated").await;
+        if w.badge(".token-panel .badge").await == "needs_consent" {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the credential did not turn to needs consent: {}",
+            w.text().await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let text = w.text().await;
+    assert!(text.contains("AADSTS"), "the error code is shown: {text}");
+    w.shot("credential-needs-consent").await;
+    w.goto("/accounts/adele-inbox").await;
+    assert_eq!(w.badge(".token-panel .badge").await, "needs_consent");
+    w.wait_for_text("Repair credential", false).await;
+    w.shot("account-needs-consent").await;
+    w.goto("/accounts").await;
+    assert_eq!(w.badge("table.list .badge").await, "needs_consent");
+
+    // Repair: press the key, sign in again.
+    w.goto("/credentials/delegated").await;
+    w.click("#key-form button[type=submit]").await;
+    w.sign_in_at_sandbox(ADELE, DEMO_PASSWORD, true).await;
+    w.wait_for_text("Signed in as", false).await;
+    assert_eq!(w.badge(".token-panel .badge").await, "valid");
+    w.shot("credential-repaired").await;
+
+    // The account imports again.
+    w.sandbox_post(
+        &format!("/_sandbox/graph/mailboxes/{ADELE}/folders/inbox/generate"),
+        json!({"count": 1, "size": 5000, "subject_prefix": "After the repair"}),
+    )
+    .await;
+    run_now_until_imported(w, "After the repair").await;
+    let start = Instant::now();
+    loop {
+        w.goto("/accounts/adele-inbox").await;
+        if w.badge(".token-panel .badge").await == "ok" {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the account did not recover: {}",
+            w.text().await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    w.shot("account-repaired").await;
+}
