@@ -275,3 +275,16 @@ pub async fn set_delta_link(
     .await
     .map(|_| ())
 }
+
+/// After a credential was repaired (new sign-in or secret): its accounts that waited for
+/// consent are ready again. Returns their ids, so they can be run at once.
+pub async fn credential_repaired(db: &Db, credential_id: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "UPDATE email_accounts SET status = 'ok', status_detail = NULL
+         WHERE credential_id = $1 AND status = 'needs_consent' AND enabled = 1
+         RETURNING id",
+    )
+    .bind(credential_id)
+    .fetch_all(db)
+    .await
+}

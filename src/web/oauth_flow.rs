@@ -80,6 +80,7 @@ async fn key_button(
         GrantType::ClientCredentials => {
             match state.tokens.fetch_client_credentials(&cred.id).await {
                 Ok(()) => {
+                    resume_accounts(&state, &cred.id).await?;
                     let fresh = credentials::get(&state.db, &cred.id).await?;
                     let until = fresh
                         .and_then(|c| c.expires_at)
@@ -94,6 +95,15 @@ async fn key_button(
             Ok(Redirect::to(&detail).into_response())
         }
     }
+}
+
+/// A credential got a working token: accounts that waited for it are ready, and run now.
+async fn resume_accounts(state: &AppState, credential_id: &str) -> Result<(), AppError> {
+    for id in crate::store::accounts::credential_repaired(&state.db, credential_id).await? {
+        tracing::info!(account = %id, credential = %credential_id, "credential repaired; resuming imports");
+        state.importer.request_run(&id);
+    }
+    Ok(())
 }
 
 async fn flash_failure(session: &AppSession, e: &TokenFailure) -> Result<(), AppError> {
@@ -210,6 +220,7 @@ async fn callback(
         .await
     {
         Ok(()) => {
+            resume_accounts(&state, &pending.credential_id).await?;
             let cred = credentials::get(&state.db, &pending.credential_id).await?;
             let who = cred
                 .as_ref()
