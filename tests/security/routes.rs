@@ -34,6 +34,13 @@ pub async fn populated() -> (TestApp, i64) {
         .part(Part::attachment("report.txt", "text/plain", b"figures"))
         .build();
     let (id, _) = store(&app, "acct", "g1", &raw, Some(1_800_000_000)).await;
+    mailport::store::api_keys::create(
+        &app.state.db,
+        "populated",
+        &mailport::crypto::sha256_hex(b"mp_populated_key"),
+    )
+    .await
+    .expect("api key");
     (app, id)
 }
 
@@ -47,6 +54,8 @@ pub fn concrete(path: &str, message: i64) -> String {
             "{id}" => match segments[i - 1] {
                 "credentials" => "app".to_string(),
                 "accounts" => "acct".to_string(),
+                // The first (only) API key of [`populated`].
+                "api-keys" => "1".to_string(),
                 _ => message.to_string(),
             },
             "{n}" => "1".to_string(),
