@@ -151,40 +151,26 @@ async fn prepare_data_dir(sandbox: &Sandbox) -> tempfile::TempDir {
         None,
     );
     let state = mailport::app::AppState::open(config).await.expect("open");
-    let settings = credentials::Settings {
-        id: "bench".into(),
-        description: String::new(),
-        grant_type: credentials::GrantType::ClientCredentials,
-        authorization_url: String::new(),
-        access_token_url: format!("{}/{DEMO_TENANT_ID}/oauth2/v2.0/token", sandbox.base),
-        client_id: DEMO_CLIENT_ID.into(),
-        scope: "https://graph.microsoft.com/.default".into(),
-        client_auth: credentials::ClientAuth::Post,
-    };
-    let secret = state
-        .key
-        .encrypt_str(&credentials::secret_context("bench"), DEMO_CLIENT_SECRET);
-    credentials::insert(&state.db, &settings, Some(secret))
+    let credential = mailport::demo::sandbox_credential(
+        "bench",
+        &sandbox.base,
+        credentials::GrantType::ClientCredentials,
+    );
+    mailport::demo::save_sandbox_credential(&state, &credential)
         .await
         .expect("credential");
-    accounts::insert(
-        &state.db,
-        &accounts::Settings {
-            id: "bench".into(),
-            description: String::new(),
-            mailbox: USER.into(),
-            folder: "Inbox".into(),
-            credential_id: "bench".into(),
-            after_import: accounts::AfterImport::Move,
-            move_to: "Imported".into(),
-            graph_url: format!("{}/v1.0", sandbox.base),
-            poll_interval: 60,
-            enabled: false,
-            import_since: None,
-        },
-    )
-    .await
-    .expect("account");
+    let account = accounts::Settings {
+        enabled: false,
+        ..mailport::demo::sandbox_account(
+            "bench",
+            "bench",
+            &sandbox.base,
+            accounts::AfterImport::Move,
+        )
+    };
+    accounts::insert(&state.db, &account)
+        .await
+        .expect("account");
     state.db.close().await;
     dir
 }

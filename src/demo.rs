@@ -97,58 +97,28 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
     let hash = crate::passwords::hash(password.clone()).await?;
     crate::store::users::upsert(db, ADMIN, &hash).await?;
 
-    let tenant_url = |tail: &str| format!("{sandbox_url}/{DEMO_TENANT_ID}/oauth2/v2.0/{tail}");
-    let credentials = [
-        credentials::Settings {
-            id: APP_CREDENTIAL.into(),
-            description: "Sandbox app, application permission Mail.ReadWrite".into(),
-            grant_type: GrantType::ClientCredentials,
-            authorization_url: String::new(),
-            access_token_url: tenant_url("token"),
-            client_id: DEMO_CLIENT_ID.into(),
-            scope: "https://graph.microsoft.com/.default".into(),
-            client_auth: ClientAuth::Post,
-        },
-        credentials::Settings {
-            id: SIGN_IN_CREDENTIAL.into(),
-            description: "Sandbox app, delegated: press the key and sign in as Adele".into(),
-            grant_type: GrantType::AuthorizationCode,
-            authorization_url: tenant_url("authorize?prompt=select_account"),
-            access_token_url: tenant_url("token"),
-            client_id: DEMO_CLIENT_ID.into(),
-            scope: "Mail.ReadWrite offline_access".into(),
-            client_auth: ClientAuth::Post,
-        },
-    ];
-    for settings in &credentials {
-        let secret = state.key.encrypt_str(
-            &credentials::secret_context(&settings.id),
-            DEMO_CLIENT_SECRET,
-        );
-        match credentials::get(db, &settings.id).await? {
-            None => credentials::insert(db, settings, Some(secret)).await?,
-            Some(_) => {
-                // The sandbox is new on every start: tokens from an earlier one are worthless.
-                credentials::update(db, settings, Some(secret), true).await?;
-            }
-        }
+    let app = credentials::Settings {
+        description: "Sandbox app, application permission Mail.ReadWrite".into(),
+        ..sandbox_credential(APP_CREDENTIAL, sandbox_url, GrantType::ClientCredentials)
+    };
+    let sign_in = credentials::Settings {
+        description: "Sandbox app, delegated: press the key and sign in as Adele".into(),
+        ..sandbox_credential(
+            SIGN_IN_CREDENTIAL,
+            sandbox_url,
+            GrantType::AuthorizationCode,
+        )
+    };
+    for settings in [&app, &sign_in] {
+        save_sandbox_credential(state, settings).await?;
     }
     if let Err(e) = state.tokens.fetch_client_credentials(APP_CREDENTIAL).await {
         tracing::warn!(error = %e, "the demo's application credential got no token");
     }
 
     let account = accounts::Settings {
-        id: ACCOUNT.into(),
         description: "Adele's inbox in the sandbox".into(),
-        mailbox: SANDBOX_USER.into(),
-        folder: "Inbox".into(),
-        credential_id: APP_CREDENTIAL.into(),
-        after_import: AfterImport::Move,
-        move_to: "Imported".into(),
-        graph_url: format!("{sandbox_url}/v1.0"),
-        poll_interval: 60,
-        enabled: true,
-        import_since: None,
+        ..sandbox_account(ACCOUNT, APP_CREDENTIAL, sandbox_url, AfterImport::Move)
     };
     if accounts::get(db, ACCOUNT).await?.is_some() {
         accounts::update(db, &account).await?;
@@ -158,6 +128,70 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
         accounts::insert(db, &account).await?;
     }
     Ok(password)
+}
+
+/// A credential for the sandbox's demo app (its client id and the tenant's endpoints).
+/// Also used by the benchmark and the reliability tests to set up a data dir.
+pub fn sandbox_credential(id: &str, sandbox_url: &str, grant: GrantType) -> credentials::Settings {
+    let tenant_url = |tail: &str| format!("{sandbox_url}/{DEMO_TENANT_ID}/oauth2/v2.0/{tail}");
+    let (authorization_url, scope) = match grant {
+        GrantType::ClientCredentials => (String::new(), "https://graph.microsoft.com/.default"),
+        GrantType::AuthorizationCode => (
+            tenant_url("authorize?prompt=select_account"),
+            "Mail.ReadWrite offline_access",
+        ),
+    };
+    credentials::Settings {
+        id: id.into(),
+        description: String::new(),
+        grant_type: grant,
+        authorization_url,
+        access_token_url: tenant_url("token"),
+        client_id: DEMO_CLIENT_ID.into(),
+        scope: scope.into(),
+        client_auth: ClientAuth::Post,
+    }
+}
+
+/// Saves a sandbox credential with the demo app's secret. An existing one is updated and
+/// loses its tokens: the sandbox is new on every start, so they are worthless.
+pub async fn save_sandbox_credential(
+    state: &AppState,
+    settings: &credentials::Settings,
+) -> anyhow::Result<()> {
+    let secret = state.key.encrypt_str(
+        &credentials::secret_context(&settings.id),
+        DEMO_CLIENT_SECRET,
+    );
+    match credentials::get(&state.db, &settings.id).await? {
+        None => credentials::insert(&state.db, settings, Some(secret)).await?,
+        Some(_) => {
+            credentials::update(&state.db, settings, Some(secret), true).await?;
+        }
+    }
+    Ok(())
+}
+
+/// An enabled e-mail account on Adele's sandbox inbox.
+pub fn sandbox_account(
+    id: &str,
+    credential_id: &str,
+    sandbox_url: &str,
+    after_import: AfterImport,
+) -> accounts::Settings {
+    accounts::Settings {
+        id: id.into(),
+        description: String::new(),
+        mailbox: SANDBOX_USER.into(),
+        folder: "Inbox".into(),
+        credential_id: credential_id.into(),
+        after_import,
+        move_to: "Imported".into(),
+        graph_url: format!("{sandbox_url}/v1.0"),
+        poll_interval: 60,
+        enabled: true,
+        import_since: None,
+    }
 }
 
 /// Fills Adele's inbox with hand-written business mail and generated weekly reports with

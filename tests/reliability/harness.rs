@@ -9,7 +9,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use mailport::config::Config;
-use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID};
 use mailport::store::{accounts, credentials};
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -203,40 +202,26 @@ pub async fn prepare_data_dir(sandbox: &Sandbox, mode: &str) -> tempfile::TempDi
         None,
     );
     let state = mailport::app::AppState::open(config).await.expect("open");
-    let settings = credentials::Settings {
-        id: "app".into(),
-        description: String::new(),
-        grant_type: credentials::GrantType::ClientCredentials,
-        authorization_url: String::new(),
-        access_token_url: format!("{}/{DEMO_TENANT_ID}/oauth2/v2.0/token", sandbox.base),
-        client_id: DEMO_CLIENT_ID.into(),
-        scope: "https://graph.microsoft.com/.default".into(),
-        client_auth: credentials::ClientAuth::Post,
-    };
-    let secret = state
-        .key
-        .encrypt_str(&credentials::secret_context("app"), DEMO_CLIENT_SECRET);
-    credentials::insert(&state.db, &settings, Some(secret))
+    let credential = mailport::demo::sandbox_credential(
+        "app",
+        &sandbox.base,
+        credentials::GrantType::ClientCredentials,
+    );
+    mailport::demo::save_sandbox_credential(&state, &credential)
         .await
         .expect("credential");
-    accounts::insert(
-        &state.db,
-        &accounts::Settings {
-            id: "acct".into(),
-            description: String::new(),
-            mailbox: USER.into(),
-            folder: "Inbox".into(),
-            credential_id: "app".into(),
-            after_import: accounts::AfterImport::parse(mode).expect("mode"),
-            move_to: "Imported".into(),
-            graph_url: format!("{}/v1.0", sandbox.base),
-            poll_interval: 10,
-            enabled: true,
-            import_since: None,
-        },
-    )
-    .await
-    .expect("account");
+    let account = accounts::Settings {
+        poll_interval: 10,
+        ..mailport::demo::sandbox_account(
+            "acct",
+            "app",
+            &sandbox.base,
+            accounts::AfterImport::parse(mode).expect("mode"),
+        )
+    };
+    accounts::insert(&state.db, &account)
+        .await
+        .expect("account");
     state.db.close().await;
     dir
 }
