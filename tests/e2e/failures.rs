@@ -118,6 +118,91 @@ pub async fn script_payloads_execute_nothing(w: &mut World) {
     w.shot("mail-hostile").await;
 }
 
+include!("../common/xss_payloads.rs");
+
+/// The whole XSS corpus of the server-side test, in one message's HTML body (every
+/// `alert(1)` turned into a flag setter), its subject and its attachment name.
+fn corpus_eml() -> String {
+    let flagged: Vec<String> = PAYLOADS
+        .iter()
+        .map(|p| p.replace("alert(1)", "window.__xss=1"))
+        .collect();
+    let html = flagged.join("<hr>\r\n");
+    let subject = flagged[..8].concat().replace(['\r', '\n'], " ");
+    format!(
+        "From: \"{}\" <attacker@evil.example>\r\n\
+         To: adele@contoso.onmicrosoft.com\r\n\
+         Subject: Corpus {subject}\r\n\
+         Date: Thu, 26 Nov 2026 11:00:00 +0000\r\n\
+         Message-ID: <corpus-1@evil.example>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"c1\"\r\n\r\n\
+         --c1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>{html}</body></html>\r\n\
+         --c1\r\nContent-Type: text/plain; name=\"x.txt\"\r\n\
+         Content-Disposition: attachment; filename=\"{}\"\r\n\r\nharmless\r\n--c1--\r\n",
+        flagged[2].replace('"', "'"),
+        flagged[2].replace('"', "'"),
+    )
+}
+
+/// All payloads of the corpus, opened in Chromium: nothing runs (no flag, no dialog).
+pub async fn xss_corpus_executes_nothing(w: &mut World) {
+    let r = w
+        .http
+        .post(format!(
+            "{}/_sandbox/graph/mailboxes/{ADELE}/folders/inbox/eml",
+            w.sandbox
+        ))
+        .body(corpus_eml())
+        .send()
+        .await
+        .expect("seed eml");
+    assert!(r.status().is_success());
+    run_now_until_imported(w, "Corpus").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        w.xss_flag().await,
+        Value::Null,
+        "the mail list ran a corpus payload"
+    );
+    w.goto("/mail?q=Corpus").await;
+    w.click("td.subject a").await;
+    w.find("a.attachment-name").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        w.xss_flag().await,
+        Value::Null,
+        "the message page ran one of {} corpus payloads",
+        PAYLOADS.len()
+    );
+    // The page's CSP (no inline script) would stop most payloads even if sanitising failed;
+    // check the DOM itself too, so this test fails when either defence breaks.
+    let live: Value = w
+        .browser
+        .execute(
+            "let bad = 0;\
+             for (const el of document.querySelectorAll('body *')) {\
+               for (const a of el.attributes) {\
+                 const v = a.value.trim().toLowerCase();\
+                 if (a.name.startsWith('on')) bad++;\
+                 if (['href','src','action','formaction','xlink:href'].includes(a.name)\
+                     && (v.startsWith('javascript:') || v.startsWith('vbscript:') || v.startsWith('data:text'))) bad++;\
+               }\
+             }\
+             bad += document.querySelectorAll('main script, main iframe, main object, main embed, .mail-html form, base, meta[http-equiv]').length;\
+             return bad;",
+            vec![],
+        )
+        .await
+        .expect("execute");
+    assert_eq!(
+        live,
+        json!(0),
+        "live DOM elements that could run or navigate"
+    );
+    w.shot("mail-xss-corpus").await;
+}
+
 /// A revoked refresh token: credential and account say "needs consent"; the key repairs both.
 pub async fn revoked_refresh_token_and_repair(w: &mut World) {
     w.sandbox_post(

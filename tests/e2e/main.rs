@@ -36,6 +36,7 @@ async fn an_administrator_walks_the_whole_flow_in_chromium() {
     scenario::download_attachment(&mut w, &stored).await;
     scenario::sandbox_mailbox_tidied(&mut w).await;
     failures::script_payloads_execute_nothing(&mut w).await;
+    failures::xss_corpus_executes_nothing(&mut w).await;
     failures::revoked_refresh_token_and_repair(&mut w).await;
     scenario::api_keys(&mut w).await;
     scenario::narrow_screen(&mut w).await;
