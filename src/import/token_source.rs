@@ -5,13 +5,16 @@ use std::pin::Pin;
 use std::sync::Mutex;
 
 use crate::graph::{GraphError, GraphErrorKind, TokenSource};
+use crate::oauth::token_service::AccessToken;
 use crate::oauth::{TokenFailure, TokenService};
 
 pub struct CredentialTokens {
     service: TokenService,
     credential_id: String,
-    /// The last token handed out, so a 401 refreshes only if nobody did meanwhile.
-    last: Mutex<Option<String>>,
+    /// The token handed out last: reused while fresh, so a run does not read and decrypt
+    /// the credential for every Graph request, and compared after a 401 so that a refresh
+    /// happens only if nobody refreshed meanwhile.
+    last: Mutex<Option<AccessToken>>,
 }
 
 impl CredentialTokens {
@@ -44,16 +47,17 @@ impl TokenSource for CredentialTokens {
         Box::pin(async move {
             let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let result = match (force_refresh, last) {
+                (false, Some(token)) if token.is_fresh() => Ok(token),
                 (true, Some(rejected)) => {
                     self.service
-                        .refresh_after_rejection(&self.credential_id, &rejected)
+                        .refresh_after_rejection(&self.credential_id, rejected.secret.expose())
                         .await
                 }
-                _ => self.service.access_token(&self.credential_id).await,
+                _ => self.service.fresh_token(&self.credential_id).await,
             };
             let token = result.map_err(|e| token_error(&e))?;
-            let value = token.expose().to_string();
-            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(value.clone());
+            let value = token.secret.expose().to_string();
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
             Ok(value)
         })
     }

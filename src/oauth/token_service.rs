@@ -20,6 +20,20 @@ pub const REFRESH_MARGIN_SECS: i64 = 300;
 /// When the server does not say how long a token lives, assume Microsoft's usual hour.
 const DEFAULT_LIFETIME_SECS: i64 = 3599;
 
+/// An access token and when it expires (unix seconds).
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub secret: Secret,
+    pub expires_at: i64,
+}
+
+impl AccessToken {
+    /// Still usable for at least the refresh margin.
+    pub fn is_fresh(&self) -> bool {
+        self.expires_at - crate::store::now() > REFRESH_MARGIN_SECS
+    }
+}
+
 #[derive(Clone)]
 pub struct TokenService {
     db: Db,
@@ -93,6 +107,12 @@ impl TokenService {
 
     /// An access token valid for at least five more minutes.
     pub async fn access_token(&self, id: &str) -> Result<Secret, TokenFailure> {
+        self.fresh_token(id).await.map(|t| t.secret)
+    }
+
+    /// Like [`Self::access_token`], with the token's expiry, so a caller making many
+    /// requests can keep it instead of asking the database each time.
+    pub async fn fresh_token(&self, id: &str) -> Result<AccessToken, TokenFailure> {
         if let Some(token) = self.cached_token(&self.load(id).await?, REFRESH_MARGIN_SECS)? {
             return Ok(token);
         }
@@ -103,12 +123,7 @@ impl TokenService {
         if let Some(token) = self.cached_token(&cred, REFRESH_MARGIN_SECS)? {
             return Ok(token);
         }
-        self.renew(&cred).await?;
-        // A server that issues tokens shorter than the margin still gets its token used.
-        let cred = self.load(id).await?;
-        self.cached_token(&cred, 0)?.ok_or_else(|| {
-            TokenFailure::NotUsable("the token endpoint issued an already expired token".into())
-        })
+        self.renew_and_read(&cred).await
     }
 
     /// After Graph rejected `rejected` (401 InvalidAuthenticationToken): gets a new token,
@@ -117,36 +132,46 @@ impl TokenService {
         &self,
         id: &str,
         rejected: &str,
-    ) -> Result<Secret, TokenFailure> {
+    ) -> Result<AccessToken, TokenFailure> {
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
         let cred = self.load(id).await?;
         if let Some(current) = self.cached_token(&cred, 0)?
-            && current.expose() != rejected
+            && current.secret.expose() != rejected
         {
             return Ok(current);
         }
-        self.renew(&cred).await?;
-        let cred = self.load(id).await?;
+        self.renew_and_read(&cred).await
+    }
+
+    /// Renews the credential's tokens (the caller holds its lock) and returns the new one.
+    /// A server that issues tokens shorter than the margin still gets its token used.
+    async fn renew_and_read(&self, cred: &Credential) -> Result<AccessToken, TokenFailure> {
+        self.renew(cred).await?;
+        let cred = self.load(&cred.id).await?;
         self.cached_token(&cred, 0)?.ok_or_else(|| {
             TokenFailure::NotUsable("the token endpoint issued an already expired token".into())
         })
     }
 
     /// The stored access token if it has more than `margin` seconds left.
-    fn cached_token(&self, cred: &Credential, margin: i64) -> Result<Option<Secret>, TokenFailure> {
-        let fresh = cred.stored_status() == TokenStatus::Valid
-            && cred
-                .expires_at
-                .is_some_and(|exp| exp - crate::store::now() > margin);
-        match (&cred.access_token, fresh) {
-            (Some(blob), true) => self
-                .key
-                .decrypt_string(&credentials::access_token_context(&cred.id), blob)
-                .map(Some)
-                .map_err(|e| TokenFailure::NotUsable(e.to_string())),
-            _ => Ok(None),
-        }
+    fn cached_token(
+        &self,
+        cred: &Credential,
+        margin: i64,
+    ) -> Result<Option<AccessToken>, TokenFailure> {
+        let expires_at = match (cred.stored_status(), cred.expires_at) {
+            (TokenStatus::Valid, Some(exp)) if exp - crate::store::now() > margin => exp,
+            _ => return Ok(None),
+        };
+        let Some(blob) = &cred.access_token else {
+            return Ok(None);
+        };
+        let secret = self
+            .key
+            .decrypt_string(&credentials::access_token_context(&cred.id), blob)
+            .map_err(|e| TokenFailure::NotUsable(e.to_string()))?;
+        Ok(Some(AccessToken { secret, expires_at }))
     }
 
     /// Gets new tokens without a user: a refresh, or a client-credentials request.
