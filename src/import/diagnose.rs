@@ -2,8 +2,8 @@
 //! words what is wrong when something is.
 
 use super::Importer;
-use super::run::{Stop, check_credential};
-use crate::graph::{GraphClient, GraphError, GraphErrorKind, MailboxTarget};
+use super::run::{Stop, check_credential, client_for};
+use crate::graph::{GraphClient, GraphError, GraphErrorKind, GraphSettings};
 use crate::store::accounts::Account;
 use crate::store::credentials;
 
@@ -37,23 +37,12 @@ pub async fn test_connection(importer: &Importer, account: &Account) -> Diagnosi
             },
         };
     }
-    let mut settings = importer.settings.graph.clone();
-    settings.page_size = 1;
-    let target = MailboxTarget {
-        graph_url: account.graph_url.clone(),
-        mailbox: (!account.mailbox.trim().is_empty()).then(|| account.mailbox.trim().to_string()),
+    // One message is all the probe lists.
+    let settings = GraphSettings {
+        page_size: 1,
+        ..importer.settings.graph.clone()
     };
-    let tokens = std::sync::Arc::new(super::token_source::CredentialTokens::new(
-        importer.tokens.clone(),
-        account.credential_id.clone(),
-    ));
-    let client = match GraphClient::new(
-        importer.graph_http.clone(),
-        &target,
-        tokens,
-        &importer.limits,
-        settings,
-    ) {
+    let client = match client_for(importer, account, settings) {
         Ok(c) => c,
         Err(e) => return explain(importer, account, e).await,
     };

@@ -4,6 +4,7 @@
 
 pub mod diagnose;
 pub mod parser;
+pub mod post_action;
 pub mod run;
 pub mod token_source;
 

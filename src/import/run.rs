@@ -6,11 +6,12 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::Importer;
+use super::post_action::PostAction;
 use super::token_source::CredentialTokens;
 use crate::graph::{
-    DeltaCursor, GraphClient, GraphError, GraphErrorKind, MailboxTarget, MessageMeta,
+    DeltaCursor, GraphClient, GraphError, GraphErrorKind, GraphSettings, MailboxTarget, MessageMeta,
 };
-use crate::store::accounts::{self, Account, AfterImport};
+use crate::store::accounts::{self, Account};
 use crate::store::credentials::{self, TokenStatus};
 use crate::store::messages::{self, NewMessage};
 use crate::store::runs::RunSummary;
@@ -39,11 +40,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn log(&self, line: impl Into<String>) {
+    pub(super) fn log(&self, line: impl Into<String>) {
         self.update(|s| s.log.push(line.into()));
     }
 
-    fn update(&self, f: impl FnOnce(&mut RunSummary)) {
+    pub(super) fn update(&self, f: impl FnOnce(&mut RunSummary)) {
         f(&mut self.summary.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
@@ -60,7 +61,17 @@ impl Progress {
     }
 }
 
-fn storage(e: impl std::fmt::Display) -> Stop {
+/// What every step of one run needs.
+pub(super) struct RunCtx<'a> {
+    pub importer: &'a Importer,
+    pub account: &'a Account,
+    pub client: &'a GraphClient,
+    pub action: &'a PostAction,
+    pub cancel: &'a CancellationToken,
+    pub progress: &'a Progress,
+}
+
+pub(super) fn storage(e: impl std::fmt::Display) -> Stop {
     Stop::Storage(e.to_string())
 }
 
@@ -113,7 +124,12 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
     }
 }
 
-pub fn client_for(importer: &Importer, account: &Account) -> Result<GraphClient, GraphError> {
+/// A Graph client for the account's mailbox, with tokens from its credential.
+pub fn client_for(
+    importer: &Importer,
+    account: &Account,
+    settings: GraphSettings,
+) -> Result<GraphClient, GraphError> {
     let target = MailboxTarget {
         graph_url: account.graph_url.clone(),
         mailbox: (!account.mailbox.trim().is_empty()).then(|| account.mailbox.trim().to_string()),
@@ -127,7 +143,7 @@ pub fn client_for(importer: &Importer, account: &Account) -> Result<GraphClient,
         &target,
         tokens,
         &importer.limits,
-        importer.settings.graph.clone(),
+        settings,
     )
 }
 
@@ -139,7 +155,8 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<(), Stop> {
     check_credential(importer, account).await?;
-    let client = client_for(importer, account).map_err(Stop::Graph)?;
+    let client =
+        client_for(importer, account, importer.settings.graph.clone()).map_err(Stop::Graph)?;
     let result = run_with_client(importer, account, &client, cancel, progress).await;
     let stats = client.stats();
     progress.update(|s| {
@@ -176,40 +193,38 @@ async fn run_with_client(
     let pending = messages::pending_post_actions(&importer.db, &account.id, 1000)
         .await
         .map_err(storage)?;
+    let ctx = RunCtx {
+        importer,
+        account,
+        client,
+        action: &action,
+        cancel,
+        progress,
+    };
     for (id, graph_id) in pending {
         if cancel.is_cancelled() {
             return Err(Stop::Cancelled);
         }
-        action
-            .apply(importer, client, id, &graph_id, progress)
-            .await;
+        action.apply(&ctx, id, &graph_id).await;
     }
 
     if account.after_import().uses_delta() {
-        import_by_delta(
-            importer, account, client, &folder_id, &action, cancel, progress,
-        )
-        .await
+        import_by_delta(&ctx, &folder_id).await
     } else {
-        import_folder(
-            importer, account, client, &folder_id, &action, cancel, progress,
-        )
-        .await
+        import_folder(&ctx, &folder_id).await
     }
 }
 
 /// move and delete: everything in the folder, oldest first. Processed messages leave the
 /// folder, so after a page that removed something the listing starts over (a `$skip`
 /// nextLink would otherwise skip messages that moved up).
-async fn import_folder(
-    importer: &Importer,
-    account: &Account,
-    client: &GraphClient,
-    folder_id: &str,
-    action: &PostAction,
-    cancel: &CancellationToken,
-    progress: &Progress,
-) -> Result<(), Stop> {
+async fn import_folder(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> {
+    let RunCtx {
+        importer,
+        client,
+        progress,
+        ..
+    } = *ctx;
     let mut next: Option<String> = None;
     for _ in 0..importer.settings.max_pages_per_run {
         let page = client
@@ -217,16 +232,7 @@ async fn import_folder(
             .await
             .map_err(Stop::Graph)?;
         progress.update(|s| s.listed += page.messages.len() as i64);
-        let outcome = process_page(
-            importer,
-            account,
-            client,
-            action,
-            &page.messages,
-            cancel,
-            progress,
-        )
-        .await?;
+        let outcome = process_page(ctx, &page.messages).await?;
         if outcome.capped {
             return Ok(());
         }
@@ -236,9 +242,6 @@ async fn import_folder(
             (false, Some(link)) => Some(link),
             (false, None) => return Ok(()),
         };
-        if removed && page.messages.is_empty() {
-            return Ok(());
-        }
     }
     progress.log("stopped at the per-run page cap; the next run continues");
     Ok(())
@@ -246,15 +249,14 @@ async fn import_folder(
 
 /// keep and mark_read: a per-folder delta query, so new mail is found whether or not
 /// someone read it. The cursor (nextLink mid-round, deltaLink after) is stored per account.
-async fn import_by_delta(
-    importer: &Importer,
-    account: &Account,
-    client: &GraphClient,
-    folder_id: &str,
-    action: &PostAction,
-    cancel: &CancellationToken,
-    progress: &Progress,
-) -> Result<(), Stop> {
+async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> {
+    let RunCtx {
+        importer,
+        account,
+        client,
+        progress,
+        ..
+    } = *ctx;
     let mut link = account.delta_link.clone();
     let mut restarted = false;
     for _ in 0..importer.settings.max_pages_per_run {
@@ -288,16 +290,7 @@ async fn import_by_delta(
             Err(e) => return Err(Stop::Graph(e)),
         };
         progress.update(|s| s.listed += page.messages.len() as i64);
-        let outcome = process_page(
-            importer,
-            account,
-            client,
-            action,
-            &page.messages,
-            cancel,
-            progress,
-        )
-        .await?;
+        let outcome = process_page(ctx, &page.messages).await?;
         if outcome.capped {
             // The cursor stays before this page: the next run reads it again, and the
             // messages already stored here are skipped by the unique key.
@@ -340,15 +333,10 @@ struct PageOutcome {
 /// Processes a page's messages, a few at a time (downloads overlap; the per-mailbox limit
 /// in the Graph client keeps requests within Microsoft's 4). Every message is finished,
 /// stored or left alone, before this returns.
-async fn process_page(
-    importer: &Importer,
-    account: &Account,
-    client: &GraphClient,
-    action: &PostAction,
-    page: &[MessageMeta],
-    cancel: &CancellationToken,
-    progress: &Progress,
-) -> Result<PageOutcome, Stop> {
+async fn process_page(ctx: &RunCtx<'_>, page: &[MessageMeta]) -> Result<PageOutcome, Stop> {
+    let RunCtx {
+        importer, progress, ..
+    } = *ctx;
     let mut capped = false;
     let mut chosen = Vec::with_capacity(page.len());
     for meta in page {
@@ -362,11 +350,7 @@ async fn process_page(
     let slots = tokio::sync::Semaphore::new(importer.settings.messages_in_parallel.max(1));
     let work: Vec<_> = chosen
         .into_iter()
-        .map(|meta| {
-            process_in_slot(
-                &slots, importer, account, client, action, meta, cancel, progress,
-            )
-        })
+        .map(|meta| process_in_slot(&slots, ctx, meta))
         .collect();
     let results = futures_util::future::join_all(work).await;
     let mut removed = false;
@@ -385,44 +369,37 @@ async fn process_page(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn process_in_slot(
     slots: &tokio::sync::Semaphore,
-    importer: &Importer,
-    account: &Account,
-    client: &GraphClient,
-    action: &PostAction,
+    ctx: &RunCtx<'_>,
     meta: &MessageMeta,
-    cancel: &CancellationToken,
-    progress: &Progress,
 ) -> Result<bool, Stop> {
     let _slot = slots.acquire().await.map_err(storage)?;
     // Checked after waiting for a slot: on shutdown, messages not yet started stay untouched.
-    if cancel.is_cancelled() {
+    if ctx.cancel.is_cancelled() {
         return Err(Stop::Cancelled);
     }
-    process(importer, account, client, action, meta, progress).await
+    process(ctx, meta).await
 }
 
 /// One message: skip or redo the post-action if known, record if too large, otherwise
 /// download, store, then act. Returns true when the message left the folder.
-async fn process(
-    importer: &Importer,
-    account: &Account,
-    client: &GraphClient,
-    action: &PostAction,
-    meta: &MessageMeta,
-    progress: &Progress,
-) -> Result<bool, Stop> {
+async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<bool, Stop> {
+    let RunCtx {
+        importer,
+        account,
+        client,
+        action,
+        progress,
+        ..
+    } = *ctx;
     if let Some(known) = messages::find(&importer.db, &account.id, &meta.id)
         .await
         .map_err(storage)?
     {
         progress.update(|s| s.skipped += 1);
         if known.state == "imported" && !known.post_action_done {
-            return Ok(action
-                .apply(importer, client, known.id, &meta.id, progress)
-                .await);
+            return Ok(action.apply(ctx, known.id, &meta.id).await);
         }
         return Ok(false);
     }
@@ -530,91 +507,11 @@ async fn process(
         .await
         .map_err(|e| Stop::Storage(format!("cannot record the message: {e}")))?;
     progress.update(|s| s.imported += 1);
-    Ok(action.apply(importer, client, id, &meta.id, progress).await)
+    Ok(action.apply(ctx, id, &meta.id).await)
 }
 
-fn short(id: &str) -> &str {
+pub(super) fn short(id: &str) -> &str {
     &id[..id.len().min(16)]
-}
-
-/// The post-import action, with the destination folder resolved once per run.
-pub enum PostAction {
-    Move { folder_id: String },
-    MarkRead,
-    Delete,
-    Keep,
-}
-
-impl PostAction {
-    async fn prepare(
-        importer: &Importer,
-        account: &Account,
-        client: &GraphClient,
-    ) -> Result<Self, Stop> {
-        Ok(match account.after_import() {
-            AfterImport::Move => {
-                let folder_id = match &account.move_to_folder_id {
-                    Some(id) => id.clone(),
-                    None => {
-                        let folder = client
-                            .ensure_folder_path(&account.move_to)
-                            .await
-                            .map_err(Stop::Graph)?;
-                        accounts::set_folder_ids(&importer.db, &account.id, None, Some(&folder.id))
-                            .await
-                            .map_err(storage)?;
-                        folder.id
-                    }
-                };
-                PostAction::Move { folder_id }
-            }
-            AfterImport::MarkRead => PostAction::MarkRead,
-            AfterImport::Delete => PostAction::Delete,
-            AfterImport::Keep => PostAction::Keep,
-        })
-    }
-
-    /// Applies the action to a STORED message. A failure is counted and retried next run.
-    /// Returns true when the message left the folder.
-    async fn apply(
-        &self,
-        importer: &Importer,
-        client: &GraphClient,
-        message_id: i64,
-        graph_id: &str,
-        progress: &Progress,
-    ) -> bool {
-        let result = match self {
-            PostAction::Move { folder_id } => {
-                client.move_message(graph_id, folder_id).await.map(|_| ())
-            }
-            PostAction::MarkRead => client.mark_read(graph_id).await,
-            PostAction::Delete => client.delete_message(graph_id).await,
-            PostAction::Keep => Ok(()),
-        };
-        let result = match result {
-            // Gone already (moved or deleted by a person or an earlier attempt): done.
-            Err(e) if e.kind == GraphErrorKind::ItemNotFound => Ok(()),
-            other => other,
-        };
-        match result {
-            Ok(()) => {
-                if let Err(e) = messages::mark_post_action_done(&importer.db, message_id).await {
-                    progress.update(|s| s.post_action_failures += 1);
-                    progress.log(format!("post-action applied but not recorded: {e}"));
-                }
-                matches!(self, PostAction::Move { .. } | PostAction::Delete)
-            }
-            Err(e) => {
-                progress.update(|s| s.post_action_failures += 1);
-                progress.log(format!(
-                    "post-import action on {} failed (retried next run): {e}",
-                    short(graph_id)
-                ));
-                false
-            }
-        }
-    }
 }
 
 impl Progress {
