@@ -375,8 +375,8 @@ pub struct RecordedError {
     pub trace_id: Option<String>,
 }
 
-/// Records an error. `status` Some changes the token status (and, for a dead grant, drops
-/// the unusable tokens); None leaves the status alone (transient failures, sign-in errors).
+/// Records an error. `status` Some changes the token status (the tokens stay; the key
+/// button replaces them); None leaves the status alone (transient failures, sign-in errors).
 pub async fn record_error(
     db: &Db,
     id: &str,

@@ -188,16 +188,7 @@ async fn create(
         Ok(ok) => ok,
         Err(v) => return invalid(&state, &session, user, None, form, v).await,
     };
-    if accounts::get(&state.db, &settings.id).await?.is_some() {
-        v.add(
-            "id",
-            format!(
-                "An e-mail account with the id {} already exists.",
-                settings.id
-            ),
-        );
-        return invalid(&state, &session, user, None, form, v).await;
-    }
+    // The primary key, not a look-up first, decides whether the id is taken: no race.
     if let Err(e) = accounts::insert(&state.db, &settings).await {
         if store::is_unique_violation(&e) {
             v.add(

@@ -126,18 +126,11 @@ async fn create(
         Ok(ok) => ok,
         Err(v) => return invalid(&state, &session, user, None, form, v).await,
     };
-    if credentials::get(&state.db, &settings.id).await?.is_some() {
-        let mut v = v;
-        v.errors.insert(
-            "id",
-            format!("A credential with the id {} already exists.", settings.id),
-        );
-        return invalid(&state, &session, user, None, form, v).await;
-    }
     let secret = state.key.encrypt_str(
         &credentials::secret_context(&settings.id),
         form.client_secret.expose().trim(),
     );
+    // The primary key, not a look-up first, decides whether the id is taken: no race.
     if let Err(e) = credentials::insert(&state.db, &settings, Some(secret)).await {
         if store::is_unique_violation(&e) {
             let mut v = v;

@@ -43,11 +43,11 @@ pub async fn verify(request: Request, next: Next) -> Response {
     let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                AppError::BadRequest("The form is larger than Mailport accepts (64 KB).".into()),
-            )
-                .into_response_with_status();
+            let mut page =
+                AppError::BadRequest("The form is larger than Mailport accepts (64 KB).".into())
+                    .into_response();
+            *page.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return page;
         }
     };
     let form_token = form_field(&bytes, "csrf_token");
@@ -70,17 +70,4 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
     url::form_urlencoded::parse(body)
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-/// Renders an AppError page but with another status code.
-trait WithStatus {
-    fn into_response_with_status(self) -> Response;
-}
-
-impl WithStatus for (StatusCode, AppError) {
-    fn into_response_with_status(self) -> Response {
-        let mut r = self.1.into_response();
-        *r.status_mut() = self.0;
-        r
-    }
 }

@@ -73,22 +73,13 @@ async fn list(
         None => "mailFolders".to_string(),
         Some(key) => format!("mailFolders('{key}')/childFolders"),
     };
-    let mut body = json!({
-        "@odata.context": format!("{}/v1.0/$metadata#{}/{segment}", ctx.base_url, params.context_user(&call.user_id)),
-    });
-    if query.count {
-        body["@odata.count"] = json!(matching.len());
-    }
-    body["value"] = Value::Array(page);
-    if query.skip + top < matching.len() {
-        body["@odata.nextLink"] = json!(odata::link_with(
-            &ctx.base_url,
-            &ctx.path,
-            raw.as_deref(),
-            "$skip",
-            &(query.skip + top).to_string(),
-        ));
-    }
+    let context = format!("{}/{segment}", params.context_user(&call.user_id));
+    let here = odata::Here {
+        base_url: &ctx.base_url,
+        path: &ctx.path,
+        raw: raw.as_deref(),
+    };
+    let body = odata::collection_page(&here, &context, &query, matching.len(), top, page);
     Ok(Json(body).into_response())
 }
 

@@ -408,6 +408,42 @@ pub fn pairs_without(raw: Option<&str>, drop: &str) -> Vec<(String, String)> {
 }
 
 /// An absolute link to the same resource with one option replaced (or added).
+/// Where a request was made: host, path and raw query, for links back to it.
+pub struct Here<'a> {
+    pub base_url: &'a str,
+    pub path: &'a str,
+    pub raw: Option<&'a str>,
+}
+
+/// The answer to a collection GET: `@odata.context`, `@odata.count` when asked, one page of
+/// `value`, and a `$skip` nextLink (on the host and path the client used) while more remain.
+pub fn collection_page(
+    here: &Here<'_>,
+    context: &str,
+    query: &Query,
+    total: usize,
+    top: usize,
+    page: Vec<serde_json::Value>,
+) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "@odata.context": format!("{}/v1.0/$metadata#{context}", here.base_url),
+    });
+    if query.count {
+        body["@odata.count"] = serde_json::json!(total);
+    }
+    body["value"] = serde_json::Value::Array(page);
+    if query.skip + top < total {
+        body["@odata.nextLink"] = serde_json::json!(link_with(
+            here.base_url,
+            here.path,
+            here.raw,
+            "$skip",
+            &(query.skip + top).to_string(),
+        ));
+    }
+    body
+}
+
 pub fn link_with(base: &str, path: &str, raw: Option<&str>, option: &str, value: &str) -> String {
     let mut pairs = pairs_without(raw, option);
     pairs.push((option.to_string(), value.to_string()));
