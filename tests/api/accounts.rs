@@ -135,3 +135,22 @@ async fn test_connection_lists_existing_folders_for_an_unknown_one() {
     );
     assert!(page.contains("Inbox") && page.contains("Archive"));
 }
+
+#[tokio::test]
+async fn test_connection_names_a_missing_permission() {
+    // An app registration without the Mail.ReadWrite application permission: its tokens
+    // carry no role, and Graph answers 403 without the access-policy message.
+    let app = TestApp::signed_in_with(|config| {
+        config.tenants[0].apps[0].application_permissions.clear();
+    })
+    .await;
+    app.app_credential().await;
+    app.create_account("acct", &[]).await;
+    let page = test_connection(&app).await;
+    assert!(
+        page.contains("Permission or admin consent is missing"),
+        "{page}"
+    );
+    assert!(page.contains("Grant admin consent"));
+    assert!(!page.contains("may not open this mailbox"));
+}

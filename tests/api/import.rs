@@ -74,6 +74,17 @@ async fn move_imports_everything_once_and_moves_it() {
     let moved = app.folder("Imported");
     assert_eq!(moved.len(), 7);
     assert!(app.stored("acct").await.iter().all(|(_, _, _, done)| *done));
+    let busiest = app
+        .graph()
+        .request_log()
+        .max_concurrent
+        .values()
+        .copied()
+        .max();
+    assert!(
+        busiest.is_some_and(|n| n <= 4),
+        "Microsoft's 4 in flight per mailbox: {busiest:?}"
+    );
 
     let again = app.state.importer.run_account("acct").await.unwrap();
     assert_eq!(again.imported, 0);
@@ -480,4 +491,77 @@ async fn an_account_that_stays_throttled_pauses() {
     let page = app.get_text("/accounts").await;
     assert!(page.contains("Throttled until"));
     assert_eq!(app.folder("inbox").len(), 1, "untouched");
+}
+
+#[tokio::test]
+async fn runs_of_one_account_never_overlap() {
+    let app = app_with_account("move").await;
+    seed(&app, "inbox", 10, false);
+    app.graph().set_delay_ms(ADELE, 50).unwrap();
+    let importer = app.state.importer.clone();
+    let first = tokio::spawn(async move { importer.run_account("acct").await });
+    while !app.state.importer.is_running("acct") {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let second = app.state.importer.run_account("acct").await;
+    assert!(
+        matches!(second, Err(mailport::import::RunError::AlreadyRunning(_))),
+        "{second:?}"
+    );
+    assert_eq!(first.await.unwrap().unwrap().imported, 10);
+}
+
+#[tokio::test]
+async fn import_since_skips_older_mail_in_delta_modes() {
+    let app = app_with_account("keep").await;
+    let old = app
+        .graph()
+        .seed_generated(
+            ADELE,
+            "inbox",
+            &GenerateSpec {
+                count: 3,
+                start: Some("2025-01-01T08:00:00Z".into()),
+                ..GenerateSpec::default()
+            },
+        )
+        .unwrap();
+    let new = app
+        .graph()
+        .seed_generated(
+            ADELE,
+            "inbox",
+            &GenerateSpec {
+                count: 2,
+                start: Some("2026-06-01T08:00:00Z".into()),
+                seed: 2,
+                ..GenerateSpec::default()
+            },
+        )
+        .unwrap();
+    let page = app.get_text("/accounts/acct").await;
+    let mut fields: Vec<(String, String)> = parse_forms(&page)
+        .into_iter()
+        .find(|f| f.action == "/accounts/acct")
+        .unwrap()
+        .fields;
+    fields.retain(|(k, _)| k != "csrf_token" && k != "import_since");
+    fields.push(("import_since".into(), "2026-01-01".into()));
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_is_redirect_to(
+        &app.post_form("/accounts/acct", &borrowed).await,
+        "/accounts/acct",
+    );
+
+    let s = app.state.importer.run_account("acct").await.unwrap();
+    assert_eq!(s.imported, 2, "{s:?}");
+    assert_stored_once(&app, &new).await;
+    let stored: HashSet<String> = app.stored("acct").await.into_iter().map(|r| r.0).collect();
+    assert!(
+        old.iter().all(|m| !stored.contains(&m.immutable_id)),
+        "older mail stays out"
+    );
 }
