@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use url::Url;
 
 use crate::config::Config;
+use crate::graph::RequestBudget;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -68,6 +69,35 @@ pub struct ServeArgs {
     /// Default: http://localhost:<port>.
     #[arg(long, env = "MAILPORT_PUBLIC_URL")]
     pub public_url: Option<Url>,
+    /// Graph requests per mailbox that Mailport allows itself, as REQUESTS/SECONDS (a
+    /// sliding window; the seconds may have decimals), or `off`. Default: Microsoft's 10,000 per 10 minutes, plus a second.
+    /// Lower it when other tools use the same app registration on the same mailboxes.
+    #[arg(long, env = "MAILPORT_GRAPH_REQUEST_BUDGET", value_parser = parse_budget)]
+    pub graph_request_budget: Option<Budget>,
+}
+
+/// A parsed `--graph-request-budget`.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget(pub Option<RequestBudget>);
+
+fn parse_budget(text: &str) -> Result<Budget, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Budget(None));
+    }
+    let usage = || format!("{text:?}: expected REQUESTS/SECONDS such as 10000/601, or off");
+    let (requests, seconds) = text.split_once('/').ok_or_else(usage)?;
+    let requests: usize = requests.trim().parse().map_err(|_| usage())?;
+    let seconds: f64 = seconds.trim().parse().map_err(|_| usage())?;
+    if requests == 0 || !(1.0..=86_400.0).contains(&seconds) {
+        return Err(format!(
+            "{text:?}: requests must be at least 1 and the window 1 to 86400 seconds"
+        ));
+    }
+    Ok(Budget(Some(RequestBudget {
+        requests,
+        window: std::time::Duration::from_secs_f64(seconds),
+    })))
 }
 
 impl ServeArgs {
@@ -77,11 +107,11 @@ impl ServeArgs {
         {
             bail!("--public-url must be an http(s) URL");
         }
-        Ok(Config::new(
-            self.listen,
-            self.data.data_dir,
-            self.public_url,
-        ))
+        let mut config = Config::new(self.listen, self.data.data_dir, self.public_url);
+        if let Some(Budget(budget)) = self.graph_request_budget {
+            config.import.graph.mailbox_budget = budget;
+        }
+        Ok(config)
     }
 }
 

@@ -48,6 +48,26 @@ pub struct GraphSettings {
     pub page_size: u32,
     /// How long to wait for response headers, and for each chunk of a body.
     pub timeout: Duration,
+    /// Outlook's request budget per app and mailbox (10,000 per 10 minutes). Requests wait
+    /// for room in it instead of being refused with 429; `None` sends regardless.
+    pub mailbox_budget: Option<RequestBudget>,
+}
+
+/// So many requests in any sliding window of `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestBudget {
+    pub requests: usize,
+    pub window: Duration,
+}
+
+impl RequestBudget {
+    /// Microsoft's: 10,000 requests per 10 minutes per app and mailbox. The window is a
+    /// second longer here: Exchange counts a request when it arrives, a little after we send
+    /// it, so a window as long as Exchange's would let the 10,001st in a moment too early.
+    pub const OUTLOOK: RequestBudget = RequestBudget {
+        requests: 10_000,
+        window: Duration::from_secs(601),
+    };
 }
 
 impl Default for GraphSettings {
@@ -60,6 +80,7 @@ impl Default for GraphSettings {
             per_mailbox_concurrency: 4,
             page_size: 50,
             timeout: Duration::from_secs(60),
+            mailbox_budget: Some(RequestBudget::OUTLOOK),
         }
     }
 }
@@ -184,7 +205,11 @@ impl GraphClient {
             base.origin().ascii_serialization().to_ascii_lowercase(),
             mailbox.join("/").to_lowercase()
         );
-        let slot = limits.slot(&key, settings.per_mailbox_concurrency);
+        let slot = limits.slot(
+            &key,
+            settings.per_mailbox_concurrency,
+            settings.mailbox_budget,
+        );
         Ok(GraphClient {
             inner: Arc::new(Inner {
                 http,

@@ -23,7 +23,9 @@ pub mod messages;
 pub mod retry_after;
 mod target;
 
-pub use client::{ClientStats, GraphClient, GraphSettings, MailboxLimits, TokenSource};
+pub use client::{
+    ClientStats, GraphClient, GraphSettings, MailboxLimits, RequestBudget, TokenSource,
+};
 pub use errors::{GraphError, GraphErrorKind};
 pub use folders::Folder;
 pub use messages::{DeltaCursor, DeltaPage, MessageMeta, MessagePage, ValueSink};

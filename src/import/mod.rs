@@ -50,7 +50,7 @@ impl Default for ImportSettings {
             max_messages_per_run: 1000,
             max_pages_per_run: 50,
             concurrent_accounts: 4,
-            messages_in_parallel: 4,
+            messages_in_parallel: 8,
             tick: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
             throttle_pause: Duration::from_secs(120),

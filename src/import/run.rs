@@ -9,7 +9,8 @@ use super::Importer;
 use super::post_action::PostAction;
 use super::token_source::CredentialTokens;
 use crate::graph::{
-    DeltaCursor, GraphClient, GraphError, GraphErrorKind, GraphSettings, MailboxTarget, MessageMeta,
+    DeltaCursor, DeltaPage, GraphClient, GraphError, GraphErrorKind, GraphSettings, MailboxTarget,
+    MessageMeta,
 };
 use crate::store::accounts::{self, Account};
 use crate::store::credentials::{self, TokenStatus};
@@ -249,6 +250,8 @@ async fn import_folder(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> {
 
 /// keep and mark_read: a per-folder delta query, so new mail is found whether or not
 /// someone read it. The cursor (nextLink mid-round, deltaLink after) is stored per account.
+/// The next page is fetched while this one's messages are processed (reading ahead changes
+/// nothing in the mailbox), but the cursor moves only past pages whose messages are stored.
 async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> {
     let RunCtx {
         importer,
@@ -259,7 +262,9 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
     } = *ctx;
     let mut link = account.delta_link.clone();
     let mut restarted = false;
-    for _ in 0..importer.settings.max_pages_per_run {
+    let mut read_ahead: Option<Result<DeltaPage, GraphError>> = None;
+    let max_pages = importer.settings.max_pages_per_run;
+    for page_no in 0..max_pages {
         let since = match (&link, restarted, account.delta_watermark) {
             // Back a little from the watermark: mail received in the same second (or
             // delivered late) must not fall through; the unique key makes overlap harmless.
@@ -267,14 +272,20 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
             (None, _, _) => account.import_since,
             (Some(_), _, _) => None,
         };
-        let cursor = match &link {
-            Some(l) => DeltaCursor::Link(l),
-            None => DeltaCursor::Start {
-                received_since: since
-                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
-            },
+        let fetched = match read_ahead.take() {
+            Some(result) => result,
+            None => {
+                let cursor = match &link {
+                    Some(l) => DeltaCursor::Link(l),
+                    None => DeltaCursor::Start {
+                        received_since: since
+                            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
+                    },
+                };
+                client.delta(folder_id, cursor).await
+            }
         };
-        let page = match client.delta(folder_id, cursor).await {
+        let page = match fetched {
             Ok(page) => page,
             Err(e) if e.kind == GraphErrorKind::SyncStateExpired && !restarted => {
                 progress.log(
@@ -290,7 +301,16 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
             Err(e) => return Err(Stop::Graph(e)),
         };
         progress.update(|s| s.listed += page.messages.len() as i64);
-        let outcome = process_page(ctx, &page.messages).await?;
+        let ahead = async {
+            match &page.next_link {
+                Some(next) if page_no + 1 < max_pages => {
+                    Some(client.delta(folder_id, DeltaCursor::Link(next)).await)
+                }
+                _ => None,
+            }
+        };
+        let (outcome, ahead) = tokio::join!(process_page(ctx, &page.messages), ahead);
+        let outcome = outcome?;
         if outcome.capped {
             // The cursor stays before this page: the next run reads it again, and the
             // messages already stored here are skipped by the unique key.
@@ -309,6 +329,7 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
             return Ok(());
         }
         link = next;
+        read_ahead = ahead;
     }
     progress.log("stopped at the per-run page cap; the next run continues");
     Ok(())

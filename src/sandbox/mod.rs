@@ -54,6 +54,11 @@ pub async fn spawn(listener: TcpListener, config: SandboxConfig) -> anyhow::Resu
     let shutdown = CancellationToken::new();
     let router = sandbox.router();
     let stop = shutdown.clone();
+    // Like Microsoft's front door, answer without Nagle's delay: a body written after its head
+    // must not wait for the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let result = axum::serve(
             listener,

@@ -44,8 +44,29 @@ pub async fn find(db: &Db, account_id: &str, graph_id: &str) -> sqlx::Result<Opt
 
 /// Inserts the message and its attachments in one transaction. Returns the row id and
 /// whether it was new (false: the unique key already held it, nothing changed).
+///
+/// The commit survives a power cut, not only a crash: the post-import action (which may
+/// delete the message in the mailbox) follows right after, so this one transaction syncs the
+/// WAL (`synchronous = FULL`) while the rest of Mailport keeps `NORMAL`.
 pub async fn insert_imported(db: &Db, m: &NewMessage) -> sqlx::Result<(i64, bool)> {
-    let mut tx = db.begin().await?;
+    let mut conn = db.acquire().await?;
+    sqlx::query("PRAGMA synchronous = FULL")
+        .execute(&mut *conn)
+        .await?;
+    let result = insert_on(&mut conn, m).await;
+    let restored = sqlx::query("PRAGMA synchronous = NORMAL")
+        .execute(&mut *conn)
+        .await;
+    if restored.is_err() {
+        // Never hand a connection with unexpected settings back to the pool.
+        conn.close_on_drop();
+    }
+    result
+}
+
+async fn insert_on(conn: &mut sqlx::SqliteConnection, m: &NewMessage) -> sqlx::Result<(i64, bool)> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO messages (account_id, graph_id, state, internet_message_id, subject,
             from_name, from_address, to_json, cc_json, sent_at, received_at, size, sha256,
@@ -73,8 +94,13 @@ pub async fn insert_imported(db: &Db, m: &NewMessage) -> sqlx::Result<(i64, bool
     .await?;
     let Some(id) = id else {
         tx.rollback().await?;
-        let existing = find(db, &m.account_id, &m.graph_id).await?;
-        return Ok((existing.map(|k| k.id).unwrap_or(0), false));
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE account_id = $1 AND graph_id = $2")
+                .bind(&m.account_id)
+                .bind(&m.graph_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        return Ok((existing.unwrap_or(0), false));
     };
     for (idx, a) in m.attachments.iter().enumerate() {
         sqlx::query(

@@ -90,6 +90,43 @@ fn user_add_and_apikey_create() {
 }
 
 #[test]
+fn a_bad_request_budget_is_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for bad in [
+        "10000",
+        "0/600",
+        "10000/0",
+        "10/0.5",
+        "many/600",
+        "10/1000000",
+        "10/NaN",
+    ] {
+        let out = mailport()
+            .args(["import", "--account", "a", "--graph-request-budget", bad])
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--graph-request-budget"), "{bad}: {err}");
+        assert!(!data.exists(), "{bad}: the data dir was created");
+    }
+    // Good values get as far as the (missing) account.
+    for good in ["100/6.1", "off", " 10000 / 601 "] {
+        let out = mailport()
+            .args(["import", "--account", "a", "--graph-request-budget", good])
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("account a does not exist"), "{good}: {err}");
+    }
+}
+
+#[test]
 fn import_of_an_unknown_account_fails_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let out = mailport()

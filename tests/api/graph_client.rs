@@ -521,6 +521,86 @@ async fn retry_after_seconds_and_http_date_are_honoured() {
 }
 
 #[tokio::test]
+async fn the_request_budget_of_a_mailbox_is_waited_out_not_hammered() {
+    let f = spawn().await;
+    f.seed("inbox", 1, 1500);
+    let inbox = f.folder_id("inbox");
+    // Microsoft's 10,000 requests per 10 minutes, scaled down: 5 per 2 seconds.
+    f.state()
+        .update_mailbox_settings(
+            ADELE,
+            &mailport::sandbox::graph::SettingsPatch {
+                budget_requests: Some(5),
+                budget_window_secs: Some(2),
+                ..Default::default()
+            },
+        )
+        .expect("settings");
+    f.state().reset_request_log();
+    let client = f.client();
+    for _ in 0..8 {
+        let page = client.list_messages(&inbox, None).await.expect("listed");
+        assert_eq!(page.messages.len(), 1);
+    }
+    let log = f.state().request_log();
+    let throttled: Vec<_> = log
+        .entries
+        .iter()
+        .filter(|e| e.status == Some(429))
+        .collect();
+    // The sixth request is refused once; the client waits for the announced time (the
+    // window to move on) instead of retrying into the wall.
+    assert_eq!(throttled.len(), 1, "{:?}", log.statuses);
+    let times = f.received_at("list");
+    assert_eq!(times.len(), 9);
+    let gap = (times[6] - times[5]).as_seconds_f64();
+    assert!(gap >= 0.95, "waited only {gap} s after the 429");
+    assert_eq!(client.stats().throttled, 1);
+}
+
+#[tokio::test]
+async fn the_client_keeps_within_the_request_budget_without_a_single_429() {
+    let f = spawn().await;
+    f.seed("inbox", 1, 1500);
+    let inbox = f.folder_id("inbox");
+    f.state()
+        .update_mailbox_settings(
+            ADELE,
+            &mailport::sandbox::graph::SettingsPatch {
+                budget_requests: Some(5),
+                budget_window_secs: Some(2),
+                ..Default::default()
+            },
+        )
+        .expect("settings");
+    f.state().reset_request_log();
+    let client = f.client_with(
+        Arc::new(FixedToken(APP_TOKEN)),
+        GraphSettings {
+            // A little longer than the sandbox's, as the default is longer than Exchange's.
+            mailbox_budget: Some(mailport::graph::RequestBudget {
+                requests: 5,
+                window: Duration::from_millis(2200),
+            }),
+            ..fast()
+        },
+    );
+    // Eight requests at once: five go, three wait for the window, none is refused.
+    let lists = (0..8).map(|_| client.list_messages(&inbox, None));
+    for page in futures_util::future::join_all(lists).await {
+        assert_eq!(page.expect("listed").messages.len(), 1);
+    }
+    let log = f.state().request_log();
+    assert_eq!(log.statuses.get(&429), None, "{:?}", log.statuses);
+    let mut times = f.received_at("list");
+    times.sort();
+    assert_eq!(times.len(), 8);
+    let gap = (times[5] - times[0]).as_seconds_f64();
+    assert!(gap >= 2.0, "the sixth request came {gap} s after the first");
+    assert_eq!(client.stats().throttled, 0);
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_with_backoff_and_bounded() {
     let f = spawn().await;
     f.seed("inbox", 2, 1500);

@@ -90,6 +90,19 @@ async fn move_imports_everything_once_and_moves_it() {
     assert_eq!(again.imported, 0);
     let page = app.get_text("/accounts/acct").await;
     assert!(page.contains("7 imported"), "run shown on the account page");
+
+    // Each import commit synced its WAL (FULL); every pooled connection is back at NORMAL.
+    let mut held = Vec::new();
+    for _ in 0..app.state.db.size() {
+        let mut conn = app.state.db.acquire().await.unwrap();
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(level, 1, "a connection left at synchronous level {level}");
+        held.push(conn);
+    }
+    assert!(!held.is_empty());
 }
 
 #[tokio::test]

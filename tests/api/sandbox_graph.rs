@@ -1358,3 +1358,125 @@ async fn unknown_paths_and_methods_get_graph_errors() {
     let (code, _) = error_of(response, StatusCode::METHOD_NOT_ALLOWED).await;
     assert_eq!(code, "BadRequest");
 }
+
+#[tokio::test]
+async fn network_latency_and_value_throughput_are_emulated() {
+    let t = spawn().await;
+    let seeded = t.seed(
+        "inbox",
+        GenerateSpec {
+            size: 400_000,
+            ..small(1)
+        },
+    );
+    let settings_url = format!(
+        "{}/_sandbox/graph/mailboxes/{ALICE_UPN}/settings",
+        t.handle.base_url
+    );
+    let patched: Value = t
+        .client
+        .patch(&settings_url)
+        .json(&json!({"latency_ms": 300, "value_bytes_per_sec": 1_000_000}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["latency_ms"], 300);
+    assert_eq!(patched["value_bytes_per_sec"], 1_000_000);
+    assert_eq!(patched["delay_ms"], 0);
+
+    // Every request pays the round trip (only lower bounds: the machine may be slower).
+    let started = std::time::Instant::now();
+    let response = t
+        .get(&format!("/users/{ALICE}/mailFolders/inbox"), APP_TOKEN)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // `$value` streams at the configured rate: 400 KB at 1 MB/s takes 0.4 s on top.
+    let started = std::time::Instant::now();
+    let bytes = t
+        .get(
+            &format!("/users/{ALICE}/messages/{}/$value", seeded[0].regular_id),
+            APP_TOKEN,
+        )
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(650));
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), seeded[0].sha256);
+
+    // A misspelt switch is refused and changes nothing.
+    let response = t
+        .client
+        .patch(&settings_url)
+        .json(&json!({"latency": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let settings = t.state().mailbox_settings(ALICE).unwrap();
+    assert_eq!(settings.latency_ms, 300);
+}
+
+#[tokio::test]
+async fn request_budget_per_app_and_mailbox() {
+    let t = spawn().await;
+    t.seed("inbox", small(1));
+    // Another app, with its own budget for the same mailbox.
+    let other_app = "eyJ0eXAi.other-app.sig";
+    t.handle.sandbox.world.register_access_token(
+        other_app.into(),
+        AccessGrant {
+            client_id: "0e0e0000-0000-4000-8000-0000000000bb".into(),
+            ..grant(None, &["Mail.ReadWrite"], &[], 3600)
+        },
+    );
+    let defaults = t.state().mailbox_settings(ALICE).unwrap();
+    assert_eq!(
+        (defaults.budget_requests, defaults.budget_window_secs),
+        (10_000, 600),
+        "Microsoft's budget by default"
+    );
+    let patch = mailport::sandbox::graph::SettingsPatch {
+        budget_requests: Some(3),
+        budget_window_secs: Some(60),
+        ..Default::default()
+    };
+    t.state().update_mailbox_settings(ALICE, &patch).unwrap();
+    let url = format!("/users/{ALICE}/mailFolders/inbox");
+    for _ in 0..3 {
+        assert_eq!(t.get(&url, APP_TOKEN).await.status(), StatusCode::OK);
+    }
+    let refused = t.get(&url, APP_TOKEN).await;
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    let (code, message) = error_of(refused, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("TooManyRequests", "Please retry again later.")
+    );
+    // The budget is per app and per mailbox: a second app still gets through, and so does the
+    // first app on another mailbox.
+    assert_eq!(t.get(&url, other_app).await.status(), StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("/users/{BOB}/mailFolders/inbox"), APP_TOKEN)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Lifting the budget lets the first app in again.
+    let lift = mailport::sandbox::graph::SettingsPatch {
+        budget_requests: Some(0),
+        ..Default::default()
+    };
+    t.state().update_mailbox_settings(ALICE, &lift).unwrap();
+    assert_eq!(t.get(&url, APP_TOKEN).await.status(), StatusCode::OK);
+}

@@ -1,5 +1,6 @@
-//! Admission of a `/v1.0` request: bearer token, permissions, which mailbox, the mailbox's
-//! switches, the concurrency limit, injected faults and the configured latency — in that order.
+//! Admission of a `/v1.0` request: bearer token, permissions, which mailbox, the configured
+//! network latency, the mailbox's switches, the request budget, the concurrency limit,
+//! injected faults and the configured server time — in that order.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct Call {
     pub drop_body: bool,
     /// Keeps the concurrency slot; `$value` moves it into the body stream.
     pub slot: InFlight,
+    /// The mailbox's `$value` throughput (0: unpaced).
+    pub value_bytes_per_sec: u64,
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -77,7 +80,12 @@ impl GraphState {
         }
         ctx.tag(|t| t.mailbox = Some(user.id.to_lowercase()));
 
-        let (fault, delay) = {
+        // The network round trip comes before the mailbox sees the request: no slot is held.
+        let latency = self.lock().mailbox(&user.id).settings.latency_ms;
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        let (fault, delay, value_bytes_per_sec) = {
             let mut inner = self.lock();
             let settings = inner.mailbox(&user.id).settings.clone();
             if !settings.enabled {
@@ -86,12 +94,18 @@ impl GraphState {
             if app_only && settings.access_policy_denies_apps {
                 return Err(GraphError::odata_disabled());
             }
+            let now = std::time::Instant::now();
+            if let Some(wait) = throttle::budget_wait(&mut inner, &user.id, &grant.client_id, now) {
+                return Err(GraphError::too_many_requests(wait));
+            }
             if !throttle::try_enter(&mut inner, &user.id) {
                 return Err(GraphError::mailbox_concurrency());
             }
+            throttle::spend_budget(&mut inner, &user.id, &grant.client_id, now);
             (
                 inner.faults.take(kind, &user.id.to_lowercase()),
                 settings.delay_ms,
+                settings.value_bytes_per_sec,
             )
         };
         let slot = InFlight::new(self.clone(), &user.id);
@@ -108,6 +122,7 @@ impl GraphState {
             user_id: user.id.to_lowercase(),
             drop_body: fault == Some(Fault::DropBody),
             slot,
+            value_bytes_per_sec,
         })
     }
 }

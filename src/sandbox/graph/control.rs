@@ -107,6 +107,10 @@ pub struct SettingsPatch {
     pub access_policy_denies_apps: Option<bool>,
     pub enabled: Option<bool>,
     pub delay_ms: Option<u64>,
+    pub latency_ms: Option<u64>,
+    pub value_bytes_per_sec: Option<u64>,
+    pub budget_requests: Option<u64>,
+    pub budget_window_secs: Option<u64>,
 }
 
 fn info(m: &StoredMessage, folder: Option<&Folder>) -> MessageInfo {
@@ -273,6 +277,18 @@ impl GraphState {
         }
         if let Some(v) = patch.delay_ms {
             settings.delay_ms = v;
+        }
+        if let Some(v) = patch.latency_ms {
+            settings.latency_ms = v;
+        }
+        if let Some(v) = patch.value_bytes_per_sec {
+            settings.value_bytes_per_sec = v;
+        }
+        if let Some(v) = patch.budget_requests {
+            settings.budget_requests = v;
+        }
+        if let Some(v) = patch.budget_window_secs {
+            settings.budget_window_secs = v;
         }
         Ok(settings.clone())
     }

@@ -159,6 +159,18 @@ impl GraphError {
         .with_header(header::RETRY_AFTER, "1")
     }
 
+    /// Over the request budget of the app for the mailbox; `wait` is until a request frees.
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        // Whole seconds, rounded up: retrying at the announced time must succeed.
+        let secs = wait.as_millis().div_ceil(1000).max(1);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Please retry again later.",
+        )
+        .with_header(header::RETRY_AFTER, secs.to_string())
+    }
+
     pub fn unsupported_segment(segment: &str) -> Self {
         Self::bad_request(format!("Resource not found for the segment '{segment}'."))
     }

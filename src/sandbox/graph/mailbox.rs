@@ -85,8 +85,30 @@ pub struct MailboxSettings {
     pub access_policy_denies_apps: bool,
     /// false = MailboxNotEnabledForRESTAPI (inactive, soft-deleted, on-premises).
     pub enabled: bool,
-    /// Added to every request of this mailbox while it holds a concurrency slot.
+    /// Server time: added to every request of this mailbox while it holds a concurrency slot.
     pub delay_ms: u64,
+    /// Network round trip: added to every request before it reaches the mailbox, without
+    /// holding a slot (the distance between the client and Graph's front door).
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Throughput of one `$value` body in bytes per second (0: as fast as loopback goes).
+    /// The slot stays held while the body streams, as in Exchange.
+    #[serde(default)]
+    pub value_bytes_per_sec: u64,
+    /// Outlook's request budget per app and mailbox: this many admitted requests in any
+    /// sliding window of `budget_window_secs` (Microsoft: 10,000 per 10 minutes; 0: no budget).
+    #[serde(default = "default_budget_requests")]
+    pub budget_requests: u64,
+    #[serde(default = "default_budget_window_secs")]
+    pub budget_window_secs: u64,
+}
+
+fn default_budget_requests() -> u64 {
+    10_000
+}
+
+fn default_budget_window_secs() -> u64 {
+    600
 }
 
 impl Default for MailboxSettings {
@@ -95,6 +117,10 @@ impl Default for MailboxSettings {
             access_policy_denies_apps: false,
             enabled: true,
             delay_ms: 0,
+            latency_ms: 0,
+            value_bytes_per_sec: 0,
+            budget_requests: default_budget_requests(),
+            budget_window_secs: default_budget_window_secs(),
         }
     }
 }
@@ -118,6 +144,8 @@ pub struct Mailbox {
     pub delta_epoch: u64,
     pub settings: MailboxSettings,
     pub in_flight: usize,
+    /// When each app's admitted requests arrived, oldest first, for the request budget.
+    pub admitted: HashMap<String, std::collections::VecDeque<std::time::Instant>>,
 }
 
 impl Default for Mailbox {
@@ -157,6 +185,7 @@ impl Mailbox {
             delta_epoch: 0,
             settings: MailboxSettings::default(),
             in_flight: 0,
+            admitted: HashMap::new(),
         }
     }
 

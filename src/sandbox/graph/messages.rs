@@ -318,8 +318,21 @@ pub async fn value(
         futures_util::stream::empty().right_stream()
     };
     let slot = call.slot;
+    let mut pace = Pace::new(call.value_bytes_per_sec);
     let stream = futures_util::stream::iter(items)
         .chain(tail)
+        .then(move |item| {
+            let wait = match &item {
+                Ok(chunk) => pace.after(chunk.len()),
+                Err(_) => None,
+            };
+            async move {
+                if let Some(deadline) = wait {
+                    tokio::time::sleep_until(deadline).await;
+                }
+                item
+            }
+        })
         .map(move |item| {
             let _held = &slot;
             item
@@ -329,4 +342,32 @@ pub async fn value(
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     Ok(response)
+}
+
+/// Paces a body to a throughput: each chunk is released no earlier than the time its last
+/// byte would arrive at that rate, counted from the start of the body.
+struct Pace {
+    start: tokio::time::Instant,
+    bytes_per_sec: u64,
+    sent: u64,
+}
+
+impl Pace {
+    fn new(bytes_per_sec: u64) -> Self {
+        Pace {
+            start: tokio::time::Instant::now(),
+            bytes_per_sec,
+            sent: 0,
+        }
+    }
+
+    /// When a chunk of `len` bytes, following everything before it, may go out.
+    fn after(&mut self, len: usize) -> Option<tokio::time::Instant> {
+        if self.bytes_per_sec == 0 {
+            return None;
+        }
+        self.sent += len as u64;
+        let secs = self.sent as f64 / self.bytes_per_sec as f64;
+        Some(self.start + std::time::Duration::from_secs_f64(secs))
+    }
 }

@@ -1,7 +1,53 @@
-//! Outlook's per-mailbox concurrency limit: a request holds a slot from the moment it is
-//! admitted until its guard drops, which for `$value` is when the body stream ends or is dropped.
+//! Outlook's per-mailbox limits:
+//! - concurrency: a request holds a slot from the moment it is admitted until its guard drops,
+//!   which for `$value` is when the body stream ends or is dropped;
+//! - the request budget: so many admitted requests per app and mailbox in a sliding window
+//!   (10,000 per 10 minutes). Refused requests do not count.
+
+use std::time::{Duration, Instant};
 
 use super::{GraphState, Inner, MAILBOX_CONCURRENCY};
+
+/// How long until the app may send the mailbox another request; None when it may now.
+pub(super) fn budget_wait(
+    inner: &mut Inner,
+    user_id: &str,
+    app: &str,
+    now: Instant,
+) -> Option<Duration> {
+    let mailbox = inner.mailbox(user_id);
+    let limit = mailbox.settings.budget_requests;
+    if limit == 0 {
+        return None;
+    }
+    let window = Duration::from_secs(mailbox.settings.budget_window_secs.max(1));
+    let admitted = mailbox.admitted.entry(app.to_string()).or_default();
+    while admitted
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
+        admitted.pop_front();
+    }
+    if (admitted.len() as u64) < limit {
+        return None;
+    }
+    // Over budget until enough of the oldest requests leave the window.
+    let excess = admitted.len() - limit as usize;
+    let frees_at = admitted[excess] + window;
+    Some(frees_at.saturating_duration_since(now))
+}
+
+/// Counts an admitted request against the app's budget for the mailbox.
+pub(super) fn spend_budget(inner: &mut Inner, user_id: &str, app: &str, now: Instant) {
+    let mailbox = inner.mailbox(user_id);
+    if mailbox.settings.budget_requests > 0 {
+        mailbox
+            .admitted
+            .entry(app.to_string())
+            .or_default()
+            .push_back(now);
+    }
+}
 
 /// One admitted request of a mailbox. Dropping it frees the slot.
 pub struct InFlight {
