@@ -78,6 +78,8 @@ pub struct Inner {
     slots: Arc<Semaphore>,
     /// Parses stored messages one at a time on its own thread: bounds memory.
     pub parser: parser::ParserThread,
+    /// Records imported messages, several per WAL sync.
+    pub committer: crate::store::messages::Committer,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -126,6 +128,7 @@ impl Importer {
         let slots = Arc::new(Semaphore::new(settings.concurrent_accounts.max(1)));
         Importer {
             inner: Arc::new(Inner {
+                committer: crate::store::messages::Committer::start(db.clone()),
                 db,
                 blobs,
                 tokens,

@@ -524,7 +524,9 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<bool, Stop> {
         html_body: parsed.html_body,
         attachments: parsed.attachments,
     };
-    let (id, _new) = messages::insert_imported(&importer.db, &new)
+    let (id, _new) = importer
+        .committer
+        .insert(new)
         .await
         .map_err(|e| Stop::Storage(format!("cannot record the message: {e}")))?;
     progress.update(|s| s.imported += 1);

@@ -46,14 +46,31 @@ pub async fn find(db: &Db, account_id: &str, graph_id: &str) -> sqlx::Result<Opt
 /// whether it was new (false: the unique key already held it, nothing changed).
 ///
 /// The commit survives a power cut, not only a crash: the post-import action (which may
-/// delete the message in the mailbox) follows right after, so this one transaction syncs the
-/// WAL (`synchronous = FULL`) while the rest of Mailport keeps `NORMAL`.
+/// delete the message in the mailbox) follows right after, so this transaction syncs the WAL
+/// (`synchronous = FULL`) while the rest of Mailport keeps `NORMAL`. The importer goes
+/// through a [`Committer`], which does the same for several messages at once.
 pub async fn insert_imported(db: &Db, m: &NewMessage) -> sqlx::Result<(i64, bool)> {
+    let mut ids = insert_group(db, std::slice::from_ref(m)).await?;
+    Ok(ids.pop().unwrap_or((0, false)))
+}
+
+/// Inserts messages in one WAL-synced transaction; their ids in order.
+async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, bool)>> {
+    use sqlx::Connection;
     let mut conn = db.acquire().await?;
     sqlx::query("PRAGMA synchronous = FULL")
         .execute(&mut *conn)
         .await?;
-    let result = insert_on(&mut conn, m).await;
+    let result = async {
+        let mut tx = conn.begin().await?;
+        let mut ids = Vec::with_capacity(group.len());
+        for m in group {
+            ids.push(insert_one(&mut tx, m).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+    .await;
     let restored = sqlx::query("PRAGMA synchronous = NORMAL")
         .execute(&mut *conn)
         .await;
@@ -64,9 +81,10 @@ pub async fn insert_imported(db: &Db, m: &NewMessage) -> sqlx::Result<(i64, bool
     result
 }
 
-async fn insert_on(conn: &mut sqlx::SqliteConnection, m: &NewMessage) -> sqlx::Result<(i64, bool)> {
-    use sqlx::Connection;
-    let mut tx = conn.begin().await?;
+async fn insert_one(
+    conn: &mut sqlx::SqliteConnection,
+    m: &NewMessage,
+) -> sqlx::Result<(i64, bool)> {
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO messages (account_id, graph_id, state, internet_message_id, subject,
             from_name, from_address, to_json, cc_json, sent_at, received_at, size, sha256,
@@ -90,10 +108,10 @@ async fn insert_on(conn: &mut sqlx::SqliteConnection, m: &NewMessage) -> sqlx::R
     .bind(&m.text_body)
     .bind(&m.html_body)
     .bind(now())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = id else {
-        tx.rollback().await?;
+        // Already stored (the unique key): nothing was written.
         let existing: Option<i64> =
             sqlx::query_scalar("SELECT id FROM messages WHERE account_id = $1 AND graph_id = $2")
                 .bind(&m.account_id)
@@ -114,11 +132,67 @@ async fn insert_on(conn: &mut sqlx::SqliteConnection, m: &NewMessage) -> sqlx::R
         .bind(a.size as i64)
         .bind(&a.content_id)
         .bind(a.is_inline)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await?;
     Ok((id, true))
+}
+
+/// A message waiting for the group commit, and where its answer goes.
+type Queued = (
+    NewMessage,
+    tokio::sync::oneshot::Sender<Result<(i64, bool), String>>,
+);
+
+/// Most messages committed in one transaction.
+const GROUP_MAX: usize = 64;
+
+/// Group commit for the importer: messages that finish at the same time share one transaction
+/// and so one WAL sync, instead of one sync each.
+#[derive(Clone)]
+pub struct Committer {
+    queue: tokio::sync::mpsc::Sender<Queued>,
+}
+
+impl Committer {
+    /// Starts the committing task (in the current tokio runtime); it ends with the last clone.
+    pub fn start(db: Db) -> Self {
+        let (queue, mut waiting) = tokio::sync::mpsc::channel::<Queued>(GROUP_MAX);
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(GROUP_MAX);
+            // Takes whatever has queued up while the previous group was being synced.
+            while waiting.recv_many(&mut group, GROUP_MAX).await > 0 {
+                let (messages, replies): (Vec<NewMessage>, Vec<_>) = group.drain(..).unzip();
+                match insert_group(&db, &messages).await {
+                    Ok(ids) => {
+                        for (reply, id) in replies.into_iter().zip(ids) {
+                            let _ = reply.send(Ok(id));
+                        }
+                    }
+                    // Nothing of the group was written. One at a time, so that one message
+                    // that cannot be stored does not fail the others with it.
+                    Err(_) => {
+                        for (message, reply) in messages.iter().zip(replies) {
+                            let one = insert_imported(&db, message).await;
+                            let _ = reply.send(one.map_err(|e| e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        Committer { queue }
+    }
+
+    /// Stores one message (see [`insert_imported`]) together with any others waiting.
+    pub async fn insert(&self, message: NewMessage) -> Result<(i64, bool), String> {
+        let stopped = || "the database writer has stopped".to_string();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((message, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
 }
 
 /// Records, once, a message too large to import. It is left in the mailbox.

@@ -578,3 +578,67 @@ async fn import_since_skips_older_mail_in_delta_modes() {
         "older mail stays out"
     );
 }
+
+fn new_message(account: &str, graph_id: &str) -> mailport::store::messages::NewMessage {
+    mailport::store::messages::NewMessage {
+        account_id: account.into(),
+        graph_id: graph_id.into(),
+        internet_message_id: Some(format!("<{graph_id}@example>")),
+        subject: format!("subject {graph_id}"),
+        from: None,
+        to: vec![],
+        cc: vec![],
+        sent_at: None,
+        received_at: None,
+        size: 10,
+        sha256: "0".repeat(64),
+        text_body: Some("body".into()),
+        html_body: None,
+        attachments: vec![],
+    }
+}
+
+#[tokio::test]
+async fn the_group_commit_stores_each_message_once_and_isolates_a_bad_one() {
+    let app = app_with_account("move").await;
+    let committer = mailport::store::messages::Committer::start(app.state.db.clone());
+    // 40 at once (groups form while earlier ones sync), one of them twice.
+    let mut ids: Vec<String> = (0..40).map(|i| format!("g{i}")).collect();
+    ids.push("g7".into());
+    let results = futures_util::future::join_all(
+        ids.iter().map(|g| committer.insert(new_message("acct", g))),
+    )
+    .await;
+    let mut rows = HashMap::new();
+    let mut new = 0;
+    for (graph_id, result) in ids.iter().zip(results) {
+        let (id, is_new) = result.expect("stored");
+        new += usize::from(is_new);
+        if let Some(earlier) = rows.insert(graph_id.clone(), id) {
+            assert_eq!(earlier, id, "the same message got two rows");
+        }
+    }
+    assert_eq!((rows.len(), new), (40, 40));
+    assert_eq!(app.stored("acct").await.len(), 40);
+
+    // A message that cannot be stored (here a trigger refuses it) fails alone; the others of
+    // its group are stored.
+    sqlx::query(
+        "CREATE TRIGGER refuse_h2 BEFORE INSERT ON messages WHEN NEW.graph_id = 'h2'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&app.state.db)
+    .await
+    .unwrap();
+    let mixed = vec![
+        new_message("acct", "h1"),
+        new_message("acct", "h2"),
+        new_message("acct", "h3"),
+    ];
+    let results =
+        futures_util::future::join_all(mixed.into_iter().map(|m| committer.insert(m))).await;
+    assert!(results[0].as_ref().is_ok_and(|(_, new)| *new));
+    assert!(results[1].is_err(), "{:?}", results[1]);
+    assert!(results[2].as_ref().is_ok_and(|(_, new)| *new));
+    assert_eq!(app.stored("acct").await.len(), 42);
+}
