@@ -218,10 +218,10 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// Runs `mailport import` until a run finds nothing new. `budget` is the mailbox's request
+/// Runs `mailport import` until `expected` messages are in (or a run finds nothing). `budget` is the mailbox's request
 /// budget as the sandbox enforces it; the importer is told the same, as in production where
 /// its default is Microsoft's (10,000 per 600 s, kept with a 1 s margin).
-fn run_importer(data_dir: &std::path::Path, budget: (u64, u64)) -> ImportRun {
+fn run_importer(data_dir: &std::path::Path, budget: (u64, u64), expected: u64) -> ImportRun {
     let (requests, window) = budget;
     let margin = (window as f64 / 600.0).max(0.1);
     let budget_arg = format!("{requests}/{}", window as f64 + margin);
@@ -267,7 +267,8 @@ fn run_importer(data_dir: &std::path::Path, budget: (u64, u64)) -> ImportRun {
             .and_then(|n| n.trim().parse::<u64>().ok())
             .unwrap_or(0);
         run.imported += imported;
-        if imported == 0 {
+        // Stop when everything is in: the raw client gets no extra round either.
+        if imported == 0 || run.imported >= expected {
             break;
         }
     }
@@ -355,7 +356,8 @@ async fn scenario(sc: &Scenario) {
     let run = tokio::task::spawn_blocking({
         let path = data_dir.path().to_path_buf();
         let budget = sc.link.budget;
-        move || run_importer(&path, budget)
+        let expected = n as u64;
+        move || run_importer(&path, budget, expected)
     })
     .await
     .expect("importer");
