@@ -288,7 +288,7 @@ impl GraphClient {
         let mut force_refresh = false;
         let mut refreshed = false;
         loop {
-            let permit = self.inner.slot.acquire(self.inner.global.as_ref()).await;
+            let mut permit = self.inner.slot.acquire(self.inner.global.as_ref()).await;
             let token = self.inner.tokens.token(force_refresh).await?;
             force_refresh = false;
             let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
@@ -314,6 +314,7 @@ impl GraphClient {
                 request = request.json(body);
             }
             self.stats_lock().requests += 1;
+            self.inner.slot.mark_sent(&mut permit);
             let sent = tokio::time::timeout(settings.timeout, request.send()).await;
             let response = match sent {
                 Ok(Ok(response)) => response,

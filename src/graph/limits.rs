@@ -32,12 +32,16 @@ pub(crate) struct MailboxSlot {
     budget: Option<RequestBudget>,
     /// When the requests still inside the budget's window were sent, oldest first.
     sent: Mutex<VecDeque<Instant>>,
+    /// Requests waiting for room in the budget queue here, first come first served.
+    budget_turn: tokio::sync::Mutex<()>,
 }
 
 /// Held while a request (including a streamed body) is in flight.
 pub(crate) struct Permit {
     _mailbox: Option<OwnedSemaphorePermit>,
     _global: Option<OwnedSemaphorePermit>,
+    /// The budget entry taken for this request, until [`MailboxSlot::mark_sent`] dates it.
+    budget_entry: Option<Instant>,
 }
 
 impl MailboxLimits {
@@ -71,6 +75,7 @@ impl MailboxLimits {
                     resume_at: Mutex::new(None),
                     budget: budget.filter(|b| b.requests > 0),
                     sent: Mutex::new(VecDeque::new()),
+                    budget_turn: tokio::sync::Mutex::new(()),
                 })
             })
             .clone()
@@ -87,22 +92,27 @@ impl MailboxLimits {
 }
 
 impl MailboxSlot {
-    /// Waits out any pause, then takes a mailbox permit (and a global one if configured).
+    /// Waits out any pause, takes a mailbox permit, room in the budget (in turn, holding the
+    /// permit), waits out a pause that began meanwhile, then a global permit if configured.
     pub(crate) async fn acquire(&self, global: Option<&Arc<Semaphore>>) -> Permit {
-        loop {
-            let resume = *self.resume_at.lock().unwrap_or_else(|e| e.into_inner());
-            match resume {
-                Some(at) if at > Instant::now() => tokio::time::sleep_until(at).await,
-                _ => break,
-            }
-        }
+        self.wait_out_pause().await;
         // The semaphores are never closed, so acquiring cannot fail; if it ever did, running
         // without the permit is better than failing the import.
         let mailbox = self.permits.clone().acquire_owned().await.ok();
-        // In turn (the permit is held while waiting), take room in the budget.
-        while let Some(wait_until) = self.spend_budget(Instant::now()) {
-            tokio::time::sleep_until(wait_until).await;
-        }
+        let budget_entry = match self.budget {
+            Some(_) => {
+                let _turn = self.budget_turn.lock().await;
+                loop {
+                    let now = Instant::now();
+                    match self.spend_budget(now) {
+                        None => break Some(now),
+                        Some(wait_until) => tokio::time::sleep_until(wait_until).await,
+                    }
+                }
+            }
+            None => None,
+        };
+        self.wait_out_pause().await;
         let global = match global {
             Some(g) => g.clone().acquire_owned().await.ok(),
             None => None,
@@ -110,6 +120,36 @@ impl MailboxSlot {
         Permit {
             _mailbox: mailbox,
             _global: global,
+            budget_entry,
+        }
+    }
+
+    async fn wait_out_pause(&self) {
+        loop {
+            let resume = *self.resume_at.lock().unwrap_or_else(|e| e.into_inner());
+            match resume {
+                Some(at) if at > Instant::now() => tokio::time::sleep_until(at).await,
+                _ => break,
+            }
+        }
+    }
+
+    /// Dates the permit's budget entry to now, just before the request leaves: Exchange
+    /// counts it when it arrives, which is after everything that happened since the permit
+    /// (a token refresh, a global permit, a new connection).
+    pub(crate) fn mark_sent(&self, permit: &mut Permit) {
+        let Some(taken) = permit.budget_entry.take() else {
+            return;
+        };
+        let now = Instant::now();
+        if now <= taken {
+            return;
+        }
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pos) = sent.iter().rposition(|t| *t == taken) {
+            sent.remove(pos);
+            let at = sent.partition_point(|t| *t <= now);
+            sent.insert(at, now);
         }
     }
 
@@ -186,5 +226,20 @@ mod tests {
         // The fourth waits until the first leaves the window, and not longer.
         drop(slot.acquire(None).await);
         assert_eq!(start.elapsed(), std::time::Duration::from_secs(10));
+
+        // A request that leaves late is counted from when it left: 3 s after its permit,
+        // so the next-but-two waits until 10 s after that, not after the permit.
+        let mut late = slot.acquire(None).await;
+        tokio::time::advance(std::time::Duration::from_secs(3)).await;
+        slot.mark_sent(&mut late);
+        drop(late);
+        // In the window now: the 4th (10 s) and the late one (13 s). One more fits at 13 s.
+        drop(slot.acquire(None).await);
+        // The next waits for the 4th to leave (20 s), the one after for those of 13 s (23 s);
+        // had the late one been counted from its permit (10 s), that would be 20 s.
+        drop(slot.acquire(None).await);
+        assert_eq!(Instant::now() - start, std::time::Duration::from_secs(20));
+        drop(slot.acquire(None).await);
+        assert_eq!(Instant::now() - start, std::time::Duration::from_secs(23));
     }
 }

@@ -316,6 +316,13 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
             // messages already stored here are skipped by the unique key.
             return Ok(());
         }
+        if outcome.failed {
+            // Moving the cursor on would skip the message for good.
+            progress.log(
+                "a message of this page could not be downloaded; the next run reads the page again",
+            );
+            return Ok(());
+        }
         // Only now, with every message of the page stored, may the cursor move on.
         let (next, done) = match (page.next_link, page.delta_link) {
             (Some(n), _) => (Some(n), false),
@@ -347,6 +354,9 @@ fn parse_received(s: Option<&str>) -> Option<i64> {
 struct PageOutcome {
     /// Some message left the folder (moved or deleted).
     removed: bool,
+    /// Some message could not be downloaded this time (network, server or a bad answer);
+    /// it is still in the mailbox and must be tried again.
+    failed: bool,
     /// The per-run cap was reached before the page was done.
     capped: bool,
 }
@@ -375,10 +385,13 @@ async fn process_page(ctx: &RunCtx<'_>, page: &[MessageMeta]) -> Result<PageOutc
         .collect();
     let results = futures_util::future::join_all(work).await;
     let mut removed = false;
+    let mut failed = false;
     let mut first_stop = None;
     for r in results {
         match r {
-            Ok(gone) => removed |= gone,
+            Ok(Handled::LeftFolder) => removed = true,
+            Ok(Handled::Failed) => failed = true,
+            Ok(Handled::Stayed) => {}
             Err(stop) => {
                 first_stop.get_or_insert(stop);
             }
@@ -386,7 +399,11 @@ async fn process_page(ctx: &RunCtx<'_>, page: &[MessageMeta]) -> Result<PageOutc
     }
     match first_stop {
         Some(stop) => Err(stop),
-        None => Ok(PageOutcome { removed, capped }),
+        None => Ok(PageOutcome {
+            removed,
+            failed,
+            capped,
+        }),
     }
 }
 
@@ -394,7 +411,7 @@ async fn process_in_slot(
     slots: &tokio::sync::Semaphore,
     ctx: &RunCtx<'_>,
     meta: &MessageMeta,
-) -> Result<bool, Stop> {
+) -> Result<Handled, Stop> {
     let _slot = slots.acquire().await.map_err(storage)?;
     // Checked after waiting for a slot: on shutdown, messages not yet started stay untouched.
     if ctx.cancel.is_cancelled() {
@@ -403,9 +420,29 @@ async fn process_in_slot(
     process(ctx, meta).await
 }
 
+/// What became of one message of a page.
+enum Handled {
+    /// Stored (or known, or too large, or gone) and still in the folder.
+    Stayed,
+    /// Stored, then moved or deleted.
+    LeftFolder,
+    /// Not stored this time, left untouched in the mailbox: try again later.
+    Failed,
+}
+
+impl Handled {
+    fn after_action(left_folder: bool) -> Self {
+        if left_folder {
+            Handled::LeftFolder
+        } else {
+            Handled::Stayed
+        }
+    }
+}
+
 /// One message: skip or redo the post-action if known, record if too large, otherwise
-/// download, store, then act. Returns true when the message left the folder.
-async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<bool, Stop> {
+/// download, store, then act.
+async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> {
     let RunCtx {
         importer,
         account,
@@ -420,9 +457,11 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<bool, Stop> {
     {
         progress.update(|s| s.skipped += 1);
         if known.state == "imported" && !known.post_action_done {
-            return Ok(action.apply(ctx, known.id, &meta.id).await);
+            return Ok(Handled::after_action(
+                action.apply(ctx, known.id, &meta.id).await,
+            ));
         }
-        return Ok(false);
+        return Ok(Handled::Stayed);
     }
     let limit = account.max_message_bytes.max(1);
     if let Some(size) = meta.size
@@ -442,7 +481,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<bool, Stop> {
         progress.log(format!(
             "left a {size}-byte message in the mailbox: over the {limit}-byte limit"
         ));
-        return Ok(false);
+        return Ok(Handled::Stayed);
     }
 
     let mut writer = importer
@@ -468,7 +507,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<bool, Stop> {
             .await
             .map_err(storage)?;
             progress.update(|s| s.too_large += 1);
-            return Ok(false);
+            return Ok(Handled::Stayed);
         }
         Err(e) => {
             writer.abort().await;
@@ -478,9 +517,10 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<bool, Stop> {
                 short(&meta.id)
             ));
             return match e.kind {
-                GraphErrorKind::ItemNotFound => Ok(false),
+                // Deleted or moved away since it was listed: nothing to import.
+                GraphErrorKind::ItemNotFound => Ok(Handled::Stayed),
                 GraphErrorKind::Network | GraphErrorKind::Server | GraphErrorKind::BadResponse => {
-                    Ok(false)
+                    Ok(Handled::Failed)
                 }
                 _ => Err(Stop::Graph(e)),
             };
@@ -530,7 +570,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<bool, Stop> {
         .await
         .map_err(|e| Stop::Storage(format!("cannot record the message: {e}")))?;
     progress.update(|s| s.imported += 1);
-    Ok(action.apply(ctx, id, &meta.id).await)
+    Ok(Handled::after_action(action.apply(ctx, id, &meta.id).await))
 }
 
 pub(super) fn short(id: &str) -> &str {

@@ -543,19 +543,28 @@ async fn the_request_budget_of_a_mailbox_is_waited_out_not_hammered() {
         assert_eq!(page.messages.len(), 1);
     }
     let log = f.state().request_log();
-    let throttled: Vec<_> = log
+    let mut lists: Vec<_> = log
         .entries
         .iter()
-        .filter(|e| e.status == Some(429))
+        .filter(|e| e.kind.as_deref() == Some("list"))
         .collect();
-    // The sixth request is refused once; the client waits for the announced time (the
-    // window to move on) instead of retrying into the wall.
-    assert_eq!(throttled.len(), 1, "{:?}", log.statuses);
-    let times = f.received_at("list");
-    assert_eq!(times.len(), 9);
-    let gap = (times[6] - times[5]).as_seconds_f64();
-    assert!(gap >= 0.95, "waited only {gap} s after the 429");
-    assert_eq!(client.stats().throttled, 1);
+    lists.sort_by_key(|e| e.seq);
+    let refused = lists.iter().filter(|e| e.status == Some(429)).count();
+    // The sixth request runs into the budget. After a refusal the client waits for the
+    // announced time (whole seconds here) before it sends again, instead of retrying into
+    // the wall; how many refusals that takes depends on how fast the first five went.
+    assert!((1..=3).contains(&refused), "{:?}", log.statuses);
+    assert_eq!(lists.len(), 8 + refused);
+    for pair in lists.windows(2) {
+        if pair[0].status == Some(429) {
+            let at = |e: &&mailport::sandbox::graph::LogEntry| {
+                OffsetDateTime::parse(&e.received_at, &Rfc3339).expect("time")
+            };
+            let gap = (at(&pair[1]) - at(&pair[0])).as_seconds_f64();
+            assert!(gap >= 0.95, "sent again {gap} s after a 429");
+        }
+    }
+    assert_eq!(client.stats().throttled, refused as u64);
 }
 
 #[tokio::test]
@@ -580,7 +589,7 @@ async fn the_client_keeps_within_the_request_budget_without_a_single_429() {
             // A little longer than the sandbox's, as the default is longer than Exchange's.
             mailbox_budget: Some(mailport::graph::RequestBudget {
                 requests: 5,
-                window: Duration::from_millis(2200),
+                window: Duration::from_millis(2500),
             }),
             ..fast()
         },

@@ -257,6 +257,42 @@ async fn a_dropped_download_leaves_nothing_and_is_retried() {
 }
 
 #[tokio::test]
+async fn in_delta_mode_a_failed_download_keeps_the_cursor_before_its_page() {
+    for mode in ["keep", "mark_read"] {
+        let app = app_with_account(mode).await;
+        let seeded = seed(&app, "inbox", 1, false);
+        // More drops than the client's attempts: this run cannot download the message.
+        let drops: Vec<FaultSpec> = (0..10)
+            .map(|_| FaultSpec {
+                fault: Fault::DropBody,
+                target: FaultTarget::Value,
+                mailbox: None,
+            })
+            .collect();
+        app.graph().push_faults(drops).unwrap();
+        let s = app.state.importer.run_account("acct").await.unwrap();
+        assert_eq!((s.imported, s.failed), (0, 1), "{mode}: {s:?}");
+        assert!(
+            s.log.iter().any(|l| l.contains("reads the page again")),
+            "{mode}: {:?}",
+            s.log
+        );
+
+        app.graph().clear_faults();
+        let s = app.state.importer.run_account("acct").await.unwrap();
+        assert_eq!(s.imported, 1, "{mode}: the next run gets it: {s:?}");
+        assert_stored_once(&app, &seeded).await;
+        // The round is done: nothing new (mark_read's own change comes back once, as in
+        // Exchange, and is skipped).
+        let s = app.state.importer.run_account("acct").await.unwrap();
+        assert_eq!(s.imported, 0, "{mode}: {s:?}");
+        if mode == "keep" {
+            assert_eq!(s.listed, 0, "{s:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_oversized_message_is_recorded_once_and_never_downloaded() {
     let app = app_with_account("move").await;
     sqlx::query("UPDATE email_accounts SET max_message_bytes = 20000")

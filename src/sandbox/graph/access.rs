@@ -101,12 +101,12 @@ impl GraphState {
             if !throttle::try_enter(&mut inner, &user.id) {
                 return Err(GraphError::mailbox_concurrency());
             }
-            throttle::spend_budget(&mut inner, &user.id, &grant.client_id, now);
-            (
-                inner.faults.take(kind, &user.id.to_lowercase()),
-                settings.delay_ms,
-                settings.value_bytes_per_sec,
-            )
+            let fault = inner.faults.take(kind, &user.id.to_lowercase());
+            // An injected refusal is a refusal: like the real ones, it does not count.
+            if fault.as_ref().is_none_or(|f| f.error().is_none()) {
+                throttle::spend_budget(&mut inner, &user.id, &grant.client_id, now);
+            }
+            (fault, settings.delay_ms, settings.value_bytes_per_sec)
         };
         let slot = InFlight::new(self.clone(), &user.id);
         if let Some(fault) = &fault {

@@ -288,7 +288,8 @@ impl GraphState {
             settings.budget_requests = v;
         }
         if let Some(v) = patch.budget_window_secs {
-            settings.budget_window_secs = v;
+            // A day at most: longer windows mean nothing here and would overflow instants.
+            settings.budget_window_secs = v.clamp(1, 86_400);
         }
         Ok(settings.clone())
     }

@@ -162,7 +162,7 @@ impl GraphError {
     /// Over the request budget of the app for the mailbox; `wait` is until a request frees.
     pub fn too_many_requests(wait: std::time::Duration) -> Self {
         // Whole seconds, rounded up: retrying at the announced time must succeed.
-        let secs = wait.as_millis().div_ceil(1000).max(1);
+        let secs = wait.as_nanos().div_ceil(1_000_000_000).max(1);
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",
