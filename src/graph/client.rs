@@ -51,6 +51,10 @@ pub struct GraphSettings {
     /// Outlook's request budget per app and mailbox (10,000 per 10 minutes). Requests wait
     /// for room in it instead of being refused with 429; `None` sends regardless.
     pub mailbox_budget: Option<RequestBudget>,
+    /// The longest a request waits for room in the budget; beyond it, the request fails as
+    /// throttled at once (Test connection must answer while an import uses the budget up).
+    /// `None`: as long as it takes.
+    pub budget_wait_limit: Option<Duration>,
 }
 
 /// So many requests in any sliding window of `window`.
@@ -81,6 +85,7 @@ impl Default for GraphSettings {
             page_size: 50,
             timeout: Duration::from_secs(60),
             mailbox_budget: Some(RequestBudget::OUTLOOK),
+            budget_wait_limit: None,
         }
     }
 }
@@ -288,7 +293,27 @@ impl GraphClient {
         let mut force_refresh = false;
         let mut refreshed = false;
         loop {
-            let mut permit = self.inner.slot.acquire(self.inner.global.as_ref()).await;
+            let acquired = self
+                .inner
+                .slot
+                .acquire(self.inner.global.as_ref(), settings.budget_wait_limit)
+                .await;
+            let mut permit = match acquired {
+                Ok(permit) => permit,
+                Err(wait) => {
+                    let budget = settings.mailbox_budget.unwrap_or(RequestBudget::OUTLOOK);
+                    return Err(GraphError::new(
+                        GraphErrorKind::Throttled,
+                        format!(
+                            "Mailport has sent this mailbox the {} Graph requests it allows \
+                             itself per {} (Microsoft's limit); the next may go in {}",
+                            budget.requests,
+                            seconds(budget.window),
+                            seconds(wait)
+                        ),
+                    ));
+                }
+            };
             let token = self.inner.tokens.token(force_refresh).await?;
             force_refresh = false;
             let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {

@@ -94,7 +94,13 @@ impl MailboxLimits {
 impl MailboxSlot {
     /// Waits out any pause, takes a mailbox permit, room in the budget (in turn, holding the
     /// permit), waits out a pause that began meanwhile, then a global permit if configured.
-    pub(crate) async fn acquire(&self, global: Option<&Arc<Semaphore>>) -> Permit {
+    /// When room in the budget is further away than `budget_wait_limit`, gives up at once
+    /// with how long it would have been.
+    pub(crate) async fn acquire(
+        &self,
+        global: Option<&Arc<Semaphore>>,
+        budget_wait_limit: Option<std::time::Duration>,
+    ) -> Result<Permit, std::time::Duration> {
         self.wait_out_pause().await;
         // The semaphores are never closed, so acquiring cannot fail; if it ever did, running
         // without the permit is better than failing the import.
@@ -106,7 +112,13 @@ impl MailboxSlot {
                     let now = Instant::now();
                     match self.spend_budget(now) {
                         None => break Some(now),
-                        Some(wait_until) => tokio::time::sleep_until(wait_until).await,
+                        Some(wait_until) => {
+                            let wait = wait_until.saturating_duration_since(now);
+                            if budget_wait_limit.is_some_and(|limit| wait > limit) {
+                                return Err(wait);
+                            }
+                            tokio::time::sleep_until(wait_until).await
+                        }
                     }
                 }
             }
@@ -117,11 +129,11 @@ impl MailboxSlot {
             Some(g) => g.clone().acquire_owned().await.ok(),
             None => None,
         };
-        Permit {
+        Ok(Permit {
             _mailbox: mailbox,
             _global: global,
             budget_entry,
-        }
+        })
     }
 
     async fn wait_out_pause(&self) {
@@ -190,13 +202,13 @@ mod tests {
         let a2 = limits.clone().slot("graph|alice", 9, None);
         let b = limits.slot("graph|bob", 2, None);
         assert_eq!(limits.mailboxes(), 2);
-        let _p1 = a.acquire(None).await;
-        let _p2 = a2.acquire(None).await;
+        let _p1 = a.acquire(None, None).await.unwrap();
+        let _p2 = a2.acquire(None, None).await.unwrap();
         // Alice is full, whichever client asks; Bob is not.
         let third =
-            tokio::time::timeout(std::time::Duration::from_millis(50), a.acquire(None)).await;
+            tokio::time::timeout(std::time::Duration::from_millis(50), a.acquire(None, None)).await;
         assert!(third.is_err());
-        let _p3 = b.acquire(None).await;
+        let _p3 = b.acquire(None, None).await.unwrap();
     }
 
     #[tokio::test]
@@ -206,7 +218,7 @@ mod tests {
         let start = Instant::now();
         slot.pause_until(start + std::time::Duration::from_millis(120));
         slot.pause_until(start + std::time::Duration::from_millis(10));
-        let _p = slot.acquire(limits.global().as_ref()).await;
+        let _p = slot.acquire(limits.global().as_ref(), None).await.unwrap();
         assert!(start.elapsed() >= std::time::Duration::from_millis(120));
     }
 
@@ -220,26 +232,45 @@ mod tests {
         let slot = limits.slot("k", 4, Some(budget));
         let start = Instant::now();
         for _ in 0..3 {
-            drop(slot.acquire(None).await);
+            drop(slot.acquire(None, None).await.unwrap());
         }
         assert_eq!(start.elapsed(), std::time::Duration::ZERO);
         // The fourth waits until the first leaves the window, and not longer.
-        drop(slot.acquire(None).await);
+        drop(slot.acquire(None, None).await.unwrap());
         assert_eq!(start.elapsed(), std::time::Duration::from_secs(10));
 
         // A request that leaves late is counted from when it left: 3 s after its permit,
         // so the next-but-two waits until 10 s after that, not after the permit.
-        let mut late = slot.acquire(None).await;
+        let mut late = slot.acquire(None, None).await.unwrap();
         tokio::time::advance(std::time::Duration::from_secs(3)).await;
         slot.mark_sent(&mut late);
         drop(late);
         // In the window now: the 4th (10 s) and the late one (13 s). One more fits at 13 s.
-        drop(slot.acquire(None).await);
+        drop(slot.acquire(None, None).await.unwrap());
         // The next waits for the 4th to leave (20 s), the one after for those of 13 s (23 s);
         // had the late one been counted from its permit (10 s), that would be 20 s.
-        drop(slot.acquire(None).await);
+        drop(slot.acquire(None, None).await.unwrap());
         assert_eq!(Instant::now() - start, std::time::Duration::from_secs(20));
-        drop(slot.acquire(None).await);
+        drop(slot.acquire(None, None).await.unwrap());
         assert_eq!(Instant::now() - start, std::time::Duration::from_secs(23));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_limit_turns_a_long_wait_into_an_answer() {
+        let limits = MailboxLimits::new();
+        let budget = RequestBudget {
+            requests: 1,
+            window: std::time::Duration::from_secs(60),
+        };
+        let slot = limits.slot("k", 4, Some(budget));
+        let limit = Some(std::time::Duration::from_secs(5));
+        drop(slot.acquire(None, limit).await.unwrap());
+        let start = Instant::now();
+        let refused = slot.acquire(None, limit).await.err();
+        assert_eq!(refused, Some(std::time::Duration::from_secs(60)));
+        assert_eq!(start.elapsed(), std::time::Duration::ZERO, "no waiting");
+        // Refusing took nothing from the budget: after the window, one request goes.
+        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+        assert!(slot.acquire(None, limit).await.is_ok());
     }
 }

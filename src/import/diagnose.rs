@@ -37,9 +37,11 @@ pub async fn test_connection(importer: &Importer, account: &Account) -> Diagnosi
             },
         };
     }
-    // One message is all the probe lists.
+    // One message is all the probe lists; and a person is waiting for the answer, so it
+    // does not queue for minutes behind an import that has used the request budget up.
     let settings = GraphSettings {
         page_size: 1,
+        budget_wait_limit: Some(std::time::Duration::from_secs(5)),
         ..importer.settings.graph.clone()
     };
     let client = match client_for(importer, account, settings) {
@@ -172,6 +174,15 @@ async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagn
                 "Use a well-known name (Inbox, Archive, …) or a path such as Inbox/Service desk. These folders exist at the level where the path stopped:".into(),
             ];
             d.folders = existing.clone();
+        }
+        GraphErrorKind::Throttled => {
+            d.title = "Graph is throttling this mailbox".into();
+            d.details = vec![
+                e.to_string(),
+                "Nothing is wrong with the settings as far as this test got. A running import \
+                 goes on as the limits allow; try Test connection again later."
+                    .into(),
+            ];
         }
         GraphErrorKind::Unauthorized => {
             d.title = "Graph refused the access token".into();

@@ -92,6 +92,19 @@ async fn test_connection_explains_what_is_wrong() {
     );
     app.graph().set_mailbox_enabled(ADELE, true).unwrap();
 
+    // More 429s than the client's attempts: throttling, said as such.
+    let throttles = (0..10)
+        .map(|_| mailport::sandbox::graph::FaultSpec {
+            fault: mailport::sandbox::graph::Fault::Throttle { retry_after: None },
+            target: mailport::sandbox::graph::FaultTarget::List,
+            mailbox: None,
+        })
+        .collect();
+    app.graph().push_faults(throttles).unwrap();
+    let page = test_connection(&app).await;
+    assert!(page.contains("Graph is throttling this mailbox"), "{page}");
+    app.graph().clear_faults();
+
     let page = app.get_text("/accounts/acct").await;
     let mut fields: Vec<(String, String)> = parse_forms(&page)
         .into_iter()

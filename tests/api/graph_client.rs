@@ -610,6 +610,37 @@ async fn the_client_keeps_within_the_request_budget_without_a_single_429() {
 }
 
 #[tokio::test]
+async fn a_client_that_may_not_wait_long_for_the_budget_answers_at_once() {
+    let f = spawn().await;
+    f.seed("inbox", 1, 1500);
+    let inbox = f.folder_id("inbox");
+    f.state().reset_request_log();
+    let client = f.client_with(
+        Arc::new(FixedToken(APP_TOKEN)),
+        GraphSettings {
+            mailbox_budget: Some(mailport::graph::RequestBudget {
+                requests: 2,
+                window: Duration::from_secs(600),
+            }),
+            budget_wait_limit: Some(Duration::from_secs(5)),
+            ..fast()
+        },
+    );
+    client.list_messages(&inbox, None).await.expect("first");
+    client.list_messages(&inbox, None).await.expect("second");
+    let started = Instant::now();
+    let error = client
+        .list_messages(&inbox, None)
+        .await
+        .expect_err("over the budget");
+    assert!(started.elapsed() < Duration::from_secs(5), "it waited");
+    assert_eq!(error.kind, GraphErrorKind::Throttled);
+    assert!(error.to_string().contains("the next may go in"), "{error}");
+    // Nothing was sent for it.
+    assert_eq!(f.state().request_log().totals["list"], 2);
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_with_backoff_and_bounded() {
     let f = spawn().await;
     f.seed("inbox", 2, 1500);
