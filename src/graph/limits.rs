@@ -222,14 +222,18 @@ mod tests {
         assert!(start.elapsed() >= std::time::Duration::from_millis(120));
     }
 
+    /// A mailbox slot with a budget of `requests` per `secs`.
+    fn budgeted(requests: usize, secs: u64) -> Arc<MailboxSlot> {
+        let budget = RequestBudget {
+            requests,
+            window: std::time::Duration::from_secs(secs),
+        };
+        MailboxLimits::new().slot("k", 4, Some(budget))
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_budget_makes_requests_wait_for_the_window() {
-        let limits = MailboxLimits::new();
-        let budget = RequestBudget {
-            requests: 3,
-            window: std::time::Duration::from_secs(10),
-        };
-        let slot = limits.slot("k", 4, Some(budget));
+        let slot = budgeted(3, 10);
         let start = Instant::now();
         for _ in 0..3 {
             drop(slot.acquire(None, None).await.unwrap());
@@ -257,12 +261,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_wait_limit_turns_a_long_wait_into_an_answer() {
-        let limits = MailboxLimits::new();
-        let budget = RequestBudget {
-            requests: 1,
-            window: std::time::Duration::from_secs(60),
-        };
-        let slot = limits.slot("k", 4, Some(budget));
+        let slot = budgeted(1, 60);
         let limit = Some(std::time::Duration::from_secs(5));
         drop(slot.acquire(None, limit).await.unwrap());
         let start = Instant::now();

@@ -128,6 +128,14 @@ fn fast() -> GraphSettings {
     }
 }
 
+/// [`fast`], keeping a request budget of its own.
+fn budgeted(requests: usize, window: Duration) -> GraphSettings {
+    GraphSettings {
+        mailbox_budget: Some(mailport::graph::RequestBudget { requests, window }),
+        ..fast()
+    }
+}
+
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -583,16 +591,10 @@ async fn the_client_keeps_within_the_request_budget_without_a_single_429() {
         )
         .expect("settings");
     f.state().reset_request_log();
+    // A window a little longer than the sandbox's, as the default is longer than Exchange's.
     let client = f.client_with(
         Arc::new(FixedToken(APP_TOKEN)),
-        GraphSettings {
-            // A little longer than the sandbox's, as the default is longer than Exchange's.
-            mailbox_budget: Some(mailport::graph::RequestBudget {
-                requests: 5,
-                window: Duration::from_millis(2500),
-            }),
-            ..fast()
-        },
+        budgeted(5, Duration::from_millis(2500)),
     );
     // Eight requests at once: five go, three wait for the window, none is refused.
     let lists = (0..8).map(|_| client.list_messages(&inbox, None));
@@ -618,12 +620,8 @@ async fn a_client_that_may_not_wait_long_for_the_budget_answers_at_once() {
     let client = f.client_with(
         Arc::new(FixedToken(APP_TOKEN)),
         GraphSettings {
-            mailbox_budget: Some(mailport::graph::RequestBudget {
-                requests: 2,
-                window: Duration::from_secs(600),
-            }),
             budget_wait_limit: Some(Duration::from_secs(5)),
-            ..fast()
+            ..budgeted(2, Duration::from_secs(600))
         },
     );
     client.list_messages(&inbox, None).await.expect("first");
