@@ -20,9 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mailport::config::Config;
 use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID};
-use mailport::store::{accounts, credentials};
+use mailport::store::accounts;
 use serde_json::{Value, json};
 
 const USER: &str = "adele@contoso.onmicrosoft.com";
@@ -208,31 +207,16 @@ async fn raw_download(
     (ids.len(), bytes, start.elapsed())
 }
 
-/// A data dir with a client-credentials credential and an account on the sandbox.
+/// A data dir with a client-credentials credential and a disabled account on the sandbox.
 async fn prepare_data_dir(sandbox: &Sandbox, after: accounts::AfterImport) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        dir.path().to_path_buf(),
-        None,
-    );
-    let state = mailport::app::AppState::open(config).await.expect("open");
-    let credential = mailport::demo::sandbox_credential(
-        "bench",
-        &sandbox.base,
-        credentials::GrantType::ClientCredentials,
-    );
-    mailport::demo::save_sandbox_credential(&state, &credential)
-        .await
-        .expect("credential");
     let account = accounts::Settings {
         enabled: false,
         ..mailport::demo::sandbox_account("bench", "bench", &sandbox.base, after)
     };
-    accounts::insert(&state.db, &account)
+    mailport::demo::prepare_data_dir(dir.path(), &sandbox.base, &account)
         .await
-        .expect("account");
-    state.db.close().await;
+        .expect("data dir");
     dir
 }
 

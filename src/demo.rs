@@ -194,6 +194,30 @@ pub fn sandbox_account(
     }
 }
 
+/// Prepares a data dir (for a separate `mailport serve` or `mailport import` process) with a
+/// client-credentials sandbox credential and the given account using it.
+pub async fn prepare_data_dir(
+    data_dir: &std::path::Path,
+    sandbox_url: &str,
+    account: &accounts::Settings,
+) -> anyhow::Result<()> {
+    let config = Config::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir.to_path_buf(),
+        None,
+    );
+    let state = AppState::open(config).await?;
+    let credential = sandbox_credential(
+        &account.credential_id,
+        sandbox_url,
+        GrantType::ClientCredentials,
+    );
+    save_sandbox_credential(&state, &credential).await?;
+    accounts::insert(&state.db, account).await?;
+    state.db.close().await;
+    Ok(())
+}
+
 /// Fills Adele's inbox with hand-written business mail and generated weekly reports with
 /// attachments. Returns how many messages were stored.
 pub fn seed_mailbox(graph: &GraphState) -> anyhow::Result<usize> {

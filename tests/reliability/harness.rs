@@ -8,8 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::Duration;
 
-use mailport::config::Config;
-use mailport::store::{accounts, credentials};
+use mailport::store::accounts;
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteConnectOptions;
 
@@ -196,20 +195,6 @@ impl Sandbox {
 /// A data dir with credential `app` and enabled account `acct` (poll every 10 s).
 pub async fn prepare_data_dir(sandbox: &Sandbox, mode: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        dir.path().to_path_buf(),
-        None,
-    );
-    let state = mailport::app::AppState::open(config).await.expect("open");
-    let credential = mailport::demo::sandbox_credential(
-        "app",
-        &sandbox.base,
-        credentials::GrantType::ClientCredentials,
-    );
-    mailport::demo::save_sandbox_credential(&state, &credential)
-        .await
-        .expect("credential");
     let account = accounts::Settings {
         poll_interval: 10,
         ..mailport::demo::sandbox_account(
@@ -219,10 +204,9 @@ pub async fn prepare_data_dir(sandbox: &Sandbox, mode: &str) -> tempfile::TempDi
             accounts::AfterImport::parse(mode).expect("mode"),
         )
     };
-    accounts::insert(&state.db, &account)
+    mailport::demo::prepare_data_dir(dir.path(), &sandbox.base, &account)
         .await
-        .expect("account");
-    state.db.close().await;
+        .expect("data dir");
     dir
 }
 
