@@ -74,12 +74,15 @@ async fn list(
         Some(key) => format!("mailFolders('{key}')/childFolders"),
     };
     let context = format!("{}/{segment}", params.context_user(&call.user_id));
-    let here = odata::Here {
-        base_url: &ctx.base_url,
-        path: &ctx.path,
-        raw: raw.as_deref(),
-    };
-    let body = odata::collection_page(&here, &context, &query, matching.len(), top, page);
+    let body = odata::collection_page(
+        &ctx,
+        raw.as_deref(),
+        &context,
+        &query,
+        matching.len(),
+        top,
+        page,
+    );
     Ok(Json(body).into_response())
 }
 

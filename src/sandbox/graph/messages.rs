@@ -72,12 +72,13 @@ fn view<'a>(query: &'a Query, ctx: &RequestCtx) -> MessageView<'a> {
     }
 }
 
-async fn list(
-    state: GraphState,
-    ctx: RequestCtx,
+/// `GET …/messages` and `GET …/mailFolders/{folder}/messages`.
+pub async fn list(
+    State(state): State<GraphState>,
+    Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
     params: Params,
-    raw: Option<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
     let call = state.begin(&ctx, &headers, &params.0, Kind::List).await?;
     let query = odata::parse(raw.as_deref(), &MESSAGE_LIST)?;
@@ -108,33 +109,16 @@ async fn list(
         None => "messages".into(),
     };
     let context = format!("{}/{segment}", params.context_user(&call.user_id));
-    let here = odata::Here {
-        base_url: &ctx.base_url,
-        path: &ctx.path,
-        raw: raw.as_deref(),
-    };
-    let body = odata::collection_page(&here, &context, &query, matching.len(), top, page);
+    let body = odata::collection_page(
+        &ctx,
+        raw.as_deref(),
+        &context,
+        &query,
+        matching.len(),
+        top,
+        page,
+    );
     Ok(Json(body).into_response())
-}
-
-pub async fn list_in_folder(
-    State(state): State<GraphState>,
-    Extension(ctx): Extension<RequestCtx>,
-    headers: HeaderMap,
-    params: Params,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, GraphError> {
-    list(state, ctx, headers, params, raw).await
-}
-
-pub async fn list_all(
-    State(state): State<GraphState>,
-    Extension(ctx): Extension<RequestCtx>,
-    headers: HeaderMap,
-    params: Params,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, GraphError> {
-    list(state, ctx, headers, params, raw).await
 }
 
 /// Finds the addressed message; under `/mailFolders/{f}/messages/{id}` it must be in `f`.

@@ -101,10 +101,7 @@ fn mailbox_routes() -> Router<GraphState> {
             "/mailFolders/{folder}/childFolders",
             get(folders::list_children).post(folders::create_child),
         )
-        .route(
-            "/mailFolders/{folder}/messages",
-            get(messages::list_in_folder),
-        )
+        .route("/mailFolders/{folder}/messages", get(messages::list))
         .route("/mailFolders/{folder}/messages/delta", get(delta::delta))
         .route(
             "/mailFolders/{folder}/messages/{message}",
@@ -112,7 +109,7 @@ fn mailbox_routes() -> Router<GraphState> {
                 .patch(messages::patch)
                 .delete(messages::delete),
         )
-        .route("/messages", get(messages::list_all))
+        .route("/messages", get(messages::list))
         .route(
             "/messages/{message}",
             get(messages::get_one)

@@ -407,18 +407,12 @@ pub fn pairs_without(raw: Option<&str>, drop: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// An absolute link to the same resource with one option replaced (or added).
-/// Where a request was made: host, path and raw query, for links back to it.
-pub struct Here<'a> {
-    pub base_url: &'a str,
-    pub path: &'a str,
-    pub raw: Option<&'a str>,
-}
-
 /// The answer to a collection GET: `@odata.context`, `@odata.count` when asked, one page of
-/// `value`, and a `$skip` nextLink (on the host and path the client used) while more remain.
+/// `value`, and a `$skip` nextLink (on the host and path the client used, with its raw query
+/// `raw`) while more remain.
 pub fn collection_page(
-    here: &Here<'_>,
+    ctx: &super::request::RequestCtx,
+    raw: Option<&str>,
     context: &str,
     query: &Query,
     total: usize,
@@ -426,7 +420,7 @@ pub fn collection_page(
     page: Vec<serde_json::Value>,
 ) -> serde_json::Value {
     let mut body = serde_json::json!({
-        "@odata.context": format!("{}/v1.0/$metadata#{context}", here.base_url),
+        "@odata.context": format!("{}/v1.0/$metadata#{context}", ctx.base_url),
     });
     if query.count {
         body["@odata.count"] = serde_json::json!(total);
@@ -434,9 +428,9 @@ pub fn collection_page(
     body["value"] = serde_json::Value::Array(page);
     if query.skip + top < total {
         body["@odata.nextLink"] = serde_json::json!(link_with(
-            here.base_url,
-            here.path,
-            here.raw,
+            &ctx.base_url,
+            &ctx.path,
+            raw,
             "$skip",
             &(query.skip + top).to_string(),
         ));
@@ -444,6 +438,7 @@ pub fn collection_page(
     body
 }
 
+/// An absolute link to the same resource with one option replaced (or added).
 pub fn link_with(base: &str, path: &str, raw: Option<&str>, option: &str, value: &str) -> String {
     let mut pairs = pairs_without(raw, option);
     pairs.push((option.to_string(), value.to_string()));
