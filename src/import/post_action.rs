@@ -2,7 +2,7 @@
 //! are stored and committed. A failure is counted and retried by the next run.
 
 use super::Importer;
-use super::run::{RunCtx, Stop, short, storage};
+use super::run::{Handled, RunCtx, Stop, short, storage};
 use crate::graph::{GraphClient, GraphErrorKind};
 use crate::store::accounts::{self, Account, AfterImport};
 use crate::store::messages;
@@ -45,8 +45,7 @@ impl PostAction {
     }
 
     /// Applies the action to a STORED message. A failure is counted and retried next run.
-    /// Returns true when the message left the folder.
-    pub(super) async fn apply(&self, ctx: &RunCtx<'_>, message_id: i64, graph_id: &str) -> bool {
+    pub(super) async fn apply(&self, ctx: &RunCtx<'_>, message_id: i64, graph_id: &str) -> Handled {
         let RunCtx {
             importer,
             client,
@@ -72,7 +71,10 @@ impl PostAction {
                     progress.update(|s| s.post_action_failures += 1);
                     progress.log(format!("post-action applied but not recorded: {e}"));
                 }
-                matches!(self, PostAction::Move { .. } | PostAction::Delete)
+                match self {
+                    PostAction::Move { .. } | PostAction::Delete => Handled::LeftFolder,
+                    PostAction::MarkRead | PostAction::Keep => Handled::Stayed,
+                }
             }
             Err(e) => {
                 progress.update(|s| s.post_action_failures += 1);
@@ -80,7 +82,7 @@ impl PostAction {
                     "post-import action on {} failed (retried next run): {e}",
                     short(graph_id)
                 ));
-                false
+                Handled::Stayed
             }
         }
     }

@@ -421,23 +421,13 @@ async fn process_in_slot(
 }
 
 /// What became of one message of a page.
-enum Handled {
+pub(super) enum Handled {
     /// Stored (or known, or too large, or gone) and still in the folder.
     Stayed,
     /// Stored, then moved or deleted.
     LeftFolder,
     /// Not stored this time, left untouched in the mailbox: try again later.
     Failed,
-}
-
-impl Handled {
-    fn after_action(left_folder: bool) -> Self {
-        if left_folder {
-            Handled::LeftFolder
-        } else {
-            Handled::Stayed
-        }
-    }
 }
 
 /// One message: skip or redo the post-action if known, record if too large, otherwise
@@ -457,9 +447,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
     {
         progress.update(|s| s.skipped += 1);
         if known.state == "imported" && !known.post_action_done {
-            return Ok(Handled::after_action(
-                action.apply(ctx, known.id, &meta.id).await,
-            ));
+            return Ok(action.apply(ctx, known.id, &meta.id).await);
         }
         return Ok(Handled::Stayed);
     }
@@ -570,7 +558,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .await
         .map_err(|e| Stop::Storage(format!("cannot record the message: {e}")))?;
     progress.update(|s| s.imported += 1);
-    Ok(Handled::after_action(action.apply(ctx, id, &meta.id).await))
+    Ok(action.apply(ctx, id, &meta.id).await)
 }
 
 pub(super) fn short(id: &str) -> &str {

@@ -233,15 +233,26 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let account = load(&state, &id).await?;
+    saved_account_page(&state, &session, user, &account, None).await
+}
+
+/// The page of a saved account as stored, with Test connection's findings if any.
+async fn saved_account_page(
+    state: &AppState,
+    session: &AppSession,
+    user: CurrentUser,
+    account: &accounts::Account,
+    diagnosis: Option<Diagnosis>,
+) -> Result<Response, AppError> {
     let form = AccountForm::from_settings(&account.settings());
     let page = form_page(
-        &state,
-        &session,
+        state,
+        session,
         user,
-        Some(&account),
+        Some(account),
         form,
         Validation::default(),
-        None,
+        diagnosis,
     )
     .await?;
     Ok(render(&page)?.into_response())
@@ -329,18 +340,7 @@ async fn test(
     let account = load(&state, &id).await?;
     let diagnosis = test_connection(&state.importer, &account).await;
     tracing::info!(account = %account.id, ok = diagnosis.ok, "connection tested");
-    let form = AccountForm::from_settings(&account.settings());
-    let page = form_page(
-        &state,
-        &session,
-        user,
-        Some(&account),
-        form,
-        Validation::default(),
-        Some(diagnosis),
-    )
-    .await?;
-    Ok(render(&page)?.into_response())
+    saved_account_page(&state, &session, user, &account, Some(diagnosis)).await
 }
 
 async fn run_now(

@@ -203,6 +203,18 @@ impl Fixture {
         self.state().push_faults(specs).expect("faults");
     }
 
+    /// The sandbox's request budget for Adele: `requests` per `secs`.
+    fn sandbox_budget(&self, requests: u64, secs: u64) {
+        let patch = mailport::sandbox::graph::SettingsPatch {
+            budget_requests: Some(requests),
+            budget_window_secs: Some(secs),
+            ..Default::default()
+        };
+        self.state()
+            .update_mailbox_settings(ADELE, &patch)
+            .expect("settings");
+    }
+
     /// When the sandbox received each logged request of a kind.
     fn received_at(&self, kind: &str) -> Vec<OffsetDateTime> {
         self.state()
@@ -534,16 +546,7 @@ async fn the_request_budget_of_a_mailbox_is_waited_out_not_hammered() {
     f.seed("inbox", 1, 1500);
     let inbox = f.folder_id("inbox");
     // Microsoft's 10,000 requests per 10 minutes, scaled down: 5 per 2 seconds.
-    f.state()
-        .update_mailbox_settings(
-            ADELE,
-            &mailport::sandbox::graph::SettingsPatch {
-                budget_requests: Some(5),
-                budget_window_secs: Some(2),
-                ..Default::default()
-            },
-        )
-        .expect("settings");
+    f.sandbox_budget(5, 2);
     f.state().reset_request_log();
     let client = f.client();
     for _ in 0..8 {
@@ -580,16 +583,7 @@ async fn the_client_keeps_within_the_request_budget_without_a_single_429() {
     let f = spawn().await;
     f.seed("inbox", 1, 1500);
     let inbox = f.folder_id("inbox");
-    f.state()
-        .update_mailbox_settings(
-            ADELE,
-            &mailport::sandbox::graph::SettingsPatch {
-                budget_requests: Some(5),
-                budget_window_secs: Some(2),
-                ..Default::default()
-            },
-        )
-        .expect("settings");
+    f.sandbox_budget(5, 2);
     f.state().reset_request_log();
     // A window a little longer than the sandbox's, as the default is longer than Exchange's.
     let client = f.client_with(
