@@ -521,6 +521,31 @@ async fn an_expired_delta_token_restarts_without_duplicates() {
 }
 
 #[tokio::test]
+async fn delta_tokens_expiring_mid_round_restart_the_sync_without_duplicates() {
+    let app = app_with_account("keep").await;
+    // Three delta pages of 50; with 20 ms per `$value` the round lasts well over 100 ms, so
+    // the tokens expire while pages are being read ahead.
+    let seeded = seed(&app, "inbox", 120, false);
+    app.graph().set_delay_ms(ADELE, 20).unwrap();
+    let importer = app.state.importer.clone();
+    let run = tokio::spawn(async move { importer.run_account("acct").await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    app.graph().expire_delta_tokens(ADELE).unwrap();
+    let s = run.await.unwrap().unwrap();
+    app.graph().set_delay_ms(ADELE, 0).unwrap();
+    assert_eq!(s.outcome, "ok", "{s:?}");
+    assert!(
+        s.log.iter().any(|l| l.contains("delta token expired")),
+        "{:?}",
+        s.log
+    );
+    assert_eq!(s.imported, 120, "{s:?}");
+    assert_stored_once(&app, &seeded).await;
+    let again = app.state.importer.run_account("acct").await.unwrap();
+    assert_eq!((again.listed, again.imported), (0, 0), "{again:?}");
+}
+
+#[tokio::test]
 async fn an_account_that_stays_throttled_pauses() {
     let app = app_with_account("move").await;
     seed(&app, "inbox", 1, false);
