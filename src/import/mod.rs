@@ -5,6 +5,7 @@
 pub mod diagnose;
 pub mod parser;
 pub mod post_action;
+pub mod rederive;
 pub mod run;
 pub mod token_source;
 

@@ -551,6 +551,8 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         text_body: parsed.text_body,
         html_body: parsed.html_body,
         attachments: parsed.attachments,
+        attachment_count: parsed.attachment_count as i64,
+        calendar: parsed.calendar,
     };
     let (id, _new) = importer
         .committer

@@ -67,6 +67,11 @@ pub struct AttachmentInfo {
     pub is_inline: bool,
 }
 
+/// The version of what [`parse`] derives from a raw message. Stored with every message;
+/// rows from an older version are derived again from their raw bytes (see
+/// `import::rederive`). Raise it when a change to parsing changes stored results.
+pub const PARSER_VERSION: i64 = 1;
+
 /// Attachments listed at most per message (the raw message keeps all of them).
 pub const MAX_ATTACHMENTS: usize = 1000;
 
