@@ -366,7 +366,13 @@ fn attachments<'a>(msg: &'a Message<'a>, raw: &'a [u8], fallback: &'static Encod
         let name = match (&part.body, given) {
             (_, Some(n)) => n,
             (PartType::Message(inner), None) => {
-                let subject = subject_of(inner, inner.raw_message(), header_fallback(inner));
+                // Parsed in place, its header offsets point into the outer raw message;
+                // decoded from base64 or quoted-printable, into its own bytes.
+                let headers_in = match part.encoding {
+                    mail_parser::Encoding::None => raw,
+                    _ => inner.raw_message(),
+                };
+                let subject = subject_of(inner, headers_in, header_fallback(inner));
                 clean::derived_file_name(&subject, "message", "eml")
             }
             (_, None) if is_calendar_type(&content_type) => "invite.ics".to_string(),

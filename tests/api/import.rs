@@ -656,6 +656,8 @@ fn new_message(account: &str, graph_id: &str) -> mailport::store::messages::NewM
         text_body: Some("body".into()),
         html_body: None,
         attachments: vec![],
+        attachment_count: 0,
+        calendar: None,
     }
 }
 
