@@ -233,7 +233,7 @@ async fn message_page_shows_headers_bodies_and_attachments() {
         rows,
         [
             vec![
-                "attachment-1".to_string(),
+                "attachment-1.png".to_string(),
                 "image/png".into(),
                 format!("{} B", PNG.len()),
                 "inline".into()
