@@ -43,7 +43,10 @@ pub async fn run(db: &Db, blobs: &BlobStore, cancel: &CancellationToken) -> anyh
         }
     }
     if done > 0 {
-        tracing::info!(messages = done, "derived subjects, names, bodies and attachments again with the current parser");
+        tracing::info!(
+            messages = done,
+            "derived subjects, names, bodies and attachments again with the current parser"
+        );
     }
     Ok(done)
 }

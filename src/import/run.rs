@@ -101,7 +101,10 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
     match importer.tokens.access_token(&cred.id).await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let now = credentials::get(&importer.db, &cred.id).await.ok().flatten();
+            let now = credentials::get(&importer.db, &cred.id)
+                .await
+                .ok()
+                .flatten();
             let status = match now.as_ref().map(|c| c.stored_status()) {
                 Some(TokenStatus::NeedsConsent) => "needs_consent",
                 Some(TokenStatus::InvalidClient) => "invalid_client",

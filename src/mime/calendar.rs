@@ -41,7 +41,11 @@ impl CalendarSummary {
     /// `2017-12-11 09:00–10:00 UTC`: start and end, the date once when it is the same.
     pub fn when(&self) -> Option<String> {
         let start = self.start.as_deref()?;
-        let zone = self.time_zone.as_deref().map(|z| format!(" {z}")).unwrap_or_default();
+        let zone = self
+            .time_zone
+            .as_deref()
+            .map(|z| format!(" {z}"))
+            .unwrap_or_default();
         Some(match self.end.as_deref() {
             Some(end) if end != start => match (start.split_once(' '), end.split_once(' ')) {
                 (Some((d1, t1)), Some((d2, t2))) if d1 == d2 => format!("{d1} {t1}–{t2}{zone}"),
@@ -146,7 +150,9 @@ fn person(p: &ical::property::Property) -> Option<String> {
         }
     });
     let name = param(p, "CN").map(|n| super::clean::line(&n));
-    let address = address.map(|a| super::clean::line(&a)).filter(|a| !a.is_empty());
+    let address = address
+        .map(|a| super::clean::line(&a))
+        .filter(|a| !a.is_empty());
     match (name, address) {
         (Some(n), Some(a)) if !n.is_empty() && n != a => Some(format!("{n} <{a}>")),
         (_, Some(a)) => Some(a),
@@ -166,7 +172,10 @@ fn date_time(p: &ical::property::Property) -> (Option<String>, Option<String>) {
         Some(d) if digits(d) => format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..8]),
         _ => return (Some(super::clean::line(v)), None),
     };
-    let Some(time) = v.get(9..13).filter(|t| v.as_bytes().get(8) == Some(&b'T') && digits(t)) else {
+    let Some(time) = v
+        .get(9..13)
+        .filter(|t| v.as_bytes().get(8) == Some(&b'T') && digits(t))
+    else {
         return (Some(date), None);
     };
     let text = format!("{date} {}:{}", &time[..2], &time[2..4]);
@@ -255,11 +264,22 @@ mod tests {
         assert_eq!(s.title.as_deref(), Some("Ticket review"));
         assert_eq!(s.when().as_deref(), Some("2017-12-11 09:00–10:00 UTC"));
         assert_eq!(s.location.as_deref(), Some("Room 2"));
-        assert_eq!(s.organizer.as_deref(), Some("Planner <planner@example.test>"));
-        assert_eq!(s.description.as_deref(), Some("Agenda: review open tickets.\n"));
+        assert_eq!(
+            s.organizer.as_deref(),
+            Some("Planner <planner@example.test>")
+        );
+        assert_eq!(
+            s.description.as_deref(),
+            Some("Agenda: review open tickets.\n")
+        );
         assert_eq!(s.kind(), "Meeting request");
         let text = s.to_text();
-        assert!(text.starts_with("Meeting request\nTitle: Ticket review\nWhen: 2017-12-11 09:00–10:00 UTC"), "{text}");
+        assert!(
+            text.starts_with(
+                "Meeting request\nTitle: Ticket review\nWhen: 2017-12-11 09:00–10:00 UTC"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
@@ -267,7 +287,10 @@ mod tests {
         let cal = "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\nDTSTART:16011028T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nSUMMARY:Planning\\, Q3\r\nDTSTART;TZID=\"W. Europe Standard Time\":20210527T103000\r\nDURATION:PT1H30M\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         let s = summarise(cal).unwrap_or_default();
         assert_eq!(s.title.as_deref(), Some("Planning, Q3"));
-        assert_eq!(s.when().as_deref(), Some("2021-05-27 10:30–12:00 W. Europe Standard Time"));
+        assert_eq!(
+            s.when().as_deref(),
+            Some("2021-05-27 10:30–12:00 W. Europe Standard Time")
+        );
         let all_day = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Holiday\r\nDTSTART;VALUE=DATE:20240101\r\nDTEND;VALUE=DATE:20240102\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         let s = summarise(all_day).unwrap_or_default();
         assert_eq!(s.when().as_deref(), Some("2024-01-01 – 2024-01-02"));

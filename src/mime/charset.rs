@@ -74,18 +74,24 @@ const EXTRA_LABELS: &[(&str, &str)] = &[
 pub fn resolve(label: &str) -> Charset {
     let label = label.trim().trim_matches(['"', '\'']).trim();
     let label = label.split('*').next().unwrap_or(label).trim();
-    let lower = label.to_ascii_lowercase();
-    match lower.as_str() {
-        "utf-7" | "utf7" | "unicode-1-1-utf-7" | "csunicode11utf7" | "x-unicode20utf7" => {
-            return Charset::Utf7;
-        }
-        "iso-2022-kr" | "csiso2022kr" => return Charset::Iso2022Kr,
-        _ => {}
+    let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(label));
+    if is(&[
+        "utf-7",
+        "utf7",
+        "unicode-1-1-utf-7",
+        "csunicode11utf7",
+        "x-unicode20utf7",
+    ]) {
+        return Charset::Utf7;
     }
-    let known = Encoding::for_label_no_replacement(lower.as_bytes()).or_else(|| {
+    if is(&["iso-2022-kr", "csiso2022kr"]) {
+        return Charset::Iso2022Kr;
+    }
+    // WHATWG labels are matched without regard to ASCII case.
+    let known = Encoding::for_label_no_replacement(label.as_bytes()).or_else(|| {
         EXTRA_LABELS
             .iter()
-            .find(|(alias, _)| *alias == lower)
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(label))
             .and_then(|(_, target)| Encoding::for_label_no_replacement(target.as_bytes()))
     });
     match known {
@@ -106,7 +112,11 @@ fn promises_ascii(label: &str) -> bool {
 /// Decodes `bytes` declared as `label` (None: no charset given). `fallback` reads bytes
 /// that are neither valid UTF-8 nor in a known charset. Never fails and never drops text:
 /// at worst a byte becomes U+FFFD.
-pub fn decode<'a>(label: Option<&str>, bytes: &'a [u8], fallback: &'static Encoding) -> Cow<'a, str> {
+pub fn decode<'a>(
+    label: Option<&str>,
+    bytes: &'a [u8],
+    fallback: &'static Encoding,
+) -> Cow<'a, str> {
     let charset = label.map(resolve).unwrap_or(Charset::Unknown);
     match charset {
         Charset::Utf7 => Cow::Owned(utf7(bytes)),
@@ -160,9 +170,7 @@ fn utf8_or_fallback<'a>(bytes: &'a [u8], fallback: &'static Encoding) -> Cow<'a,
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => {
-            let has_utf8_sequence = bytes
-                .utf8_chunks()
-                .any(|chunk| !chunk.valid().is_ascii());
+            let has_utf8_sequence = bytes.utf8_chunks().any(|chunk| !chunk.valid().is_ascii());
             if has_utf8_sequence || fallback == UTF_8 {
                 String::from_utf8_lossy(bytes)
             } else {
@@ -288,7 +296,10 @@ mod tests {
         assert_eq!(resolve("gb2312"), Charset::Whatwg(encoding_rs::GBK));
         assert_eq!(resolve("ISO-8859-1"), Charset::Whatwg(WINDOWS_1252));
         assert_eq!(resolve("us-ascii"), Charset::Whatwg(WINDOWS_1252));
-        assert_eq!(resolve("\"ks_c_5601-1987\""), Charset::Whatwg(encoding_rs::EUC_KR));
+        assert_eq!(
+            resolve("\"ks_c_5601-1987\""),
+            Charset::Whatwg(encoding_rs::EUC_KR)
+        );
         assert_eq!(resolve("utf-8*en"), Charset::Whatwg(UTF_8));
         assert_eq!(resolve("cp932"), Charset::Whatwg(encoding_rs::SHIFT_JIS));
         assert_eq!(resolve("UTF-7"), Charset::Utf7);
@@ -298,7 +309,13 @@ mod tests {
 
     #[test]
     fn the_charsets_outlook_reads() {
-        assert_eq!(dec("shift_jis", b"\x83n\x83\x8D\x81[\x81E\x83\x8F\x81[\x83\x8B\x83h"), "ハロー・ワールド");
+        assert_eq!(
+            dec(
+                "shift_jis",
+                b"\x83n\x83\x8D\x81[\x81E\x83\x8F\x81[\x83\x8B\x83h"
+            ),
+            "ハロー・ワールド"
+        );
         assert_eq!(dec("euc-jp", b"\xa5\xcf\xa5\xed\xa1\xbc"), "ハロー");
         assert_eq!(dec("iso-2022-jp", b"\x1b$B%O%m!<\x1b(B"), "ハロー");
         assert_eq!(dec("big5", b"\xa7A\xa6n"), "你好");
@@ -309,14 +326,20 @@ mod tests {
         assert_eq!(dec("koi8-u", b"\xf0\xd2\xc9\xd7\xa6\xd4"), "Привіт");
         assert_eq!(dec("windows-1251", b"\xcf\xf0\xe8"), "При");
         assert_eq!(dec("iso-8859-2", b"\xb1"), "ą");
-        assert_eq!(dec("iso-8859-1", b"\x93Fr\xfchling\x94 \x96 \x80"), "“Frühling” – €");
+        assert_eq!(
+            dec("iso-8859-1", b"\x93Fr\xfchling\x94 \x96 \x80"),
+            "“Frühling” – €"
+        );
         assert_eq!(dec("iso-2022-kr", b"\x1b$)C\x0e>H3g\x0f!"), "안녕!");
     }
 
     #[test]
     fn utf7_keeps_the_byte_that_ends_a_run() {
         assert_eq!(utf7(b"+IBM Rechnung"), "\u{2013} Rechnung");
-        assert_eq!(utf7(b"Gr+APwA3w-e aus K+APY-ln +IBM Rechnung anbei. +ZYdO9g"), "Grüße aus Köln – Rechnung anbei. 文件");
+        assert_eq!(
+            utf7(b"Gr+APwA3w-e aus K+APY-ln +IBM Rechnung anbei. +ZYdO9g"),
+            "Grüße aus Köln – Rechnung anbei. 文件"
+        );
         assert_eq!(utf7(b"Hi Mom -+Jjo--!"), "Hi Mom -☺-!");
         assert_eq!(utf7(b"1 +- 1 = 2"), "1 + 1 = 2");
         assert_eq!(utf7(b"+ZeVnLIqe-"), "日本語");
@@ -336,7 +359,10 @@ mod tests {
         // utf-8 over windows-1252 bytes.
         assert_eq!(dec("utf-8", b"Gr\xfc\xdfe \x80"), "Grüße €");
         // shift_jis label over UTF-8 bytes.
-        assert_eq!(dec("shift_jis", "日本語のテキスト".as_bytes()), "日本語のテキスト");
+        assert_eq!(
+            dec("shift_jis", "日本語のテキスト".as_bytes()),
+            "日本語のテキスト"
+        );
         // No label at all.
         assert_eq!(decode(None, b"caf\xe9", WINDOWS_1252), "café");
         assert_eq!(decode(None, b"\x83n", encoding_rs::SHIFT_JIS), "ハ");

@@ -19,7 +19,9 @@ pub mod words;
 use std::borrow::Cow;
 
 use encoding_rs::Encoding;
-use mail_parser::{Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{
+    Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 use serde::{Deserialize, Serialize};
 
 pub use calendar::CalendarSummary;
@@ -80,6 +82,10 @@ const MAX_BODY_CHARS: usize = 2_000_000;
 const MAX_FIELD_CHARS: usize = 2_000;
 
 fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        // No more bytes than the cap allows characters.
+        return s.to_string();
+    }
     match s.char_indices().nth(max) {
         Some((i, _)) => s[..i].to_string(),
         None => s.to_string(),
@@ -88,7 +94,12 @@ fn clip(s: &str, max: usize) -> String {
 
 /// A one-line field: cleaned, trimmed, clipped.
 fn field(s: &str) -> String {
-    clip(&clean::line(s), MAX_FIELD_CHARS)
+    let line = clean::line(s);
+    if line.len() <= MAX_FIELD_CHARS {
+        line
+    } else {
+        clip(&line, MAX_FIELD_CHARS)
+    }
 }
 
 /// Parses a raw message. Never fails: unparseable input yields an empty message (the raw
@@ -106,22 +117,24 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
     if text_body.is_none() && html_body.is_none() {
         // Nothing but a container: show what is inside it, as Outlook does.
         if let Some((text, html)) = tnef_bodies {
-            text_body = text;
-            html_body = html;
+            text_body = text.map(Cow::Owned);
+            html_body = html.map(Cow::Owned);
         } else if let Some(summary) = &calendar {
-            text_body = Some(summary.to_text());
+            text_body = Some(Cow::Owned(summary.to_text()));
         }
     }
     if text_body.is_none()
         && let Some(html) = &html_body
     {
-        text_body = Some(mail_parser::decoders::html::html_to_text(html));
+        text_body = Some(Cow::Owned(mail_parser::decoders::html::html_to_text(html)));
     }
-    let body = |b: Option<String>| b.map(|b| clip(&clean::body(&b), MAX_BODY_CHARS));
+    let body = |b: Option<Cow<'_, str>>| b.map(|b| clip(&clean::body(&b), MAX_BODY_CHARS));
     let attachment_count = found.list.len();
     ParsedMessage {
         subject: subject_of(&msg, raw, fallback),
-        from: addresses(&msg, raw, HeaderName::From, fallback).into_iter().next(),
+        from: addresses(&msg, raw, HeaderName::From, fallback)
+            .into_iter()
+            .next(),
         to: addresses(&msg, raw, HeaderName::To, fallback),
         cc: addresses(&msg, raw, HeaderName::Cc, fallback),
         date: msg.date().map(|d| d.to_timestamp()),
@@ -159,7 +172,14 @@ fn header_fallback(msg: &Message<'_>) -> &'static Encoding {
         .take(16)
         .filter_map(|p| p.content_type()?.attribute("charset"))
         .find_map(|label| match charset::resolve(label) {
-            charset::Charset::Whatwg(e) if e.is_ascii_compatible() && e != encoding_rs::UTF_8 => Some(e),
+            // windows-1252 is the default anyway (and what "us-ascii" parts resolve to).
+            charset::Charset::Whatwg(e)
+                if e.is_ascii_compatible()
+                    && e != encoding_rs::UTF_8
+                    && e != encoding_rs::WINDOWS_1252 =>
+            {
+                Some(e)
+            }
             _ => None,
         });
     declared.unwrap_or(encoding_rs::WINDOWS_1252)
@@ -174,7 +194,11 @@ fn raw_value<'a>(buf: &'a [u8], headers: &[Header<'_>], name: &HeaderName<'_>) -
 
 /// The subject of a message whose root headers' offsets point into `buf`.
 fn subject_of(msg: &Message<'_>, buf: &[u8], fallback: &'static Encoding) -> String {
-    let headers = msg.parts.first().map(|p| p.headers.as_slice()).unwrap_or_default();
+    let headers = msg
+        .parts
+        .first()
+        .map(|p| p.headers.as_slice())
+        .unwrap_or_default();
     match raw_value(buf, headers, &HeaderName::Subject) {
         Some(raw) => field(&words::unstructured(raw, fallback)),
         None => field(msg.subject().unwrap_or("")),
@@ -182,8 +206,17 @@ fn subject_of(msg: &Message<'_>, buf: &[u8], fallback: &'static Encoding) -> Str
 }
 
 /// An address header, decoded as mail clients do (see [`words::structured`]).
-fn addresses(msg: &Message<'_>, raw: &[u8], name: HeaderName<'static>, fallback: &'static Encoding) -> Vec<Mailbox> {
-    let headers = msg.parts.first().map(|p| p.headers.as_slice()).unwrap_or_default();
+fn addresses(
+    msg: &Message<'_>,
+    raw: &[u8],
+    name: HeaderName<'static>,
+    fallback: &'static Encoding,
+) -> Vec<Mailbox> {
+    let headers = msg
+        .parts
+        .first()
+        .map(|p| p.headers.as_slice())
+        .unwrap_or_default();
     let convert = |a: &mail_parser::Address<'_>| -> Vec<Mailbox> {
         a.iter()
             .take(500)
@@ -212,19 +245,38 @@ fn addresses(msg: &Message<'_>, raw: &[u8], name: HeaderName<'static>, fallback:
     }
 }
 
-/// Whether a part is an iCalendar object.
+/// Whether a content type (lower case) is an iCalendar object.
 fn is_calendar_type(content_type: &str) -> bool {
-    matches!(content_type, "text/calendar" | "application/ics" | "text/x-vcalendar")
+    matches!(
+        content_type,
+        "text/calendar" | "application/ics" | "text/x-vcalendar"
+    )
+}
+
+/// Whether a part is an iCalendar object (without building its content type string).
+fn is_calendar(part: &MessagePart<'_>) -> bool {
+    part.content_type().is_some_and(|ct| {
+        let sub = ct.subtype().unwrap_or("");
+        match ct.ctype() {
+            t if t.eq_ignore_ascii_case("text") => {
+                sub.eq_ignore_ascii_case("calendar") || sub.eq_ignore_ascii_case("x-vcalendar")
+            }
+            t if t.eq_ignore_ascii_case("application") => sub.eq_ignore_ascii_case("ics"),
+            _ => false,
+        }
+    })
 }
 
 fn content_type_of(part: &MessagePart<'_>) -> String {
-    part.content_type()
+    let mut t = part
+        .content_type()
         .map(|ct| match ct.subtype() {
             Some(sub) => format!("{}/{}", ct.ctype(), sub),
             None => ct.ctype().to_string(),
         })
-        .unwrap_or_else(|| "text/plain".into())
-        .to_ascii_lowercase()
+        .unwrap_or_else(|| "text/plain".into());
+    t.make_ascii_lowercase();
+    t
 }
 
 /// The octets of a part after its transfer encoding (base64, quoted-printable) is undone,
@@ -259,7 +311,11 @@ fn transfer_decoded<'a>(buf: &'a [u8], part: &'a MessagePart<'a>) -> Cow<'a, [u8
 /// The text of a text part, decoded as [`charset::decode`] says. mail-parser's own decoding
 /// is kept where it is the same (UTF-8 without errors; ASCII in an ASCII-compatible
 /// charset), which is the common case and costs nothing more.
-fn part_text<'a>(buf: &'a [u8], part: &'a MessagePart<'a>, fallback: &'static Encoding) -> Option<Cow<'a, str>> {
+fn part_text<'a>(
+    buf: &'a [u8],
+    part: &'a MessagePart<'a>,
+    fallback: &'static Encoding,
+) -> Option<Cow<'a, str>> {
     let (PartType::Text(text) | PartType::Html(text)) = &part.body else {
         return None;
     };
@@ -275,47 +331,58 @@ fn part_text<'a>(buf: &'a [u8], part: &'a MessagePart<'a>, fallback: &'static En
         return Some(Cow::Borrowed(text.as_ref()));
     }
     let bytes = transfer_decoded(buf, part);
-    Some(Cow::Owned(charset::decode(label, &bytes, fallback).into_owned()))
+    Some(Cow::Owned(
+        charset::decode(label, &bytes, fallback).into_owned(),
+    ))
 }
 
 /// The plain-text body: the first text body part that is not a calendar.
-fn text_body(msg: &Message<'_>, raw: &[u8], fallback: &'static Encoding) -> Option<String> {
+fn text_body<'a>(
+    msg: &'a Message<'a>,
+    raw: &'a [u8],
+    fallback: &'static Encoding,
+) -> Option<Cow<'a, str>> {
     msg.text_body.iter().find_map(|&id| {
         let part = msg.parts.get(id as usize)?;
-        if is_calendar_type(&content_type_of(part)) {
+        if is_calendar(part) {
             return None;
         }
         let text = part_text(raw, part, fallback)?;
         Some(match &part.body {
-            PartType::Html(_) => mail_parser::decoders::html::html_to_text(&text),
-            _ => text.into_owned(),
+            PartType::Html(_) => Cow::Owned(mail_parser::decoders::html::html_to_text(&text)),
+            _ => text,
         })
     })
 }
 
 /// The HTML body: the first HTML body part (a text part is not turned into HTML).
-fn html_body(msg: &Message<'_>, raw: &[u8], fallback: &'static Encoding) -> Option<String> {
+fn html_body<'a>(
+    msg: &'a Message<'a>,
+    raw: &'a [u8],
+    fallback: &'static Encoding,
+) -> Option<Cow<'a, str>> {
     msg.html_body.iter().find_map(|&id| {
         let part = msg.parts.get(id as usize)?;
         match &part.body {
-            PartType::Html(_) => part_text(raw, part, fallback).map(Cow::into_owned),
+            PartType::Html(_) => part_text(raw, part, fallback),
             _ => None,
         }
     })
 }
 
 /// The summary of the message's first calendar part.
-fn calendar_part(msg: &Message<'_>, raw: &[u8], fallback: &'static Encoding) -> Option<CalendarSummary> {
-    msg.parts
-        .iter()
-        .filter(|p| is_calendar_type(&content_type_of(p)))
-        .find_map(|p| {
-            let text = match part_text(raw, p, fallback) {
-                Some(t) => t,
-                None => charset::fallback_decode(p.contents(), fallback),
-            };
-            calendar::summarise(&text)
-        })
+fn calendar_part(
+    msg: &Message<'_>,
+    raw: &[u8],
+    fallback: &'static Encoding,
+) -> Option<CalendarSummary> {
+    msg.parts.iter().filter(|p| is_calendar(p)).find_map(|p| {
+        let text = match part_text(raw, p, fallback) {
+            Some(t) => t,
+            None => charset::fallback_decode(p.contents(), fallback),
+        };
+        calendar::summarise(&text)
+    })
 }
 
 /// An attachment and its bytes.
@@ -333,10 +400,14 @@ struct Attachments<'a> {
 /// Every attachment in message order: the parts mail-parser calls attachments, calendar
 /// parts it took for a body, and the files inside `winmail.dat` (right after it). A
 /// forwarded message is one attachment; its own attachments stay inside it.
-fn attachments<'a>(msg: &'a Message<'a>, raw: &'a [u8], fallback: &'static Encoding) -> Attachments<'a> {
+fn attachments<'a>(
+    msg: &'a Message<'a>,
+    raw: &'a [u8],
+    fallback: &'static Encoding,
+) -> Attachments<'a> {
     let mut ids: Vec<u32> = msg.attachments.clone();
     for &id in msg.text_body.iter().chain(msg.html_body.iter()) {
-        if msg.parts.get(id as usize).is_some_and(|p| is_calendar_type(&content_type_of(p))) {
+        if msg.parts.get(id as usize).is_some_and(is_calendar) {
             ids.push(id);
         }
     }
@@ -378,16 +449,25 @@ fn attachments<'a>(msg: &'a Message<'a>, raw: &'a [u8], fallback: &'static Encod
             (_, None) if is_calendar_type(&content_type) => "invite.ics".to_string(),
             (_, None) => format!("attachment-{position}.{}", extension_for(&content_type)),
         };
-        let is_tnef = matches!(content_type.as_str(), "application/ms-tnef" | "application/vnd.ms-tnef")
-            || name.eq_ignore_ascii_case("winmail.dat");
+        let is_tnef = matches!(
+            content_type.as_str(),
+            "application/ms-tnef" | "application/vnd.ms-tnef"
+        ) || name.eq_ignore_ascii_case("winmail.dat");
         let is_message = matches!(part.body, PartType::Message(_));
         let info = AttachmentInfo {
             name,
-            content_type: if is_message { "message/rfc822".into() } else { clip(&content_type, 255) },
+            content_type: if is_message {
+                "message/rfc822".into()
+            } else {
+                clip(&content_type, 255)
+            },
             size: bytes.len(),
-            content_id: part
-                .content_id()
-                .map(|c| clip(&clean::line(c.trim_matches(|ch| ch == '<' || ch == '>')), 255)),
+            content_id: part.content_id().map(|c| {
+                clip(
+                    &clean::line(c.trim_matches(|ch| ch == '<' || ch == '>')),
+                    255,
+                )
+            }),
             is_inline: !is_message && part.content_disposition().is_some_and(|d| d.is_inline()),
         };
         let tnef = if is_tnef { tnef_files(&bytes) } else { None };
@@ -417,13 +497,21 @@ struct TnefEntry {
 
 impl TnefEntry {
     fn into_found<'a>(self, position: usize) -> Found<'a> {
-        let name = self.name.as_deref().map(clean::attachment_name).filter(|n| !n.is_empty());
+        let name = self
+            .name
+            .as_deref()
+            .map(clean::attachment_name)
+            .filter(|n| !n.is_empty());
         let content_type = self
             .content_type
             .map(|t| t.trim().to_ascii_lowercase())
-            .or_else(|| name.as_deref().and_then(|n| mime_guess::from_path(n).first_raw().map(str::to_string)))
+            .or_else(|| {
+                name.as_deref()
+                    .and_then(|n| mime_guess::from_path(n).first_raw().map(str::to_string))
+            })
             .unwrap_or_else(|| "application/octet-stream".into());
-        let name = name.unwrap_or_else(|| format!("attachment-{position}.{}", extension_for(&content_type)));
+        let name = name
+            .unwrap_or_else(|| format!("attachment-{position}.{}", extension_for(&content_type)));
         Found {
             info: AttachmentInfo {
                 name: clip(&name, 255),
@@ -458,7 +546,8 @@ fn given_name(raw: &[u8], part: &MessagePart<'_>, fallback: &'static Encoding) -
     let from = |header: HeaderName<'static>, param: &str| {
         raw_value(raw, &part.headers, &header).and_then(|v| words::parameter(v, param, fallback))
     };
-    let name = from(HeaderName::ContentDisposition, "filename").or_else(|| from(HeaderName::ContentType, "name"))?;
+    let name = from(HeaderName::ContentDisposition, "filename")
+        .or_else(|| from(HeaderName::ContentType, "name"))?;
     let name = clip(&clean::attachment_name(&name), 255);
     (!name.is_empty()).then_some(name)
 }
@@ -483,9 +572,18 @@ fn extension_for(content_type: &str) -> &'static str {
         ("application/msword", "doc"),
         ("application/vnd.ms-excel", "xls"),
         ("application/vnd.ms-powerpoint", "ppt"),
-        ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
-        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
-        ("application/vnd.openxmlformats-officedocument.presentationml.presentation", "pptx"),
+        (
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "docx",
+        ),
+        (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        (
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            "pptx",
+        ),
         ("application/vnd.ms-outlook", "msg"),
         ("application/ms-tnef", "dat"),
         ("application/vnd.ms-tnef", "dat"),
@@ -509,7 +607,9 @@ fn extension_for(content_type: &str) -> &'static str {
         .iter()
         .find(|(t, _)| *t == content_type)
         .map(|(_, e)| *e)
-        .or_else(|| mime_guess::get_mime_extensions_str(content_type).and_then(|e| e.first().copied()))
+        .or_else(|| {
+            mime_guess::get_mime_extensions_str(content_type).and_then(|e| e.first().copied())
+        })
         .unwrap_or("bin")
 }
 
@@ -540,7 +640,10 @@ mod tests {
         let raw = b"From: =?UTF-8?B?5bGx?= =?UTF-8?B?55Sw?= =?UTF-8?B?IOWkqumDjg==?= <t@x>\r\nTo: =?utf-8?Q?Doe=2C_John?= <j@x>, \"M\xfcller, Eva\" <e@x>\r\nSubject: x\r\n\r\nbody\r\n";
         let p = parse(raw);
         assert_eq!(p.from.and_then(|f| f.name).as_deref(), Some("山田 太郎"));
-        let names: Vec<_> = p.to.iter().map(|m| m.name.clone().unwrap_or_default()).collect();
+        let names: Vec<_> =
+            p.to.iter()
+                .map(|m| m.name.clone().unwrap_or_default())
+                .collect();
         assert_eq!(names, ["Doe, John", "Müller, Eva"]);
     }
 
@@ -549,6 +652,9 @@ mod tests {
         let raw = b"Subject: csv\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee csv\r\n--b\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename=l.csv\r\nContent-Transfer-Encoding: base64\r\n\r\nTfxsbGVyOzEK\r\n--b--\r\n";
         let p = parse(raw);
         assert_eq!(p.attachments[0].size, 9);
-        assert_eq!(attachment_bytes(raw, 0).as_deref(), Some(&b"M\xfcller;1\n"[..]));
+        assert_eq!(
+            attachment_bytes(raw, 0).as_deref(),
+            Some(&b"M\xfcller;1\n"[..])
+        );
     }
 }

@@ -84,7 +84,8 @@ impl<'a> Cursor<'a> {
         self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn remaining(&self) -> usize {
         self.data.len().saturating_sub(self.pos)
@@ -140,7 +141,9 @@ pub fn read(data: &[u8]) -> Option<Tnef<'_>> {
                 }
                 current = Some(Pending::default());
             }
-            (2, ATT_ATTACH_TITLE) => current.get_or_insert_with(Pending::default).title = Some(value),
+            (2, ATT_ATTACH_TITLE) => {
+                current.get_or_insert_with(Pending::default).title = Some(value)
+            }
             (2, ATT_ATTACH_DATA) => current.get_or_insert_with(Pending::default).data = Some(value),
             (2, ATT_ATTACHMENT) => {
                 current.get_or_insert_with(Pending::default).props = Some(properties(value));
@@ -152,7 +155,9 @@ pub fn read(data: &[u8]) -> Option<Tnef<'_>> {
         out.files.push(done.finish(codepage));
     }
     if out.body_text.is_none() {
-        out.body_text = body_8bit.map(|b| decode_8bit(b, codepage)).filter(|s| !s.is_empty());
+        out.body_text = body_8bit
+            .map(|b| decode_8bit(b, codepage))
+            .filter(|s| !s.is_empty());
     }
     Some(out)
 }
@@ -256,7 +261,10 @@ fn fixed_size(ptype: u16) -> Option<usize> {
 /// Reads a MAPI property list ([MS-OXTNEF] 2.1.3.4). Stops at the first property whose
 /// size cannot be known; what came before is kept.
 fn properties(block: &[u8]) -> Props<'_> {
-    let mut c = Cursor { data: block, pos: 0 };
+    let mut c = Cursor {
+        data: block,
+        pos: 0,
+    };
     let mut props = Props::default();
     let Some(count) = c.u32() else {
         return props;
@@ -289,7 +297,11 @@ fn property<'a>(c: &mut Cursor<'a>, props: &mut Props<'a>) -> Option<()> {
     let base = ptype & !MV_FLAG;
     let multi = ptype & MV_FLAG != 0;
     let variable = matches!(base, PT_STRING8 | PT_UNICODE | PT_BINARY | PT_OBJECT);
-    let count = if multi || variable { c.u32()? as usize } else { 1 };
+    let count = if multi || variable {
+        c.u32()? as usize
+    } else {
+        1
+    };
     if count > c.remaining() {
         return None;
     }
@@ -346,7 +358,9 @@ pub(crate) mod tests {
             out.extend_from_slice(&id.to_le_bytes());
             out.extend_from_slice(&(value.len() as u32).to_le_bytes());
             out.extend_from_slice(value);
-            let sum = value.iter().fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
+            let sum = value
+                .iter()
+                .fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
             out.extend_from_slice(&sum.to_le_bytes());
         }
         out
@@ -371,7 +385,10 @@ pub(crate) mod tests {
     }
 
     pub fn utf16(s: &str) -> Vec<u8> {
-        s.encode_utf16().chain([0]).flat_map(|u| u.to_le_bytes()).collect()
+        s.encode_utf16()
+            .chain([0])
+            .flat_map(|u| u.to_le_bytes())
+            .collect()
     }
 
     #[test]
@@ -398,8 +415,16 @@ pub(crate) mod tests {
                 2,
                 0x0006_9005,
                 props(&[
-                    (PT_UNICODE, PR_ATTACH_LONG_FILENAME, utf16("Quarterly report 日本.pdf")),
-                    (PT_STRING8, PR_ATTACH_MIME_TAG, b"application/pdf\0".to_vec()),
+                    (
+                        PT_UNICODE,
+                        PR_ATTACH_LONG_FILENAME,
+                        utf16("Quarterly report 日本.pdf"),
+                    ),
+                    (
+                        PT_STRING8,
+                        PR_ATTACH_MIME_TAG,
+                        b"application/pdf\0".to_vec(),
+                    ),
                     (0x0003, 0x3705, 1u32.to_le_bytes().to_vec()),
                 ]),
             ),
@@ -410,7 +435,10 @@ pub(crate) mod tests {
         let t = read(&data).unwrap_or_default();
         assert_eq!(t.body_text.as_deref(), Some("Hello from Outlook"));
         assert_eq!(t.files.len(), 2);
-        assert_eq!(t.files[0].name.as_deref(), Some("Quarterly report 日本.pdf"));
+        assert_eq!(
+            t.files[0].name.as_deref(),
+            Some("Quarterly report 日本.pdf")
+        );
         assert_eq!(t.files[0].content_type.as_deref(), Some("application/pdf"));
         assert_eq!(t.files[0].data, b"%PDF-1.4");
         assert_eq!(t.files[1].name.as_deref(), Some("café.txt"));

@@ -48,16 +48,18 @@ fn word_at(input: &[u8], start: usize) -> Option<Word<'_>> {
         return None;
     }
     let text_start = q1 + 3;
-    let text_len = rest[text_start..]
-        .windows(2)
-        .position(|w| w == b"?=")?;
+    let text_len = rest[text_start..].windows(2).position(|w| w == b"?=")?;
     let text = &rest[text_start..text_start + text_len];
     if text.iter().any(|&b| b == b'\r' || b == b'\n') {
         return None;
     }
     let bytes = match encoding {
         b'B' | b'b' => {
-            let compact: Vec<u8> = text.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+            let compact: Vec<u8> = text
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
             LENIENT_BASE64.decode(compact).ok()?
         }
         b'Q' | b'q' => q_decode(text),
@@ -78,7 +80,9 @@ fn q_decode(text: &[u8]) -> Vec<u8> {
         match text[i] {
             b'_' => out.push(b' '),
             b'=' => {
-                let hex = text.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 if let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     out.push(byte);
                     i += 3;
@@ -162,7 +166,12 @@ fn scan<'a>(input: &'a [u8], fallback: &'static Encoding, mut each: impl FnMut(P
 /// Removes folding (CR and LF; the whitespace after them stays, as RFC 5322 §2.2.3 says).
 fn unfold(raw: &[u8]) -> Cow<'_, [u8]> {
     if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
-        Cow::Owned(raw.iter().copied().filter(|&b| b != b'\r' && b != b'\n').collect())
+        Cow::Owned(
+            raw.iter()
+                .copied()
+                .filter(|&b| b != b'\r' && b != b'\n')
+                .collect(),
+        )
     } else {
         Cow::Borrowed(raw)
     }
@@ -200,7 +209,11 @@ pub fn structured(raw: &[u8], fallback: &'static Encoding) -> Vec<u8> {
         }
         Piece::Words(words) => {
             out.extend_from_slice(b"=?utf-8?B?");
-            out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(words).as_bytes());
+            out.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(words)
+                    .as_bytes(),
+            );
             out.extend_from_slice(b"?=");
         }
     });
@@ -242,7 +255,9 @@ fn params(raw: &[u8]) -> Vec<Param<'_>> {
         while i < len && !matches!(raw[i], b'=' | b';') {
             i += 1;
         }
-        let attribute = String::from_utf8_lossy(&raw[name_start..i]).trim().to_ascii_lowercase();
+        let attribute = String::from_utf8_lossy(&raw[name_start..i])
+            .trim()
+            .to_ascii_lowercase();
         if i >= len || raw[i] == b';' {
             continue;
         }
@@ -355,7 +370,11 @@ pub fn parameter(raw_header: &[u8], name: &str, fallback: &'static Encoding) -> 
     let raw = unfold(raw_header);
     let all = params(&raw);
     let mine: Vec<&Param<'_>> = all.iter().filter(|p| p.name == name).collect();
-    let mut sections: Vec<&Param<'_>> = mine.iter().copied().filter(|p| p.section.is_some()).collect();
+    let mut sections: Vec<&Param<'_>> = mine
+        .iter()
+        .copied()
+        .filter(|p| p.section.is_some())
+        .collect();
     if !sections.is_empty() {
         sections.sort_by_key(|p| p.section);
         sections.dedup_by_key(|p| p.section);
@@ -378,7 +397,11 @@ pub fn parameter(raw_header: &[u8], name: &str, fallback: &'static Encoding) -> 
     }
     if let Some(p) = mine.iter().find(|p| p.extended) {
         let (label, rest) = split_charset(&p.value);
-        return Some(decode_param(label.as_deref(), &percent_decode(rest), fallback));
+        return Some(decode_param(
+            label.as_deref(),
+            &percent_decode(rest),
+            fallback,
+        ));
     }
     mine.first().map(|p| unstructured(&p.value, fallback))
 }
@@ -419,7 +442,10 @@ mod tests {
         let split = "=?UTF-8?B?5pel5pw=?= =?UTF-8?B?rA==?=";
         assert_eq!(text(split), "日本");
         // Folded between the words, and mixed with text.
-        assert_eq!(text("Re: =?utf-8?Q?Gr=C3?=\r\n =?utf-8?Q?=BC=C3=9Fe?= aus"), "Re: Grüße aus");
+        assert_eq!(
+            text("Re: =?utf-8?Q?Gr=C3?=\r\n =?utf-8?Q?=BC=C3=9Fe?= aus"),
+            "Re: Grüße aus"
+        );
         // GBK split inside a character.
         assert_eq!(text("=?gb2312?B?xA==?= =?gb2312?B?4w==?="), "你");
     }
@@ -435,7 +461,10 @@ mod tests {
     #[test]
     fn whitespace_next_to_text_stays_and_bad_words_are_text() {
         assert_eq!(text("a =?utf-8?q?b?= c"), "a b c");
-        assert_eq!(text("=?utf-8?x?abc?= and =?bogus"), "=?utf-8?x?abc?= and =?bogus");
+        assert_eq!(
+            text("=?utf-8?x?abc?= and =?bogus"),
+            "=?utf-8?x?abc?= and =?bogus"
+        );
         assert_eq!(text("=?unknown-cs?Q?caf=E9?="), "café");
         assert_eq!(text("=?utf-7?Q?Gr+APwA3w-e?="), "Grüße");
         assert_eq!(unstructured(b"Gr\xfc\xdfe", WINDOWS_1252), "Grüße");
@@ -444,7 +473,10 @@ mod tests {
 
     #[test]
     fn structured_values_keep_their_structure() {
-        let out = structured(b"=?utf-8?Q?Doe=2C_John?= <j@x>, \"=?utf-8?B?5bGx?= =?utf-8?B?55Sw?=\" <y@x>", WINDOWS_1252);
+        let out = structured(
+            b"=?utf-8?Q?Doe=2C_John?= <j@x>, \"=?utf-8?B?5bGx?= =?utf-8?B?55Sw?=\" <y@x>",
+            WINDOWS_1252,
+        );
         let s = String::from_utf8(out).unwrap_or_default();
         assert!(s.ends_with("<y@x>"), "{s}");
         assert!(!s.contains("Doe, John"), "{s}");
@@ -454,22 +486,49 @@ mod tests {
     fn rfc2231_sections_join_octets_before_decoding() {
         let p = |raw: &str| parameter(raw.as_bytes(), "filename", WINDOWS_1252);
         assert_eq!(
-            p("attachment;\r\n filename*0*=utf-8''Angebot%20M%C3%BCller%20;\r\n filename*1=\"Stand Juli.pdf\""),
+            p(
+                "attachment;\r\n filename*0*=utf-8''Angebot%20M%C3%BCller%20;\r\n filename*1=\"Stand Juli.pdf\""
+            ),
             Some("Angebot Müller Stand Juli.pdf".into())
         );
         // A character split between sections.
-        assert_eq!(p("attachment; filename*0*=utf-8''%E6%97; filename*1*=%A5.txt"), Some("日.txt".into()));
-        assert_eq!(p("attachment; filename*=iso-2022-jp''%1B%24B%46%7C%1B%28B.txt"), Some("日.txt".into()));
-        assert_eq!(p("attachment; filename*0*=utf-8''A10090110721%2Epdf"), Some("A10090110721.pdf".into()));
-        assert_eq!(p("attachment; filename=\"=?utf-8?B?5pel5pys?=.pdf\""), Some("日本.pdf".into()));
-        assert_eq!(p("attachment; filename=\"a \\\"b\\\";c.txt\"; size=3"), Some("a \"b\";c.txt".into()));
-        assert_eq!(p("attachment; filename=plain.txt"), Some("plain.txt".into()));
+        assert_eq!(
+            p("attachment; filename*0*=utf-8''%E6%97; filename*1*=%A5.txt"),
+            Some("日.txt".into())
+        );
+        assert_eq!(
+            p("attachment; filename*=iso-2022-jp''%1B%24B%46%7C%1B%28B.txt"),
+            Some("日.txt".into())
+        );
+        assert_eq!(
+            p("attachment; filename*0*=utf-8''A10090110721%2Epdf"),
+            Some("A10090110721.pdf".into())
+        );
+        assert_eq!(
+            p("attachment; filename=\"=?utf-8?B?5pel5pys?=.pdf\""),
+            Some("日本.pdf".into())
+        );
+        assert_eq!(
+            p("attachment; filename=\"a \\\"b\\\";c.txt\"; size=3"),
+            Some("a \"b\";c.txt".into())
+        );
+        assert_eq!(
+            p("attachment; filename=plain.txt"),
+            Some("plain.txt".into())
+        );
         assert_eq!(p("attachment"), None);
         assert_eq!(
-            parameter(b"application/pdf; name=\"r\xe9sum\xe9.pdf\"", "name", WINDOWS_1252),
+            parameter(
+                b"application/pdf; name=\"r\xe9sum\xe9.pdf\"",
+                "name",
+                WINDOWS_1252
+            ),
             Some("résumé.pdf".into())
         );
         // The extended form wins.
-        assert_eq!(p("attachment; filename=\"fallback.txt\"; filename*=utf-8''real.txt"), Some("real.txt".into()));
+        assert_eq!(
+            p("attachment; filename=\"fallback.txt\"; filename*=utf-8''real.txt"),
+            Some("real.txt".into())
+        );
     }
 }

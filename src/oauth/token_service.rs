@@ -131,9 +131,7 @@ impl TokenService {
                 // coming in while the administrator enters a new secret.
                 let cred = self.load(id).await?;
                 match self.cached_token(&cred, 0)? {
-                    Some(token) if cred.stored_status() == TokenStatus::InvalidClient => {
-                        Ok(token)
-                    }
+                    Some(token) if cred.stored_status() == TokenStatus::InvalidClient => Ok(token),
                     _ => Err(failure),
                 }
             }

@@ -257,7 +257,9 @@ fn credential_problem(cred: Option<&Credential>) -> (Option<String>, Option<&'st
         TokenStatus::Error => (
             Some(format!(
                 "the credential's last token request failed{code}: {}",
-                c.last_error_description.as_deref().unwrap_or("see the credential")
+                c.last_error_description
+                    .as_deref()
+                    .unwrap_or("see the credential")
             )),
             None,
         ),

@@ -32,9 +32,18 @@ fn cases() -> Vec<(String, Vec<u8>, Value)> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let emls: Vec<&str> = names.iter().filter_map(|n| n.strip_suffix(".eml")).collect();
-    let jsons: Vec<&str> = names.iter().filter_map(|n| n.strip_suffix(".json")).collect();
-    assert_eq!(emls, jsons, "every .eml needs its .json and every .json its .eml");
+    let emls: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".eml"))
+        .collect();
+    let jsons: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".json"))
+        .collect();
+    assert_eq!(
+        emls, jsons,
+        "every .eml needs its .json and every .json its .eml"
+    );
     emls.iter()
         .map(|name| {
             let raw = std::fs::read(dir.join(format!("{name}.eml"))).expect("eml");
@@ -69,13 +78,19 @@ impl Report {
         }
     }
     fn eq(&mut self, case: &str, what: &str, got: &Value, want: &Value) {
-        self.check(case, what, got == want, || format!("got {got}, want {want}"));
+        self.check(case, what, got == want, || {
+            format!("got {got}, want {want}")
+        });
     }
 }
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -83,10 +98,15 @@ fn strings(v: &Value) -> Vec<String> {
 async fn every_corpus_message_shows_as_its_sender_wrote_it() {
     let app = TestApp::signed_in().await;
     app.app_credential().await;
-    let r = app.create_account("acct", &[("after_import", "keep")]).await;
+    let r = app
+        .create_account("acct", &[("after_import", "keep")])
+        .await;
     assert_is_redirect_to(&r, "/accounts/acct");
     let cases = cases();
-    assert!(cases.len() >= 14 + 15, "the shared cases and at least 15 more");
+    assert!(
+        cases.len() >= 14 + 15,
+        "the shared cases and at least 15 more"
+    );
 
     // Seed every case over the sandbox's HTTP control API, exactly as the file holds it.
     let http = reqwest::Client::new();
@@ -147,15 +167,29 @@ async fn every_corpus_message_shows_as_its_sender_wrote_it() {
 }
 
 /// The JSON API, the raw download and every attachment download.
-async fn check_api(app: &TestApp, report: &mut Report, name: &str, id: i64, raw: &[u8], want: &Value) {
+async fn check_api(
+    app: &TestApp,
+    report: &mut Report,
+    name: &str,
+    id: i64,
+    raw: &[u8],
+    want: &Value,
+) {
     let got_raw = app
         .get(&format!("/api/v1/messages/{id}/raw"))
         .await
         .bytes()
         .await
         .expect("raw");
-    report.check(name, "raw bytes", got_raw[..] == raw[..], || "the raw download differs from the file".into());
-    report.eq(name, "raw sha256 of the file", &Value::from(sha256_hex(raw)), &want["raw_sha256"]);
+    report.check(name, "raw bytes", got_raw[..] == raw[..], || {
+        "the raw download differs from the file".into()
+    });
+    report.eq(
+        name,
+        "raw sha256 of the file",
+        &Value::from(sha256_hex(raw)),
+        &want["raw_sha256"],
+    );
 
     let m = app.api(&format!("/messages/{id}")).await;
     report.eq(name, "subject", &m["subject"], &want["subject"]);
@@ -163,10 +197,14 @@ async fn check_api(app: &TestApp, report: &mut Report, name: &str, id: i64, raw:
     report.eq(name, "from", &m["from"], &want["from_address"]);
     let text = m["text_body"].as_str().unwrap_or("");
     for excerpt in strings(&want["text"]) {
-        report.check(name, "text body", text.contains(&excerpt), || format!("{excerpt:?} not in {text:?}"));
+        report.check(name, "text body", text.contains(&excerpt), || {
+            format!("{excerpt:?} not in {text:?}")
+        });
     }
     for absent in strings(&want["not_in_text"]) {
-        report.check(name, "text body", !text.contains(&absent), || format!("{absent:?} in {text:?}"));
+        report.check(name, "text body", !text.contains(&absent), || {
+            format!("{absent:?} in {text:?}")
+        });
     }
     for (field, value) in [
         ("subject", m["subject"].as_str()),
@@ -174,12 +212,19 @@ async fn check_api(app: &TestApp, report: &mut Report, name: &str, id: i64, raw:
         ("text_body", m["text_body"].as_str()),
     ] {
         let value = value.unwrap_or("");
-        report.check(name, field, control_in(value).is_none(), || format!("control character in {value:?}"));
+        report.check(name, field, control_in(value).is_none(), || {
+            format!("control character in {value:?}")
+        });
     }
 
     if want["calendar"].is_object() {
         for key in ["title", "when", "location", "organizer", "description"] {
-            report.eq(name, &format!("calendar {key}"), &m["calendar"][key], &want["calendar"][key]);
+            report.eq(
+                name,
+                &format!("calendar {key}"),
+                &m["calendar"][key],
+                &want["calendar"][key],
+            );
         }
     } else {
         report.eq(name, "calendar", &m["calendar"], &Value::Null);
@@ -192,16 +237,33 @@ async fn check_api(app: &TestApp, report: &mut Report, name: &str, id: i64, raw:
             .map(|a| serde_json::json!([a["name"], a["content_type"], a["size"]]))
             .collect()
     };
-    report.eq(name, "attachments", &Value::from(shape(&listed)), &Value::from(shape(&expected)));
-    report.eq(name, "attachments_truncated", &m["attachments_truncated"], &Value::Bool(false));
+    report.eq(
+        name,
+        "attachments",
+        &Value::from(shape(&listed)),
+        &Value::from(shape(&expected)),
+    );
+    report.eq(
+        name,
+        "attachments_truncated",
+        &m["attachments_truncated"],
+        &Value::Bool(false),
+    );
     for (n, a) in expected.iter().enumerate() {
         let r = app.get(&format!("/mail/{id}/attachments/{n}")).await;
         if r.status() != StatusCode::OK {
-            report.check(name, "attachment download", false, || format!("attachment {n}: {}", r.status()));
+            report.check(name, "attachment download", false, || {
+                format!("attachment {n}: {}", r.status())
+            });
             continue;
         }
         let bytes = r.bytes().await.expect("attachment");
-        report.eq(name, &format!("sha256 of attachment {n}"), &Value::from(sha256_hex(&bytes)), &a["sha256"]);
+        report.eq(
+            name,
+            &format!("sha256 of attachment {n}"),
+            &Value::from(sha256_hex(&bytes)),
+            &a["sha256"],
+        );
     }
 }
 
@@ -214,33 +276,67 @@ async fn check_page(app: &TestApp, report: &mut Report, name: &str, id: i64, wan
     let doc = Html::parse_document(&page);
     let texts = |css: &str| -> Vec<String> {
         let sel = Selector::parse(css).expect("selector");
-        doc.select(&sel).map(|e| e.text().collect::<String>()).collect()
+        doc.select(&sel)
+            .map(|e| e.text().collect::<String>())
+            .collect()
     };
     let subject = want["subject"].as_str().unwrap_or("");
-    report.eq(name, "page subject", &Value::from(texts("h1.mail-subject")), &Value::from(vec![subject]));
+    report.eq(
+        name,
+        "page subject",
+        &Value::from(texts("h1.mail-subject")),
+        &Value::from(vec![subject]),
+    );
     let from = texts("#h-from").concat();
     let from_name = want["from_name"].as_str().unwrap_or("");
     let address = want["from_address"].as_str().unwrap_or("");
-    report.check(name, "page sender", from.contains(from_name) && from.contains(address), || from.clone());
+    report.check(
+        name,
+        "page sender",
+        from.contains(from_name) && from.contains(address),
+        || from.clone(),
+    );
     let whole: String = doc.root_element().text().collect();
-    for excerpt in strings(&want["text"]).into_iter().chain(strings(&want["html"])) {
-        report.check(name, "page text", whole.contains(&excerpt), || format!("{excerpt:?} not on the page"));
+    for excerpt in strings(&want["text"])
+        .into_iter()
+        .chain(strings(&want["html"]))
+    {
+        report.check(name, "page text", whole.contains(&excerpt), || {
+            format!("{excerpt:?} not on the page")
+        });
     }
     for excerpt in strings(&want["html"]) {
         let html = texts(".mail-html").concat();
-        report.check(name, "page HTML body", html.contains(&excerpt), || format!("{excerpt:?} not in {html:?}"));
+        report.check(name, "page HTML body", html.contains(&excerpt), || {
+            format!("{excerpt:?} not in {html:?}")
+        });
     }
     if let Some(when) = want["calendar"]["when"].as_str() {
-        report.eq(name, "page calendar", &Value::from(texts("#cal-when")), &Value::from(vec![when]));
+        report.eq(
+            name,
+            "page calendar",
+            &Value::from(texts("#cal-when")),
+            &Value::from(vec![when]),
+        );
     }
     let names: Vec<Value> = want["attachments"]
         .as_array()
         .map(|a| a.iter().map(|x| x["name"].clone()).collect())
         .unwrap_or_default();
-    let shown: Vec<Value> = texts("a.attachment-name").into_iter().map(Value::from).collect();
-    report.eq(name, "page attachment names", &Value::from(shown), &Value::from(names));
+    let shown: Vec<Value> = texts("a.attachment-name")
+        .into_iter()
+        .map(Value::from)
+        .collect();
+    report.eq(
+        name,
+        "page attachment names",
+        &Value::from(shown),
+        &Value::from(names),
+    );
     if let Some(n) = want["inline_images"].as_u64() {
         let count = page.matches(&format!("src=\"/mail/{id}/cid/")).count() as u64;
-        report.check(name, "inline images", count == n, || format!("{count} shown, {n} expected"));
+        report.check(name, "inline images", count == n, || {
+            format!("{count} shown, {n} expected")
+        });
     }
 }

@@ -722,7 +722,15 @@ async fn an_expired_client_secret_says_so_and_imports_go_on_until_the_token_expi
     use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
     let app = app_with_account("move").await;
     seed(&app, "inbox", 1, false);
-    assert_eq!(app.state.importer.run_account("acct").await.unwrap().imported, 1);
+    assert_eq!(
+        app.state
+            .importer
+            .run_account("acct")
+            .await
+            .unwrap()
+            .imported,
+        1
+    );
 
     // The secret expires; Mailport's access token has two minutes left, so the next run
     // tries a refresh, which Entra ID refuses with AADSTS7000222.
@@ -731,15 +739,25 @@ async fn an_expired_client_secret_says_so_and_imports_go_on_until_the_token_expi
     app.expire_token_in("app", 120).await;
     seed(&app, "inbox", 1, false);
     let s = app.state.importer.run_account("acct").await.unwrap();
-    assert_eq!((s.outcome.as_str(), s.imported), ("ok", 1), "the token still works: {s:?}");
+    assert_eq!(
+        (s.outcome.as_str(), s.imported),
+        ("ok", 1),
+        "the token still works: {s:?}"
+    );
     let cred = app.credential("app").await;
     assert_eq!(cred["token"]["status"], "invalid_client");
     assert_eq!(cred["token"]["last_error"]["code"], "AADSTS7000222");
     assert_eq!(app.api("/accounts/acct").await["status"], "invalid_client");
     let page = app.get_text("/accounts/acct").await;
     assert!(page.contains("Secret rejected"), "{page}");
-    assert!(page.contains("client secret was rejected (AADSTS7000222)"), "{page}");
-    assert!(page.contains("imports use the access token issued before until"), "{page}");
+    assert!(
+        page.contains("client secret was rejected (AADSTS7000222)"),
+        "{page}"
+    );
+    assert!(
+        page.contains("imports use the access token issued before until"),
+        "{page}"
+    );
     assert!(page.contains("href=\"/credentials/app\""));
     assert!(!page.contains("Needs consent") && !page.contains("needs consent"));
 
@@ -749,14 +767,30 @@ async fn an_expired_client_secret_says_so_and_imports_go_on_until_the_token_expi
     let s = app.state.importer.run_account("acct").await.unwrap();
     assert_eq!(s.outcome, "error");
     assert_eq!(s.error_code.as_deref(), Some("invalid_client"));
-    assert!(s.error_message.as_deref().unwrap_or("").contains("enter a new client secret"), "{s:?}");
-    assert_eq!(app.graph().messages(ADELE, "inbox").unwrap().len(), 1, "untouched");
+    assert!(
+        s.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("enter a new client secret"),
+        "{s:?}"
+    );
+    assert_eq!(
+        app.graph().messages(ADELE, "inbox").unwrap().len(),
+        1,
+        "untouched"
+    );
     let json = app.api("/accounts/acct").await;
     assert_eq!(json["status"], "invalid_client");
     let list = app.get_text("/accounts").await;
-    assert!(list.contains("Secret rejected") && !list.contains("Needs consent"), "{list}");
+    assert!(
+        list.contains("Secret rejected") && !list.contains("Needs consent"),
+        "{list}"
+    );
     let page = app.get_text("/accounts/acct").await;
-    assert!(page.contains("client secret was rejected (AADSTS7000222): enter a new client secret"), "{page}");
+    assert!(
+        page.contains("client secret was rejected (AADSTS7000222): enter a new client secret"),
+        "{page}"
+    );
 
     // The administrator makes a new secret (here: the sandbox's secret valid again) and
     // saves it on the credential; the next run imports the rest.
@@ -812,7 +846,10 @@ async fn a_message_removed_between_listing_and_download_is_skipped_not_failed() 
     // client deletes one message through Graph.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while app.graph().pending_faults().len() > 2 {
-        assert!(std::time::Instant::now() < deadline, "the downloads never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the downloads never started"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let token = app.state.tokens.access_token("app").await.expect("token");
@@ -834,7 +871,13 @@ async fn a_message_removed_between_listing_and_download_is_skipped_not_failed() 
         ("ok", 1, 0, 1),
         "{s:?}"
     );
-    assert!(s.log.iter().any(|l| l.contains("was gone from the mailbox")), "{:?}", s.log);
+    assert!(
+        s.log
+            .iter()
+            .any(|l| l.contains("was gone from the mailbox")),
+        "{:?}",
+        s.log
+    );
     let json = app.api("/accounts/acct").await;
     assert_eq!(json["status"], "ok");
     assert_eq!(json["last_run"]["failed"], 0);

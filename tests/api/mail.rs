@@ -351,7 +351,11 @@ async fn messages_stored_by_an_older_parser_are_derived_again_from_their_raw_byt
         .execute(&app.state.db)
         .await
         .expect("old attachment list");
-    assert!(app.get_text(&format!("/mail/{id}")).await.contains("\u{1b}"));
+    assert!(
+        app.get_text(&format!("/mail/{id}"))
+            .await
+            .contains("\u{1b}")
+    );
 
     let cancel = tokio_util::sync::CancellationToken::new();
     let done = mailport::import::rederive::run(&app.state.db, &app.state.blobs, &cancel)
@@ -359,7 +363,10 @@ async fn messages_stored_by_an_older_parser_are_derived_again_from_their_raw_byt
         .expect("rederive");
     assert_eq!(done, 2);
     let json = app.api(&format!("/messages/{id}")).await;
-    assert_eq!(json["subject"], "【防水特集】台風や豪雨に備える商品のご案内");
+    assert_eq!(
+        json["subject"],
+        "【防水特集】台風や豪雨に備える商品のご案内"
+    );
     assert_eq!(json["from_name"], "山田 太郎");
     let json = app.api(&format!("/messages/{tnef_id}")).await;
     let names: Vec<&str> = json["attachments"]

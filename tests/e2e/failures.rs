@@ -151,10 +151,17 @@ fn corpus_eml() -> String {
 fn calendar_eml() -> String {
     let flagged: Vec<String> = PAYLOADS
         .iter()
-        .map(|p| p.replace("alert(1)", "window.__xss=1").replace(['\r', '\n'], " "))
+        .map(|p| {
+            p.replace("alert(1)", "window.__xss=1")
+                .replace(['\r', '\n'], " ")
+        })
         .collect();
     // RFC 5545 TEXT: `,` `;` and `\` are escaped, so every payload arrives whole.
-    let text = |s: &str| s.replace('\\', "\\\\").replace(',', "\\,").replace(';', "\\;");
+    let text = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace(',', "\\,")
+            .replace(';', "\\;")
+    };
     let all = text(&flagged.join(" "));
     let ics = format!(
         "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nSUMMARY:Meetingxss {}\r\nLOCATION:{}\r\n\
@@ -179,7 +186,9 @@ fn tnef_attribute(level: u8, id: u32, value: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&(value.len() as u32).to_le_bytes());
     out.extend_from_slice(value);
-    let sum = value.iter().fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
+    let sum = value
+        .iter()
+        .fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
     out.extend_from_slice(&sum.to_le_bytes());
     out
 }
@@ -202,7 +211,11 @@ fn tnef_eml() -> String {
     let mut tnef = 0x223E_9F78u32.to_le_bytes().to_vec();
     tnef.extend_from_slice(&1u16.to_le_bytes());
     tnef.extend(tnef_attribute(1, 0x0006_9003, &props));
-    tnef.extend(tnef_attribute(2, 0x0006_9002, &[1, 0, 0xFF, 0xFF, 0xFF, 0xFF]));
+    tnef.extend(tnef_attribute(
+        2,
+        0x0006_9002,
+        &[1, 0, 0xFF, 0xFF, 0xFF, 0xFF],
+    ));
     let name = format!("{}\0", flagged[2].replace('"', "'"));
     tnef.extend(tnef_attribute(2, 0x0001_8010, name.as_bytes()));
     tnef.extend(tnef_attribute(2, 0x0006_800F, b"harmless"));
@@ -253,7 +266,10 @@ async fn corpus_message_executes_nothing(w: &mut World, subject: &str, eml: Stri
     match subject {
         "Meetingxss" => {
             w.find("#cal-description").await;
-            assert!(w.text().await.contains("window.__xss=1"), "the summary shows payloads as text");
+            assert!(
+                w.text().await.contains("window.__xss=1"),
+                "the summary shows payloads as text"
+            );
         }
         "Winmailxss" => {
             w.find(".mail-html hr").await;
@@ -292,7 +308,8 @@ async fn corpus_message_executes_nothing(w: &mut World, subject: &str, eml: Stri
         json!(0),
         "live DOM elements that could run or navigate in {subject}"
     );
-    w.shot(&format!("mail-xss-{}", subject.to_lowercase())).await;
+    w.shot(&format!("mail-xss-{}", subject.to_lowercase()))
+        .await;
 }
 
 /// A revoked refresh token: credential and account say "needs consent"; the key repairs both.

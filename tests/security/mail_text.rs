@@ -7,25 +7,44 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use base64::Engine;
 use mailport::mime::{calendar, charset, tnef, words};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
+use crate::bad_input::runner;
 use crate::fixtures::store;
 use crate::helpers::*;
 
-fn runner(cases: u32) -> TestRunner {
-    TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    })
-}
-
 /// Labels of every kind: WHATWG ones, the stateful ones, mail aliases, nonsense.
 const LABELS: &[&str] = &[
-    "utf-8", "UTF-8*en", "us-ascii", "iso-8859-1", "windows-1252", "iso-2022-jp", "ISO-2022-JP-2",
-    "shift_jis", "cp932", "euc-jp", "gb2312", "gbk", "gb18030", "big5", "euc-kr",
-    "ks_c_5601-1987", "iso-2022-kr", "koi8-r", "koi8-u", "utf-7", "utf-16", "utf-16be",
-    "x-user-defined", "hz-gb-2312", "replacement", "", "\"\"", "*", "'", "x-unknown", "utf-8''",
+    "utf-8",
+    "UTF-8*en",
+    "us-ascii",
+    "iso-8859-1",
+    "windows-1252",
+    "iso-2022-jp",
+    "ISO-2022-JP-2",
+    "shift_jis",
+    "cp932",
+    "euc-jp",
+    "gb2312",
+    "gbk",
+    "gb18030",
+    "big5",
+    "euc-kr",
+    "ks_c_5601-1987",
+    "iso-2022-kr",
+    "koi8-r",
+    "koi8-u",
+    "utf-7",
+    "utf-16",
+    "utf-16be",
+    "x-user-defined",
+    "hz-gb-2312",
+    "replacement",
+    "",
+    "\"\"",
+    "*",
+    "'",
+    "x-unknown",
+    "utf-8''",
 ];
 
 fn label() -> impl Strategy<Value = String> {
@@ -51,7 +70,10 @@ fn decoding_never_panics_under_any_label() {
             let _ = charset::utf7(&bytes);
             let _ = charset::iso_2022_kr(&bytes);
             let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
-            let header = format!("x =?{label}?B?{b64}?= =?{label}?Q?{}?= y", String::from_utf8_lossy(&bytes));
+            let header = format!(
+                "x =?{label}?B?{b64}?= =?{label}?Q?{}?= y",
+                String::from_utf8_lossy(&bytes)
+            );
             let _ = words::unstructured(header.as_bytes(), encoding_rs::WINDOWS_1252);
             let _ = words::unstructured(&bytes, encoding_rs::WINDOWS_1252);
             let _ = words::structured(&bytes, encoding_rs::WINDOWS_1252);
@@ -59,14 +81,20 @@ fn decoding_never_panics_under_any_label() {
             for raw in [&bytes[..], header.as_bytes()] {
                 let _ = words::parameter(raw, "filename", encoding_rs::WINDOWS_1252);
             }
-            let param = format!("attachment; filename*0*={label}''{}; filename*1={b64}", String::from_utf8_lossy(&bytes));
+            let param = format!(
+                "attachment; filename*0*={label}''{}; filename*1={b64}",
+                String::from_utf8_lossy(&bytes)
+            );
             let _ = words::parameter(param.as_bytes(), "filename", encoding_rs::WINDOWS_1252);
             let _ = tnef::read(&bytes);
             let mut with_signature = vec![0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00];
             with_signature.extend_from_slice(&bytes);
             let _ = tnef::read(&with_signature);
             let _ = calendar::summarise(&String::from_utf8_lossy(&bytes));
-            let cal = format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n{}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", String::from_utf8_lossy(&bytes));
+            let cal = format!(
+                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n{}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                String::from_utf8_lossy(&bytes)
+            );
             let _ = calendar::summarise(&cal);
             Ok(())
         })
@@ -88,7 +116,11 @@ fn hostile_text() -> impl Strategy<Value = String> {
 fn message_with(text: &str, raw_header: bool) -> Vec<u8> {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
     let word = format!("=?utf-8?B?{}?=", b64(text));
-    let header_text = if raw_header { text.replace(['\r', '\n'], " ") } else { word.clone() };
+    let header_text = if raw_header {
+        text.replace(['\r', '\n'], " ")
+    } else {
+        word.clone()
+    };
     let ics = format!(
         "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nSUMMARY:{0}\r\nLOCATION:{0}\r\nORGANIZER;CN={0}:mailto:o@x\r\nDESCRIPTION:{0}\r\nDTSTART:20250101T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
         text.replace(['\r', '\n'], " ")
@@ -118,7 +150,11 @@ fn no_stored_or_shown_text_holds_a_control_character() {
                 one_line.extend(m.address.clone());
             }
             for a in &p.attachments {
-                prop_assert!(!a.name.chars().any(mailport::mime::clean::is_format), "{:?}", a.name);
+                prop_assert!(
+                    !a.name.chars().any(mailport::mime::clean::is_format),
+                    "{:?}",
+                    a.name
+                );
                 one_line.push(a.name.clone());
             }
             let c = p.calendar.clone().unwrap_or_default();
@@ -127,18 +163,30 @@ fn no_stored_or_shown_text_holds_a_control_character() {
                 prop_assert!(!s.chars().any(char::is_control), "{s:?} from {text:?}");
                 prop_assert_eq!(s.trim(), s.as_str());
             }
-            for body in [&p.text_body, &p.html_body, &c.description].into_iter().flatten() {
+            for body in [&p.text_body, &p.html_body, &c.description]
+                .into_iter()
+                .flatten()
+            {
                 prop_assert!(control_in(body).is_none(), "{body:?} from {text:?}");
             }
             let i = n.fetch_add(1, Ordering::Relaxed);
             let page = rt.block_on(async {
                 let (id, _) = store(&app, "ctl", &format!("g{i}"), &raw, None).await;
                 let list = app.get_text("/mail?account=ctl").await;
-                let api = app.get(&format!("/api/v1/messages/{id}")).await.text().await.unwrap_or_default();
+                let api = app
+                    .get(&format!("/api/v1/messages/{id}"))
+                    .await
+                    .text()
+                    .await
+                    .unwrap_or_default();
                 (app.get_text(&format!("/mail/{id}")).await, list, api)
             });
             for shown in [&page.0, &page.1] {
-                prop_assert!(control_in(shown).is_none(), "{:?} in a page from {text:?}", control_in(shown));
+                prop_assert!(
+                    control_in(shown).is_none(),
+                    "{:?} in a page from {text:?}",
+                    control_in(shown)
+                );
             }
             // JSON escapes controls as \u00XX; none may be there.
             prop_assert!(!page.2.contains("\\u00"), "{} from {text:?}", page.2);

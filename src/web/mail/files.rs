@@ -236,15 +236,27 @@ mod tests {
     #[test]
     fn format_characters_never_reach_the_file_name() {
         // "invoice" + RIGHT-TO-LEFT OVERRIDE + "fdp.exe" would show as "invoiceexe.pdf".
-        for spoof in ["invoice\u{202E}fdp.exe", "a\u{2066}b\u{200F}.pdf", "x\u{FEFF}\u{200B}.txt"] {
+        for spoof in [
+            "invoice\u{202E}fdp.exe",
+            "a\u{2066}b\u{200F}.pdf",
+            "x\u{FEFF}\u{200B}.txt",
+        ] {
             let v = content_disposition("attachment", spoof);
             let v = v.to_str().unwrap_or_default();
-            for bidi in ["%E2%80%AE", "%E2%81%A6", "%E2%80%8F", "%EF%BB%BF", "%E2%80%8B"] {
+            for bidi in [
+                "%E2%80%AE",
+                "%E2%81%A6",
+                "%E2%80%8F",
+                "%EF%BB%BF",
+                "%E2%80%8B",
+            ] {
                 assert!(!v.contains(bidi), "{v}");
             }
         }
         assert_eq!(
-            content_disposition("attachment", "invoice\u{202E}fdp.exe").to_str().ok(),
+            content_disposition("attachment", "invoice\u{202E}fdp.exe")
+                .to_str()
+                .ok(),
             Some("attachment; filename=\"invoice_fdp.exe\"; filename*=UTF-8''invoice_fdp.exe")
         );
     }

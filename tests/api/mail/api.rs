@@ -145,7 +145,11 @@ async fn a_message_with_more_than_a_thousand_attachments_says_so() {
     let app = TestApp::signed_in().await;
     let mut eml = Eml::new("Scans").text("1,005 scans");
     for i in 0..1005 {
-        eml = eml.part(Part::attachment(&format!("scan-{i:04}.txt"), "text/plain", b"s"));
+        eml = eml.part(Part::attachment(
+            &format!("scan-{i:04}.txt"),
+            "text/plain",
+            b"s",
+        ));
     }
     let raw = eml.build();
     let (id, _) = store(&app, "sales", "g-many", &raw, None).await;
@@ -176,6 +180,13 @@ async fn a_message_with_more_than_a_thousand_attachments_says_so() {
         .part(Part::attachment("a.txt", "text/plain", b"a"))
         .build();
     let (few, _) = store(&app, "sales", "g-few", &raw, None).await;
-    assert!(!app.get_text(&format!("/mail/{few}")).await.contains("attachments-truncated"));
-    assert_eq!(app.api(&format!("/messages/{few}")).await["attachments_truncated"], false);
+    assert!(
+        !app.get_text(&format!("/mail/{few}"))
+            .await
+            .contains("attachments-truncated")
+    );
+    assert_eq!(
+        app.api(&format!("/messages/{few}")).await["attachments_truncated"],
+        false
+    );
 }

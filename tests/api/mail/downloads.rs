@@ -166,9 +166,23 @@ async fn inline_images_are_served_but_svg_and_impostors_are_not() {
 
 /// Unicode format characters (category Cf) that make a name read as another one.
 const FORMAT_CHARACTERS: &[char] = &[
-    '\u{202E}', '\u{202D}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{2066}', '\u{2067}',
-    '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{200B}', '\u{200D}', '\u{FEFF}',
-    '\u{00AD}', '\u{061C}', '\u{E0041}',
+    '\u{202E}',
+    '\u{202D}',
+    '\u{202A}',
+    '\u{202B}',
+    '\u{202C}',
+    '\u{2066}',
+    '\u{2067}',
+    '\u{2068}',
+    '\u{2069}',
+    '\u{200E}',
+    '\u{200F}',
+    '\u{200B}',
+    '\u{200D}',
+    '\u{FEFF}',
+    '\u{00AD}',
+    '\u{061C}',
+    '\u{E0041}',
 ];
 
 #[tokio::test]
@@ -177,7 +191,11 @@ async fn format_characters_in_attachment_names_become_underscores_everywhere() {
     // Parsed by today's parser...
     let mut eml = Eml::new("spoofs").text("x");
     for (i, c) in FORMAT_CHARACTERS.iter().enumerate() {
-        eml = eml.part(Part::attachment(&format!("invoice{i}{c}fdp.exe"), "application/octet-stream", b"MZ"));
+        eml = eml.part(Part::attachment(
+            &format!("invoice{i}{c}fdp.exe"),
+            "application/octet-stream",
+            b"MZ",
+        ));
     }
     let (id, _) = store(&app, "sales", "g-bidi", &eml.build(), None).await;
     // ...and a name stored as it was before names were cleaned.
@@ -200,7 +218,11 @@ async fn format_characters_in_attachment_names_become_underscores_everywhere() {
         calendar: None,
     };
     let raw = Eml::new("old")
-        .part(Part::attachment("old.exe", "application/octet-stream", b"MZ"))
+        .part(Part::attachment(
+            "old.exe",
+            "application/octet-stream",
+            b"MZ",
+        ))
         .build();
     let (_, sha) = store(&app, "sales", "g-raw", &raw, None).await;
     old.sha256 = sha;
@@ -219,17 +241,29 @@ async fn format_characters_in_attachment_names_become_underscores_everywhere() {
     for (message, count) in [(id, FORMAT_CHARACTERS.len()), (old_id, 1)] {
         let page = app.get_text(&format!("/mail/{message}")).await;
         let doc = Html::parse_document(&page);
-        let names: Vec<String> = select(&doc, "a.attachment-name").iter().map(super::text).collect();
+        let names: Vec<String> = select(&doc, "a.attachment-name")
+            .iter()
+            .map(super::text)
+            .collect();
         assert_eq!(names.len(), count);
         let json = app.api(&format!("/messages/{message}")).await;
         for (n, name) in names.iter().enumerate() {
             assert!(name.ends_with("_fdp.exe"), "{name:?}");
-            assert!(!name.chars().any(|c| FORMAT_CHARACTERS.contains(&c)), "{name:?}");
+            assert!(
+                !name.chars().any(|c| FORMAT_CHARACTERS.contains(&c)),
+                "{name:?}"
+            );
             assert_eq!(json["attachments"][n]["name"], name.as_str());
             let r = app.get(&format!("/mail/{message}/attachments/{n}")).await;
             let disposition = header_of(&r, header::CONTENT_DISPOSITION);
-            assert!(disposition.contains("_fdp.exe\"; filename*=UTF-8''"), "{disposition}");
-            assert!(!disposition.contains("%E2%80") && !disposition.contains("%EF%BB%BF"), "{disposition}");
+            assert!(
+                disposition.contains("_fdp.exe\"; filename*=UTF-8''"),
+                "{disposition}"
+            );
+            assert!(
+                !disposition.contains("%E2%80") && !disposition.contains("%EF%BB%BF"),
+                "{disposition}"
+            );
         }
     }
 }
