@@ -5,17 +5,19 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::mime::{self, PARSER_VERSION};
-use crate::store::Db;
-use crate::store::blobs::BlobStore;
+use super::Importer;
+use crate::mime::PARSER_VERSION;
 use crate::store::messages;
 
 /// Messages read from the database per batch.
 const BATCH: i64 = 100;
 
 /// Derives every message stored by an older parser again; returns how many were updated.
-/// Stops early (between messages) when `cancel` fires; the rest is done at the next start.
-pub async fn run(db: &Db, blobs: &BlobStore, cancel: &CancellationToken) -> anyhow::Result<usize> {
+/// Parsing happens on the importer's parser thread, one message at a time (bounded memory,
+/// as for imports). Stops early (between messages) when `cancel` fires; the rest is done
+/// at the next start.
+pub async fn run(importer: &Importer, cancel: &CancellationToken) -> anyhow::Result<usize> {
+    let db = &importer.db;
     let mut done = 0;
     let mut after = 0;
     loop {
@@ -28,18 +30,20 @@ pub async fn run(db: &Db, blobs: &BlobStore, cancel: &CancellationToken) -> anyh
             if cancel.is_cancelled() {
                 return Ok(done);
             }
-            let raw = match blobs.read(&sha256).await {
-                Ok(raw) => raw,
+            let parsed = match importer.blobs.path(&sha256) {
+                Some(path) => importer.parser.parse(path).await,
+                None => Err(std::io::Error::other("not a blob name")),
+            };
+            match parsed {
+                Ok(parsed) => {
+                    messages::replace_derived(db, id, &parsed).await?;
+                    done += 1;
+                }
                 Err(e) => {
                     tracing::warn!(message = id, error = %e, "raw message unreadable; its stored text is kept");
                     messages::mark_derived(db, id).await?;
-                    continue;
                 }
-            };
-            // One message at a time, off the async threads: parsing holds it in memory.
-            let parsed = tokio::task::spawn_blocking(move || mime::parse(&raw)).await?;
-            messages::replace_derived(db, id, &parsed).await?;
-            done += 1;
+            }
         }
     }
     if done > 0 {
@@ -52,9 +56,9 @@ pub async fn run(db: &Db, blobs: &BlobStore, cancel: &CancellationToken) -> anyh
 }
 
 /// Starts [`run`] in the background.
-pub fn start(db: Db, blobs: BlobStore, cancel: CancellationToken) {
+pub fn start(importer: Importer, cancel: CancellationToken) {
     tokio::spawn(async move {
-        if let Err(e) = run(&db, &blobs, &cancel).await {
+        if let Err(e) = run(&importer, &cancel).await {
             tracing::error!(error = %e, "could not derive stored messages again");
         }
     });

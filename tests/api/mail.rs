@@ -358,7 +358,7 @@ async fn messages_stored_by_an_older_parser_are_derived_again_from_their_raw_byt
     );
 
     let cancel = tokio_util::sync::CancellationToken::new();
-    let done = mailport::import::rederive::run(&app.state.db, &app.state.blobs, &cancel)
+    let done = mailport::import::rederive::run(&app.state.importer, &cancel)
         .await
         .expect("rederive");
     assert_eq!(done, 2);
@@ -375,7 +375,7 @@ async fn messages_stored_by_an_older_parser_are_derived_again_from_their_raw_byt
         .unwrap_or_default();
     assert_eq!(names, ["winmail.dat", "figures.txt"]);
     // Done once: the next start has nothing to do.
-    let again = mailport::import::rederive::run(&app.state.db, &app.state.blobs, &cancel)
+    let again = mailport::import::rederive::run(&app.state.importer, &cancel)
         .await
         .expect("rederive");
     assert_eq!(again, 0);
