@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod cli;
+mod corpus;
 mod credentials;
 mod graph_client;
 #[path = "../common/mod.rs"]
