@@ -79,6 +79,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     wait_for_shutdown_signal().await;
     tracing::info!("stopping the demo");
     running.state.importer.shutdown().await;
+    running.state.webhooks.shutdown().await;
     running.shutdown.cancel();
     sandbox.shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(30), running.task).await {
