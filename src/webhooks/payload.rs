@@ -52,13 +52,13 @@ pub enum PayloadError {
 
 /// A Standard Webhooks event as sent with `payload=json`.
 #[derive(Debug, Serialize)]
-pub struct EventJson {
+pub struct EventJson<D> {
     /// `message.imported` or `ping`.
     #[serde(rename = "type")]
     pub kind: String,
     /// When the event happened (RFC 3339, UTC); not when it was sent.
     pub timestamp: String,
-    pub data: serde_json::Value,
+    pub data: D,
 }
 
 /// The `data` of a `message.imported` event.
@@ -144,8 +144,7 @@ impl PayloadSource {
                 let body = EventJson {
                     kind: event.kind.clone(),
                     timestamp: rfc3339(event.created_at).unwrap_or_default(),
-                    data: serde_json::to_value(MessageEventData { message: m })
-                        .unwrap_or_default(),
+                    data: MessageEventData { message: m },
                 };
                 Ok(Outgoing {
                     content_type: "application/json",
