@@ -57,6 +57,35 @@ async fn no_secret_or_token_is_stored_logged_or_shown_in_plaintext() {
             at.expose().to_string(),
         ));
     }
+    // A webhook endpoint: its signing secret is shown once (on the answer), then rotated, so
+    // that the delivery below is signed with both.
+    let receiver = format!("{}/_sandbox/receiver/hook", app.sandbox.base_url);
+    for path in ["/webhooks", "/webhooks/hook/rotate-secret"] {
+        let page = app
+            .post_form(
+                path,
+                &[
+                    ("id", "hook"),
+                    ("url", receiver.as_str()),
+                    ("accounts", "*"),
+                    ("payload", "json"),
+                    ("enabled", "on"),
+                ],
+            )
+            .await
+            .text()
+            .await
+            .expect("page");
+        let doc = scraper::Html::parse_document(&page);
+        let sel = scraper::Selector::parse("#new-secret").expect("selector");
+        let secret = doc
+            .select(&sel)
+            .next()
+            .and_then(|i| i.value().attr("value"))
+            .expect("the secret is shown once")
+            .to_string();
+        secrets.push(("webhook signing secret".into(), secret));
+    }
     // An import of one message.
     app.graph()
         .seed_generated(
@@ -78,6 +107,11 @@ async fn no_secret_or_token_is_stored_logged_or_shown_in_plaintext() {
         .await
         .expect("import");
     assert_eq!(summary.imported, 1, "{summary:?}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.sandbox.sandbox.receiver.received("hook").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no webhook delivery");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let log = app.sandbox.sandbox.world.identity().token_log();
     for entry in &log {
