@@ -437,9 +437,16 @@ async fn scenario(sc: &Scenario) {
 
 /// Adds a JSON webhook endpoint `id` (every account) to the sandbox's receiver `id`, and
 /// gives the receiver the secret, so that it verifies every signature as an application would.
-async fn add_endpoint(http: &reqwest::Client, data_dir: &std::path::Path, sandbox: &Sandbox, id: &str) {
+async fn add_endpoint(
+    http: &reqwest::Client,
+    data_dir: &std::path::Path,
+    sandbox: &Sandbox,
+    id: &str,
+) {
     use mailport::store::webhooks;
-    let db = mailport::store::connect(&data_dir.join("mailport.db")).await.expect("db");
+    let db = mailport::store::connect(&data_dir.join("mailport.db"))
+        .await
+        .expect("db");
     let key = mailport::crypto::MasterKey::load_or_create(data_dir).expect("key");
     let secret = mailport::webhooks::signature::new_secret();
     let settings = webhooks::Settings {
@@ -452,7 +459,9 @@ async fn add_endpoint(http: &reqwest::Client, data_dir: &std::path::Path, sandbo
         enabled: true,
     };
     let blob = key.encrypt_str(&webhooks::secret_context(id), secret.expose());
-    webhooks::insert(&db, &settings, &format!("bench{id}"), &blob).await.expect("endpoint");
+    webhooks::insert(&db, &settings, &format!("bench{id}"), &blob)
+        .await
+        .expect("endpoint");
     db.close().await;
     let r = http
         .put(format!("{}/_sandbox/receiver/{id}", sandbox.base))
@@ -464,11 +473,19 @@ async fn add_endpoint(http: &reqwest::Client, data_dir: &std::path::Path, sandbo
 }
 
 /// Waits until the sandbox's receiver `name` answered 200 to `count` requests; the time.
-async fn wait_received(http: &reqwest::Client, sandbox: &Sandbox, name: &str, count: usize) -> Duration {
+async fn wait_received(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+    name: &str,
+    count: usize,
+) -> Duration {
     let start = Instant::now();
     loop {
         let got: Value = http
-            .get(format!("{}/_sandbox/receiver/{name}/deliveries", sandbox.base))
+            .get(format!(
+                "{}/_sandbox/receiver/{name}/deliveries",
+                sandbox.base
+            ))
             .send()
             .await
             .expect("deliveries")
@@ -477,12 +494,19 @@ async fn wait_received(http: &reqwest::Client, sandbox: &Sandbox, name: &str, co
             .expect("json");
         let ok = got["deliveries"]
             .as_array()
-            .map(|d| d.iter().filter(|r| r["answer"] == "200" && r["signature_valid"] == true).count())
+            .map(|d| {
+                d.iter()
+                    .filter(|r| r["answer"] == "200" && r["signature_valid"] == true)
+                    .count()
+            })
             .unwrap_or(0);
         if ok >= count {
             return start.elapsed();
         }
-        assert!(start.elapsed() < Duration::from_secs(600), "{name}: {ok} of {count} delivered");
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "{name}: {ok} of {count} delivered"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -510,14 +534,26 @@ async fn webhooks_scenario() {
         .expect("free port")
         .port();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_mailport"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--allow-host", "127.0.0.1", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--allow-host",
+            "127.0.0.1",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("MAILPORT_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .expect("serve");
     for _ in 0..200 {
-        if http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
+        if http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -532,8 +568,12 @@ async fn webhooks_scenario() {
 
     // Deliveries alone: a second endpoint is given the same 2,000 messages at once.
     add_endpoint(&http, dir.path(), &sandbox, "erp2").await;
-    let db = mailport::store::connect(&dir.path().join("mailport.db")).await.expect("db");
-    let queued = mailport::store::webhooks::queue_existing_since(&db, "erp2", 0).await.expect("queue");
+    let db = mailport::store::connect(&dir.path().join("mailport.db"))
+        .await
+        .expect("db");
+    let queued = mailport::store::webhooks::queue_existing_since(&db, "erp2", 0)
+        .await
+        .expect("queue");
     db.close().await;
     let send_time = wait_received(&http, &sandbox, "erp2", count).await;
     let _ = serve.kill();
@@ -542,7 +582,10 @@ async fn webhooks_scenario() {
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
     let without_rate = rate(without.imported, without.elapsed);
     let with_rate = rate(with.imported, with.elapsed);
-    println!("mailport import without an endpoint:     {without_rate:.1} msg/s ({} imported)", without.imported);
+    println!(
+        "mailport import without an endpoint:     {without_rate:.1} msg/s ({} imported)",
+        without.imported
+    );
     println!(
         "mailport import with one endpoint:       {with_rate:.1} msg/s ({:.2}x without), all {count} delivered {:.1} s after the import started",
         with_rate / without_rate,

@@ -77,7 +77,11 @@ pub struct ServeArgs {
     /// A host (HOST or HOST:PORT) webhooks may go to although it is not public: an internal
     /// business application on a private address, or plain http on this machine. Repeatable;
     /// MAILPORT_ALLOW_HOSTS takes a comma-separated list.
-    #[arg(long = "allow-host", env = "MAILPORT_ALLOW_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "allow-host",
+        env = "MAILPORT_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
     pub allow_host: Vec<String>,
 }
 

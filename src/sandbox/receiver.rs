@@ -314,7 +314,11 @@ async fn receive(
         Some(Fault::Drop) => dropped_connection(),
         Some(Fault::Hang { secs }) => {
             tokio::time::sleep(Duration::from_secs(secs)).await;
-            (StatusCode::OK, Json(json!({"received": true, "late": true}))).into_response()
+            (
+                StatusCode::OK,
+                Json(json!({"received": true, "late": true})),
+            )
+                .into_response()
         }
         Some(Fault::Gone) => (
             StatusCode::GONE,

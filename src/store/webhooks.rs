@@ -271,7 +271,12 @@ pub struct DueDelivery {
 }
 
 /// Up to `limit` due deliveries of an endpoint, oldest first.
-pub async fn due(db: &Db, endpoint_id: &str, at: i64, limit: i64) -> sqlx::Result<Vec<DueDelivery>> {
+pub async fn due(
+    db: &Db,
+    endpoint_id: &str,
+    at: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<DueDelivery>> {
     sqlx::query_as(
         "SELECT id, event_id, attempts, failures, manual FROM webhook_deliveries
          WHERE endpoint_id = $1 AND status IN ('pending', 'failed') AND next_attempt_at <= $2
@@ -305,14 +310,21 @@ pub struct Attempt {
 pub enum Then {
     Delivered,
     /// Tried again at `at`; `failures` is the new position on the retry schedule.
-    Retry { at: i64, failures: i64 },
+    Retry {
+        at: i64,
+        failures: i64,
+    },
     /// The retry schedule ran out.
-    Dead { failures: i64 },
+    Dead {
+        failures: i64,
+    },
     /// The receiver answered 410: the endpoint is disabled and the delivery waits for it.
     Gone,
     /// A 429 or 503 with Retry-After: the endpoint pauses until `until`, the delivery is
     /// tried again then, and the schedule does not move on.
-    Paused { until: i64 },
+    Paused {
+        until: i64,
+    },
 }
 
 /// Logs an attempt and moves the delivery and its endpoint on, in one transaction. Does

@@ -94,7 +94,11 @@ impl WebhookJson {
     }
 }
 
-async fn webhook_json(state: &AppState, e: &Endpoint, all: &[EndpointHealth]) -> Result<WebhookJson, ApiError> {
+async fn webhook_json(
+    state: &AppState,
+    e: &Endpoint,
+    all: &[EndpointHealth],
+) -> Result<WebhookJson, ApiError> {
     let accounts = webhooks::accounts_of(&state.db, &e.id).await?;
     Ok(WebhookJson::new(
         e,
@@ -363,7 +367,9 @@ async fn feed(
 async fn feed_event(source: &PayloadSource, event: &Event) -> Result<FeedEvent, ApiError> {
     let message = messages::get(&source.db, event.message_id)
         .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("event {} without its message", event.id)))?;
+        .ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("event {} without its message", event.id))
+        })?;
     let message = source
         .message_json(event, &message, 0)
         .await

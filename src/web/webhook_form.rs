@@ -139,10 +139,7 @@ pub fn validate(
         } else if let Some(bad) = list.iter().find(|a| !valid_id(a)) {
             v.add("accounts", format!("{bad:?} is not an account id."));
         } else if let Some(unknown) = list.iter().find(|a| !account_exists(a)) {
-            v.add(
-                "accounts",
-                format!("There is no e-mail account {unknown}."),
-            );
+            v.add("accounts", format!("There is no e-mail account {unknown}."));
         }
     }
     let payload = Payload::parse(form.payload.trim());
@@ -159,7 +156,9 @@ pub fn validate(
     if include_attachments_mb.is_none() {
         v.add(
             "include_attachments",
-            format!("Enter a whole number of MB from 0 (links only) to {MAX_INLINE_ATTACHMENT_MB}."),
+            format!(
+                "Enter a whole number of MB from 0 (links only) to {MAX_INLINE_ATTACHMENT_MB}."
+            ),
         );
     }
     match (payload, include_attachments_mb) {
@@ -199,12 +198,31 @@ mod tests {
         let s = validate(&f, None, &hosts, |_| true).unwrap();
         assert_eq!(s.accounts, Some(vec!["a".to_string(), "b".to_string()]));
         for (field, change) in [
-            ("url", Box::new(|f: &mut WebhookForm| f.url = "http://erp.example.com/".into()) as Box<dyn Fn(&mut WebhookForm)>),
-            ("url", Box::new(|f: &mut WebhookForm| f.url = "https://169.254.169.254/".into())),
-            ("accounts", Box::new(|f: &mut WebhookForm| f.accounts = " ".into())),
-            ("accounts", Box::new(|f: &mut WebhookForm| f.accounts = "nobody".into())),
-            ("payload", Box::new(|f: &mut WebhookForm| f.payload = "xml".into())),
-            ("include_attachments", Box::new(|f: &mut WebhookForm| f.include_attachments = "26".into())),
+            (
+                "url",
+                Box::new(|f: &mut WebhookForm| f.url = "http://erp.example.com/".into())
+                    as Box<dyn Fn(&mut WebhookForm)>,
+            ),
+            (
+                "url",
+                Box::new(|f: &mut WebhookForm| f.url = "https://169.254.169.254/".into()),
+            ),
+            (
+                "accounts",
+                Box::new(|f: &mut WebhookForm| f.accounts = " ".into()),
+            ),
+            (
+                "accounts",
+                Box::new(|f: &mut WebhookForm| f.accounts = "nobody".into()),
+            ),
+            (
+                "payload",
+                Box::new(|f: &mut WebhookForm| f.payload = "xml".into()),
+            ),
+            (
+                "include_attachments",
+                Box::new(|f: &mut WebhookForm| f.include_attachments = "26".into()),
+            ),
             ("id", Box::new(|f: &mut WebhookForm| f.id = "a/b".into())),
         ] {
             let mut f = form();

@@ -87,10 +87,7 @@ impl EndpointView {
             delivered: h.map_or(0, |h| h.delivered),
             last_success: e.last_success_at.map(TimeView::new),
             failing_since: e.failing_since.map(TimeView::new),
-            paused_until: e
-                .paused_until
-                .filter(|t| *t > now())
-                .map(TimeView::new),
+            paused_until: e.paused_until.filter(|t| *t > now()).map(TimeView::new),
             previous_secret_until: e
                 .previous_secret_until
                 .filter(|t| *t > now())
@@ -337,10 +334,18 @@ async fn invalid(
     form: WebhookForm,
     v: Validation,
 ) -> Result<Response, AppError> {
-    let page = form_page(state, session, user, existing, form, v, Extras {
-        log: first_page(),
-        ..Extras::default()
-    })
+    let page = form_page(
+        state,
+        session,
+        user,
+        existing,
+        form,
+        v,
+        Extras {
+            log: first_page(),
+            ..Extras::default()
+        },
+    )
     .await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
 }
@@ -360,10 +365,9 @@ async fn create(
         Err(v) => return invalid(&state, &session, user, None, form, v).await,
     };
     let secret = new_secret();
-    let blob = state.key.encrypt_str(
-        &webhooks::secret_context(&settings.id),
-        secret.expose(),
-    );
+    let blob = state
+        .key
+        .encrypt_str(&webhooks::secret_context(&settings.id), secret.expose());
     // Part of every webhook-id: random, so ids never repeat across endpoints or databases.
     let uid = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
     if let Err(e) = webhooks::insert(&state.db, &settings, &uid, &blob).await {
@@ -371,7 +375,10 @@ async fn create(
             let mut v = Validation::default();
             v.add(
                 "id",
-                format!("A webhook endpoint with the id {} already exists.", settings.id),
+                format!(
+                    "A webhook endpoint with the id {} already exists.",
+                    settings.id
+                ),
             );
             return invalid(&state, &session, user, None, form, v).await;
         }
@@ -380,7 +387,14 @@ async fn create(
     tracing::info!(endpoint = %settings.id, by = %user.username, "webhook endpoint created");
     let endpoint = load(&state, &settings.id).await?;
     // Rendered, not redirected: the secret must not pass through the session store.
-    secret_page(&state, &session, user, &endpoint, secret.expose().to_string()).await
+    secret_page(
+        &state,
+        &session,
+        user,
+        &endpoint,
+        secret.expose().to_string(),
+    )
+    .await
 }
 
 async fn secret_page(
@@ -531,10 +545,9 @@ async fn rotate_secret(
 ) -> Result<Response, AppError> {
     let endpoint = load(&state, &id).await?;
     let secret = new_secret();
-    let blob = state.key.encrypt_str(
-        &webhooks::secret_context(&endpoint.id),
-        secret.expose(),
-    );
+    let blob = state
+        .key
+        .encrypt_str(&webhooks::secret_context(&endpoint.id), secret.expose());
     webhooks::rotate_secret(
         &state.db,
         &endpoint.id,
@@ -544,7 +557,14 @@ async fn rotate_secret(
     .await?;
     tracing::info!(endpoint = %endpoint.id, by = %user.username, "webhook signing secret rotated");
     let endpoint = load(&state, &id).await?;
-    secret_page(&state, &session, user, &endpoint, secret.expose().to_string()).await
+    secret_page(
+        &state,
+        &session,
+        user,
+        &endpoint,
+        secret.expose().to_string(),
+    )
+    .await
 }
 
 async fn test(
@@ -627,14 +647,19 @@ async fn send_existing(
         .and_then(|(_, v)| parse_date(v.trim()));
     let Some(since) = since else {
         session
-            .flash("error", "Enter the date (YYYY-MM-DD) from which to send the mail already imported.")
+            .flash(
+                "error",
+                "Enter the date (YYYY-MM-DD) from which to send the mail already imported.",
+            )
             .await?;
         return Ok(Redirect::to(&format!("/webhooks/{}", endpoint.id)).into_response());
     };
     let n = webhooks::queue_existing_since(&state.db, &endpoint.id, since).await?;
     state.webhooks.wake();
     let text = if endpoint.enabled {
-        format!("{n} messages received since then are queued for this endpoint (mail it already had is skipped).")
+        format!(
+            "{n} messages received since then are queued for this endpoint (mail it already had is skipped)."
+        )
     } else {
         format!("{n} messages are queued; they are sent once the endpoint is enabled.")
     };

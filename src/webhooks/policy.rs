@@ -48,7 +48,10 @@ impl AllowedHost {
         } else {
             match text.split_once(':') {
                 Some((h, p)) if !p.contains(':') => (h.to_string(), Some(p)),
-                Some(_) => (text.parse::<Ipv6Addr>().map_err(|_| bad())?.to_string(), None),
+                Some(_) => (
+                    text.parse::<Ipv6Addr>().map_err(|_| bad())?.to_string(),
+                    None,
+                ),
                 None => (text.to_string(), None),
             }
         };
@@ -109,9 +112,7 @@ fn address_problem(ip: IpAddr, host_allowed: bool) -> Option<&'static str> {
         return Some("a link-local address (where cloud metadata services live)");
     }
     if !host_allowed && !is_public(ip) {
-        return Some(
-            "not a public address; the operator can allow such a host with --allow-host",
-        );
+        return Some("not a public address; the operator can allow such a host with --allow-host");
     }
     None
 }
@@ -166,7 +167,9 @@ pub fn check_endpoint_url(raw: &str, policy: &HostPolicy) -> Result<Url, String>
     let url = Url::parse(raw.trim())
         .map_err(|_| "Enter an absolute URL starting with https://.".to_string())?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err("Only https URLs are allowed (http only for allowed hosts on this machine).".into());
+        return Err(
+            "Only https URLs are allowed (http only for allowed hosts on this machine).".into(),
+        );
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("The URL must not contain a user name or password.".into());
@@ -223,9 +226,8 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed = policy.allows(&host, None);
             for addr in &addrs {
                 if let Some(problem) = address_problem(addr.ip(), allowed) {

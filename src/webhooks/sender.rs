@@ -113,7 +113,9 @@ impl Sender {
     /// Starts the background task.
     pub fn start(&self) {
         let me = self.clone();
-        self.inner.tracker.spawn(async move { me.dispatch_loop().await });
+        self.inner
+            .tracker
+            .spawn(async move { me.dispatch_loop().await });
     }
 
     /// Looks for due deliveries now (after a redelivery was asked for, say).
@@ -126,9 +128,12 @@ impl Sender {
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
         self.inner.tracker.close();
-        if tokio::time::timeout(self.inner.settings.shutdown_grace, self.inner.tracker.wait())
-            .await
-            .is_err()
+        if tokio::time::timeout(
+            self.inner.settings.shutdown_grace,
+            self.inner.tracker.wait(),
+        )
+        .await
+        .is_err()
         {
             tracing::warn!(
                 "webhook deliveries did not finish within the grace period; they are sent again after the restart"
@@ -221,13 +226,10 @@ impl Sender {
                     break Ok(());
                 }
                 current = Some(Arc::new(self.target(&endpoint)));
-                let busy: HashSet<i64> = in_flight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                let due =
-                    webhooks::due(&self.inner.db, endpoint_id, at, BATCH + busy.len() as i64)
-                        .await?;
+                let busy: HashSet<i64> =
+                    in_flight.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let due = webhooks::due(&self.inner.db, endpoint_id, at, BATCH + busy.len() as i64)
+                    .await?;
                 queue.extend(due.into_iter().filter(|d| !busy.contains(&d.id)));
                 if queue.is_empty() {
                     if busy.is_empty() {
@@ -472,7 +474,11 @@ impl Sender {
     /// is not queued and not retried.
     pub async fn ping(&self, endpoint: &Endpoint) -> Answer {
         let target = self.target(endpoint);
-        let id = format!("msg_{}_ping{}", endpoint.uid, crate::crypto::random_token(6));
+        let id = format!(
+            "msg_{}_ping{}",
+            endpoint.uid,
+            crate::crypto::random_token(6)
+        );
         self.post(&target, &id, &super::payload::ping(&endpoint.id, now()))
             .await
     }
@@ -526,7 +532,10 @@ fn describe(e: &reqwest::Error) -> String {
 
 /// Reads at most `max` bytes of an answer; returns its first bytes as text, and an error if
 /// the body broke off.
-async fn read_excerpt(mut response: reqwest::Response, max: usize) -> (Option<String>, Option<String>) {
+async fn read_excerpt(
+    mut response: reqwest::Response,
+    max: usize,
+) -> (Option<String>, Option<String>) {
     let mut body = Vec::new();
     let mut read = 0;
     let mut error = None;
@@ -550,7 +559,13 @@ async fn read_excerpt(mut response: reqwest::Response, max: usize) -> (Option<St
     }
     let text: String = String::from_utf8_lossy(&body)
         .chars()
-        .map(|c| if c.is_control() && c != '\n' && c != '\t' { '\u{fffd}' } else { c })
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
         .collect();
     ((!text.is_empty()).then_some(text), error)
 }

@@ -105,9 +105,11 @@ async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, limit: Duration, mut do
 
 /// Waits until the receiver answered 2xx to `count` distinct webhook-ids.
 async fn wait_delivered(app: &TestApp, name: &str, count: usize, limit: Duration) {
-    wait_until(&format!("{count} deliveries to {name}"), limit, async || {
-        delivered_ids(app, name).len() >= count
-    })
+    wait_until(
+        &format!("{count} deliveries to {name}"),
+        limit,
+        async || delivered_ids(app, name).len() >= count,
+    )
     .await;
 }
 

@@ -403,7 +403,8 @@ pub async fn webhooks(w: &mut World) {
     assert!(w.find_all("#new-secret").await.is_empty());
 
     w.click("#test-button").await;
-    w.wait_for_text("The endpoint accepted the ping", false).await;
+    w.wait_for_text("The endpoint accepted the ping", false)
+        .await;
     w.shot("webhook-ping").await;
 
     // The mail imported earlier goes out when asked for.
@@ -423,7 +424,10 @@ pub async fn webhooks(w: &mut World) {
         .await
         .is_empty()
     {
-        assert!(start.elapsed() < Duration::from_secs(20), "nothing was delivered");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nothing was delivered"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
         w.browser.refresh().await.expect("reload");
     }
@@ -448,13 +452,23 @@ pub async fn webhooks(w: &mut World) {
         let got = w.sandbox_get("/_sandbox/receiver/erp/deliveries").await;
         let same: Vec<&Value> = got["deliveries"]
             .as_array()
-            .map(|d| d.iter().filter(|r| r["webhook_id"] == webhook_id.as_str()).collect())
+            .map(|d| {
+                d.iter()
+                    .filter(|r| r["webhook_id"] == webhook_id.as_str())
+                    .collect()
+            })
             .unwrap_or_default();
         if same.len() == 2 {
-            assert!(same.iter().all(|r| r["signature_valid"] == true && r["answer"] == "200"));
+            assert!(
+                same.iter()
+                    .all(|r| r["signature_valid"] == true && r["answer"] == "200")
+            );
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "no redelivery arrived: {got}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no redelivery arrived: {got}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     w.goto("/webhooks").await;

@@ -407,7 +407,10 @@ pub async fn add_webhook(data: &Path, sandbox: &Sandbox) -> String {
 pub async fn received(sandbox: &Sandbox, name: &str) -> Vec<Value> {
     let r: Value = sandbox
         .http
-        .get(format!("{}/_sandbox/receiver/{name}/deliveries?bodies=1", sandbox.base))
+        .get(format!(
+            "{}/_sandbox/receiver/{name}/deliveries?bodies=1",
+            sandbox.base
+        ))
         .send()
         .await
         .expect("deliveries")

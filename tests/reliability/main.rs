@@ -154,19 +154,35 @@ async fn kill_during_import_with_a_webhook_delivers_every_message_at_least_once(
     let mut bodies_of_id: std::collections::HashMap<String, HashSet<String>> = Default::default();
     let mut arrived = HashSet::new();
     for r in &got {
-        assert_eq!(r["signature_valid"], true, "a delivery with a bad signature");
+        assert_eq!(
+            r["signature_valid"], true,
+            "a delivery with a bad signature"
+        );
         let id = r["webhook_id"].as_str().unwrap_or_default().to_string();
-        let body: Value = serde_json::from_str(r["body"].as_str().unwrap_or("{}")).expect("json body");
+        let body: Value =
+            serde_json::from_str(r["body"].as_str().unwrap_or("{}")).expect("json body");
         let message = body["data"]["message"]["id"].as_i64().expect("message id");
-        ids_of_message.entry(message).or_default().insert(id.clone());
-        bodies_of_id.entry(id).or_default().insert(r["body_sha256"].as_str().unwrap_or_default().to_string());
+        ids_of_message
+            .entry(message)
+            .or_default()
+            .insert(id.clone());
+        bodies_of_id
+            .entry(id)
+            .or_default()
+            .insert(r["body_sha256"].as_str().unwrap_or_default().to_string());
         if r["answer"] == "200" {
             arrived.insert(message);
         }
     }
     assert_eq!(arrived.len(), messages, "messages delivered");
-    assert!(ids_of_message.values().all(|ids| ids.len() == 1), "a message came under two webhook-ids");
-    assert!(bodies_of_id.values().all(|b| b.len() == 1), "a webhook-id came with two bodies");
+    assert!(
+        ids_of_message.values().all(|ids| ids.len() == 1),
+        "a message came under two webhook-ids"
+    );
+    assert!(
+        bodies_of_id.values().all(|b| b.len() == 1),
+        "a webhook-id came with two bodies"
+    );
     let duplicates = got.iter().filter(|r| r["answer"] == "200").count() - messages;
     assert_eq!(integrity_check(data.path()).await, "ok");
     println!(

@@ -109,7 +109,10 @@ async fn no_secret_or_token_is_stored_logged_or_shown_in_plaintext() {
     assert_eq!(summary.imported, 1, "{summary:?}");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     while app.sandbox.sandbox.receiver.received("hook").is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no webhook delivery");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no webhook delivery"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
@@ -168,7 +171,12 @@ async fn no_secret_or_token_is_stored_logged_or_shown_in_plaintext() {
         assert!(
             !log_text.contains(secret.as_str()),
             "{what} in the debug log: {}",
-            log_text.lines().filter(|l| l.contains(secret.as_str())).take(3).collect::<Vec<_>>().join("\n")
+            log_text
+                .lines()
+                .filter(|l| l.contains(secret.as_str()))
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         assert!(
             !shown.contains(secret.as_str()),

@@ -28,16 +28,22 @@ async fn a_410_disables_the_endpoint_until_it_is_enabled_again() {
     configure_receiver(&app, "erp", &[&secret], vec![Fault::Gone]);
     seed(&app, 1);
     import_all(&app).await;
-    wait_until("the endpoint to be disabled", Duration::from_secs(20), async || {
-        webhook_json(&app, "erp").await["status"] == "gone"
-    })
+    wait_until(
+        "the endpoint to be disabled",
+        Duration::from_secs(20),
+        async || webhook_json(&app, "erp").await["status"] == "gone",
+    )
     .await;
     let json = webhook_json(&app, "erp").await;
     assert_eq!(json["enabled"], false);
     assert_eq!(json["backlog"]["waiting"], 1, "the delivery waits: {json}");
     let page = app.get_text("/webhooks/erp").await;
     assert!(page.contains("410 Gone"), "the screen says why");
-    assert!(app.get_text("/webhooks").await.contains("data-status=\"gone\""));
+    assert!(
+        app.get_text("/webhooks")
+            .await
+            .contains("data-status=\"gone\"")
+    );
     // Mail imported while it is disabled is not queued for it, and nothing more is sent.
     seed(&app, 1);
     import_all(&app).await;
@@ -79,9 +85,15 @@ async fn redelivering_from_the_screen_sends_the_same_webhook_id_and_body_again()
         .fetch_one(&app.state.db)
         .await
         .expect("delivery");
-    assert!(page.contains(first.webhook_id.as_deref().unwrap_or("?")), "the log shows the webhook-id");
+    assert!(
+        page.contains(first.webhook_id.as_deref().unwrap_or("?")),
+        "the log shows the webhook-id"
+    );
     let r = app
-        .post_form(&format!("/webhooks/erp/deliveries/{delivery_id}/redeliver"), &[])
+        .post_form(
+            &format!("/webhooks/erp/deliveries/{delivery_id}/redeliver"),
+            &[],
+        )
         .await;
     assert_is_redirect_to(&r, "/webhooks/erp");
     wait_until("the redelivery", Duration::from_secs(20), async || {
@@ -101,7 +113,9 @@ async fn redelivering_from_the_screen_sends_the_same_webhook_id_and_body_again()
     assert_eq!(log["items"][0]["attempt_log"][1]["trigger"], "manual");
     assert_eq!(log["items"][0]["status"], "delivered");
     // A delivery of another endpoint, or none at all, is not found.
-    let r = app.post_form("/webhooks/erp/deliveries/999999/redeliver", &[]).await;
+    let r = app
+        .post_form("/webhooks/erp/deliveries/999999/redeliver", &[])
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -125,19 +139,33 @@ async fn a_delivery_is_dead_when_the_schedule_runs_out_and_is_replayed_from_the_
     assert_eq!(tries.len(), 4);
     for (i, pair) in tries.windows(2).enumerate() {
         let gap = pair[1].received_at_ms - pair[0].received_at_ms;
-        assert!(gap >= 1000 * (i as u64 + 1), "retry {} came after {gap} ms", i + 1);
+        assert!(
+            gap >= 1000 * (i as u64 + 1),
+            "retry {} came after {gap} ms",
+            i + 1
+        );
     }
     let dead = app.api("/webhooks/erp/deliveries?status=dead").await;
     assert_eq!(dead["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(dead["items"][0]["attempts"], 4);
     assert_eq!(dead["items"][0]["last_status_code"], 500);
-    assert!(app.get_text("/webhooks/erp?status=dead").await.contains("data-status=\"dead\""));
+    assert!(
+        app.get_text("/webhooks/erp?status=dead")
+            .await
+            .contains("data-status=\"dead\"")
+    );
 
     let r = app.post_form("/webhooks/erp/redeliver", &[]).await;
     assert_is_redirect_to(&r, "/webhooks/erp");
     wait_delivered(&app, "erp", 1, Duration::from_secs(20)).await;
     let json = webhook_json(&app, "erp").await;
-    assert_eq!((json["backlog"]["dead"].clone(), json["backlog"]["delivered"].clone()), (0.into(), 1.into()));
+    assert_eq!(
+        (
+            json["backlog"]["dead"].clone(),
+            json["backlog"]["delivered"].clone()
+        ),
+        (0.into(), 1.into())
+    );
 }
 
 #[tokio::test]
@@ -177,8 +205,14 @@ async fn a_receiver_storm_still_delivers_everything_on_schedule_and_honours_retr
     assert_eq!(by_id.len(), messages, "one webhook-id per message");
     let mut faults = HashMap::<String, usize>::new();
     for (id, tries) in &by_id {
-        assert!(tries.iter().all(|t| t.body_sha256 == tries[0].body_sha256), "{id}: the body changed between attempts");
-        assert!(tries.iter().all(|t| t.signature_valid == Some(true)), "{id}: a bad signature");
+        assert!(
+            tries.iter().all(|t| t.body_sha256 == tries[0].body_sha256),
+            "{id}: the body changed between attempts"
+        );
+        assert!(
+            tries.iter().all(|t| t.signature_valid == Some(true)),
+            "{id}: a bad signature"
+        );
         let mut step = 0;
         for pair in tries.windows(2) {
             let (before, after) = (pair[0], pair[1]);
@@ -193,7 +227,11 @@ async fn a_receiver_storm_still_delivers_everything_on_schedule_and_honours_retr
                     500 * step
                 }
             };
-            assert!(gap >= wanted, "{id}: attempt after {} came {gap} ms later, wanted {wanted}", before.answer);
+            assert!(
+                gap >= wanted,
+                "{id}: attempt after {} came {gap} ms later, wanted {wanted}",
+                before.answer
+            );
         }
         assert_eq!(tries.last().map(|t| t.answer.as_str()), Some("200"), "{id}");
     }
@@ -204,7 +242,10 @@ async fn a_receiver_storm_still_delivers_everything_on_schedule_and_honours_retr
         "receiver storm: {messages} messages, {} requests, faults by answer {faults:?}, 0 lost, 0 dead",
         all.len()
     );
-    assert!(faults.values().sum::<usize>() > 20, "the storm hit: {faults:?}");
+    assert!(
+        faults.values().sum::<usize>() > 20,
+        "the storm hit: {faults:?}"
+    );
 }
 
 #[tokio::test]
@@ -221,14 +262,23 @@ async fn an_endpoint_gets_only_its_accounts_mail_and_existing_mail_only_when_ask
     assert!(received(&app, "erp").is_empty());
 
     // "Send existing mail since" queues it, once.
-    let r = app.post_form("/webhooks/erp/send-existing", &[("since", "2000-01-01")]).await;
+    let r = app
+        .post_form("/webhooks/erp/send-existing", &[("since", "2000-01-01")])
+        .await;
     assert_is_redirect_to(&r, "/webhooks/erp");
     wait_delivered(&app, "erp", 3, Duration::from_secs(20)).await;
-    let r = app.post_form("/webhooks/erp/send-existing", &[("since", "2000-01-01")]).await;
+    let r = app
+        .post_form("/webhooks/erp/send-existing", &[("since", "2000-01-01")])
+        .await;
     assert_is_redirect_to(&r, "/webhooks/erp");
-    assert!(app.get_text("/webhooks/erp").await.contains("0 messages received since then are queued"));
+    assert!(
+        app.get_text("/webhooks/erp")
+            .await
+            .contains("0 messages received since then are queued")
+    );
     // A date after all the mail queues nothing.
-    app.post_form("/webhooks/other/send-existing", &[("since", "2999-01-01")]).await;
+    app.post_form("/webhooks/other/send-existing", &[("since", "2999-01-01")])
+        .await;
 
     // An endpoint limited to another account gets none of acct's mail.
     let r = app.create_account("second", &[("enabled", "")]).await;
@@ -237,14 +287,22 @@ async fn an_endpoint_gets_only_its_accounts_mail_and_existing_mail_only_when_ask
     let r = app
         .post_form(
             "/webhooks/other",
-            &[("url", url.as_str()), ("accounts", "second"), ("payload", "json"), ("enabled", "on")],
+            &[
+                ("url", url.as_str()),
+                ("accounts", "second"),
+                ("payload", "json"),
+                ("enabled", "on"),
+            ],
         )
         .await;
     assert_is_redirect_to(&r, "/webhooks/other");
     seed(&app, 2);
     import_all(&app).await;
     wait_delivered(&app, "erp", 5, Duration::from_secs(20)).await;
-    assert!(received(&app, "other").is_empty(), "mail of acct went to an endpoint of another account");
+    assert!(
+        received(&app, "other").is_empty(),
+        "mail of acct went to an endpoint of another account"
+    );
     assert_eq!(
         webhook_json(&app, "other").await["accounts"],
         serde_json::json!(["second"])

@@ -39,7 +39,11 @@ async fn a_consumer_reading_while_2000_messages_are_imported_sees_each_once_and_
     let mut pages = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     while seen.len() < total {
-        assert!(tokio::time::Instant::now() < deadline, "the feed stalled at {}", seen.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the feed stalled at {}",
+            seen.len()
+        );
         let query = match &cursor {
             Some(c) => format!("?after={c}&limit=137&wait=2"),
             None => "?limit=137&wait=2".into(),
@@ -51,7 +55,12 @@ async fn a_consumer_reading_while_2000_messages_are_imported_sees_each_once_and_
             assert_eq!(e["type"], "message.imported");
             seen.push(e["data"]["message"]["id"].as_i64().expect("id"));
         }
-        cursor = Some(body["next_cursor"].as_str().expect("next_cursor").to_string());
+        cursor = Some(
+            body["next_cursor"]
+                .as_str()
+                .expect("next_cursor")
+                .to_string(),
+        );
         pages += 1;
     }
     importer.await.expect("importer");
@@ -79,7 +88,11 @@ async fn a_long_poll_answers_as_soon_as_mail_arrives() {
     let app = app_with_account(None).await;
     let key = api_key(&app).await;
     let http = reqwest::Client::new();
-    let body: Value = page(&http, &app, &key, "").await.json().await.expect("json");
+    let body: Value = page(&http, &app, &key, "")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(body["events"].as_array().map(Vec::len), Some(0));
     let start = body["next_cursor"].as_str().expect("cursor").to_string();
 
@@ -99,7 +112,10 @@ async fn a_long_poll_answers_as_soon_as_mail_arrives() {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "the long poll answered before any mail came");
+    assert!(
+        !waiting.is_finished(),
+        "the long poll answered before any mail came"
+    );
     seed(&app, 1);
     import_all(&app).await;
     let body = tokio::time::timeout(Duration::from_secs(30), waiting)

@@ -60,12 +60,27 @@ async fn webhook_urls_on_link_local_private_or_plain_http_hosts_are_refused() {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{url}");
         let page = r.text().await.expect("page");
         assert!(page.contains("field-error"), "{url}: no message");
-        assert!(page.contains(&url.replace('&', "&amp;")) || url.contains('<'), "{url}: the typed value is kept");
+        assert!(
+            page.contains(&url.replace('&', "&amp;")) || url.contains('<'),
+            "{url}: the typed value is kept"
+        );
     }
-    assert_eq!(app.api("/webhooks").await, serde_json::json!([]), "nothing was saved");
+    assert_eq!(
+        app.api("/webhooks").await,
+        serde_json::json!([]),
+        "nothing was saved"
+    );
     // The link-local message says why.
     let r = app
-        .post_form("/webhooks", &[("id", "bad"), ("url", "https://169.254.169.254/x"), ("accounts", "*"), ("payload", "json")])
+        .post_form(
+            "/webhooks",
+            &[
+                ("id", "bad"),
+                ("url", "https://169.254.169.254/x"),
+                ("accounts", "*"),
+                ("payload", "json"),
+            ],
+        )
         .await;
     assert!(r.text().await.expect("page").contains("link-local"));
 }
@@ -95,7 +110,12 @@ async fn test_sends_a_signed_ping_and_shows_the_answer() {
             retry_after: None,
         }],
     );
-    let page = app.post_form("/webhooks/erp/test", &[]).await.text().await.expect("page");
+    let page = app
+        .post_form("/webhooks/erp/test", &[])
+        .await
+        .text()
+        .await
+        .expect("page");
     assert!(page.contains("The ping was not accepted"));
     assert!(page.contains("data-ping-status>503<"));
     assert!(page.contains("injected fault"), "the answer's first bytes");
@@ -122,15 +142,25 @@ async fn a_failing_endpoint_shows_on_the_screen_the_api_and_healthz() {
     configure_receiver(&app, "erp", &[&secret], (0..10).map(|_| fail()).collect());
     seed(&app, 2);
     import_all(&app).await;
-    wait_until("the endpoint to be failing", Duration::from_secs(20), async || {
-        webhook_json(&app, "erp").await["status"] == "failing"
-    })
+    wait_until(
+        "the endpoint to be failing",
+        Duration::from_secs(20),
+        async || webhook_json(&app, "erp").await["status"] == "failing",
+    )
     .await;
     let json = webhook_json(&app, "erp").await;
     assert_eq!(json["backlog"]["waiting"], 2);
-    assert!(json["backlog"]["oldest_waiting_age_secs"].as_i64().is_some());
+    assert!(
+        json["backlog"]["oldest_waiting_age_secs"]
+            .as_i64()
+            .is_some()
+    );
     assert!(json["failing_since"].is_string());
-    assert!(app.get_text("/webhooks").await.contains("data-status=\"failing\""));
+    assert!(
+        app.get_text("/webhooks")
+            .await
+            .contains("data-status=\"failing\"")
+    );
     let health = reqwest::get(app.url("/healthz")).await.expect("healthz");
     assert_eq!(health.status(), StatusCode::OK);
     let text = health.text().await.expect("text");
@@ -143,9 +173,11 @@ async fn a_failing_endpoint_shows_on_the_screen_the_api_and_healthz() {
     configure_receiver(&app, "erp", &[&secret], vec![]);
     app.post_form("/webhooks/erp/redeliver", &[]).await;
     wait_delivered(&app, "erp", 2, Duration::from_secs(20)).await;
-    wait_until("the endpoint to recover", Duration::from_secs(10), async || {
-        webhook_json(&app, "erp").await["status"] == "ok"
-    })
+    wait_until(
+        "the endpoint to recover",
+        Duration::from_secs(10),
+        async || webhook_json(&app, "erp").await["status"] == "ok",
+    )
     .await;
     assert_eq!(app.get_text("/healthz").await, "ok");
 }
@@ -171,11 +203,22 @@ async fn a_form_with_mistakes_keeps_what_was_typed_and_delete_asks_first() {
     assert!(page.contains("There is no e-mail account nobody."));
     assert!(page.contains("from 0 (links only) to 25"));
     assert!(page.contains("ERP intake") && page.contains("https://erp.example.com/hooks"));
-    assert!(!page.contains("whsec_"), "no secret for an endpoint that was not saved");
+    assert!(
+        !page.contains("whsec_"),
+        "no secret for an endpoint that was not saved"
+    );
 
     create_webhook(&app, "erp", "erp", &[]).await;
     let again = app
-        .post_form("/webhooks", &[("id", "erp"), ("url", "https://erp.example.com/x"), ("accounts", "*"), ("payload", "json")])
+        .post_form(
+            "/webhooks",
+            &[
+                ("id", "erp"),
+                ("url", "https://erp.example.com/x"),
+                ("accounts", "*"),
+                ("payload", "json"),
+            ],
+        )
         .await;
     assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.text().await.expect("page").contains("already exists"));
@@ -186,11 +229,16 @@ async fn a_form_with_mistakes_keeps_what_was_typed_and_delete_asks_first() {
     let r = app.post_form("/webhooks/erp/delete", &[]).await;
     assert_is_redirect_to(&r, "/webhooks");
     assert_eq!(app.api("/webhooks").await, serde_json::json!([]));
-    assert_eq!(app.get("/webhooks/erp").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/webhooks/erp").await.status(),
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         app.get("/api/v1/webhooks/erp").await.status(),
         StatusCode::NOT_FOUND
     );
-    let r = app.get("/api/v1/webhooks/nope/deliveries?status=bogus").await;
+    let r = app
+        .get("/api/v1/webhooks/nope/deliveries?status=bogus")
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

@@ -14,7 +14,10 @@ fn headers_of(r: &Received) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (name, value) in [
         ("webhook-id", r.webhook_id.clone()),
-        ("webhook-timestamp", r.webhook_timestamp.map(|t| t.to_string())),
+        (
+            "webhook-timestamp",
+            r.webhook_timestamp.map(|t| t.to_string()),
+        ),
         ("webhook-signature", r.webhook_signature.clone()),
     ] {
         if let Some(v) = value {
@@ -41,7 +44,12 @@ fn seed_invoice(app: &TestApp) {
         --b1\r\nContent-Type: application/pdf; name=invoice.pdf\r\nContent-Disposition: attachment; filename=invoice.pdf\r\n\
         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcOkw7zDtsOf\r\n--b1--\r\n";
     app.graph()
-        .seed_eml(ADELE, "inbox", raw.as_bytes().to_vec(), &SeedOptions::default())
+        .seed_eml(
+            ADELE,
+            "inbox",
+            raw.as_bytes().to_vec(),
+            &SeedOptions::default(),
+        )
         .expect("seed");
 }
 
@@ -69,11 +77,19 @@ async fn json_deliveries_verify_with_an_independent_implementation_and_carry_the
         "{:?}",
         r.user_agent
     );
-    assert!(r.webhook_id.as_deref().is_some_and(|id| id.starts_with("msg_")));
+    assert!(
+        r.webhook_id
+            .as_deref()
+            .is_some_and(|id| id.starts_with("msg_"))
+    );
 
     let event = json_body(r);
     assert_eq!(event["type"], "message.imported");
-    assert!(event["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        event["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
     let m = &event["data"]["message"];
     assert_eq!(m["account"], "acct");
     assert_eq!(m["mailbox"], ADELE);
@@ -84,7 +100,12 @@ async fn json_deliveries_verify_with_an_independent_implementation_and_carry_the
     assert_eq!(m["from"]["address"], "billing@fabrikam.example");
     assert_eq!(m["to"][0]["address"], "adele@contoso.onmicrosoft.com");
     assert_eq!(m["cc"][0]["address"], "ledger@contoso.onmicrosoft.com");
-    assert!(m["text_body"].as_str().unwrap_or("").contains("within 30 days"));
+    assert!(
+        m["text_body"]
+            .as_str()
+            .unwrap_or("")
+            .contains("within 30 days")
+    );
     assert_eq!(m["html_body"], "<p>Please pay <b>within 30 days</b>.</p>");
     assert_eq!(m["truncated"], false);
     assert!(m["graph_id"].as_str().is_some_and(|g| !g.is_empty()));
@@ -111,7 +132,10 @@ async fn json_deliveries_verify_with_an_independent_implementation_and_carry_the
         .await
         .expect("attachment");
     assert_eq!(download.status(), StatusCode::OK);
-    assert_eq!(download.bytes().await.expect("bytes").as_ref(), inline.as_slice());
+    assert_eq!(
+        download.bytes().await.expect("bytes").as_ref(),
+        inline.as_slice()
+    );
     let raw = http
         .get(m["raw_url"].as_str().expect("raw_url"))
         .bearer_auth(&key)
@@ -121,9 +145,16 @@ async fn json_deliveries_verify_with_an_independent_implementation_and_carry_the
         .bytes()
         .await
         .expect("bytes");
-    assert_eq!(mailport::crypto::sha256_hex(&raw), m["sha256"].as_str().unwrap_or(""));
+    assert_eq!(
+        mailport::crypto::sha256_hex(&raw),
+        m["sha256"].as_str().unwrap_or("")
+    );
     // Without a key the links give nothing away.
-    let anonymous = http.get(a["url"].as_str().unwrap_or("")).send().await.expect("GET");
+    let anonymous = http
+        .get(a["url"].as_str().unwrap_or(""))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -144,7 +175,10 @@ async fn raw_deliveries_are_the_exact_eml_and_verify() {
     assert_eq!(r.content_type.as_deref(), Some("message/rfc822"));
     let stored = app.stored("acct").await;
     let sha = stored[0].1.clone().expect("sha256");
-    assert_eq!(r.body_sha256, sha, "the body is the stored .eml, byte for byte");
+    assert_eq!(
+        r.body_sha256, sha,
+        "the body is the stored .eml, byte for byte"
+    );
     let id: i64 = sqlx::query_scalar("SELECT id FROM messages")
         .fetch_one(&app.state.db)
         .await
@@ -166,7 +200,10 @@ async fn during_a_secret_rotation_deliveries_carry_both_signatures() {
     let page = r.text().await.expect("page");
     let new = super::secret_on(&page).expect("the new secret is shown once");
     assert_ne!(new, old);
-    assert!(page.contains("stays valid until"), "the page says for how long");
+    assert!(
+        page.contains("stays valid until"),
+        "the page says for how long"
+    );
     assert!(
         !app.get_text("/webhooks/erp").await.contains(&new),
         "the secret is shown only on the rotation's answer"
@@ -181,7 +218,11 @@ async fn during_a_secret_rotation_deliveries_carry_both_signatures() {
     wait_delivered(&app, "erp", 1, Duration::from_secs(20)).await;
     let r = &received(&app, "erp")[0];
     assert_eq!(
-        r.webhook_signature.as_deref().unwrap_or("").split(' ').count(),
+        r.webhook_signature
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .count(),
         2,
         "two signatures while both secrets are valid"
     );
@@ -203,7 +244,14 @@ async fn during_a_secret_rotation_deliveries_carry_both_signatures() {
     import_all(&app).await;
     wait_delivered(&app, "erp", 2, Duration::from_secs(20)).await;
     let r = received(&app, "erp").pop().expect("second");
-    assert_eq!(r.webhook_signature.as_deref().unwrap_or("").split(' ').count(), 1);
+    assert_eq!(
+        r.webhook_signature
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .count(),
+        1
+    );
     Webhook::new(&new)
         .expect("secret")
         .verify(body(&r), &headers_of(&r))
