@@ -61,6 +61,9 @@ CREATE TABLE webhook_endpoints (
     -- The first failed attempt since the last success: the endpoint counts as failing when
     -- this is long enough ago.
     failing_since         INTEGER,
+    -- Successful attempts so far (a counter for the screen and metrics: a redelivery that
+    -- lands counts again). Kept here so that no count runs over every delivered row.
+    delivered_total       INTEGER NOT NULL DEFAULT 0,
     created_at            INTEGER NOT NULL,
     updated_at            INTEGER NOT NULL
 );

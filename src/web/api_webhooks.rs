@@ -62,6 +62,7 @@ pub struct BacklogJson {
     pub waiting: i64,
     pub oldest_waiting_age_secs: Option<i64>,
     pub dead: i64,
+    /// Successful deliveries so far (a redelivery that lands counts again).
     pub delivered: i64,
 }
 

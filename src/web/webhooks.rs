@@ -386,23 +386,16 @@ async fn create(
     }
     tracing::info!(endpoint = %settings.id, by = %user.username, "webhook endpoint created");
     let endpoint = load(&state, &settings.id).await?;
-    // Rendered, not redirected: the secret must not pass through the session store.
-    secret_page(
-        &state,
-        &session,
-        user,
-        &endpoint,
-        secret.expose().to_string(),
-    )
-    .await
+    secret_page(&state, &session, user, &endpoint, &secret).await
 }
 
-async fn secret_page(
+/// The page of a saved endpoint as stored, with what else it shows this time.
+async fn endpoint_page(
     state: &AppState,
     session: &AppSession,
     user: CurrentUser,
     endpoint: &Endpoint,
-    secret: String,
+    extras: Extras,
 ) -> Result<Response, AppError> {
     let accounts = webhooks::accounts_of(&state.db, &endpoint.id).await?;
     let page = form_page(
@@ -412,14 +405,27 @@ async fn secret_page(
         Some(endpoint),
         WebhookForm::from_endpoint(endpoint, &accounts),
         Validation::default(),
-        Extras {
-            new_secret: Some(secret),
-            log: first_page(),
-            ..Extras::default()
-        },
+        extras,
     )
     .await?;
     Ok(render(&page)?.into_response())
+}
+
+/// An endpoint's page with a secret just created or rotated, shown this once. Rendered, not
+/// redirected: the secret must not pass through the session store.
+async fn secret_page(
+    state: &AppState,
+    session: &AppSession,
+    user: CurrentUser,
+    endpoint: &Endpoint,
+    secret: &crate::crypto::Secret,
+) -> Result<Response, AppError> {
+    let extras = Extras {
+        new_secret: Some(secret.expose().to_string()),
+        log: first_page(),
+        ..Extras::default()
+    };
+    endpoint_page(state, session, user, endpoint, extras).await
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Endpoint, AppError> {
@@ -451,21 +457,11 @@ async fn show(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let endpoint = load(&state, &id).await?;
-    let accounts = webhooks::accounts_of(&state.db, &endpoint.id).await?;
-    let page = form_page(
-        &state,
-        &session,
-        user,
-        Some(&endpoint),
-        WebhookForm::from_endpoint(&endpoint, &accounts),
-        Validation::default(),
-        Extras {
-            log: log_filter(&pairs),
-            ..Extras::default()
-        },
-    )
-    .await?;
-    Ok(render(&page)?.into_response())
+    let extras = Extras {
+        log: log_filter(&pairs),
+        ..Extras::default()
+    };
+    endpoint_page(&state, &session, user, &endpoint, extras).await
 }
 
 async fn update(
@@ -557,14 +553,7 @@ async fn rotate_secret(
     .await?;
     tracing::info!(endpoint = %endpoint.id, by = %user.username, "webhook signing secret rotated");
     let endpoint = load(&state, &id).await?;
-    secret_page(
-        &state,
-        &session,
-        user,
-        &endpoint,
-        secret.expose().to_string(),
-    )
-    .await
+    secret_page(&state, &session, user, &endpoint, &secret).await
 }
 
 async fn test(
@@ -576,22 +565,12 @@ async fn test(
     let endpoint = load(&state, &id).await?;
     let answer = state.webhooks.ping(&endpoint).await;
     tracing::info!(endpoint = %endpoint.id, status = ?answer.status, "webhook endpoint tested");
-    let accounts = webhooks::accounts_of(&state.db, &endpoint.id).await?;
-    let page = form_page(
-        &state,
-        &session,
-        user,
-        Some(&endpoint),
-        WebhookForm::from_endpoint(&endpoint, &accounts),
-        Validation::default(),
-        Extras {
-            ping: Some(PingView::new(&answer)),
-            log: first_page(),
-            ..Extras::default()
-        },
-    )
-    .await?;
-    Ok(render(&page)?.into_response())
+    let extras = Extras {
+        ping: Some(PingView::new(&answer)),
+        log: first_page(),
+        ..Extras::default()
+    };
+    endpoint_page(&state, &session, user, &endpoint, extras).await
 }
 
 async fn redeliver_failed(

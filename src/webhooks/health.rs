@@ -79,6 +79,7 @@ pub struct EndpointHealth {
     pub oldest_waiting_age_secs: Option<i64>,
     /// Deliveries whose retry schedule ran out (shown for manual replay).
     pub dead: i64,
+    /// Successful attempts so far (a redelivery that lands counts again).
     pub delivered: i64,
     pub last_success_at: Option<i64>,
     pub failing_since: Option<i64>,
@@ -104,7 +105,7 @@ pub async fn all(db: &Db, failing_after: Duration) -> sqlx::Result<Vec<EndpointH
                 waiting: b.waiting,
                 oldest_waiting_age_secs: b.oldest_waiting_at.map(|t| (at - t).max(0)),
                 dead: b.dead,
-                delivered: b.delivered,
+                delivered: e.delivered_total,
                 last_success_at: e.last_success_at,
                 failing_since: e.failing_since,
                 paused_until: e.paused_until,
