@@ -311,6 +311,27 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn names_are_refused_when_they_resolve_to_forbidden_addresses() {
+        use reqwest::dns::Resolve;
+        let strict = PolicyResolver {
+            policy: Arc::new(HostPolicy::default()),
+        };
+        let refused = strict
+            .resolve("localhost".parse().unwrap())
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            refused.to_string().contains("refused by the host policy"),
+            "{refused}"
+        );
+        let allowing = PolicyResolver {
+            policy: Arc::new(policy(&["localhost"])),
+        };
+        assert!(allowing.resolve("localhost".parse().unwrap()).await.is_ok());
+    }
+
     #[test]
     fn allow_host_entries_parse() {
         let p = policy(&["127.0.0.1, erp.internal:8443", "[::1]:9000"]);
