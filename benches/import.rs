@@ -15,9 +15,10 @@
 //! requests per imported message from the sandbox's counters, and the importer's CPU time and
 //! peak RSS.
 //!
-//! - webhooks: the import of 2,000 x 30 KB over loopback without and with one webhook endpoint
-//!   (whose deliveries a `mailport serve` on the same data dir sends to the sandbox's receiver
-//!   meanwhile), then JSON deliveries per second to that receiver for 2,000 queued messages.
+//! - webhooks: the import of 2,000 x 30 KB over loopback without an endpoint, with one that
+//!   nothing sends for (the outbox rows alone), and with one whose deliveries a `mailport serve`
+//!   on the same data dir sends to the sandbox's receiver meanwhile; then JSON deliveries per
+//!   second to that receiver for 2,000 queued messages.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -524,6 +525,15 @@ async fn webhooks_scenario() {
         .await
         .expect("importer");
 
+    // With an endpoint but nothing sending: the cost of the outbox rows alone.
+    seed(&http, &sandbox, count, 30_000).await;
+    let quiet = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
+    add_endpoint(&http, quiet.path(), &sandbox, "quiet").await;
+    let path = quiet.path().to_path_buf();
+    let outbox_only = tokio::task::spawn_blocking(move || run_importer(&path, GRAPH_BUDGET, 2000))
+        .await
+        .expect("importer");
+
     seed(&http, &sandbox, count, 30_000).await;
     let dir = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
     add_endpoint(&http, dir.path(), &sandbox, "erp").await;
@@ -585,6 +595,11 @@ async fn webhooks_scenario() {
     println!(
         "mailport import without an endpoint:     {without_rate:.1} msg/s ({} imported)",
         without.imported
+    );
+    let outbox_rate = rate(outbox_only.imported, outbox_only.elapsed);
+    println!(
+        "mailport import with one endpoint, not sending: {outbox_rate:.1} msg/s ({:.2}x without): the outbox rows alone",
+        outbox_rate / without_rate
     );
     println!(
         "mailport import with one endpoint:       {with_rate:.1} msg/s ({:.2}x without), all {count} delivered {:.1} s after the import started",

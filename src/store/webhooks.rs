@@ -332,7 +332,20 @@ pub enum Then {
 /// Logs an attempt and moves the delivery and its endpoint on, in one transaction. Does
 /// nothing when the delivery no longer exists (its endpoint was deleted meanwhile).
 pub async fn record_attempt(db: &Db, a: &Attempt) -> sqlx::Result<()> {
+    record_attempts(db, std::slice::from_ref(a)).await
+}
+
+/// [`record_attempt`] for several attempts in one transaction (one turn at SQLite's single
+/// writer instead of one each).
+pub async fn record_attempts(db: &Db, attempts: &[Attempt]) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
+    for a in attempts {
+        record_in(&mut tx, a).await?;
+    }
+    tx.commit().await
+}
+
+async fn record_in(tx: &mut sqlx::SqliteConnection, a: &Attempt) -> sqlx::Result<()> {
     let (status, next_at, failures, delivered_at): (&str, i64, Option<i64>, Option<i64>) =
         match &a.then {
             Then::Delivered => ("delivered", a.at, None, Some(a.at)),
@@ -360,7 +373,7 @@ pub async fn record_attempt(db: &Db, a: &Attempt) -> sqlx::Result<()> {
     .await?
     .rows_affected();
     if updated == 0 {
-        return tx.commit().await;
+        return Ok(());
     }
     sqlx::query(
         "INSERT INTO webhook_attempts (delivery_id, attempted_at, duration_ms, status_code,
@@ -405,7 +418,7 @@ pub async fn record_attempt(db: &Db, a: &Attempt) -> sqlx::Result<()> {
         .bind(until)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// A delivery as the log shows it, with its message's subject.

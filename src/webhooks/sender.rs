@@ -39,6 +39,8 @@ pub struct Sender {
 
 struct Inner {
     db: Db,
+    /// Records attempts, several per transaction.
+    recorder: tokio::sync::mpsc::Sender<Recorded>,
     key: MasterKey,
     source: PayloadSource,
     http: reqwest::Client,
@@ -89,6 +91,7 @@ impl Sender {
             .build()?;
         Ok(Sender {
             inner: Arc::new(Inner {
+                recorder: start_recorder(db.clone()),
                 source: PayloadSource {
                     db: db.clone(),
                     blobs,
@@ -349,14 +352,20 @@ impl Sender {
         self.record(&attempt).await
     }
 
+    /// Records an attempt (with others finishing at the same time); what became of the
+    /// delivery, or None when it could not be recorded (it stays due and is sent again).
     async fn record(&self, attempt: &Attempt) -> Option<Then> {
-        match webhooks::record_attempt(&self.inner.db, attempt).await {
-            Ok(()) => Some(attempt.then.clone()),
-            Err(e) => {
-                tracing::error!(delivery = attempt.delivery_id, error = %e, "could not record a webhook attempt; it is sent again");
-                None
-            }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self
+            .inner
+            .recorder
+            .send((attempt.clone(), reply))
+            .await
+            .is_err()
+        {
+            return None;
         }
+        answer.await.ok().flatten()
     }
 
     /// What an answer means for the delivery (Standard Webhooks, "Delivery success and
@@ -482,6 +491,43 @@ impl Sender {
         self.post(&target, &id, &super::payload::ping(&endpoint.id, now()))
             .await
     }
+}
+
+/// An attempt waiting to be recorded, and where the outcome goes.
+type Recorded = (Attempt, tokio::sync::oneshot::Sender<Option<Then>>);
+
+/// Most attempts recorded in one transaction.
+const RECORD_GROUP: usize = 64;
+
+/// Starts the task that records attempts: those that finish together share one transaction,
+/// so the sender takes few turns at SQLite's single writer (which the import's commits need
+/// too). A group that fails is recorded one attempt at a time, so one bad record cannot take
+/// the others with it. Ends with the last [`Sender`].
+fn start_recorder(db: Db) -> tokio::sync::mpsc::Sender<Recorded> {
+    let (queue, mut waiting) = tokio::sync::mpsc::channel::<Recorded>(RECORD_GROUP);
+    tokio::spawn(async move {
+        let mut group = Vec::with_capacity(RECORD_GROUP);
+        while waiting.recv_many(&mut group, RECORD_GROUP).await > 0 {
+            let (attempts, replies): (Vec<Attempt>, Vec<_>) = group.drain(..).unzip();
+            if webhooks::record_attempts(&db, &attempts).await.is_ok() {
+                for (attempt, reply) in attempts.into_iter().zip(replies) {
+                    let _ = reply.send(Some(attempt.then));
+                }
+                continue;
+            }
+            for (attempt, reply) in attempts.into_iter().zip(replies) {
+                let outcome = match webhooks::record_attempt(&db, &attempt).await {
+                    Ok(()) => Some(attempt.then),
+                    Err(e) => {
+                        tracing::error!(delivery = attempt.delivery_id, error = %e, "could not record a webhook attempt; it is sent again");
+                        None
+                    }
+                };
+                let _ = reply.send(outcome);
+            }
+        }
+    });
+    queue
 }
 
 /// An endpoint as one worker sends to it.
