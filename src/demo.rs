@@ -1,6 +1,7 @@
 //! `mailport demo`: Mailport and the offline Entra ID + Graph sandbox in one process, with an
-//! administrator, two credentials, an e-mail account and a mailbox full of realistic mail
-//! already in place, so that a newcomer without a Microsoft tenant can walk the whole flow.
+//! administrator, two credentials, an e-mail account, a mailbox full of realistic mail and a
+//! webhook endpoint to the sandbox's receiver already in place, so that a newcomer without a
+//! Microsoft tenant can walk the whole flow, up to the business application.
 //!
 //! Everything lives in its own data dir (default `./demo-data`), and every page carries a
 //! banner saying that it shows sandbox data.
