@@ -515,9 +515,10 @@ async fn wait_received(
 async fn webhooks_scenario() {
     let count = 2000;
     let http = reqwest::Client::new();
-    let sandbox = start_sandbox();
     println!("== webhooks: {count} x 30 KB over loopback, without and with one JSON endpoint");
-
+    // A fresh sandbox for each import, so that no import eats into the request budget
+    // (10,000 per 10 minutes) of the next.
+    let sandbox = start_sandbox();
     seed(&http, &sandbox, count, 30_000).await;
     let plain = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
     let path = plain.path().to_path_buf();
@@ -526,6 +527,8 @@ async fn webhooks_scenario() {
         .expect("importer");
 
     // With an endpoint but nothing sending: the cost of the outbox rows alone.
+    drop(sandbox);
+    let sandbox = start_sandbox();
     seed(&http, &sandbox, count, 30_000).await;
     let quiet = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
     add_endpoint(&http, quiet.path(), &sandbox, "quiet").await;
@@ -534,6 +537,8 @@ async fn webhooks_scenario() {
         .await
         .expect("importer");
 
+    drop(sandbox);
+    let sandbox = start_sandbox();
     seed(&http, &sandbox, count, 30_000).await;
     let dir = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
     add_endpoint(&http, dir.path(), &sandbox, "erp").await;
