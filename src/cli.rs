@@ -74,6 +74,15 @@ pub struct ServeArgs {
     /// Lower it when other tools use the same app registration on the same mailboxes.
     #[arg(long, env = "MAILPORT_GRAPH_REQUEST_BUDGET", value_parser = parse_budget)]
     pub graph_request_budget: Option<Budget>,
+    /// A host (HOST or HOST:PORT) webhooks may go to although it is not public: an internal
+    /// business application on a private address, or plain http on this machine. Repeatable;
+    /// MAILPORT_ALLOW_HOSTS takes a comma-separated list.
+    #[arg(
+        long = "allow-host",
+        env = "MAILPORT_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_host: Vec<String>,
 }
 
 /// A parsed `--graph-request-budget`.
@@ -111,6 +120,9 @@ impl ServeArgs {
         if let Some(Budget(budget)) = self.graph_request_budget {
             config.import.graph.mailbox_budget = budget;
         }
+        config.webhooks.hosts =
+            crate::webhooks::HostPolicy::parse(self.allow_host.iter().map(String::as_str))
+                .map_err(|e| anyhow::anyhow!("--allow-host: {e}"))?;
         Ok(config)
     }
 }

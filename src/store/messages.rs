@@ -75,6 +75,9 @@ async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, b
         Ok(ids)
     }
     .await;
+    if result.is_ok() {
+        super::outbox::notify_written();
+    }
     let restored = sqlx::query("PRAGMA synchronous = NORMAL")
         .execute(&mut *conn)
         .await;
@@ -128,6 +131,8 @@ async fn insert_one(
         return Ok((existing.unwrap_or(0), false));
     };
     insert_attachments(conn, id, &m.attachments).await?;
+    // The transactional outbox: its event and webhook deliveries commit with the message.
+    super::outbox::enqueue_imported(conn, id, &m.account_id).await?;
     Ok((id, true))
 }
 

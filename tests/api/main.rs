@@ -15,3 +15,4 @@ mod mail;
 mod sandbox_graph;
 mod sandbox_identity;
 mod tokens;
+mod webhooks;
