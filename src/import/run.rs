@@ -38,6 +38,8 @@ pub struct Progress {
     summary: std::sync::Mutex<RunSummary>,
     /// Messages this run may still process (the per-run cap).
     budget: std::sync::atomic::AtomicUsize,
+    /// The deltaLink of a delta round this run completed, stored when the run is recorded.
+    round_end: std::sync::Mutex<Option<String>>,
 }
 
 impl Progress {
@@ -57,8 +59,18 @@ impl Progress {
             .is_ok()
     }
 
-    pub fn into_summary(self) -> RunSummary {
-        self.summary.into_inner().unwrap_or_else(|e| e.into_inner())
+    /// The run's counts and log, and the deltaLink of a delta round it completed.
+    pub fn into_parts(self) -> (RunSummary, Option<String>) {
+        (
+            self.summary.into_inner().unwrap_or_else(|e| e.into_inner()),
+            self.round_end
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    fn complete_round(&self, delta_link: String) {
+        *self.round_end.lock().unwrap_or_else(|e| e.into_inner()) = Some(delta_link);
     }
 }
 
@@ -329,6 +341,12 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
             (None, Some(d)) => (Some(d), true),
             (None, None) => (None, true),
         };
+        if done && let Some(delta_link) = next {
+            // The round is complete. Its deltaLink is stored with the poll's record on the
+            // account, so that an empty poll writes once (`store::schedule::record_poll`).
+            progress.complete_round(delta_link);
+            return Ok(());
+        }
         accounts::set_delta_link(&importer.db, &account.id, next.as_deref(), done)
             .await
             .map_err(storage)?;
@@ -573,6 +591,7 @@ impl Progress {
                 ..RunSummary::default()
             }),
             budget: std::sync::atomic::AtomicUsize::new(budget),
+            round_end: std::sync::Mutex::new(None),
         }
     }
 }

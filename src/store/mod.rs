@@ -5,8 +5,10 @@ pub mod accounts;
 pub mod api_keys;
 pub mod blobs;
 pub mod credentials;
+pub mod imports;
 pub mod messages;
 pub mod runs;
+pub mod schedule;
 pub mod setup;
 pub mod users;
 

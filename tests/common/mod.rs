@@ -91,8 +91,8 @@ impl TestApp {
             token_retry_base: Duration::from_millis(50),
             ..HttpSettings::default()
         };
-        // The scheduler only runs when woken (Run now), so tests drive runs themselves.
-        config.import.tick = Duration::from_secs(3600);
+        // The scheduler polls nothing on its own (Run now still works): tests drive runs.
+        config.import.scheduled = false;
         config.import.graph.base_backoff = Duration::from_millis(20);
         config.import.graph.max_backoff = Duration::from_millis(500);
         let state = AppState::open(config).await.expect("open app");
