@@ -458,6 +458,7 @@ impl Importer {
                 status_detail: concluded.detail.as_deref(),
                 throttled_until: concluded.throttled_until,
                 next_due_at,
+                read_updated_at: account.updated_at,
                 delta_link: delta_link.as_deref(),
             },
         )

@@ -60,8 +60,10 @@ pub struct PollRecord<'a> {
     pub status_detail: Option<&'a str>,
     pub throttled_until: Option<i64>,
     /// When the account is due next; `None` parks it until its credential is repaired.
-    /// Ignored when the account was saved after the poll started (saving made it due).
+    /// Ignored when the account was saved during the poll (saving made it due).
     pub next_due_at: Option<i64>,
+    /// The account's `updated_at` when the poll read it.
+    pub read_updated_at: i64,
     /// The deltaLink that completed a delta round in this poll: stored here rather than in
     /// a statement of its own, and the restart watermark moves to the newest message.
     pub delta_link: Option<&'a str>,
@@ -72,7 +74,7 @@ pub async fn record_poll(db: &Db, account_id: &str, p: &PollRecord<'_>) -> sqlx:
     sqlx::query(
         "UPDATE email_accounts SET
             status = $2, status_detail = $3, throttled_until = $4,
-            next_due_at = CASE WHEN updated_at >= $5 THEN next_due_at ELSE $6 END,
+            next_due_at = CASE WHEN updated_at <> $12 THEN next_due_at ELSE $6 END,
             last_poll_started_at = $5,
             last_poll_lag_ms = COALESCE($7, last_poll_lag_ms),
             last_poll_finished_at = $8,
@@ -96,6 +98,7 @@ pub async fn record_poll(db: &Db, account_id: &str, p: &PollRecord<'_>) -> sqlx:
     .bind(p.outcome)
     .bind(p.imported)
     .bind(p.delta_link)
+    .bind(p.read_updated_at)
     .execute(db)
     .await
     .map(|_| ())

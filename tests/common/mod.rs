@@ -27,6 +27,8 @@ pub struct Options {
     pub limits: ServerLimits,
     /// The public URL Mailport believes it has (default: its loopback address).
     pub public_url: Option<String>,
+    /// Changes the configuration last (for instance to let the scheduler poll on its own).
+    pub config: Option<fn(&mut Config)>,
 }
 
 pub struct TestApp {
@@ -95,6 +97,9 @@ impl TestApp {
         config.import.scheduled = false;
         config.import.graph.base_backoff = Duration::from_millis(20);
         config.import.graph.max_backoff = Duration::from_millis(500);
+        if let Some(adjust) = options.config {
+            adjust(&mut config);
+        }
         let state = AppState::open(config).await.expect("open app");
         let running = app::start_with(listener, state.clone(), options.limits)
             .await
