@@ -128,18 +128,20 @@ async fn start_mailport(http: &Client, data_dir: &Path) -> (Proc, String) {
     }
     assert!(add.wait().expect("user add").success(), "user add failed");
     let port = free_port();
-    let child = Command::new(mailport_bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("MAILPORT_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start mailport");
+    let child = Proc(
+        Command::new(mailport_bin())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("MAILPORT_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start mailport"),
+    );
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..200 {
         if http
@@ -148,7 +150,7 @@ async fn start_mailport(http: &Client, data_dir: &Path) -> (Proc, String) {
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return (Proc(child), base);
+            return (child, base);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

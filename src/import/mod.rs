@@ -361,8 +361,18 @@ impl Importer {
         let me = self.clone();
         self.tracker.spawn(async move {
             let id = guard.id.clone();
-            if let Err(e) = me.run_marked(guard, due_at).await {
-                tracing::debug!(account = %id, error = %e, "run not started");
+            match me.run_marked(guard, due_at).await {
+                Ok(_) => {}
+                Err(RunError::Database(e)) => {
+                    // The poll could not be recorded, so the account is still due: hold the
+                    // slot a while rather than poll it again and again.
+                    tracing::error!(account = %id, error = %e, "could not record a poll");
+                    tokio::select! {
+                        _ = me.shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+                Err(e) => tracing::debug!(account = %id, error = %e, "run not started"),
             }
             drop(permit);
             // A finished run starts the next due account at once.
@@ -375,7 +385,7 @@ impl Importer {
         let cutoff = now() - self.settings.history_max_age.as_secs() as i64;
         loop {
             match runs::prune_started_before(&self.db, cutoff, 1000).await {
-                Ok(n) if n == 1000 => tokio::task::yield_now().await,
+                Ok(1000) => tokio::task::yield_now().await,
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(rows = n, "pruned old run history");
@@ -473,14 +483,18 @@ impl Importer {
             )
             .await?;
         }
-        tracing::info!(
-            account = %id,
-            outcome = %summary.outcome,
-            imported = summary.imported,
-            skipped = summary.skipped,
-            failed = summary.failed,
-            "import run finished"
-        );
+        if summary.is_noteworthy() {
+            tracing::info!(
+                account = %id,
+                outcome = %summary.outcome,
+                imported = summary.imported,
+                skipped = summary.skipped,
+                failed = summary.failed,
+                "import run finished"
+            );
+        } else {
+            tracing::debug!(account = %id, "empty poll");
+        }
         drop(guard);
         Ok(summary)
     }
