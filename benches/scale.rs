@@ -24,7 +24,6 @@
 //! form, as an administrator would have created them.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,6 +33,10 @@ use mailport::import::lag::percentile;
 use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+
+mod common;
+
+use common::{cpu_secs, start_sandbox};
 
 const ADMIN: &str = "admin";
 const PASSWORD: &str = "bench password 1234";
@@ -95,22 +98,6 @@ fn mailport_bin() -> PathBuf {
     std::env::var_os("MAILPORT_BENCH_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mailport")))
-}
-
-fn start_sandbox() -> (Proc, String) {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailport"))
-        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
-        .env("MAILPORT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start sandbox");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("sandbox banner");
-    (Proc(child), format!("http://127.0.0.1:{port}"))
 }
 
 async fn start_mailport(http: &Client, data_dir: &Path) -> (Proc, String) {
@@ -287,19 +274,6 @@ async fn create_accounts(
         .await;
 }
 
-/// utime + stime of a live process, in seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    (tick(11).unwrap_or(0.0) + tick(12).unwrap_or(0.0)) / 100.0
-}
-
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -363,7 +337,8 @@ async fn run(s: &Scenario) {
         .timeout(Duration::from_secs(120))
         .build()
         .expect("client");
-    let (_sandbox, sandbox) = start_sandbox();
+    let sandbox_proc = start_sandbox();
+    let sandbox = sandbox_proc.base.clone();
     let total = s.mailboxes + usize::from(s.backlog > 0);
     let r = http
         .post(format!("{sandbox}/_sandbox/graph/mailboxes"))
@@ -410,10 +385,10 @@ async fn run(s: &Scenario) {
     assert!(r.status().is_success());
     let window = Duration::from_secs(3 * s.interval);
     let t0 = Instant::now();
-    let cpu0 = cpu_secs(pid);
+    let cpu0 = cpu_secs(pid).unwrap_or(0.0);
     let db0 = db_bytes(data_dir.path()).await;
     tokio::time::sleep(window).await;
-    let cpu1 = cpu_secs(pid);
+    let cpu1 = cpu_secs(pid).unwrap_or(0.0);
     let db1 = db_bytes(data_dir.path()).await;
     let measured = t0.elapsed().as_secs_f64();
     let log: Value = http

@@ -327,16 +327,9 @@ async fn insert(state: &AppState, fields: &AccountFields) -> Result<Response, Wr
     saved(state, &settings.id, StatusCode::CREATED, v.warnings).await
 }
 
-/// Saves `fields` laid over `base` onto an existing account.
-async fn overwrite(
-    state: &AppState,
-    existing: &Account,
-    fields: &AccountFields,
-    base: crate::web::account_form::AccountForm,
-) -> Result<Response, WriteError> {
-    if let Some(id) = &fields.id
-        && id.trim() != existing.id
-    {
+/// An id in the body must be the one in the URL: an id never changes.
+fn same_id(fields: &AccountFields, id: &str) -> Result<(), WriteError> {
+    if fields.id.as_ref().is_some_and(|given| given.trim() != id) {
         let mut v = Validation::default();
         v.add(
             "id",
@@ -344,6 +337,17 @@ async fn overwrite(
         );
         return Err(WriteError::Invalid(v));
     }
+    Ok(())
+}
+
+/// Saves `fields` laid over `base` onto an existing account.
+async fn overwrite(
+    state: &AppState,
+    existing: &Account,
+    fields: &AccountFields,
+    base: crate::web::account_form::AccountForm,
+) -> Result<Response, WriteError> {
+    same_id(fields, &existing.id)?;
     let creds = credentials_by_id(&state.db).await?;
     let form = fields.apply_to(base);
     let (settings, v) = check(&form, Some(existing), &creds).map_err(WriteError::Invalid)?;
@@ -380,11 +384,7 @@ async fn replace(
             overwrite(&state, &existing, &fields, base).await
         }
         None => {
-            if fields.id.as_ref().is_some_and(|given| given.trim() != id) {
-                let mut v = Validation::default();
-                v.add("id", "The id must match the URL or be left out.");
-                return Err(WriteError::Invalid(v));
-            }
+            same_id(&fields, &id)?;
             fields.id = Some(id);
             insert(&state, &fields).await
         }

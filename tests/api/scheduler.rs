@@ -18,10 +18,11 @@ fn polling_one_at_a_time(config: &mut Config) {
     config.import.concurrent_accounts = 1;
 }
 
-async fn polling_app() -> TestApp {
+/// A signed-in app with the credential `app`, configured by `config`.
+async fn app_with(config: fn(&mut Config)) -> TestApp {
     let app = TestApp::spawn_custom(
         Options {
-            config: Some(polling_one_at_a_time),
+            config: Some(config),
             ..Options::default()
         },
         |_| {},
@@ -31,6 +32,10 @@ async fn polling_app() -> TestApp {
     app.login(ADMIN, ADMIN_PASSWORD).await;
     app.app_credential().await;
     app
+}
+
+async fn polling_app() -> TestApp {
+    app_with(polling_one_at_a_time).await
 }
 
 /// `box0000n@contoso.onmicrosoft.com`, made with the sandbox's bulk control.
@@ -312,17 +317,7 @@ fn three_runs_per_account(config: &mut Config) {
 
 #[tokio::test]
 async fn run_history_keeps_the_newest_failed_runs_per_account_and_prunes_by_age() {
-    let app = TestApp::spawn_custom(
-        Options {
-            config: Some(three_runs_per_account),
-            ..Options::default()
-        },
-        |_| {},
-    )
-    .await;
-    app.create_admin(ADMIN, ADMIN_PASSWORD).await;
-    app.login(ADMIN, ADMIN_PASSWORD).await;
-    app.app_credential().await;
+    let app = app_with(three_runs_per_account).await;
     // A folder that does not exist: every run fails, and failures are kept.
     app.create_account("acct", &[("folder", "Nowhere")]).await;
     for _ in 0..5 {
