@@ -449,7 +449,7 @@ async fn the_accounts_page_is_paged_searchable_and_filterable() {
     assert!(first.contains("1–50 of 60 accounts"));
     assert!(first.contains("box-50") && !first.contains("box-51"));
     assert!(first.contains("Page 1 of 2") && first.contains("rel=\"next\""));
-    assert!(first.contains("60 accounts scheduled"));
+    assert!(first.contains("Accounts scheduled: 60,"));
     let second = app.get_text("/accounts?page=2").await;
     assert!(second.contains("51–60 of 60") && second.contains("box-60"));
     let found = app.get_text("/accounts?q=BOX-07").await;
