@@ -451,6 +451,9 @@ impl Importer {
             _ if concluded.status == "needs_consent" => None,
             // Cut short by shutdown: its work resumes at once after the restart.
             "cancelled" => account.next_due_at,
+            // A backlog: due again now, so it goes on as soon as the accounts already due
+            // had their turn (oldest-due first keeps it from delaying them).
+            "ok" if summary.capped => Some(now()),
             _ => Some(
                 (started_at + account.poll_interval).max(concluded.throttled_until.unwrap_or(0)),
             ),

@@ -256,6 +256,7 @@ async fn import_folder(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> {
             (false, None) => return Ok(()),
         };
     }
+    progress.update(|s| s.capped = true);
     progress.log("stopped at the per-run page cap; the next run continues");
     Ok(())
 }
@@ -356,6 +357,7 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
         link = next;
         read_ahead = ahead;
     }
+    progress.update(|s| s.capped = true);
     progress.log("stopped at the per-run page cap; the next run continues");
     Ok(())
 }
@@ -391,6 +393,7 @@ async fn process_page(ctx: &RunCtx<'_>, page: &[MessageMeta]) -> Result<PageOutc
     for meta in page {
         if !progress.take_budget() {
             capped = true;
+            progress.update(|s| s.capped = true);
             progress.log("stopped at the per-run message cap; the next run continues");
             break;
         }

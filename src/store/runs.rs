@@ -18,6 +18,9 @@ pub struct RunSummary {
     pub error_message: Option<String>,
     pub request_id: Option<String>,
     pub log: Vec<String>,
+    /// The run stopped at its per-run cap with work left (not stored: the account is due
+    /// again at once, behind every account already due).
+    pub capped: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

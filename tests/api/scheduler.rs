@@ -345,3 +345,47 @@ async fn run_history_keeps_the_newest_failed_runs_per_account_and_prunes_by_age(
     let left: Vec<i64> = history(&app, "acct").await.iter().map(|r| r.0).collect();
     assert_eq!(left, vec![4, 5]);
 }
+
+fn two_messages_per_run(config: &mut Config) {
+    config.import.max_messages_per_run = 2;
+}
+
+#[tokio::test]
+async fn a_run_stopped_by_its_cap_is_due_again_at_once_and_an_empty_one_after_its_interval() {
+    let app = app_with(two_messages_per_run).await;
+    app.create_account("acct", &[]).await;
+    app.graph()
+        .seed_generated(
+            ADELE,
+            "inbox",
+            &mailport::sandbox::graph::GenerateSpec {
+                count: 3,
+                ..Default::default()
+            },
+        )
+        .expect("seed");
+    let due = |a: &Value| {
+        let t = |k: &str| {
+            time::OffsetDateTime::parse(
+                a["poll"][k].as_str().expect(k),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .expect("time")
+            .unix_timestamp()
+        };
+        t("next_due_at") - t("last_started_at")
+    };
+    let s = app.state.importer.run_account("acct").await.unwrap();
+    assert_eq!(s.imported, 2, "{s:?}");
+    assert!(
+        due(&app.api("/accounts/acct").await) <= 1,
+        "a backlog is due again at once"
+    );
+    let s = app.state.importer.run_account("acct").await.unwrap();
+    assert_eq!(s.imported, 1, "{s:?}");
+    assert_eq!(
+        due(&app.api("/accounts/acct").await),
+        60,
+        "done: due after its interval"
+    );
+}
