@@ -156,6 +156,7 @@ pub async fn start_with(
     let router = crate::web::router_with(state.clone(), &limits);
     state.clean_blob_store().await?;
     state.importer.start();
+    crate::import::rederive::start(state.importer.clone(), shutdown.clone());
 
     let cleanup = state.session_store.clone();
     let stop = shutdown.clone();

@@ -13,6 +13,7 @@ pub mod diagnose;
 pub mod lag;
 pub mod parser;
 pub mod post_action;
+pub mod rederive;
 pub mod run;
 pub mod token_source;
 
@@ -554,14 +555,10 @@ impl Importer {
                     GraphErrorKind::Unauthorized => {
                         let cred = crate::store::credentials::get(&self.db, &account.credential_id)
                             .await?;
-                        let dead = cred.is_some_and(|c| {
-                            c.stored_status() != crate::store::credentials::TokenStatus::Valid
-                        });
-                        (
-                            if dead { "needs_consent" } else { "error" },
-                            Some(e.to_string()),
-                            None,
-                        )
+                        let status = cred
+                            .map(|c| account_status_for(c.stored_status()))
+                            .unwrap_or("error");
+                        (status, Some(e.to_string()), None)
                     }
                     _ => ("error", Some(e.to_string()), None),
                 }
@@ -584,4 +581,15 @@ fn until_unix(t: i64) -> Duration {
         .duration_since(std::time::SystemTime::now())
         .unwrap_or_default()
         .max(Duration::from_millis(5))
+}
+
+/// The account status that names a credential's problem: "needs consent" sends the admin
+/// to the key button, "invalid client" to the client secret.
+fn account_status_for(credential: crate::store::credentials::TokenStatus) -> &'static str {
+    use crate::store::credentials::TokenStatus;
+    match credential {
+        TokenStatus::NeedsConsent => "needs_consent",
+        TokenStatus::InvalidClient => "invalid_client",
+        _ => "error",
+    }
 }

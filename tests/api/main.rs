@@ -6,6 +6,7 @@ mod accounts_api;
 mod accounts_csv;
 mod auth;
 mod cli;
+mod corpus;
 mod credentials;
 mod graph_client;
 #[path = "../common/mod.rs"]

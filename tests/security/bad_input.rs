@@ -33,7 +33,7 @@ use crate::routes::{concrete, populated, signed_in_csrf};
 /// Requests of one generated case must finish within this, or the case fails as a hang.
 const CASE_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn runner(cases: u32) -> TestRunner {
+pub(crate) fn runner(cases: u32) -> TestRunner {
     TestRunner::new(Config {
         cases,
         failure_persistence: None,
