@@ -20,8 +20,7 @@
 //!   on the same data dir sends to the sandbox's receiver meanwhile; then JSON deliveries per
 //!   second to that receiver for 2,000 queued messages.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -29,42 +28,12 @@ use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_I
 use mailport::store::accounts;
 use serde_json::{Value, json};
 
+mod common;
+
+use common::{Sandbox, cpu_secs, start_sandbox};
+
 const USER: &str = "adele@contoso.onmicrosoft.com";
 const CONCURRENCY: usize = 4;
-
-struct Sandbox {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sandbox() -> Sandbox {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailport"))
-        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
-        .env("MAILPORT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start sandbox");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("sandbox banner");
-    Sandbox {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
-}
 
 async fn seed(http: &reqwest::Client, sandbox: &Sandbox, count: usize, size: usize) {
     // Generate in batches so that no single control request holds everything.
@@ -231,16 +200,6 @@ struct ImportRun {
     peak_kib: u64,
     cpu_secs: f64,
     imported: u64,
-}
-
-/// utime + stime of a live process, in seconds.
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// Runs `mailport import` until `expected` messages are in (or a run finds nothing). `budget` is the mailbox's request

@@ -38,6 +38,8 @@ pub struct Progress {
     summary: std::sync::Mutex<RunSummary>,
     /// Messages this run may still process (the per-run cap).
     budget: std::sync::atomic::AtomicUsize,
+    /// The deltaLink of a delta round this run completed, stored when the run is recorded.
+    round_end: std::sync::Mutex<Option<String>>,
 }
 
 impl Progress {
@@ -57,8 +59,18 @@ impl Progress {
             .is_ok()
     }
 
-    pub fn into_summary(self) -> RunSummary {
-        self.summary.into_inner().unwrap_or_else(|e| e.into_inner())
+    /// The run's counts and log, and the deltaLink of a delta round it completed.
+    pub fn into_parts(self) -> (RunSummary, Option<String>) {
+        (
+            self.summary.into_inner().unwrap_or_else(|e| e.into_inner()),
+            self.round_end
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    fn complete_round(&self, delta_link: String) {
+        *self.round_end.lock().unwrap_or_else(|e| e.into_inner()) = Some(delta_link);
     }
 }
 
@@ -242,6 +254,7 @@ async fn import_folder(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> {
             (false, None) => return Ok(()),
         };
     }
+    progress.update(|s| s.capped = true);
     progress.log("stopped at the per-run page cap; the next run continues");
     Ok(())
 }
@@ -327,6 +340,12 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
             (None, Some(d)) => (Some(d), true),
             (None, None) => (None, true),
         };
+        if done && let Some(delta_link) = next {
+            // The round is complete. Its deltaLink is stored with the poll's record on the
+            // account, so that an empty poll writes once (`store::schedule::record_poll`).
+            progress.complete_round(delta_link);
+            return Ok(());
+        }
         accounts::set_delta_link(&importer.db, &account.id, next.as_deref(), done)
             .await
             .map_err(storage)?;
@@ -336,6 +355,7 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
         link = next;
         read_ahead = ahead;
     }
+    progress.update(|s| s.capped = true);
     progress.log("stopped at the per-run page cap; the next run continues");
     Ok(())
 }
@@ -371,6 +391,7 @@ async fn process_page(ctx: &RunCtx<'_>, page: &[MessageMeta]) -> Result<PageOutc
     for meta in page {
         if !progress.take_budget() {
             capped = true;
+            progress.update(|s| s.capped = true);
             progress.log("stopped at the per-run message cap; the next run continues");
             break;
         }
@@ -582,6 +603,7 @@ impl Progress {
                 ..RunSummary::default()
             }),
             budget: std::sync::atomic::AtomicUsize::new(budget),
+            round_end: std::sync::Mutex::new(None),
         }
     }
 }

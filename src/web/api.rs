@@ -1,4 +1,5 @@
-//! The read-only JSON API under `/api/v1`, for an API key or a signed-in session.
+//! The JSON API under `/api/v1`, for an API key or a signed-in session: credentials here,
+//! accounts in `api_accounts`, messages in `api_messages`.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -10,18 +11,18 @@ use serde_json::json;
 
 use super::auth::current_user;
 use super::session::AppSession;
-use super::views::{AccountJson, CredentialJson};
+use super::views::CredentialJson;
 use crate::app::AppState;
 use crate::crypto::sha256_hex;
 use crate::error::AppError;
-use crate::store::{self, accounts, credentials, runs};
+use crate::store::api_keys::ApiScope;
+use crate::store::{self, credentials};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/credentials", get(list_credentials))
         .route("/credentials/{id}", get(get_credential))
-        .route("/accounts", get(list_accounts))
-        .route("/accounts/{id}", get(get_account))
+        .merge(super::api_accounts::router())
         .merge(super::api_messages::router())
         .merge(super::api_webhooks::router())
 }
@@ -65,11 +66,20 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
-/// An API key (`Authorization: Bearer …`) or a signed-in session.
+/// Who called the API, put into request extensions by [`require_api_auth`]: an API key's
+/// scope, or [`ApiScope::Admin`] for a signed-in session.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiCaller {
+    pub scope: ApiScope,
+}
+
+/// An API key (`Authorization: Bearer …`) or a signed-in session. A request with an
+/// `Authorization` header is never taken as the session's: that is what lets such requests
+/// skip the CSRF check (`csrf::verify`).
 pub async fn require_api_auth(
     State(state): State<AppState>,
     session: AppSession,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let bearer = request
@@ -80,14 +90,22 @@ pub async fn require_api_auth(
     match bearer {
         Some(Some(key)) if !key.is_empty() && key.len() <= 256 => {
             match store::api_keys::authenticate(&state.db, &sha256_hex(key.as_bytes())).await {
-                Ok(Some(_)) => next.run(request).await,
+                Ok(Some((_, scope))) => {
+                    request.extensions_mut().insert(ApiCaller { scope });
+                    next.run(request).await
+                }
                 Ok(None) => unauthorized(),
                 Err(e) => ApiError::from(e).into_response(),
             }
         }
         Some(_) => unauthorized(),
         None => match current_user(&state, &session).await {
-            Ok(Some(_)) => next.run(request).await,
+            Ok(Some(_)) => {
+                request.extensions_mut().insert(ApiCaller {
+                    scope: ApiScope::Admin,
+                });
+                next.run(request).await
+            }
             Ok(None) => unauthorized(),
             Err(e) => ApiError(e).into_response(),
         },
@@ -109,28 +127,4 @@ async fn get_credential(
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(Json(CredentialJson::new(&cred)))
-}
-
-async fn account_json(state: &AppState, a: &accounts::Account) -> Result<AccountJson, ApiError> {
-    let cred = credentials::get(&state.db, &a.credential_id).await?;
-    let last = runs::last(&state.db, &a.id).await?;
-    Ok(AccountJson::new(a, cred.as_ref(), last.as_ref()))
-}
-
-async fn list_accounts(State(state): State<AppState>) -> Result<Json<Vec<AccountJson>>, ApiError> {
-    let mut out = Vec::new();
-    for a in accounts::list(&state.db).await? {
-        out.push(account_json(&state, &a).await?);
-    }
-    Ok(Json(out))
-}
-
-async fn get_account(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<AccountJson>, ApiError> {
-    let a = accounts::get(&state.db, &id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    Ok(Json(account_json(&state, &a).await?))
 }

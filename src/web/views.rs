@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::import::lag::AccountLag;
 use crate::store::credentials::{Credential, TokenStatus};
 
 /// `2026-11-27 05:12 UTC`; pages turn it into local time with a little JavaScript.
@@ -177,6 +178,12 @@ pub struct AccountView {
     /// "needs consent" or "secret rejected" on the credential, with a link to repair it.
     pub credential_problem: Option<String>,
     pub last_run: Option<RunView>,
+    /// How its polling goes; `None` when it is not scheduled (disabled or parked).
+    pub lag: Option<AccountLag>,
+    /// "on time", "12 s late", "waiting 40 s": the lag in words.
+    pub lag_label: String,
+    /// Set when it has not been polled successfully for several intervals.
+    pub poll_warning: Option<String>,
 }
 
 impl AccountView {
@@ -203,7 +210,29 @@ impl AccountView {
             },
             other => other.to_string(),
         };
+        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let lag = crate::import::lag::AccountLag::of_account(a, running, now_ms as i64);
+        let lag_label = match &lag {
+            None if a.enabled => "waiting for its credential".to_string(),
+            None => "not polled (disabled)".to_string(),
+            Some(l) if l.overdue => format!("waiting {} past due", short_duration(l.lag_secs)),
+            Some(l) if l.lag_secs >= 1.0 => {
+                format!("last poll {} late", short_duration(l.lag_secs))
+            }
+            Some(_) if a.last_poll_started_at.is_none() => "not polled yet".to_string(),
+            Some(_) => "on time".to_string(),
+        };
+        let poll_warning = lag.as_ref().filter(|l| l.stale).map(|l| {
+            format!(
+                "No successful poll for {} ({} poll intervals or more).",
+                short_duration(l.since_success_secs as f64),
+                crate::store::schedule::STALE_AFTER_INTERVALS
+            )
+        });
         AccountView {
+            lag,
+            lag_label,
+            poll_warning,
             id: a.id.clone(),
             description: a.description.clone(),
             mailbox: if a.mailbox.is_empty() {
@@ -316,7 +345,8 @@ impl RunView {
     }
 }
 
-/// The JSON shape of `/api/v1/accounts`.
+/// The JSON shape of an account in `/api/v1/accounts`: its settings, status, how its polling
+/// goes, and its last recorded run.
 #[derive(Serialize)]
 pub struct AccountJson {
     pub id: String,
@@ -325,9 +355,35 @@ pub struct AccountJson {
     pub folder: String,
     pub credential_id: String,
     pub after_import: &'static str,
+    pub move_to: String,
+    pub graph_url: String,
+    /// Seconds.
+    pub poll_interval: i64,
     pub enabled: bool,
+    /// `YYYY-MM-DD` or null.
+    pub import_since: Option<String>,
     pub status: String,
+    pub poll: PollJson,
+    /// The last run in the history (runs that imported something or failed); empty polls
+    /// show in `poll` only.
     pub last_run: Option<RunJson>,
+}
+
+/// How an account's polling goes. Times are RFC 3339.
+#[derive(Serialize)]
+pub struct PollJson {
+    pub running: bool,
+    /// When it is due next; null while disabled or waiting for its credential.
+    pub next_due_at: Option<String>,
+    pub last_started_at: Option<String>,
+    pub last_finished_at: Option<String>,
+    /// `ok`, `error` or `cancelled`.
+    pub last_outcome: Option<String>,
+    pub last_success_at: Option<String>,
+    pub last_import_at: Option<String>,
+    pub polls_since_import: i64,
+    /// Lag figures; null when the account is not scheduled.
+    pub lag: Option<AccountLag>,
 }
 
 #[derive(Serialize)]
@@ -348,8 +404,9 @@ impl AccountJson {
         a: &crate::store::accounts::Account,
         cred: Option<&Credential>,
         last: Option<&crate::store::runs::Run>,
+        running: bool,
     ) -> Self {
-        let view = AccountView::new(a, cred, None, false);
+        let view = AccountView::new(a, cred, None, running);
         AccountJson {
             id: a.id.clone(),
             description: a.description.clone(),
@@ -357,8 +414,23 @@ impl AccountJson {
             folder: a.folder.clone(),
             credential_id: a.credential_id.clone(),
             after_import: a.after_import().as_str(),
+            move_to: a.move_to.clone(),
+            graph_url: a.graph_url.clone(),
+            poll_interval: a.poll_interval,
             enabled: a.enabled,
+            import_since: a.import_since.map(super::account_form::format_date),
             status: view.status,
+            poll: PollJson {
+                running,
+                next_due_at: a.next_due_at.filter(|_| a.enabled).and_then(rfc3339),
+                last_started_at: a.last_poll_started_at.and_then(rfc3339),
+                last_finished_at: a.last_poll_finished_at.and_then(rfc3339),
+                last_outcome: a.last_poll_outcome.clone(),
+                last_success_at: a.last_success_at.and_then(rfc3339),
+                last_import_at: a.last_import_at.and_then(rfc3339),
+                polls_since_import: a.polls_since_import,
+                lag: view.lag,
+            },
             last_run: last.map(|r| RunJson {
                 started_at: rfc3339(r.started_at),
                 finished_at: r.finished_at.and_then(rfc3339),
@@ -371,5 +443,21 @@ impl AccountJson {
                 error: r.error_message.clone(),
             }),
         }
+    }
+}
+
+/// "3 s", "2 min", "5 h": a duration as a page shows it.
+pub fn short_duration(secs: f64) -> String {
+    let s = secs.max(0.0);
+    if s < 10.0 {
+        format!("{s:.1} s")
+    } else if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.0} h", s / 3600.0)
+    } else {
+        format!("{:.0} days", s / 86_400.0)
     }
 }

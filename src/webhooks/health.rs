@@ -138,6 +138,21 @@ pub fn summary(all: &[EndpointHealth]) -> Option<String> {
     ))
 }
 
+/// The outbox in numbers for `/healthz?detail`, counts only (no endpoint names):
+/// `{"endpoints", "failing", "waiting", "dead", "oldest_waiting_age_secs"}`.
+pub fn counts(all: &[EndpointHealth]) -> serde_json::Value {
+    serde_json::json!({
+        "endpoints": all.len(),
+        "failing": all
+            .iter()
+            .filter(|h| matches!(h.status, EndpointStatus::Failing | EndpointStatus::Gone))
+            .count(),
+        "waiting": all.iter().map(|h| h.waiting).sum::<i64>(),
+        "dead": all.iter().map(|h| h.dead).sum::<i64>(),
+        "oldest_waiting_age_secs": all.iter().filter_map(|h| h.oldest_waiting_age_secs).max(),
+    })
+}
+
 /// `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
 pub fn age(secs: i64) -> String {
     match secs {

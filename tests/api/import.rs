@@ -782,8 +782,10 @@ async fn an_expired_client_secret_says_so_and_imports_go_on_until_the_token_expi
     let json = app.api("/accounts/acct").await;
     assert_eq!(json["status"], "invalid_client");
     let list = app.get_text("/accounts").await;
+    // The account's badge (the status filter offers every status, so look at the badge).
     assert!(
-        list.contains("Secret rejected") && !list.contains("Needs consent"),
+        list.contains("data-status=\"invalid_client\"")
+            && !list.contains("data-status=\"needs_consent\""),
         "{list}"
     );
     let page = app.get_text("/accounts/acct").await;

@@ -2,6 +2,8 @@
 //! HTTP on loopback ports: the app and the sandbox each on port 0.
 
 mod accounts;
+mod accounts_api;
+mod accounts_csv;
 mod auth;
 mod cli;
 mod corpus;
@@ -14,5 +16,6 @@ mod import_faults;
 mod mail;
 mod sandbox_graph;
 mod sandbox_identity;
+mod scheduler;
 mod tokens;
 mod webhooks;

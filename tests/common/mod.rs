@@ -30,6 +30,8 @@ pub struct Options {
     pub public_url: Option<String>,
     /// Webhook sender settings (default: [`test_webhook_settings`]).
     pub webhooks: Option<WebhookSettings>,
+    /// Changes the configuration last (for instance to let the scheduler poll on its own).
+    pub config: Option<fn(&mut Config)>,
 }
 
 /// The webhook sender as tests run it: the sandbox's receiver on 127.0.0.1 allowed, a short
@@ -107,11 +109,14 @@ impl TestApp {
             token_retry_base: Duration::from_millis(50),
             ..HttpSettings::default()
         };
-        // The scheduler only runs when woken (Run now), so tests drive runs themselves.
-        config.import.tick = Duration::from_secs(3600);
+        // The scheduler polls nothing on its own (Run now still works): tests drive runs.
+        config.import.scheduled = false;
         config.import.graph.base_backoff = Duration::from_millis(20);
         config.import.graph.max_backoff = Duration::from_millis(500);
         config.webhooks = options.webhooks.unwrap_or_else(test_webhook_settings);
+        if let Some(adjust) = options.config {
+            adjust(&mut config);
+        }
         let state = AppState::open(config).await.expect("open app");
         let running = app::start_with(listener, state.clone(), options.limits)
             .await

@@ -40,6 +40,7 @@ async fn an_administrator_walks_the_whole_flow_in_chromium() {
     failures::revoked_refresh_token_and_repair(&mut w).await;
     scenario::api_keys(&mut w).await;
     scenario::webhooks(&mut w).await;
+    scenario::many_accounts_paged_and_filtered(&mut w).await;
     scenario::narrow_screen(&mut w).await;
 
     eprintln!(
