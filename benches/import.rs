@@ -241,7 +241,12 @@ fn cpu_secs(pid: u32) -> Option<f64> {
 /// Runs `mailport import` until `expected` messages are in (or a run finds nothing). `budget` is the mailbox's request
 /// budget as the sandbox enforces it; the importer is told the same, as in production where
 /// its default is Microsoft's (10,000 per 600 s, kept with a 1 s margin).
-fn run_importer(data_dir: &std::path::Path, budget: (u64, u64), expected: u64) -> ImportRun {
+fn run_importer(
+    data_dir: &std::path::Path,
+    sandbox_base: &str,
+    budget: (u64, u64),
+    expected: u64,
+) -> ImportRun {
     let (requests, window) = client_budget(budget);
     let budget_arg = format!("{requests}/{}", window.as_secs_f64());
     let start = Instant::now();
@@ -256,6 +261,8 @@ fn run_importer(data_dir: &std::path::Path, budget: (u64, u64), expected: u64) -
             .args(["import", "--account", "bench", "--data-dir"])
             .arg(data_dir)
             .args(["--graph-request-budget", &budget_arg])
+            // The sandbox is the one host besides Microsoft's that may receive tokens.
+            .args(["--allow-host", sandbox_base.trim_start_matches("http://")])
             .env("MAILPORT_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
@@ -374,9 +381,10 @@ async fn scenario(sc: &Scenario) {
         .expect("reset log");
     let run = tokio::task::spawn_blocking({
         let path = data_dir.path().to_path_buf();
+        let base = sandbox.base.clone();
         let budget = sc.link.budget;
         let expected = n as u64;
-        move || run_importer(&path, budget, expected)
+        move || run_importer(&path, &base, budget, expected)
     })
     .await
     .expect("importer");

@@ -30,7 +30,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub key: MasterKey,
     pub tokens: TokenService,
-    pub http: reqwest::Client,
     pub login_limiter: LoginLimiter,
     pub session_store: SqliteStore,
     /// Raw messages, by sha256.
@@ -45,11 +44,10 @@ impl AppState {
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let db = store::connect(&config.database_path()).await?;
         let key = MasterKey::load_or_create(&config.data_dir)?;
-        let http = build_http_client(&config.http)?;
         let tokens = TokenService::new(
             db.clone(),
             key.clone(),
-            http.clone(),
+            build_http_client(&config.http, &config.hosts)?,
             config.http.clone(),
             config.redirect_uri(),
         );
@@ -73,7 +71,7 @@ impl AppState {
             db.clone(),
             blobs.clone(),
             tokens.clone(),
-            build_graph_http_client(&config.http)?,
+            build_graph_http_client(&config.http, &config.hosts)?,
             config.import.clone(),
         );
         Ok(AppState {
@@ -83,7 +81,6 @@ impl AppState {
             config: Arc::new(config),
             key,
             tokens,
-            http,
             login_limiter: LoginLimiter::default(),
             session_store,
         })

@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::graph::RequestBudget;
+use crate::outbound::{AllowedHost, HostPolicy};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,6 +75,44 @@ pub struct ServeArgs {
     /// Lower it when other tools use the same app registration on the same mailboxes.
     #[arg(long, env = "MAILPORT_GRAPH_REQUEST_BUDGET", value_parser = parse_budget)]
     pub graph_request_budget: Option<Budget>,
+    /// Another host that may receive secrets and tokens, besides Microsoft's sign-in and
+    /// Graph hosts: HOST or HOST:PORT (repeatable; the environment variable takes a
+    /// comma-separated list). A host without a port allows every port of it. For the
+    /// sandbox, a test identity provider or an on-premises proxy; plain http only to loopback.
+    #[arg(
+        long = "allow-host",
+        env = "MAILPORT_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<AllowedHost>,
+    /// How long a sign-in lasts at most, however busy the session: hours (12), or a number
+    /// with the unit h, m or s (90m). Sessions also end after 8 hours without a request.
+    #[arg(long, env = "MAILPORT_SESSION_LIFETIME", value_parser = parse_lifetime)]
+    pub session_lifetime: Option<std::time::Duration>,
+}
+
+/// `12`, `12h`, `90m` or `600s`: at least a minute, at most 30 days.
+fn parse_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let usage = || format!("{text:?}: expected hours (12) or a number with h, m or s (90m)");
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, 'h'),
+    };
+    let n: u64 = number.trim().parse().map_err(|_| usage())?;
+    let secs = match unit {
+        'h' => n.checked_mul(3600),
+        'm' => n.checked_mul(60),
+        's' => Some(n),
+        _ => None,
+    }
+    .ok_or_else(usage)?;
+    if !(60..=30 * 86_400).contains(&secs) {
+        return Err(format!(
+            "{text:?}: a session lifetime must be between a minute and 30 days"
+        ));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// A parsed `--graph-request-budget`.
@@ -110,6 +149,10 @@ impl ServeArgs {
         let mut config = Config::new(self.listen, self.data.data_dir, self.public_url);
         if let Some(Budget(budget)) = self.graph_request_budget {
             config.import.graph.mailbox_budget = budget;
+        }
+        config.hosts = HostPolicy::new(self.allow_hosts);
+        if let Some(lifetime) = self.session_lifetime {
+            config.sessions.lifetime = lifetime;
         }
         Ok(config)
     }

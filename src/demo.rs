@@ -17,6 +17,7 @@ use url::Url;
 
 use crate::app::{self, AppState};
 use crate::config::Config;
+use crate::outbound::{AllowedHost, HostPolicy};
 use crate::sandbox::graph::{GenerateSpec, GraphState, SeedOptions};
 use crate::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
 use crate::sandbox::{self, SandboxConfig};
@@ -62,6 +63,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         options.public_url,
     );
     config.demo = true;
+    // The sandbox is the one host besides Microsoft's that may receive the demo's secrets.
+    config.hosts = HostPolicy::new(vec![AllowedHost::socket(sandbox_listener.local_addr()?)]);
 
     // The sandbox's app registration accepts exactly this app's callback.
     let sandbox = sandbox::spawn(

@@ -21,6 +21,7 @@ use super::limits::MailboxSlot;
 use super::links::LinkPolicy;
 use super::retry_after::parse_retry_after;
 use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
+use crate::outbound::{OutboundClient, REFUSED_CODE, Refused};
 
 /// Where the client gets bearer tokens (the token service, or a fixed string in tests).
 pub trait TokenSource: Send + Sync + 'static {
@@ -115,7 +116,7 @@ pub struct GraphClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: OutboundClient,
     base: Url,
     /// `["users", "<upn>"]` or `["me"]`.
     mailbox: Vec<String>,
@@ -156,6 +157,17 @@ impl<'a> Call<'a> {
     }
 }
 
+/// The outbound host policy refused where a request would go; nothing was sent.
+fn refused(r: &Refused) -> GraphError {
+    GraphError {
+        kind: GraphErrorKind::Other,
+        status: None,
+        code: Some(REFUSED_CODE.into()),
+        message: format!("nothing was sent to Graph: {r}"),
+        request_id: None,
+    }
+}
+
 /// Exponential backoff with "equal jitter": half fixed, half random, so that many clients
 /// throttled at once do not come back in lockstep.
 pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
@@ -180,14 +192,18 @@ fn seconds(d: Duration) -> String {
 }
 
 impl GraphClient {
+    /// A client for one mailbox. `http` comes from the outbound host policy
+    /// ([`crate::outbound::HostPolicy::client`] with [`crate::outbound::Use::Graph`]): the
+    /// Graph URL must pass it, or nothing is ever sent (error with code `host_not_allowed`).
     pub fn new(
-        http: reqwest::Client,
+        http: OutboundClient,
         target: &MailboxTarget,
         tokens: Arc<dyn TokenSource>,
         limits: &MailboxLimits,
         settings: GraphSettings,
     ) -> Result<Self, GraphError> {
         let base = graph_base(&target.graph_url)?;
+        http.check(&base).map_err(|r| refused(&r))?;
         let mailbox = match target.mailbox.as_deref().map(str::trim) {
             None | Some("") => vec!["me".to_string()],
             Some(m) if m.chars().any(|c| c.is_control() || c == '/' || c == '\\') => {
@@ -327,10 +343,12 @@ impl GraphClient {
                 Some(n) => format!("IdType=\"ImmutableId\", odata.maxpagesize={n}"),
                 None => "IdType=\"ImmutableId\"".to_string(),
             };
-            let mut request = self
+            let request = self
                 .inner
                 .http
                 .request(call.method.clone(), call.url.clone())
+                .map_err(|r| refused(&r))?;
+            let mut request = request
                 .header(header::AUTHORIZATION, auth)
                 .header("Prefer", prefer)
                 .header("client-request-id", uuid::Uuid::new_v4().to_string())
@@ -345,6 +363,10 @@ impl GraphClient {
                 Ok(Ok(response)) => response,
                 Ok(Err(e)) => {
                     drop(permit);
+                    // The resolver refused the host's address: never worth a retry.
+                    if let Some(r) = Refused::find_in(&e) {
+                        return Err(refused(r));
+                    }
                     let error = network_error(e);
                     self.retry_or_fail(&label, &call.method, attempt, error, None)
                         .await?;

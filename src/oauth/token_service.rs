@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::HttpSettings;
 use crate::crypto::{MasterKey, Secret};
+use crate::outbound::{HostPolicy, OutboundClient};
 use crate::store::Db;
 use crate::store::credentials::{
     self, Account, Credential, GrantType, NewTokens, RecordedError, RefreshTokenUpdate, TokenStatus,
@@ -38,7 +39,7 @@ impl AccessToken {
 pub struct TokenService {
     db: Db,
     key: MasterKey,
-    http: reqwest::Client,
+    http: OutboundClient,
     settings: Arc<HttpSettings>,
     redirect_uri: Arc<str>,
     /// One lock per credential: concurrent callers wait for the refresh in progress and
@@ -50,7 +51,7 @@ impl TokenService {
     pub fn new(
         db: Db,
         key: MasterKey,
-        http: reqwest::Client,
+        http: OutboundClient,
         settings: HttpSettings,
         redirect_uri: String,
     ) -> Self {
@@ -66,6 +67,11 @@ impl TokenService {
 
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
+    }
+
+    /// The outbound host policy every token request goes through.
+    pub fn hosts(&self) -> &HostPolicy {
+        self.http.policy()
     }
 
     fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

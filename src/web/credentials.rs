@@ -117,12 +117,12 @@ async fn create(
     Form(mut form): Form<CredentialForm>,
 ) -> Result<Response, AppError> {
     if form.action == "fill" {
-        let v = fill_from_entra(&mut form);
+        let v = fill_from_entra(&mut form, &state.config.hosts);
         let status = status_for(&v);
         let page = form_page(&state, &session, user, None, form, v).await?;
         return Ok((status, render(&page)?).into_response());
     }
-    let (settings, v) = match validate(&form, None, true) {
+    let (settings, v) = match validate(&form, None, &state.config.hosts) {
         Ok(ok) => ok,
         Err(v) => return invalid(&state, &session, user, None, form, v).await,
     };
@@ -216,12 +216,12 @@ async fn update(
     let cred = load(&state, &id).await?;
     form.id = cred.id.clone();
     if form.action == "fill" {
-        let v = fill_from_entra(&mut form);
+        let v = fill_from_entra(&mut form, &state.config.hosts);
         let status = status_for(&v);
         let page = form_page(&state, &session, user, Some(&cred), form, v).await?;
         return Ok((status, render(&page)?).into_response());
     }
-    let (settings, v) = match validate(&form, Some(&cred.id), false) {
+    let (settings, v) = match validate(&form, Some(&cred.settings()), &state.config.hosts) {
         Ok(ok) => ok,
         Err(v) => return invalid(&state, &session, user, Some(&cred), form, v).await,
     };

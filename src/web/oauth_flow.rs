@@ -62,6 +62,7 @@ async fn key_button(
             };
             let oauth_state = random_token(32);
             let (url, verifier) = match authorize_redirect(
+                state.tokens.hosts(),
                 &cfg,
                 &cred.authorization_url,
                 &sign_in_scope(&cred.scope),

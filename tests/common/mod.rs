@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use mailport::app::{self, AppState, RunningApp};
 use mailport::config::{Config, HttpSettings};
+use mailport::outbound::{AllowedHost, HostPolicy};
 use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
 use mailport::sandbox::{self, SandboxConfig, SandboxHandle};
 use mailport::web::ServerLimits;
@@ -27,6 +28,10 @@ pub struct Options {
     pub limits: ServerLimits,
     /// The public URL Mailport believes it has (default: its loopback address).
     pub public_url: Option<String>,
+    /// Hosts allowed besides the sandbox (`--allow-host`).
+    pub allow_hosts: Vec<String>,
+    /// Names the app resolves to these addresses instead of asking DNS.
+    pub fixed_dns: Vec<(String, Vec<std::net::IpAddr>)>,
 }
 
 pub struct TestApp {
@@ -69,14 +74,13 @@ impl TestApp {
         let redirect_uri = format!("{base}/OAuth2Callback");
         let mut sandbox_config = SandboxConfig::demo(vec![redirect_uri]);
         adjust(&mut sandbox_config);
-        let sandbox = sandbox::spawn(
-            TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind sandbox"),
-            sandbox_config,
-        )
-        .await
-        .expect("sandbox");
+        let sandbox_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sandbox");
+        let sandbox_addr = sandbox_listener.local_addr().expect("sandbox addr");
+        let sandbox = sandbox::spawn(sandbox_listener, sandbox_config)
+            .await
+            .expect("sandbox");
         let data_dir = tempfile::tempdir().expect("tempdir");
         let public_url = options.public_url.unwrap_or_else(|| base.clone());
         let mut config = Config::new(
@@ -91,6 +95,20 @@ impl TestApp {
             token_retry_base: Duration::from_millis(50),
             ..HttpSettings::default()
         };
+        // The sandbox is allowed explicitly, as `--allow-host` does for `mailport serve`.
+        let mut allowed = vec![AllowedHost::socket(sandbox_addr)];
+        allowed.extend(
+            options
+                .allow_hosts
+                .iter()
+                .map(|h| h.parse::<AllowedHost>().expect("allowed host")),
+        );
+        config.hosts = options
+            .fixed_dns
+            .into_iter()
+            .fold(HostPolicy::new(allowed), |p, (name, addrs)| {
+                p.with_fixed_dns(&name, addrs)
+            });
         // The scheduler only runs when woken (Run now), so tests drive runs themselves.
         config.import.tick = Duration::from_secs(3600);
         config.import.graph.base_backoff = Duration::from_millis(20);
@@ -112,6 +130,18 @@ impl TestApp {
     /// App + sandbox with a signed-in administrator.
     pub async fn signed_in() -> TestApp {
         Self::signed_in_with(|_| {}).await
+    }
+
+    /// App + sandbox with a signed-in administrator, allowing more hosts than the sandbox.
+    pub async fn signed_in_allowing(hosts: &[&str]) -> TestApp {
+        let options = Options {
+            allow_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..Options::default()
+        };
+        let app = Self::spawn_custom(options, |_| {}).await;
+        app.create_admin(ADMIN, ADMIN_PASSWORD).await;
+        app.login(ADMIN, ADMIN_PASSWORD).await;
+        app
     }
 
     pub async fn signed_in_with(adjust: impl FnOnce(&mut SandboxConfig)) -> TestApp {

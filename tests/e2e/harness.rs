@@ -208,6 +208,9 @@ impl World {
         cmd.arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{app_port}"))
+            // The sandbox is the one host besides Microsoft's that may receive secrets.
+            .arg("--allow-host")
+            .arg(format!("127.0.0.1:{sandbox_port}"))
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .arg("--public-url")

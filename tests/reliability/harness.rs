@@ -223,13 +223,16 @@ impl Drop for Server {
 }
 
 impl Server {
-    pub fn start(data: &Path) -> Server {
+    /// `mailport serve` on `data`, allowed to talk to `sandbox` (`--allow-host`).
+    pub fn start(data: &Path, sandbox: &Sandbox) -> Server {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_mailport"))
             .args([
                 "serve",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                "--allow-host",
+                sandbox.base.trim_start_matches("http://"),
                 "--data-dir",
             ])
             .arg(data)

@@ -26,7 +26,7 @@ async fn kill_test(mode: &str) {
 
     let mut killed_mid_import = 0;
     for _ in 0..kills {
-        let mut server = Server::start(data.path());
+        let mut server = Server::start(data.path(), &sandbox);
         server.wait_healthy().await;
         // A random moment: from right after start to well into an import.
         tokio::time::sleep(Duration::from_millis(200 + rng.next() % 1800)).await;
@@ -37,7 +37,7 @@ async fn kill_test(mode: &str) {
     }
 
     sandbox.set_delay_ms(0).await;
-    let mut server = Server::start(data.path());
+    let mut server = Server::start(data.path(), &sandbox);
     server.wait_healthy().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     while sandbox.remaining(mode).await > 0 || pending_actions(data.path()).await > 0 {
@@ -49,7 +49,7 @@ async fn kill_test(mode: &str) {
     }
     server.terminate().await;
     // The next start sweeps partial downloads and orphaned blobs.
-    let mut server = Server::start(data.path());
+    let mut server = Server::start(data.path(), &sandbox);
     server.wait_healthy().await;
     server.terminate().await;
 

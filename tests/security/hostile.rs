@@ -133,6 +133,11 @@ impl Hostile {
         self.seen.lock().expect("seen").clone()
     }
 
+    /// `127.0.0.1:PORT`, as `--allow-host` takes it.
+    pub fn host(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
     /// `<base>/<tenant>/oauth2/v2.0/token`.
     pub fn token_url(&self, tenant: &str) -> String {
         format!("{}/{tenant}/oauth2/v2.0/token", self.base)

@@ -114,13 +114,13 @@ async fn hostile_credential(app: &TestApp, hostile: &Hostile, id: &str) {
 
 #[tokio::test]
 async fn pkce_is_always_sent_and_an_id_token_of_another_tenant_is_refused() {
-    let app = TestApp::signed_in().await;
     let hostile = Hostile::spawn(Answer::tokens(
         DEMO_TENANT_ID,
         "hostile-access-1",
         "hostile-refresh-1",
     ))
     .await;
+    let app = TestApp::signed_in_allowing(&[&hostile.host()]).await;
     hostile_credential(&app, &hostile, "d").await;
 
     // Every key press sends a fresh S256 challenge.
@@ -202,9 +202,16 @@ async fn pkce_is_always_sent_and_an_id_token_of_another_tenant_is_refused() {
 
 #[tokio::test]
 async fn the_token_client_follows_no_redirect() {
-    let app = TestApp::signed_in().await;
+    let hostile = Hostile::spawn(Answer::json(200, "{}")).await;
+    let hostile_tokens = Hostile::spawn(Answer::tokens(
+        DEMO_TENANT_ID,
+        "first-access-token",
+        "first-refresh-token",
+    ))
+    .await;
+    let app = TestApp::signed_in_allowing(&[&hostile.host(), &hostile_tokens.host()]).await;
     let real_token_url = app.tenant_url("token");
-    let hostile = Hostile::spawn(Answer::redirect(302, &real_token_url)).await;
+    hostile.set(Answer::redirect(302, &real_token_url));
     let token_url = hostile.token_url(DEMO_TENANT_ID);
     app.create_credential(
         "c",
@@ -242,12 +249,6 @@ async fn the_token_client_follows_no_redirect() {
     );
 
     // A refresh meets the same: the refresh token is not sent on to the redirect target.
-    let hostile_tokens = Hostile::spawn(Answer::tokens(
-        DEMO_TENANT_ID,
-        "first-access-token",
-        "first-refresh-token",
-    ))
-    .await;
     let token_url = hostile_tokens.token_url(DEMO_TENANT_ID);
     app.create_credential(
         "d",
