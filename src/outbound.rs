@@ -361,14 +361,15 @@ impl HostPolicy {
             url::Host::Domain(_) => None,
         };
         if let Some(ip) = literal {
-            if let Some(reason) = refused_address(ip, explicit) {
+            // Refused whatever the setting says: link-local, unspecified, multicast.
+            if let Some(reason) = refused_address(ip, true) {
                 return Err(Refused::new(format!(
                     "{shown} is {reason}; {ALLOW_HINT}, never to such addresses"
                 )));
             }
             if !explicit {
                 return Err(Refused::new(format!(
-                    "{shown} is an IP address that is not allowed: {ALLOW_HINT}"
+                    "{shown} is not allowed: {ALLOW_HINT}"
                 )));
             }
         }

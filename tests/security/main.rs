@@ -16,6 +16,7 @@ mod hostile;
 mod limits;
 mod logs;
 mod oauth;
+mod outbound;
 mod rate_limit;
 mod routes;
 mod secrets;
