@@ -12,6 +12,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::layout::Layout;
+use super::redirect::local_target;
 use super::session::AppSession;
 use crate::app::AppState;
 use crate::crypto::sha256_hex;
@@ -89,18 +90,19 @@ struct LoginPage {
     error: Option<String>,
 }
 
+/// Where sign-in leads: the home screen, or a `next` that [`local_target`] accepts (a
+/// refused one leads to `/`).
+fn after_sign_in(next: Option<&str>) -> String {
+    match next {
+        None | Some("") => "/credentials".into(),
+        Some(raw) => local_target(Some(raw)),
+    }
+}
+
 #[derive(Deserialize)]
 struct NextQuery {
     #[serde(default)]
     next: Option<String>,
-}
-
-/// Only local paths are followed after sign-in (no open redirect).
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/credentials".to_string(),
-    }
 }
 
 async fn login_page(
@@ -109,12 +111,12 @@ async fn login_page(
     Query(q): Query<NextQuery>,
 ) -> Result<Response, AppError> {
     if current_user(&state, &session).await?.is_some() {
-        return Ok(Redirect::to(&safe_next(q.next.as_deref())).into_response());
+        return Ok(Redirect::to(&after_sign_in(q.next.as_deref())).into_response());
     }
     let page = LoginPage {
         layout: Layout::new(&session, None, "").await?,
         username: String::new(),
-        next: safe_next(q.next.as_deref()),
+        next: after_sign_in(q.next.as_deref()),
         error: None,
     };
     Ok(render(&page)?.into_response())
@@ -137,7 +139,7 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let username = form.username.trim().to_string();
-    let next = safe_next(form.next.as_deref());
+    let next = after_sign_in(form.next.as_deref());
     if let Err(wait) = state
         .login_limiter
         .begin_attempt(&username, Some(peer.ip()))

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod login_limit;
 pub mod mail;
 pub mod oauth_flow;
+pub mod redirect;
 pub mod session;
 pub mod settings;
 pub mod views;

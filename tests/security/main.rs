@@ -18,6 +18,7 @@ mod logs;
 mod oauth;
 mod outbound;
 mod rate_limit;
+mod redirects;
 mod routes;
 mod secrets;
 mod sessions;
