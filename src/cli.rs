@@ -248,9 +248,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn open_db(data_dir: &std::path::Path) -> anyhow::Result<crate::store::Db> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-    crate::store::connect(&data_dir.join("mailport.db")).await
+    crate::store::prepare_data_dir(data_dir)?;
+    crate::store::connect(&data_dir.join(crate::store::DATABASE_FILE)).await
 }
 
 async fn add_user(
@@ -271,8 +270,15 @@ async fn add_user(
     crate::passwords::validate(&password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let db = open_db(data_dir).await?;
     let hash = crate::passwords::hash(password).await?;
-    crate::store::users::upsert(&db, name, &hash).await?;
-    println!("Administrator {name} saved.");
+    let (_, existed) = crate::store::users::upsert(&db, name, &hash).await?;
+    if existed {
+        println!(
+            "Password of administrator {name} changed. Every session of {name} was signed out, \
+             and a running Mailport forgets {name}'s failed sign-ins."
+        );
+    } else {
+        println!("Administrator {name} created.");
+    }
     Ok(())
 }
 

@@ -99,7 +99,7 @@ impl Config {
     }
 
     pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("mailport.db")
+        self.data_dir.join(crate::store::DATABASE_FILE)
     }
 }
 

@@ -116,7 +116,7 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
         save_sandbox_credential(state, settings).await?;
     }
     if let Err(e) = state.tokens.fetch_client_credentials(APP_CREDENTIAL).await {
-        tracing::warn!(error = %e, "the demo's application credential got no token");
+        tracing::warn!(error = ?e.to_string(), "the demo's application credential got no token");
     }
 
     let account = accounts::Settings {

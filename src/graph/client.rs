@@ -261,7 +261,8 @@ impl GraphClient {
     }
 
     pub(crate) fn note(&self, line: String) {
-        tracing::info!(target: "mailport::graph", "{line}");
+        // Lines quote Graph's error codes: escaped, so that they stay one log line.
+        tracing::info!(target: "mailport::graph", "{}", line.escape_debug());
         let mut stats = self.stats_lock();
         if stats.log.len() >= MAX_LOG_LINES {
             stats.log.remove(0);

@@ -340,7 +340,7 @@ impl TokenRequester<'_> {
         loop {
             match self.once(cfg, &grant, scope).await {
                 Err(TokenFailure::Transient(e)) if n < attempts => {
-                    tracing::warn!(attempt = n, error = %e.description, "token endpoint unavailable; retrying");
+                    tracing::warn!(attempt = n, error = ?e.description, "token endpoint unavailable; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                     n += 1;

@@ -309,7 +309,7 @@ impl TokenService {
             TokenFailure::Rejected { status, .. } => Some(*status),
             _ => None,
         };
-        tracing::warn!(credential = %cred.id, error = %failure, "token request failed");
+        tracing::warn!(credential = %cred.id, error = ?failure.to_string(), "token request failed");
         if let Err(e) =
             credentials::record_error(&self.db, &cred.id, status, &failure.recorded()).await
         {

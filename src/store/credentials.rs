@@ -134,6 +134,8 @@ pub struct Credential {
     pub last_error_description: Option<String>,
     pub last_error_trace_id: Option<String>,
     pub last_error_at: Option<i64>,
+    /// The tenant of the first sign-in when the token URL names no tenant GUID.
+    pub tenant_pin: Option<String>,
 }
 
 // Secrets are ciphertexts, but keep them out of logs all the same.
@@ -200,7 +202,7 @@ pub fn refresh_token_context(id: &str) -> String {
 const COLUMNS: &str = "id, description, grant_type, authorization_url, access_token_url, client_id, \
     client_secret, scope, client_auth, created_at, updated_at, token_status, access_token, refresh_token, \
     expires_at, granted_scope, token_updated_at, account_username, account_name, account_tid, account_oid, \
-    last_error_code, last_error_description, last_error_trace_id, last_error_at";
+    last_error_code, last_error_description, last_error_trace_id, last_error_at, tenant_pin";
 
 pub async fn list(db: &Db) -> sqlx::Result<Vec<Credential>> {
     sqlx::query_as(&format!(
@@ -397,6 +399,35 @@ pub async fn record_error(
     .execute(db)
     .await
     .map(|_| ())
+}
+
+/// Pins the tenant of a credential's first sign-in; an existing pin is kept.
+pub async fn pin_tenant(db: &Db, id: &str, tid: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE credentials SET tenant_pin = $2 WHERE id = $1 AND tenant_pin IS NULL")
+        .bind(id)
+        .bind(tid)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Forgets a credential's tenant pin: the next sign-in pins its tenant anew.
+pub async fn reset_tenant_pin(db: &Db, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE credentials SET tenant_pin = NULL WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Some credential with a stored client secret: `(id, ciphertext)`, for checking that the
+/// master key still opens what the database holds.
+pub async fn any_secret(db: &Db) -> sqlx::Result<Option<(String, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT id, client_secret FROM credentials WHERE client_secret IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// The e-mail accounts that use a credential.

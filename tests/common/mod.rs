@@ -32,6 +32,8 @@ pub struct Options {
     pub allow_hosts: Vec<String>,
     /// Names the app resolves to these addresses instead of asking DNS.
     pub fixed_dns: Vec<(String, Vec<std::net::IpAddr>)>,
+    /// The absolute session lifetime (`--session-lifetime`), if not the default.
+    pub session_lifetime: Option<Duration>,
 }
 
 pub struct TestApp {
@@ -109,6 +111,9 @@ impl TestApp {
             .fold(HostPolicy::new(allowed), |p, (name, addrs)| {
                 p.with_fixed_dns(&name, addrs)
             });
+        if let Some(lifetime) = options.session_lifetime {
+            config.sessions.lifetime = lifetime;
+        }
         // The scheduler only runs when woken (Run now), so tests drive runs themselves.
         config.import.tick = Duration::from_secs(3600);
         config.import.graph.base_backoff = Duration::from_millis(20);
