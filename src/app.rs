@@ -105,6 +105,17 @@ impl AppState {
                 "removed files left by an interrupted import"
             );
         }
+        let tightened = self
+            .blobs
+            .restrict_permissions()
+            .await
+            .context("restricting the blob store's permissions")?;
+        if tightened > 0 {
+            tracing::warn!(
+                entries = tightened,
+                "blob store entries were readable by others; set to 0700/0600"
+            );
+        }
         Ok(())
     }
 

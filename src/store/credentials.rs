@@ -325,6 +325,8 @@ pub struct NewTokens {
     pub granted_scope: Option<String>,
     /// Replaces the stored account when present (a new sign-in).
     pub account: Option<Account>,
+    /// Pins this tenant when the credential has no pin yet (its first sign-in).
+    pub pin_tenant: Option<String>,
 }
 
 /// Stores new tokens and marks the credential valid, in ONE statement: the rotated refresh
@@ -347,6 +349,7 @@ pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<b
             account_name = CASE WHEN $8 THEN $10 ELSE account_name END,
             account_tid = CASE WHEN $8 THEN $11 ELSE account_tid END,
             account_oid = CASE WHEN $8 THEN $12 ELSE account_oid END,
+            tenant_pin = COALESCE(tenant_pin, $13),
             last_error_code = NULL, last_error_description = NULL, last_error_trace_id = NULL, last_error_at = NULL
          WHERE id = $1",
     )
@@ -362,6 +365,7 @@ pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<b
     .bind(account.name)
     .bind(account.tid)
     .bind(account.oid)
+    .bind(tokens.pin_tenant)
     .execute(db)
     .await?
     .rows_affected();
@@ -399,16 +403,6 @@ pub async fn record_error(
     .execute(db)
     .await
     .map(|_| ())
-}
-
-/// Pins the tenant of a credential's first sign-in; an existing pin is kept.
-pub async fn pin_tenant(db: &Db, id: &str, tid: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE credentials SET tenant_pin = $2 WHERE id = $1 AND tenant_pin IS NULL")
-        .bind(id)
-        .bind(tid)
-        .execute(db)
-        .await
-        .map(|_| ())
 }
 
 /// Forgets a credential's tenant pin: the next sign-in pins its tenant anew.

@@ -30,6 +30,8 @@ pub struct CredentialForm {
     pub authority: String,
     /// `save` (default) or `fill` (run the helper, save nothing).
     pub action: String,
+    /// A checkbox: forget the tenant the credential's sign-ins are pinned to.
+    pub forget_tenant_pin: Option<String>,
 }
 
 impl CredentialForm {

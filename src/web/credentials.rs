@@ -238,6 +238,13 @@ async fn update(
             .encrypt_str(&credentials::secret_context(&cred.id), secret)
     });
     credentials::update(&state.db, &settings, secret, reset_tokens).await?;
+    // Another token URL may mean another tenant: its first sign-in pins anew.
+    let forget_pin =
+        form.forget_tenant_pin.is_some() || old.access_token_url != settings.access_token_url;
+    if forget_pin && cred.tenant_pin.is_some() {
+        credentials::reset_tenant_pin(&state.db, &cred.id).await?;
+        tracing::info!(credential = %cred.id, by = %user.username, "tenant pin forgotten");
+    }
     tracing::info!(credential = %cred.id, by = %user.username, reset_tokens, "credential updated");
     let text = if reset_tokens && cred.access_token.is_some() {
         "Credential saved. The app, endpoint or scope changed, so the old token was discarded: press the key to get a new one."

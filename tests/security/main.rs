@@ -12,8 +12,10 @@ mod helpers;
 mod fixtures;
 
 mod bad_input;
+mod data_dir;
 mod hostile;
 mod limits;
+mod log_lines;
 mod logs;
 mod oauth;
 mod outbound;
