@@ -110,18 +110,9 @@ async fn session_views(
         .collect())
 }
 
+/// The Settings page: `new_key` shown once, the key form's `name` and `error`, and the
+/// password form's errors.
 async fn render_page(
-    state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
-    new_key: Option<String>,
-    name: String,
-    error: Option<String>,
-) -> Result<Response, AppError> {
-    render_settings(state, session, user, new_key, name, error, Vec::new()).await
-}
-
-async fn render_settings(
     state: &AppState,
     session: &AppSession,
     user: CurrentUser,
@@ -163,7 +154,16 @@ async fn page(
     Extension(user): Extension<CurrentUser>,
     session: AppSession,
 ) -> Result<Response, AppError> {
-    render_page(&state, &session, user, None, String::new(), None).await
+    render_page(
+        &state,
+        &session,
+        user,
+        None,
+        String::new(),
+        None,
+        Vec::new(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -193,20 +193,29 @@ async fn create(
 ) -> Result<Response, AppError> {
     let name = form.name.trim().to_string();
     if let Err(e) = validate_name(&name) {
-        return render_page(&state, &session, user, None, name, Some(e)).await;
+        return render_page(&state, &session, user, None, name, Some(e), Vec::new()).await;
     }
     let key = format!("mp_{}", random_token(32));
     match api_keys::create(&state.db, &name, &sha256_hex(key.as_bytes())).await {
         Ok(()) => {}
         Err(e) if store::is_unique_violation(&e) => {
             let msg = format!("An API key named {name} already exists. Choose another name.");
-            return render_page(&state, &session, user, None, name, Some(msg)).await;
+            return render_page(&state, &session, user, None, name, Some(msg), Vec::new()).await;
         }
         Err(e) => return Err(e.into()),
     }
     tracing::info!(key = ?name, by = %user.username, "API key created");
     // Rendered, not redirected: the key must not pass through the session store.
-    render_page(&state, &session, user, Some(key), String::new(), None).await
+    render_page(
+        &state,
+        &session,
+        user,
+        Some(key),
+        String::new(),
+        None,
+        Vec::new(),
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -324,7 +333,7 @@ async fn change_password(
         );
     }
     if !errors.is_empty() {
-        return render_settings(&state, &session, user, None, String::new(), None, errors).await;
+        return render_page(&state, &session, user, None, String::new(), None, errors).await;
     }
     let hash = passwords::hash(form.password).await?;
     let generation = users::change_password(&state.db, user.id, &hash).await?;

@@ -527,17 +527,72 @@ impl Browser<'_> {
     }
 
     pub async fn login(&self, user: &str, password: &str) -> Response {
+        self.post_login(&[("username", user), ("password", password)])
+            .await
+    }
+
+    /// Posts the sign-in form with these fields and the page's form token.
+    pub async fn post_login(&self, fields: &[(&str, &str)]) -> Response {
         let token = self.csrf().await;
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
         self.client
             .post(self.app.url("/login"))
-            .form(&[
-                ("csrf_token", token.as_str()),
-                ("username", user),
-                ("password", password),
-            ])
+            .form(&all)
             .send()
             .await
             .expect("POST")
+    }
+
+    /// Whether this browser is signed in: the settings page, or a redirect to sign-in.
+    pub async fn signed_in(&self) -> bool {
+        let r = self
+            .client
+            .get(self.app.url("/settings"))
+            .send()
+            .await
+            .expect("GET");
+        match r.status() {
+            StatusCode::OK => true,
+            StatusCode::SEE_OTHER => {
+                assert!(location(&r).starts_with("/login"));
+                false
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+impl TestApp {
+    /// Another browser on this app with a client of the test's making (its own source
+    /// address or user agent).
+    pub fn browser_with(&self, client: Client) -> Browser<'_> {
+        Browser { app: self, client }
+    }
+
+    /// Seeds `count` messages with an attachment into Adele's inbox, creates the account
+    /// `acct` on the credential `app` and imports them.
+    pub async fn import_seeded(&self, count: usize) {
+        self.graph()
+            .seed_generated(
+                ADELE,
+                "Inbox",
+                &mailport::sandbox::graph::GenerateSpec {
+                    count,
+                    attachments: 1,
+                    ..Default::default()
+                },
+            )
+            .expect("seed");
+        let r = self.create_account("acct", &[]).await;
+        assert_is_redirect_to(&r, "/accounts/acct");
+        let summary = self
+            .state
+            .importer
+            .run_account("acct")
+            .await
+            .expect("import");
+        assert_eq!(summary.imported, count as i64, "{summary:?}");
     }
 }
 

@@ -6,7 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use mailport::sandbox::graph::GenerateSpec;
 use mailport::store::accounts::AfterImport;
 
 use crate::helpers::*;
@@ -31,6 +30,18 @@ fn modes(dir: &Path, out: &mut Vec<(String, bool, u32)>) {
     }
 }
 
+/// A data dir as `mailport demo` prepares it for another process: a client-credentials
+/// credential and the account `acct`, against a sandbox that is not running.
+async fn prepared_data_dir(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("data");
+    let sandbox = "http://127.0.0.1:1";
+    let account = mailport::demo::sandbox_account("acct", "app", sandbox, AfterImport::Keep);
+    mailport::demo::prepare_data_dir(&data, sandbox, &account)
+        .await
+        .expect("data dir");
+    data
+}
+
 fn assert_private(dir: &Path) -> usize {
     assert_eq!(mode(dir), 0o700, "the data dir");
     let mut all = Vec::new();
@@ -46,26 +57,7 @@ fn assert_private(dir: &Path) -> usize {
 async fn the_data_dir_and_everything_in_it_are_readable_by_mailport_alone() {
     let app = TestApp::signed_in().await;
     app.app_credential().await;
-    app.graph()
-        .seed_generated(
-            ADELE,
-            "Inbox",
-            &GenerateSpec {
-                count: 3,
-                attachments: 1,
-                ..GenerateSpec::default()
-            },
-        )
-        .expect("seed");
-    let r = app.create_account("acct", &[]).await;
-    assert_is_redirect_to(&r, "/accounts/acct");
-    let summary = app
-        .state
-        .importer
-        .run_account("acct")
-        .await
-        .expect("import");
-    assert_eq!(summary.imported, 3, "{summary:?}");
+    app.import_seeded(3).await;
     let checked = assert_private(app.data_dir.path());
     assert!(
         std::fs::read_dir(app.data_dir.path().join("blobs"))
@@ -82,12 +74,7 @@ async fn the_data_dir_and_everything_in_it_are_readable_by_mailport_alone() {
 #[tokio::test]
 async fn a_data_dir_left_readable_by_others_is_tightened_at_start() {
     let dir = tempfile::tempdir().expect("dir");
-    let data = dir.path().join("data");
-    let account =
-        mailport::demo::sandbox_account("acct", "app", "http://127.0.0.1:1", AfterImport::Keep);
-    mailport::demo::prepare_data_dir(&data, "http://127.0.0.1:1", &account)
-        .await
-        .expect("data dir");
+    let data = prepared_data_dir(dir.path()).await;
     // What an older version (or a careless copy) leaves behind.
     let blob_dir = data.join("blobs").join("ab");
     std::fs::create_dir_all(&blob_dir).expect("blob dir");
@@ -128,12 +115,7 @@ fn said(out: &std::process::Output) -> String {
 #[tokio::test]
 async fn a_start_with_the_wrong_key_is_refused_and_names_the_key() {
     let dir = tempfile::tempdir().expect("dir");
-    let data = dir.path().join("data");
-    let account =
-        mailport::demo::sandbox_account("acct", "app", "http://127.0.0.1:1", AfterImport::Keep);
-    mailport::demo::prepare_data_dir(&data, "http://127.0.0.1:1", &account)
-        .await
-        .expect("data dir");
+    let data = prepared_data_dir(dir.path()).await;
 
     // Another key in the environment.
     let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";

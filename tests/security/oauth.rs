@@ -101,15 +101,7 @@ async fn state_is_single_use_bound_to_the_session_and_expires_after_ten_minutes(
 /// An authorization-code credential whose token URL is the hostile server (for the
 /// sandbox's demo tenant), signed in at the real sandbox.
 async fn hostile_credential(app: &TestApp, hostile: &Hostile, id: &str) {
-    let token_url = hostile.token_url(DEMO_TENANT_ID);
-    let r = app
-        .create_credential(
-            id,
-            "authorization_code",
-            &[("access_token_url", token_url.as_str())],
-        )
-        .await;
-    assert_is_redirect_to(&r, &format!("/credentials/{id}"));
+    credential_with_token_path(app, hostile, id, DEMO_TENANT_ID).await;
 }
 
 #[tokio::test]

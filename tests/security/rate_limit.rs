@@ -100,25 +100,9 @@ fn browser_from(addr: &str) -> reqwest::Client {
 }
 
 async fn try_password(app: &TestApp, client: &reqwest::Client, password: &str) -> StatusCode {
-    let page = client
-        .get(app.url("/login"))
-        .send()
+    app.browser_with(client.clone())
+        .login(ADMIN, password)
         .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("page");
-    let csrf = form_value(&page, "csrf_token").expect("form token");
-    client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("username", ADMIN),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("POST")
         .status()
 }
 
@@ -167,18 +151,10 @@ async fn strangers_on_many_addresses_cannot_lock_the_administrator_out() {
     );
     // ...and an address that failed for other names is slowed down for this one, not refused.
     let sloppy = browser_from("127.0.0.3");
-    let page = sloppy.get(app.url("/login")).send().await.expect("GET");
-    let csrf = form_value(&page.text().await.expect("page"), "csrf_token").expect("token");
-    let r = sloppy
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("username", "nobody"),
-            ("password", "wrong password"),
-        ])
-        .send()
-        .await
-        .expect("POST");
+    let r = app
+        .browser_with(sloppy.clone())
+        .login("nobody", "wrong password")
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let started = Instant::now();
     assert_eq!(

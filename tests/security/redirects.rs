@@ -102,20 +102,13 @@ async fn no_next_value_in_the_sign_in_form_leads_away_or_fails_after_signing_in(
     let app = TestApp::spawn().await;
     app.create_admin(ADMIN, ADMIN_PASSWORD).await;
     for next in CORPUS.iter().chain(LOCAL.iter().map(|(n, _)| n)) {
-        let visitor = TestApp::spawn_client(&app);
-        let csrf = visitor.csrf().await;
-        let r = visitor
-            .client
-            .post(app.url("/login"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
+        let r = TestApp::spawn_client(&app)
+            .post_login(&[
                 ("username", ADMIN),
                 ("password", ADMIN_PASSWORD),
                 ("next", next),
             ])
-            .send()
-            .await
-            .expect("POST");
+            .await;
         let status = r.status();
         assert_stays(&app.base, next, status, &location(&r));
     }

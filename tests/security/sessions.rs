@@ -13,6 +13,7 @@ use tower_sessions::session::Id;
 use tower_sessions::session_store::SessionStore;
 
 use crate::helpers::*;
+use crate::routes::signed_in_csrf;
 
 fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
     r.headers()
@@ -64,50 +65,30 @@ fn browser_as(agent: &str) -> Client {
 }
 
 async fn sign_in(app: &TestApp, client: &Client, password: &str) -> reqwest::Response {
-    let page = client
-        .get(app.url("/login"))
-        .send()
+    app.browser_with(client.clone())
+        .login(ADMIN, password)
         .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("page");
-    let csrf = form_value(&page, "csrf_token").expect("form token");
+}
+
+async fn signed_in(app: &TestApp, client: &Client) -> bool {
+    app.browser_with(client.clone()).signed_in().await
+}
+
+/// Posts the password form of `client`'s settings page.
+async fn change_password(
+    app: &TestApp,
+    client: &Client,
+    fields: [(&str, &str); 3],
+) -> reqwest::Response {
+    let csrf = signed_in_csrf(client, app).await;
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend(fields);
     client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("username", ADMIN),
-            ("password", password),
-        ])
+        .post(app.url("/settings/password"))
+        .form(&all)
         .send()
         .await
         .expect("POST")
-}
-
-/// Whether `client` is signed in: the settings page, or a redirect to the sign-in page.
-async fn signed_in(app: &TestApp, client: &Client) -> bool {
-    let r = client.get(app.url("/settings")).send().await.expect("GET");
-    match r.status() {
-        StatusCode::OK => true,
-        StatusCode::SEE_OTHER => {
-            assert!(location(&r).starts_with("/login"));
-            false
-        }
-        other => panic!("unexpected {other}"),
-    }
-}
-
-async fn csrf_of(app: &TestApp, client: &Client) -> String {
-    let page = client
-        .get(app.url("/settings"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("page");
-    form_value(&page, "csrf_token").expect("csrf")
 }
 
 #[tokio::test]
@@ -356,34 +337,30 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_the_other_ses
         (ADMIN_PASSWORD, "short", "short", "at least 10"),
         (ADMIN_PASSWORD, new, "something else", "differ"),
     ] {
-        let csrf = csrf_of(&app, &here).await;
-        let r = here
-            .post(app.url("/settings/password"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
+        let r = change_password(
+            &app,
+            &here,
+            [
                 ("current_password", current),
                 ("password", password),
                 ("password_confirm", confirm),
-            ])
-            .send()
-            .await
-            .expect("POST");
+            ],
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{says}");
         assert!(r.text().await.expect("page").contains(says), "{says}");
         assert!(signed_in(&app, &elsewhere).await, "nothing changed yet");
     }
-    let csrf = csrf_of(&app, &here).await;
-    let r = here
-        .post(app.url("/settings/password"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
+    let r = change_password(
+        &app,
+        &here,
+        [
             ("current_password", ADMIN_PASSWORD),
             ("password", new),
             ("password_confirm", new),
-        ])
-        .send()
-        .await
-        .expect("POST");
+        ],
+    )
+    .await;
     assert_is_redirect_to(&r, "/settings");
     assert!(
         signed_in(&app, &here).await,
@@ -422,7 +399,7 @@ async fn the_sessions_list_shows_every_session_and_signs_out_the_others() {
     assert!(page.contains("127.0.0.1"));
     assert_eq!(page.matches("(this session)").count(), 1, "{page}");
 
-    let csrf = csrf_of(&app, &laptop).await;
+    let csrf = signed_in_csrf(&laptop, &app).await;
     let r = laptop
         .post(app.url("/settings/sessions/sign-out-others"))
         .form(&[("csrf_token", csrf.as_str())])
