@@ -21,7 +21,7 @@ use super::limits::MailboxSlot;
 use super::links::LinkPolicy;
 use super::retry_after::parse_retry_after;
 use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
-use crate::outbound::{OutboundClient, REFUSED_CODE, Refused};
+use crate::outbound::{OutboundClient, REFUSED_CODE, Refused, is_microsoft_host};
 
 /// Where the client gets bearer tokens (the token service, or a fixed string in tests).
 pub trait TokenSource: Send + Sync + 'static {
@@ -117,6 +117,8 @@ pub struct GraphClient {
 
 struct Inner {
     http: OutboundClient,
+    /// Whether Graph's own error texts may be shown: only for Microsoft's Graph hosts.
+    echo_errors: bool,
     base: Url,
     /// `["users", "<upn>"]` or `["me"]`.
     mailbox: Vec<String>,
@@ -233,6 +235,7 @@ impl GraphClient {
         );
         Ok(GraphClient {
             inner: Arc::new(Inner {
+                echo_errors: base.host_str().is_some_and(is_microsoft_host),
                 http,
                 links: LinkPolicy::new(&base),
                 base,
@@ -407,7 +410,10 @@ impl GraphClient {
                 .await
                 .unwrap_or_default();
             drop(permit);
-            let error = errors::from_response(status, &body, request_id);
+            let mut error = errors::from_response(status, &body, request_id);
+            if !self.inner.echo_errors {
+                error = error.withhold_remote_text();
+            }
 
             if status == 401
                 && !refreshed

@@ -1023,7 +1023,9 @@ async fn mailbox_problems_are_named() {
     f.state().set_access_policy(ADELE, true).expect("policy");
     let e = client.get_folder("inbox").await.expect_err("policy");
     assert_eq!(e.kind, GraphErrorKind::AccessPolicy);
-    assert_eq!(e.message, "Access to OData is disabled.");
+    // The sandbox is not a Microsoft Graph host: its own words are not repeated.
+    assert!(!e.message.contains("OData"), "{e}");
+    assert!(e.message.contains("HTTP 403"), "{e}");
     assert!(e.request_id.is_some());
     f.state().set_access_policy(ADELE, false).expect("policy");
 
