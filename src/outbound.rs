@@ -97,6 +97,14 @@ pub fn is_microsoft_host(host: &str) -> bool {
     cloud_of(host).is_some()
 }
 
+/// Where a URL sends what it is given: scheme, host and port, as an origin (RFC 6454),
+/// lower case. A secret entered for one origin is never sent to another.
+pub fn origin_of(url: &str) -> Option<String> {
+    Url::parse(url.trim())
+        .ok()
+        .map(|u| u.origin().ascii_serialization().to_ascii_lowercase())
+}
+
 /// Lower case, without the trailing dot of a fully qualified name.
 fn normalise_name(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
@@ -764,6 +772,49 @@ mod tests {
             p.check_graph_for("http://127.0.0.1:9900/v1.0", global)
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn webhooks_go_to_public_https_hosts_or_to_allowed_ones() {
+        let p = policy("10.1.2.3, hooks.internal, localhost:9000")
+            .with_fixed_dns("hooks.example.com", vec!["20.190.160.1".parse().unwrap()])
+            .with_fixed_dns("rebind.example.com", vec!["10.0.0.1".parse().unwrap()])
+            .with_fixed_dns("meta.example.com", vec!["169.254.169.254".parse().unwrap()])
+            .with_fixed_dns("hooks.internal", vec!["10.0.0.9".parse().unwrap()]);
+        for ok in [
+            "https://hooks.example.com/x",
+            "https://hooks.internal:8443/x",
+            "https://10.1.2.3/x",
+            "http://localhost:9000/x",
+        ] {
+            assert!(p.check_resolved(ok, Use::Webhook).await.is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://rebind.example.com/x",
+            "https://meta.example.com/x",
+            "http://hooks.example.com/x",
+            "http://hooks.internal/x",
+            "https://10.1.2.4/x",
+            "https://169.254.169.254/x",
+            "http://localhost:9001/x",
+        ] {
+            assert!(p.check_resolved(bad, Use::Webhook).await.is_err(), "{bad}");
+        }
+        // A webhook host is no sign-in host.
+        assert!(p.check("https://hooks.example.com/t", Use::SignIn).is_err());
+    }
+
+    #[test]
+    fn origins_name_scheme_host_and_port() {
+        assert_eq!(
+            origin_of("https://LOGIN.microsoftonline.com/a/oauth2/v2.0/token").as_deref(),
+            Some("https://login.microsoftonline.com")
+        );
+        assert_ne!(
+            origin_of("http://127.0.0.1:1/t"),
+            origin_of("http://127.0.0.1:2/t")
+        );
+        assert_eq!(origin_of("not a url"), None);
     }
 
     #[test]

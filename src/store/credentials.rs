@@ -241,9 +241,11 @@ pub async fn insert(db: &Db, s: &Settings, secret: Option<Vec<u8>>) -> sqlx::Res
     .map(|_| ())
 }
 
-/// Saves new settings. `secret` None keeps the stored secret. When `reset_tokens` is set
-/// (the app, endpoint, grant or scope changed) the old tokens no longer belong to this
-/// credential and are dropped. A new secret clears an `invalid_client` status.
+/// Saves new settings. `secret` None keeps the stored secret, unless the access token URL
+/// moves to another origin: then the stored secret is dropped, since it was entered for the
+/// old host (callers ask for a new one first). When `reset_tokens` is set (the app,
+/// endpoint, grant or scope changed) the old tokens no longer belong to this credential and
+/// are dropped. A new secret clears an `invalid_client` status.
 pub async fn update(
     db: &Db,
     s: &Settings,
@@ -251,9 +253,18 @@ pub async fn update(
     reset_tokens: bool,
 ) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
+    let old_url: Option<String> =
+        sqlx::query_scalar("SELECT access_token_url FROM credentials WHERE id = $1")
+            .bind(&s.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let keep_secret = old_url.is_some_and(|old| {
+        crate::outbound::origin_of(&old) == crate::outbound::origin_of(&s.access_token_url)
+    });
     let changed = sqlx::query(
         "UPDATE credentials SET description = $2, grant_type = $3, authorization_url = $4,
-            access_token_url = $5, client_id = $6, client_secret = COALESCE($7, client_secret),
+            access_token_url = $5, client_id = $6,
+            client_secret = CASE WHEN $7 IS NOT NULL THEN $7 WHEN $11 THEN client_secret ELSE NULL END,
             scope = $8, client_auth = $9, updated_at = $10,
             token_status = CASE WHEN $7 IS NOT NULL AND token_status = 'invalid_client' THEN 'none' ELSE token_status END
          WHERE id = $1",
@@ -268,6 +279,7 @@ pub async fn update(
     .bind(&s.scope)
     .bind(s.client_auth.as_str())
     .bind(now())
+    .bind(keep_secret)
     .execute(&mut *tx)
     .await?
     .rows_affected()

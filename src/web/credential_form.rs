@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::outbound::{HostPolicy, Use};
+use crate::outbound::{HostPolicy, Use, origin_of};
 use crate::store::credentials::{ClientAuth, GrantType, Settings};
 
 /// The form as posted. Every field defaults to empty so that a missing field becomes a
@@ -77,13 +77,6 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Where a token URL sends the client secret: scheme, host and port, as an origin.
-pub fn secret_origin(token_url: &str) -> Option<String> {
-    url::Url::parse(token_url.trim())
-        .ok()
-        .map(|u| u.origin().ascii_serialization().to_ascii_lowercase())
-}
-
 /// Checks the form. `existing` is the stored credential on update (its id cannot change
 /// then). URLs must pass the outbound host policy `hosts`. A client secret is required on
 /// create, and on update when the access token URL moves to another origin (scheme, host or
@@ -140,8 +133,8 @@ pub fn validate(
     } else if client_id.len() > 256 || client_id.chars().any(char::is_control) {
         v.add("client_id", "This is not a client id.");
     }
-    let origin_changed = existing
-        .is_some_and(|e| secret_origin(&e.access_token_url) != secret_origin(&access_token_url));
+    let origin_changed =
+        existing.is_some_and(|e| origin_of(&e.access_token_url) != origin_of(&access_token_url));
     let secret_required = existing.is_none() || origin_changed;
     let secret = form.client_secret.expose();
     if origin_changed && secret.trim().is_empty() {

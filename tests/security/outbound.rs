@@ -191,6 +191,32 @@ async fn a_new_token_url_never_takes_the_stored_secret_along() {
         stranger.received().await.is_empty(),
         "the stranger got a connection"
     );
+
+    // The store drops a secret whose token URL moves even for a caller that skipped the
+    // form; a move within the origin keeps it.
+    let stored = credentials::get(&app.state.db, "app")
+        .await
+        .expect("db")
+        .expect("credential");
+    let mut settings = stored.settings();
+    settings.access_token_url = format!("{}/other/oauth2/v2.0/token", allowed.url(""));
+    credentials::update(&app.state.db, &settings, None, true)
+        .await
+        .expect("update");
+    let kept = credentials::get(&app.state.db, "app").await.expect("db");
+    assert!(
+        kept.expect("credential").client_secret.is_some(),
+        "same origin"
+    );
+    settings.access_token_url = to_stranger.clone();
+    credentials::update(&app.state.db, &settings, None, true)
+        .await
+        .expect("update");
+    let moved = credentials::get(&app.state.db, "app").await.expect("db");
+    assert!(
+        moved.expect("credential").client_secret.is_none(),
+        "secret kept"
+    );
 }
 
 #[tokio::test]
