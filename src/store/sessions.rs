@@ -5,7 +5,9 @@
 //! [`DbSessionStore`] is the `tower-sessions` store on top of these functions. It keeps only
 //! sessions that belong to a user: an anonymous visitor never costs a row.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -127,8 +129,8 @@ pub async fn delete_expired(db: &Db) -> sqlx::Result<u64> {
         .map(|r| r.rows_affected())
 }
 
-/// Notes that a session was used (at most once a minute, so reading pages stays cheap) and
-/// moves its idle end.
+/// Notes that a session was used (the row changes at most once a minute) and moves its
+/// idle end.
 pub async fn touch(db: &Db, id_hash: &str, idle: Duration) -> sqlx::Result<()> {
     let t = now();
     let expires_at = t + idle.as_secs() as i64;
@@ -182,7 +184,13 @@ pub struct DbSessionStore {
     db: Db,
     /// The absolute lifetime of a session from its sign-in.
     lifetime: Duration,
+    /// When this process last noted each session's use, so that a busy session costs one
+    /// write a minute, not one per request.
+    touched: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// A session's use is noted at most this often.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 fn backend(e: sqlx::Error) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
@@ -223,7 +231,30 @@ impl Owner {
 
 impl DbSessionStore {
     pub fn new(db: Db, lifetime: Duration) -> Self {
-        DbSessionStore { db, lifetime }
+        DbSessionStore {
+            db,
+            lifetime,
+            touched: Arc::default(),
+        }
+    }
+
+    /// Notes that the session `id_hash` was used and moves its idle end, at most once a
+    /// minute per session.
+    pub async fn touch(&self, id_hash: &str, idle: Duration) -> sqlx::Result<()> {
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            if touched
+                .get(id_hash)
+                .is_some_and(|t| t.elapsed() < TOUCH_EVERY)
+            {
+                return Ok(());
+            }
+            if touched.len() >= 10_000 {
+                touched.retain(|_, t| t.elapsed() < TOUCH_EVERY);
+            }
+            touched.insert(id_hash.to_string(), Instant::now());
+        }
+        touch(&self.db, id_hash, idle).await
     }
 
     async fn insert_record(&self, record: &Record, owner: &Owner) -> sqlx::Result<bool> {

@@ -89,7 +89,10 @@ pub async fn current_user(
         return Ok(None);
     };
     if let Some(hash) = session.id_hash() {
-        store::sessions::touch(&state.db, &hash, state.config.sessions.idle).await?;
+        state
+            .session_store
+            .touch(&hash, state.config.sessions.idle)
+            .await?;
     }
     Ok(Some(CurrentUser {
         id: user.id,
