@@ -36,6 +36,8 @@ pub struct AppState {
     /// Raw messages, by sha256.
     pub blobs: BlobStore,
     pub importer: Importer,
+    /// Sends the webhook deliveries of the outbox.
+    pub webhooks: crate::webhooks::Sender,
 }
 
 impl AppState {
@@ -70,8 +72,17 @@ impl AppState {
             build_graph_http_client(&config.http, &config.hosts)?,
             config.import.clone(),
         );
+        let webhooks = crate::webhooks::Sender::new(
+            db.clone(),
+            blobs.clone(),
+            key.clone(),
+            config.public_url.clone(),
+            config.webhooks.clone(),
+            &config.hosts,
+        )?;
         Ok(AppState {
             importer,
+            webhooks,
             blobs,
             db,
             config: Arc::new(config),
@@ -206,6 +217,8 @@ pub async fn start_with(
     let router = crate::web::router_with(state.clone(), &limits);
     state.clean_blob_store().await?;
     state.importer.start();
+    crate::import::rederive::start(state.importer.clone(), shutdown.clone());
+    state.webhooks.start();
 
     let cleanup = state.db.clone();
     let stop = shutdown.clone();
@@ -295,6 +308,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down: no new imports; finishing the messages in flight");
     app.state.importer.shutdown().await;
+    app.state.webhooks.shutdown().await;
     app.shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(30), app.task).await {
         Ok(joined) => joined.context("server task panicked")?,

@@ -78,7 +78,8 @@ pub struct ServeArgs {
     /// Another host that may receive secrets and tokens, besides Microsoft's sign-in and
     /// Graph hosts: HOST or HOST:PORT (repeatable; the environment variable takes a
     /// comma-separated list). A host without a port allows every port of it. For the
-    /// sandbox, a test identity provider or an on-premises proxy; plain http only to loopback.
+    /// sandbox, a test identity provider, an on-premises proxy, or an internal business
+    /// application that receives webhooks; plain http only to loopback.
     #[arg(
         long = "allow-host",
         env = "MAILPORT_ALLOW_HOSTS",

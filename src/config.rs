@@ -18,6 +18,7 @@ pub struct Config {
     pub public_url: Url,
     pub http: HttpSettings,
     pub import: crate::import::ImportSettings,
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// `mailport demo`: every page carries a banner saying that its data is sandbox data.
     pub demo: bool,
     /// Where secrets and tokens may be sent (Microsoft's hosts plus `--allow-host`).
@@ -79,6 +80,7 @@ impl Config {
             public_url,
             http: HttpSettings::default(),
             import: crate::import::ImportSettings::default(),
+            webhooks: crate::webhooks::WebhookSettings::default(),
             demo: false,
             hosts: HostPolicy::default(),
             sessions: SessionSettings::default(),

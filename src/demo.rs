@@ -1,6 +1,7 @@
 //! `mailport demo`: Mailport and the offline Entra ID + Graph sandbox in one process, with an
-//! administrator, two credentials, an e-mail account and a mailbox full of realistic mail
-//! already in place, so that a newcomer without a Microsoft tenant can walk the whole flow.
+//! administrator, two credentials, an e-mail account, a mailbox full of realistic mail and a
+//! webhook endpoint to the sandbox's receiver already in place, so that a newcomer without a
+//! Microsoft tenant can walk the whole flow, up to the business application.
 //!
 //! Everything lives in its own data dir (default `./demo-data`), and every page carries a
 //! banner saying that it shows sandbox data.
@@ -63,7 +64,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         options.public_url,
     );
     config.demo = true;
-    // The sandbox is the one host besides Microsoft's that may receive the demo's secrets.
+    // The sandbox (sign-in, Graph and the webhook receiver) is the one host besides
+    // Microsoft's that may receive the demo's secrets, tokens and mail.
     config.hosts = HostPolicy::new(vec![AllowedHost::socket(sandbox_listener.local_addr()?)]);
 
     // The sandbox's app registration accepts exactly this app's callback.
@@ -76,12 +78,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
 
     let state = AppState::open(config).await?;
     let password = prepare(&state, &sandbox.base_url).await?;
+    prepare_webhook(&state, &sandbox.sandbox, &sandbox.base_url).await?;
     let running = app::start(app_listener, state).await?;
     print_welcome(&running.state, &sandbox.base_url, &password, seeded);
 
     wait_for_shutdown_signal().await;
     tracing::info!("stopping the demo");
     running.state.importer.shutdown().await;
+    running.state.webhooks.shutdown().await;
     running.shutdown.cancel();
     sandbox.shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(30), running.task).await {
@@ -131,6 +135,56 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
         accounts::insert(db, &account).await?;
     }
     Ok(password)
+}
+
+/// The webhook endpoint the demo hands its mail to.
+pub const WEBHOOK: &str = "demo-receiver";
+/// The sandbox receiver it points at.
+pub const RECEIVER: &str = "demo";
+
+/// Creates (or points at this start's sandbox) the webhook endpoint [`WEBHOOK`], and gives
+/// the sandbox's receiver its signing secret, so that every imported message arrives there
+/// signed and verified.
+pub async fn prepare_webhook(
+    state: &AppState,
+    sandbox: &sandbox::Sandbox,
+    sandbox_url: &str,
+) -> anyhow::Result<()> {
+    use crate::store::webhooks::{self, Payload, Settings};
+    let settings = Settings {
+        id: WEBHOOK.into(),
+        description: "The sandbox's business application".into(),
+        url: format!("{sandbox_url}/_sandbox/receiver/{RECEIVER}"),
+        accounts: None,
+        payload: Payload::Json,
+        include_attachments_mb: 1,
+        enabled: true,
+    };
+    let context = webhooks::secret_context(WEBHOOK);
+    let secret = match webhooks::get(&state.db, WEBHOOK).await? {
+        Some(existing) => {
+            webhooks::update(&state.db, &settings).await?;
+            state
+                .key
+                .decrypt_string(&context, &existing.secret)
+                .context("reading the demo webhook's secret")?
+        }
+        None => {
+            let secret = crate::webhooks::signature::new_secret();
+            let blob = state.key.encrypt_str(&context, secret.expose());
+            let uid = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+            webhooks::insert(&state.db, &settings, &uid, &blob).await?;
+            secret
+        }
+    };
+    sandbox.receiver.configure(
+        RECEIVER,
+        crate::sandbox::receiver::Config {
+            secrets: Some(vec![secret.expose().to_string()]),
+            ..Default::default()
+        },
+    );
+    Ok(())
 }
 
 /// A credential for the sandbox's demo app (its client id and the tenant's endpoints).
@@ -349,7 +403,11 @@ fn print_welcome(state: &AppState, sandbox_url: &str, password: &str, seeded: us
          \x20    imported by the e-mail account {ACCOUNT}; open one and download its attachment.\n\
          \x20 4. More mail: curl -H 'content-type: application/json' -d '{{\"count\":5,\"attachments\":1}}' \\\n\
          \x20      {sandbox_url}/_sandbox/graph/mailboxes/{SANDBOX_USER}/folders/inbox/generate\n\
-         \x20    then press Run now on the account.\n\n\
+         \x20    then press Run now on the account.\n\
+         \x20 5. Webhooks > {WEBHOOK}: every imported message is also handed on, signed, to the\n\
+         \x20    sandbox's business application. What arrived (and whether each signature verified):\n\
+         \x20      {sandbox_url}/_sandbox/receiver/{RECEIVER}/deliveries\n\
+         \x20    Pull instead: the changes feed /api/v1/events (with an API key from Settings).\n\n\
          Press Ctrl-C to stop.",
         state.config.data_dir.display()
     );

@@ -18,8 +18,10 @@
 //!   private, loopback and other non-global addresses only for a host the allow setting names.
 //! - The Graph host that receives a credential's access token must be in the same cloud as
 //!   the credential's token host, or be allowed explicitly.
-//! - Webhooks ([`Use::Webhook`]) may go to any https host that resolves to global addresses,
+//! - Webhooks ([`Use::Webhook`]) may go to any https host with public (global) addresses,
 //!   and to allowed hosts (internal business applications) as above.
+//! - No URL carries user information or a fragment; `localhost` (and names under it) is
+//!   this machine, allowed only when named.
 //!
 //! Every outbound client is built here ([`HostPolicy::client`]) and checks each request's
 //! URL before sending ([`OutboundClient::request`], [`OutboundClient::execute`]); its
@@ -155,7 +157,11 @@ impl FromStr for AllowedHost {
         {
             return Err(bad());
         }
-        if let Ok(ip) = text.parse::<IpAddr>() {
+        let bare = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(AllowedHost {
                 host: Host::Ip(ip),
                 port: None,
@@ -355,6 +361,9 @@ impl HostPolicy {
                 "the URL must not contain a user name or password",
             ));
         }
+        if url.fragment().is_some() {
+            return Err(Refused::new("the URL must not contain a fragment (#…)"));
+        }
         let Some(host) = url.host() else {
             return Err(Refused::new("the URL has no host"));
         };
@@ -375,11 +384,17 @@ impl HostPolicy {
                     "{shown} is {reason}; {ALLOW_HINT}, never to such addresses"
                 )));
             }
-            if !explicit {
+            let public_webhook = purpose == Use::Webhook && is_global(ip);
+            if !explicit && !public_webhook {
                 return Err(Refused::new(format!(
                     "{shown} is not allowed: {ALLOW_HINT}"
                 )));
             }
+        }
+        if is_loopback_host(&host) && !explicit {
+            return Err(Refused::new(format!(
+                "{shown} is this machine, which is not allowed: {ALLOW_HINT}"
+            )));
         }
         if url.scheme() == "http" {
             return if explicit && is_loopback_host(&host) {
@@ -418,11 +433,8 @@ impl HostPolicy {
                     )))
                 }
             }
-            // Any public https host; its addresses are checked when connecting.
-            Use::Webhook if matches!(host, url::Host::Domain(_)) => Ok(()),
-            Use::Webhook => Err(Refused::new(format!(
-                "{shown} is not allowed: {ALLOW_HINT}"
-            ))),
+            // Any public https host; the addresses of a name are checked when connecting.
+            Use::Webhook => Ok(()),
         }
     }
 
@@ -493,9 +505,14 @@ impl HostPolicy {
     }
 }
 
+/// `localhost` and names under it (RFC 6761 §6.3).
+fn is_localhost_name(name: &str) -> bool {
+    name == "localhost" || name.ends_with(".localhost")
+}
+
 fn is_loopback_host(host: &url::Host<&str>) -> bool {
     match host {
-        url::Host::Domain(d) => normalise_name(d) == "localhost",
+        url::Host::Domain(d) => is_localhost_name(&normalise_name(d)),
         url::Host::Ipv4(ip) => ip.is_loopback(),
         url::Host::Ipv6(ip) => IpAddr::V6(*ip).to_canonical().is_loopback(),
     }
@@ -568,6 +585,7 @@ impl PolicyResolver {
         }
         let addrs: Vec<IpAddr> = match self.policy.inner.fixed_dns.get(&name) {
             Some(fixed) => fixed.clone(),
+            None if is_localhost_name(&name) => localhost_addrs(),
             None => tokio::net::lookup_host((name.as_str(), 0))
                 .await
                 .map_err(|e| Refused::new(format!("{name} could not be resolved: {e}")))?
@@ -727,7 +745,14 @@ mod tests {
 
     #[test]
     fn allowed_host_entries_are_parsed_strictly() {
-        for ok in ["a.example", "a.example:1", "127.0.0.1", "[::1]:9900", "::1"] {
+        for ok in [
+            "a.example",
+            "a.example:1",
+            "127.0.0.1",
+            "[::1]:9900",
+            "::1",
+            "[::1]",
+        ] {
             assert!(ok.parse::<AllowedHost>().is_ok(), "{ok}");
         }
         for bad in [

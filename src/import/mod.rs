@@ -5,6 +5,7 @@
 pub mod diagnose;
 pub mod parser;
 pub mod post_action;
+pub mod rederive;
 pub mod run;
 pub mod token_source;
 
@@ -232,11 +233,12 @@ impl Importer {
         if account.throttled_until.is_some_and(|t| t > now) {
             return Ok(false);
         }
-        // Not polled while its credential is dead: the key button repairs it.
-        if account.status == "needs_consent"
+        // Not polled while its credential is dead: the key button (or a new client secret)
+        // repairs it.
+        if matches!(account.status.as_str(), "needs_consent" | "invalid_client")
             && let Some(cred) =
                 crate::store::credentials::get(&self.db, &account.credential_id).await?
-            && cred.stored_status() != crate::store::credentials::TokenStatus::Valid
+            && credential_still_dead(&account.status, cred.stored_status())
         {
             return Ok(false);
         }
@@ -335,14 +337,10 @@ impl Importer {
                     GraphErrorKind::Unauthorized => {
                         let cred = crate::store::credentials::get(&self.db, &account.credential_id)
                             .await?;
-                        let dead = cred.is_some_and(|c| {
-                            c.stored_status() != crate::store::credentials::TokenStatus::Valid
-                        });
-                        (
-                            if dead { "needs_consent" } else { "error" },
-                            Some(e.to_string()),
-                            None,
-                        )
+                        let status = cred
+                            .map(|c| account_status_for(c.stored_status()))
+                            .unwrap_or("error");
+                        (status, Some(e.to_string()), None)
                     }
                     _ => ("error", Some(e.to_string()), None),
                 }
@@ -358,5 +356,30 @@ impl Importer {
         )
         .await?;
         Ok(s)
+    }
+}
+
+/// The account status that names a credential's problem: "needs consent" sends the admin
+/// to the key button, "invalid client" to the client secret.
+fn account_status_for(credential: crate::store::credentials::TokenStatus) -> &'static str {
+    use crate::store::credentials::TokenStatus;
+    match credential {
+        TokenStatus::NeedsConsent => "needs_consent",
+        TokenStatus::InvalidClient => "invalid_client",
+        _ => "error",
+    }
+}
+
+/// Whether an account that stopped for its credential must still wait: a grant needing
+/// consent until a new token arrives; a rejected secret until the secret is changed.
+fn credential_still_dead(
+    account_status: &str,
+    credential: crate::store::credentials::TokenStatus,
+) -> bool {
+    use crate::store::credentials::TokenStatus;
+    match account_status {
+        "needs_consent" => credential != TokenStatus::Valid,
+        "invalid_client" => credential == TokenStatus::InvalidClient,
+        _ => false,
     }
 }

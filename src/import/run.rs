@@ -77,6 +77,8 @@ pub(super) fn storage(e: impl std::fmt::Display) -> Stop {
 }
 
 /// Checks the credential before any Graph request, so a dead grant is reported as such.
+/// A rejected client secret (expired, say) does not stop the run while the access token
+/// issued before still works: the token service keeps handing it out until it expires.
 pub async fn check_credential(importer: &Importer, account: &Account) -> Result<(), Stop> {
     let Some(cred) = credentials::get(&importer.db, &account.credential_id)
         .await
@@ -102,41 +104,37 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
             request_id: None,
         }));
     }
-    match cred.stored_status() {
-        TokenStatus::NeedsConsent => Err(Stop::Credential {
+    if cred.stored_status() == TokenStatus::NeedsConsent {
+        return Err(Stop::Credential {
             status: "needs_consent",
             detail: format!(
                 "credential {} needs consent: press its key button and sign in",
                 cred.id
             ),
-        }),
-        TokenStatus::InvalidClient => Err(Stop::Credential {
-            status: "needs_consent",
-            detail: format!(
-                "the client secret of credential {} was rejected: enter a new one",
-                cred.id
-            ),
-        }),
-        _ => match importer.tokens.access_token(&cred.id).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let status = match credentials::get(&importer.db, &cred.id).await {
-                    Ok(Some(c))
-                        if matches!(
-                            c.stored_status(),
-                            TokenStatus::NeedsConsent | TokenStatus::InvalidClient
-                        ) =>
-                    {
-                        "needs_consent"
-                    }
-                    _ => "error",
-                };
-                Err(Stop::Credential {
-                    status,
-                    detail: format!("credential {}: {e}", cred.id),
-                })
-            }
-        },
+        });
+    }
+    match importer.tokens.access_token(&cred.id).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let now = credentials::get(&importer.db, &cred.id)
+                .await
+                .ok()
+                .flatten();
+            let status = match now.as_ref().map(|c| c.stored_status()) {
+                Some(TokenStatus::NeedsConsent) => "needs_consent",
+                Some(TokenStatus::InvalidClient) => "invalid_client",
+                _ => "error",
+            };
+            let detail = match (status, now.and_then(|c| c.last_error_code)) {
+                ("invalid_client", code) => format!(
+                    "the client secret of credential {} was rejected{}: enter a new client secret on the credential",
+                    cred.id,
+                    code.map(|c| format!(" ({c})")).unwrap_or_default()
+                ),
+                _ => format!("credential {}: {e}", cred.id),
+            };
+            Err(Stop::Credential { status, detail })
+        }
     }
 }
 
@@ -512,6 +510,17 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
             progress.update(|s| s.too_large += 1);
             return Ok(Handled::Stayed);
         }
+        Err(e) if e.kind == GraphErrorKind::ItemNotFound => {
+            // Deleted or moved away (by a person or another client) since it was listed:
+            // nothing to import and nothing failed.
+            writer.abort().await;
+            progress.update(|s| s.skipped += 1);
+            progress.log(format!(
+                "message {} was gone from the mailbox when it was downloaded (removed after it was listed); skipped",
+                short(&meta.id)
+            ));
+            return Ok(Handled::Stayed);
+        }
         Err(e) => {
             writer.abort().await;
             progress.update(|s| s.failed += 1);
@@ -520,8 +529,6 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
                 short(&meta.id)
             ));
             return match e.kind {
-                // Deleted or moved away since it was listed: nothing to import.
-                GraphErrorKind::ItemNotFound => Ok(Handled::Stayed),
                 GraphErrorKind::Network | GraphErrorKind::Server | GraphErrorKind::BadResponse => {
                     Ok(Handled::Failed)
                 }
@@ -566,6 +573,8 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         text_body: parsed.text_body,
         html_body: parsed.html_body,
         attachments: parsed.attachments,
+        attachment_count: parsed.attachment_count as i64,
+        calendar: parsed.calendar,
     };
     let (id, _new) = importer
         .committer

@@ -281,7 +281,7 @@ pub async fn set_delta_link(
 pub async fn credential_repaired(db: &Db, credential_id: &str) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
         "UPDATE email_accounts SET status = 'ok', status_detail = NULL
-         WHERE credential_id = $1 AND status = 'needs_consent' AND enabled = 1
+         WHERE credential_id = $1 AND status IN ('needs_consent', 'invalid_client') AND enabled = 1
          RETURNING id",
     )
     .bind(credential_id)

@@ -5,12 +5,15 @@ pub mod accounts;
 pub mod api_keys;
 pub mod blobs;
 pub mod credentials;
+pub mod events;
 pub mod key_check;
 pub mod messages;
+pub mod outbox;
 pub mod runs;
 pub mod sessions;
 pub mod setup;
 pub mod users;
+pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/accounts", get(list_accounts))
         .route("/accounts/{id}", get(get_account))
         .merge(super::api_messages::router())
+        .merge(super::api_webhooks::router())
 }
 
 /// Errors as JSON: `{"error":{"code":"not_found","message":"…"}}`.

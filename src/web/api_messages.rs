@@ -10,7 +10,7 @@ use super::api::ApiError;
 use super::mail::{MailQuery, PER_PAGE, files, load_message};
 use super::views::rfc3339;
 use crate::app::AppState;
-use crate::mime::Mailbox;
+use crate::mime::{self, CalendarSummary, Mailbox};
 use crate::store::messages::{self, Message, MessageSummary};
 
 pub fn router() -> Router<AppState> {
@@ -38,11 +38,16 @@ struct MessageListJson {
     internet_message_id: Option<String>,
     subject: String,
     from: Option<String>,
+    /// The sender's display name.
+    from_name: Option<String>,
     to: Vec<String>,
     received_at: Option<String>,
     size: i64,
     sha256: Option<String>,
+    /// All attachments, also those beyond the 1,000 that are listed.
     attachment_count: i64,
+    /// More attachments than [`mime::MAX_ATTACHMENTS`]: only that many are listed.
+    attachments_truncated: bool,
 }
 
 impl MessageListJson {
@@ -55,11 +60,13 @@ impl MessageListJson {
             internet_message_id: m.internet_message_id.clone(),
             subject: m.subject.clone(),
             from: m.from_address.clone(),
+            from_name: m.from_name.clone(),
             to: addresses(m.to()),
             received_at: m.received_at.and_then(rfc3339),
             size: m.size,
             sha256: m.sha256.clone(),
             attachment_count: m.attachment_count,
+            attachments_truncated: m.attachment_count > mime::MAX_ATTACHMENTS as i64,
         }
     }
 }
@@ -73,11 +80,32 @@ struct MessageJson {
     internet_message_id: Option<String>,
     subject: String,
     from: Option<String>,
+    /// The sender's display name.
+    from_name: Option<String>,
     to: Vec<String>,
     received_at: Option<String>,
     size: i64,
     sha256: Option<String>,
+    /// The plain-text body (for a message that is only a meeting request: its summary;
+    /// for one whose content is inside `winmail.dat`: the body found there).
+    text_body: Option<String>,
+    /// A meeting request's summary, when the message has a calendar part.
+    calendar: Option<CalendarJson>,
+    /// At most 1,000, in message order; `/mail/{id}/attachments/{n}` downloads number `n`.
     attachments: Vec<AttachmentJson>,
+    /// All attachments, listed or not.
+    attachment_count: i64,
+    /// More than 1,000 attachments: the rest are only in the raw message.
+    attachments_truncated: bool,
+}
+
+/// [`CalendarSummary`] plus its start and end in words.
+#[derive(Serialize)]
+struct CalendarJson {
+    #[serde(flatten)]
+    summary: CalendarSummary,
+    /// `2017-12-11 09:00–10:00 UTC`.
+    when: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -110,15 +138,21 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<MessageJson>, ApiError> {
     let m: Message = load_message(&state, &id).await?;
-    let attachments = messages::attachments(&state.db, m.id)
+    let attachments: Vec<AttachmentJson> = messages::attachments(&state.db, m.id)
         .await?
         .into_iter()
         .map(|a| AttachmentJson {
-            name: a.name,
+            name: mime::clean::attachment_name(&a.name),
             content_type: a.content_type,
             size: a.size,
         })
         .collect();
+    let listed = attachments.len() as i64;
+    let attachment_count = m.attachment_count.unwrap_or(listed).max(listed);
+    let calendar = m.calendar().map(|summary| CalendarJson {
+        when: summary.when(),
+        summary,
+    });
     Ok(Json(MessageJson {
         id: m.id,
         to: addresses(m.to()),
@@ -128,9 +162,14 @@ async fn show(
         internet_message_id: m.internet_message_id,
         subject: m.subject,
         from: m.from_address,
+        from_name: m.from_name,
         received_at: m.received_at.and_then(rfc3339),
         size: m.size,
         sha256: m.sha256,
+        text_body: m.text_body,
+        calendar,
+        attachments_truncated: attachment_count > listed,
+        attachment_count,
         attachments,
     }))
 }

@@ -6,6 +6,7 @@ pub mod account_form;
 pub mod accounts;
 pub mod api;
 pub mod api_messages;
+pub mod api_webhooks;
 pub mod auth;
 pub mod credential_form;
 pub mod credentials;
@@ -19,6 +20,8 @@ pub mod redirect;
 pub mod session;
 pub mod settings;
 pub mod views;
+pub mod webhook_form;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -104,6 +107,22 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::POST, "/settings/api-keys", Admin),
         (Method::GET, "/settings/api-keys/{id}/delete", Admin),
         (Method::POST, "/settings/api-keys/{id}/delete", Admin),
+        (Method::GET, "/webhooks", Admin),
+        (Method::POST, "/webhooks", Admin),
+        (Method::GET, "/webhooks/new", Admin),
+        (Method::GET, "/webhooks/{id}", Admin),
+        (Method::POST, "/webhooks/{id}", Admin),
+        (Method::GET, "/webhooks/{id}/delete", Admin),
+        (Method::POST, "/webhooks/{id}/delete", Admin),
+        (Method::POST, "/webhooks/{id}/rotate-secret", Admin),
+        (Method::POST, "/webhooks/{id}/test", Admin),
+        (Method::POST, "/webhooks/{id}/redeliver", Admin),
+        (
+            Method::POST,
+            "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            Admin,
+        ),
+        (Method::POST, "/webhooks/{id}/send-existing", Admin),
         (Method::GET, "/api/v1/credentials", Api),
         (Method::GET, "/api/v1/credentials/{id}", Api),
         (Method::GET, "/api/v1/accounts", Api),
@@ -111,6 +130,11 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::GET, "/api/v1/messages", Api),
         (Method::GET, "/api/v1/messages/{id}", Api),
         (Method::GET, "/api/v1/messages/{id}/raw", Api),
+        (Method::GET, "/api/v1/messages/{id}/attachments/{n}", Api),
+        (Method::GET, "/api/v1/webhooks", Api),
+        (Method::GET, "/api/v1/webhooks/{id}", Api),
+        (Method::GET, "/api/v1/webhooks/{id}/deliveries", Api),
+        (Method::GET, "/api/v1/events", Api),
     ]
 };
 
@@ -189,6 +213,7 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
         .merge(accounts::router())
         .merge(mail::router())
         .merge(settings::router())
+        .merge(webhooks::router())
         .merge(oauth_flow::private_router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

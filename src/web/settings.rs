@@ -43,7 +43,7 @@ pub struct TimeView {
 }
 
 impl TimeView {
-    fn new(unix: i64) -> Self {
+    pub fn new(unix: i64) -> Self {
         TimeView {
             text: format_time(unix),
             rfc3339: rfc3339(unix).unwrap_or_default(),

@@ -189,23 +189,16 @@ impl AccountView {
         last: Option<&crate::store::runs::Run>,
         running: bool,
     ) -> Self {
-        let credential_problem = match cred.map(|c| c.stored_status()) {
-            None => Some("the credential is missing".to_string()),
-            Some(TokenStatus::NeedsConsent) => Some("the credential needs consent".to_string()),
-            Some(TokenStatus::InvalidClient) => {
-                Some("the credential's client secret was rejected".to_string())
-            }
-            _ => None,
-        };
-        let status = if credential_problem.is_some() && a.enabled {
-            "needs_consent".to_string()
-        } else {
-            a.status.clone()
+        let (credential_problem, problem_status) = credential_problem(cred);
+        let status = match problem_status {
+            Some(s) if a.enabled => s.to_string(),
+            _ => a.status.clone(),
         };
         let status_label = match status.as_str() {
             "ok" => "OK".to_string(),
             "error" => "Error".to_string(),
             "needs_consent" => "Needs consent".to_string(),
+            "invalid_client" => "Secret rejected".to_string(),
             "disabled" => "Disabled".to_string(),
             "throttled" => match a.throttled_until {
                 Some(t) => format!("Throttled until {}", format_time(t)),
@@ -232,6 +225,48 @@ impl AccountView {
             credential_problem,
             last_run: last.map(RunView::new),
         }
+    }
+}
+
+/// What is wrong with an account's credential, in words, and the account status that
+/// names it (None: the account keeps its own status). A rejected client secret whose
+/// access token still works is said so: imports go on until the token expires.
+fn credential_problem(cred: Option<&Credential>) -> (Option<String>, Option<&'static str>) {
+    let Some(c) = cred else {
+        return (Some("the credential is missing".into()), Some("error"));
+    };
+    let code = c
+        .last_error_code
+        .as_deref()
+        .map(|code| format!(" ({code})"))
+        .unwrap_or_default();
+    match c.stored_status() {
+        TokenStatus::NeedsConsent => (
+            Some("the credential needs consent: press its key button and sign in again".into()),
+            Some("needs_consent"),
+        ),
+        TokenStatus::InvalidClient => {
+            let text = match c.expires_at.filter(|&t| t > crate::store::now()) {
+                Some(until) => format!(
+                    "the credential's client secret was rejected{code}; imports use the access token issued before until {}: enter a new client secret by then",
+                    format_time(until)
+                ),
+                None => format!(
+                    "the credential's client secret was rejected{code}: enter a new client secret"
+                ),
+            };
+            (Some(text), Some("invalid_client"))
+        }
+        TokenStatus::Error => (
+            Some(format!(
+                "the credential's last token request failed{code}: {}",
+                c.last_error_description
+                    .as_deref()
+                    .unwrap_or("see the credential")
+            )),
+            None,
+        ),
+        _ => (None, None),
     }
 }
 

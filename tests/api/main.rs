@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod cli;
+mod corpus;
 mod credentials;
 mod graph_client;
 #[path = "../common/mod.rs"]
@@ -14,3 +15,4 @@ mod mail;
 mod sandbox_graph;
 mod sandbox_identity;
 mod tokens;
+mod webhooks;

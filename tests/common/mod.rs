@@ -13,6 +13,7 @@ use mailport::outbound::{AllowedHost, HostPolicy};
 use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
 use mailport::sandbox::{self, SandboxConfig, SandboxHandle};
 use mailport::web::ServerLimits;
+use mailport::webhooks::WebhookSettings;
 use reqwest::{Client, Response, StatusCode, header};
 use scraper::{Html, Selector};
 use serde_json::Value;
@@ -34,6 +35,21 @@ pub struct Options {
     pub fixed_dns: Vec<(String, Vec<std::net::IpAddr>)>,
     /// The absolute session lifetime (`--session-lifetime`), if not the default.
     pub session_lifetime: Option<Duration>,
+    /// Webhook sender settings (default: [`test_webhook_settings`]).
+    pub webhooks: Option<WebhookSettings>,
+}
+
+/// The webhook sender as tests run it: a short tick and timeout; the production retry
+/// schedule unless a test shortens it. The sandbox's receiver is allowed by the app's host
+/// policy, like the rest of the sandbox.
+pub fn test_webhook_settings() -> WebhookSettings {
+    WebhookSettings {
+        tick: Duration::from_millis(100),
+        timeout: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(2),
+        shutdown_grace: Duration::from_secs(2),
+        ..WebhookSettings::default()
+    }
 }
 
 pub struct TestApp {
@@ -118,6 +134,7 @@ impl TestApp {
         config.import.tick = Duration::from_secs(3600);
         config.import.graph.base_backoff = Duration::from_millis(20);
         config.import.graph.max_backoff = Duration::from_millis(500);
+        config.webhooks = options.webhooks.unwrap_or_else(test_webhook_settings);
         let state = AppState::open(config).await.expect("open app");
         let running = app::start_with(listener, state.clone(), options.limits)
             .await

@@ -39,6 +39,7 @@ async fn an_administrator_walks_the_whole_flow_in_chromium() {
     failures::xss_corpus_executes_nothing(&mut w).await;
     failures::revoked_refresh_token_and_repair(&mut w).await;
     scenario::api_keys(&mut w).await;
+    scenario::webhooks(&mut w).await;
     scenario::narrow_screen(&mut w).await;
 
     eprintln!(

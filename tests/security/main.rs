@@ -17,6 +17,7 @@ mod hostile;
 mod limits;
 mod log_lines;
 mod logs;
+mod mail_text;
 mod oauth;
 mod outbound;
 mod rate_limit;

@@ -47,7 +47,7 @@ pub use control::{ControlError, FolderInfo, MessageInfo, SeedOptions, SettingsPa
 pub use faults::{Fault, FaultSpec, FaultTarget, RetryAfter, StormSpec};
 pub use log::{LogEntry, RequestLogSnapshot};
 pub use mailbox::MailboxSettings;
-pub use seed::GenerateSpec;
+pub use seed::{GenerateSpec, Generated, generate};
 
 /// Outlook's per-mailbox concurrency limit: a fifth simultaneous request is throttled.
 pub const MAILBOX_CONCURRENCY: usize = 4;
