@@ -21,6 +21,8 @@ pub mod import;
 pub mod mime;
 /// The OAuth2 client and token service.
 pub mod oauth;
+/// The outbound host policy: where secrets and tokens may be sent.
+pub mod outbound;
 /// Administrator password hashing.
 pub mod passwords;
 /// The offline Entra ID and Graph emulator.

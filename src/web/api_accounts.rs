@@ -313,7 +313,8 @@ async fn saved(
 async fn insert(state: &AppState, fields: &AccountFields) -> Result<Response, WriteError> {
     let creds = credentials_by_id(&state.db).await?;
     let form = fields.apply_to(base_form(None));
-    let (settings, v) = check(&form, None, &creds).map_err(WriteError::Invalid)?;
+    let (settings, v) =
+        check(&form, None, &creds, &state.config.hosts).map_err(WriteError::Invalid)?;
     if let Err(e) = accounts::insert(&state.db, &settings).await {
         if store::is_unique_violation(&e) {
             return Err(WriteError::Conflict(format!(
@@ -350,7 +351,8 @@ async fn overwrite(
     same_id(fields, &existing.id)?;
     let creds = credentials_by_id(&state.db).await?;
     let form = fields.apply_to(base);
-    let (settings, v) = check(&form, Some(existing), &creds).map_err(WriteError::Invalid)?;
+    let (settings, v) =
+        check(&form, Some(existing), &creds, &state.config.hosts).map_err(WriteError::Invalid)?;
     if settings != existing.settings() {
         accounts::update(&state.db, &settings).await?;
         tracing::info!(account = %existing.id, "e-mail account changed through the API");

@@ -39,6 +39,8 @@ pub struct CredentialView {
     pub granted_scope: Option<String>,
     pub has_refresh_token: bool,
     pub last_error: Option<ErrorView>,
+    /// The tenant sign-ins are pinned to (token URLs without a tenant GUID).
+    pub tenant_pin: Option<String>,
 }
 
 pub struct ErrorView {
@@ -94,6 +96,7 @@ impl CredentialView {
             granted_scope: c.granted_scope.clone(),
             has_refresh_token: c.has_refresh_token(),
             last_error,
+            tenant_pin: c.tenant_pin.clone(),
         }
     }
 }
