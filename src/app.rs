@@ -43,9 +43,11 @@ pub struct AppState {
 impl AppState {
     /// Opens the data dir, database and key; nothing is served yet.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        store::prepare_data_dir(&config.data_dir)?;
-        let db = store::connect(&config.database_path()).await?;
-        let key = open_master_key(&config.data_dir, &db).await?;
+        let db = store::open(&config.data_dir, config.database_url.as_ref()).await?;
+        let key = match &config.database_url {
+            Some(url) => open_shared_master_key(url, config.secret_key_file.as_deref(), &db).await?,
+            None => open_master_key(&config.data_dir, config.secret_key_file.as_deref(), &db).await?,
+        };
         let tokens = TokenService::new(
             db.clone(),
             key.clone(),
@@ -54,7 +56,10 @@ impl AppState {
             config.redirect_uri(),
         );
         let session_store = DbSessionStore::new(db.clone(), config.sessions.lifetime);
-        let blobs = BlobStore::new(&config.data_dir);
+        let blobs = match config.database_url {
+            Some(_) => BlobStore::in_database(db.clone()),
+            None => BlobStore::new(&config.data_dir),
+        };
         let swept = blobs
             .sweep_tmp()
             .await
@@ -148,10 +153,18 @@ impl AppState {
 /// it: a database opened with another key refuses to start, saying which key to restore.
 /// A data dir without a key gets a new key file, unless its database already holds data
 /// encrypted with a key (then the missing file is an error, not a reason for a new key).
-async fn open_master_key(data_dir: &std::path::Path, db: &Db) -> anyhow::Result<MasterKey> {
+async fn open_master_key(
+    data_dir: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+    db: &Db,
+) -> anyhow::Result<MasterKey> {
     let check = store::key_check::get(db).await?;
     let old_secret = store::credentials::any_secret(db).await?;
-    let (key, source) = match crypto::MasterKey::load(data_dir)? {
+    let loaded = match key_file {
+        Some(_) => crypto::MasterKey::load_given(key_file)?,
+        None => crypto::MasterKey::load(data_dir)?,
+    };
+    let (key, source) = match loaded {
         Some(loaded) => loaded,
         None if check.is_none() && old_secret.is_none() => MasterKey::create(data_dir)?,
         None => anyhow::bail!(
@@ -188,6 +201,37 @@ async fn open_master_key(data_dir: &std::path::Path, db: &Db) -> anyhow::Result<
         }
     }
     Ok(key)
+}
+
+/// The master key of a PostgreSQL installation: `MAILPORT_SECRET_KEY` or `--secret-key-file`
+/// is required (no key file is ever made, since every instance must use the same key), and
+/// it must open the database's check value. The first instance to meet an empty database
+/// stores the check value; an instance that raced it with another key is refused too.
+async fn open_shared_master_key(
+    url: &store::DatabaseUrl,
+    key_file: Option<&std::path::Path>,
+    db: &Db,
+) -> anyhow::Result<MasterKey> {
+    let Some((key, source)) = crypto::MasterKey::load_given(key_file)? else {
+        anyhow::bail!(
+            "with --database-url every instance must use the same encryption key: set {} \
+             (base64 of 32 bytes) or pass --secret-key-file. For a database moved from SQLite, \
+             use the data dir's secret.key. Nothing was changed.",
+            crypto::KEY_ENV
+        );
+    };
+    if store::key_check::get(db).await?.is_none() {
+        store::key_check::insert(db, &key.check_value()).await?;
+    }
+    match store::key_check::get(db).await? {
+        Some(sealed) if key.opens_check_value(&sealed) => Ok(key),
+        _ => anyhow::bail!(
+            "the encryption key from {source} does not match the database {url}: it was set up \
+             with another key. Every instance sharing a database must use the same key \
+             (MAILPORT_SECRET_KEY or --secret-key-file); start with the key of the instances \
+             already using this database. Nothing was changed."
+        ),
+    }
 }
 
 /// A running server.

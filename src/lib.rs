@@ -17,6 +17,8 @@ pub mod error;
 pub mod graph;
 /// The background Graph importer.
 pub mod import;
+/// `mailport migrate-to-postgres`: moving a SQLite installation to PostgreSQL.
+pub mod migrate;
 /// Parsing raw messages.
 pub mod mime;
 /// The OAuth2 client and token service.

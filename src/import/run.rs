@@ -563,13 +563,9 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
     // Downloads stream to disk; parsing needs the message in memory and happens on one
     // dedicated thread, one message at a time.
-    let path = importer
-        .blobs
-        .path(&blob.sha256)
-        .ok_or_else(|| Stop::Storage("the blob store returned a bad hash".into()))?;
     let parsed = importer
         .parser
-        .parse(path)
+        .parse_blob(&importer.blobs, &blob.sha256)
         .await
         .map_err(|e| Stop::Storage(format!("cannot read back a stored message: {e}")))?;
     let new = NewMessage {

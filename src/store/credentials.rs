@@ -206,7 +206,7 @@ const COLUMNS: &str = "id, description, grant_type, authorization_url, access_to
 
 pub async fn list(db: &Db) -> sqlx::Result<Vec<Credential>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM credentials ORDER BY id COLLATE NOCASE"
+        "SELECT {COLUMNS} FROM credentials ORDER BY LOWER(id), id"
     ))
     .fetch_all(db)
     .await

@@ -33,6 +33,7 @@ pub struct NewMessage {
 pub struct Known {
     pub id: i64,
     pub state: String,
+    #[sqlx(try_from = "super::Flag")]
     pub post_action_done: bool,
 }
 
@@ -89,7 +90,7 @@ async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, b
 }
 
 async fn insert_one(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     m: &NewMessage,
 ) -> sqlx::Result<(i64, bool)> {
     let id: Option<i64> = sqlx::query_scalar(
@@ -137,7 +138,7 @@ async fn insert_one(
 }
 
 async fn insert_attachments(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     message_id: i64,
     list: &[AttachmentInfo],
 ) -> sqlx::Result<()> {
@@ -152,7 +153,7 @@ async fn insert_attachments(
         .bind(&a.content_type)
         .bind(a.size as i64)
         .bind(&a.content_id)
-        .bind(a.is_inline)
+        .bind(i64::from(a.is_inline))
         .execute(&mut *conn)
         .await?;
     }
@@ -344,6 +345,7 @@ pub struct Message {
     pub account_id: String,
     pub graph_id: String,
     pub state: String,
+    #[sqlx(try_from = "super::Flag")]
     pub post_action_done: bool,
     pub internet_message_id: Option<String>,
     pub subject: String,
@@ -394,6 +396,7 @@ pub struct Attachment {
     pub content_type: String,
     pub size: i64,
     pub content_id: Option<String>,
+    #[sqlx(try_from = "super::Flag")]
     pub is_inline: bool,
 }
 
@@ -424,9 +427,15 @@ pub async fn count_for_account(db: &Db, account_id: &str) -> sqlx::Result<i64> {
         .await
 }
 /// The filter of [`list_summaries`]: `$1` account or NULL, `$2` a LIKE pattern
-/// from [`like_pattern`] or NULL.
-const LIST_FILTER: &str = "($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR subject LIKE $2 ESCAPE '\\' \
-    OR from_name LIKE $2 ESCAPE '\\' OR from_address LIKE $2 ESCAPE '\\')";
+/// from [`like_pattern`] or NULL. Matches ignore case as SQLite's `LIKE` does (PostgreSQL:
+/// `ILIKE`).
+fn list_filter(db: &Db) -> String {
+    let like = super::Backend::of(db).case_insensitive_like();
+    format!(
+        "($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR subject {like} $2 ESCAPE '\\' \
+         OR from_name {like} $2 ESCAPE '\\' OR from_address {like} $2 ESCAPE '\\')"
+    )
+}
 
 /// The search text as a LIKE pattern, its own `%`, `_` and `\` matched literally.
 fn like_pattern(f: &ListFilter) -> Option<String> {
@@ -468,12 +477,13 @@ impl MessageSummary {
 /// One page of [`MessageSummary`], newest first, and the total that match.
 pub async fn list_summaries(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<MessageSummary>, i64)> {
     let pattern = like_pattern(f);
+    let filter = list_filter(db);
     let rows = sqlx::query_as(&format!(
         "SELECT id, account_id, graph_id, state, internet_message_id, subject, from_name,
             from_address, to_json, received_at, size, sha256, imported_at,
             COALESCE(attachment_count,
                 (SELECT COUNT(*) FROM attachments a WHERE a.message_id = messages.id)) AS attachment_count
-         FROM messages WHERE {LIST_FILTER}
+         FROM messages WHERE {filter}
          ORDER BY COALESCE(received_at, imported_at) DESC, id DESC LIMIT $3 OFFSET $4"
     ))
     .bind(&f.account_id)
@@ -483,7 +493,7 @@ pub async fn list_summaries(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<Messag
     .fetch_all(db)
     .await?;
     let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM messages WHERE {LIST_FILTER}"
+        "SELECT COUNT(*) FROM messages WHERE {filter}"
     ))
     .bind(&f.account_id)
     .bind(&pattern)
