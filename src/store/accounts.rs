@@ -374,7 +374,7 @@ pub struct ListFilter {
 const CREDENTIAL_DEAD: &str = "(enabled = 1 AND credential_id IN (SELECT id FROM credentials \
     WHERE token_status IN ('needs_consent', 'invalid_client')))";
 
-type Builder<'a> = sqlx::QueryBuilder<'a, sqlx::Any>;
+type Builder<'a> = super::builder::QueryBuilder<'a>;
 
 /// Appends ` WHERE …` for the filter (always a WHERE, `1 = 1` when empty).
 fn push_filter<'a>(b: &mut Builder<'a>, f: &'a ListFilter, now: i64) {

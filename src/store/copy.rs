@@ -158,7 +158,7 @@ async fn insert_batch(
     columns: &str,
     rows: &[sqlx::any::AnyRow],
 ) -> sqlx::Result<u64> {
-    let mut b = sqlx::QueryBuilder::<sqlx::Any>::new(format!(
+    let mut b = super::builder::QueryBuilder::new(format!(
         "INSERT INTO {} ({columns}) ",
         table.name
     ));

@@ -63,9 +63,14 @@ pub async fn insert_imported(db: &Db, m: &NewMessage) -> sqlx::Result<(i64, bool
 async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, bool)>> {
     use sqlx::Connection;
     let mut conn = db.acquire().await?;
-    sqlx::query("PRAGMA synchronous = FULL")
-        .execute(&mut *conn)
-        .await?;
+    // SQLite: this commit fsyncs its WAL (other writes sync at checkpoints). PostgreSQL
+    // commits are durable as they are (synchronous_commit is the server's).
+    let sqlite = super::Backend::of(db) == super::Backend::Sqlite;
+    if sqlite {
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+    }
     let result = async {
         let mut tx = conn.begin().await?;
         let mut ids = Vec::with_capacity(group.len());
@@ -79,9 +84,14 @@ async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, b
     if result.is_ok() {
         super::outbox::notify_written();
     }
-    let restored = sqlx::query("PRAGMA synchronous = NORMAL")
-        .execute(&mut *conn)
-        .await;
+    let restored = if sqlite {
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    } else {
+        Ok(())
+    };
     if restored.is_err() {
         // Never hand a connection with unexpected settings back to the pool.
         conn.close_on_drop();

@@ -156,7 +156,7 @@ pub async fn last_of(
 ) -> sqlx::Result<std::collections::HashMap<String, Run>> {
     let mut out = std::collections::HashMap::new();
     for chunk in account_ids.chunks(500) {
-        let mut b = sqlx::QueryBuilder::<sqlx::Any>::new(format!(
+        let mut b = super::builder::QueryBuilder::new(format!(
             "SELECT {COLUMNS} FROM import_runs WHERE id IN (
                 SELECT MAX(id) FROM import_runs WHERE account_id IN ("
         ));

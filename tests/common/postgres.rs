@@ -29,6 +29,10 @@ pub struct Cluster {
 }
 
 static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
+
+/// Set before the first [`available`] to run the cluster with PostgreSQL's durable defaults
+/// (fsync, synchronous commit), as benchmarks must; tests run without them.
+pub static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 /// The folder holding `initdb` and `pg_ctl`: `MAILPORT_PG_BIN`, Debian's newest
@@ -61,6 +65,29 @@ pub fn required() -> bool {
     std::env::var("MAILPORT_PG_REQUIRE").as_deref() == Ok("1")
 }
 
+/// True when the PostgreSQL tools are installed. When they are not, says so loudly and
+/// returns false, or fails when `MAILPORT_PG_REQUIRE=1`.
+pub fn installed() -> bool {
+    if bin_dir().is_some() {
+        return true;
+    }
+    skip_or_fail();
+    false
+}
+
+fn skip_or_fail() {
+    let how = "install Debian's `postgresql` package (`apt-get install -y postgresql`; \
+        .ci/run does this) or point MAILPORT_PG_BIN at the folder holding initdb and pg_ctl";
+    if required() {
+        panic!("MAILPORT_PG_REQUIRE=1 but PostgreSQL was not found: {how}");
+    }
+    eprintln!(
+        "\n!!!!! SKIPPED: the PostgreSQL half of the store and API tests did not run: \
+         initdb/pg_ctl not found. To run it, {how}. Set MAILPORT_PG_REQUIRE=1 to make \
+         this a failure. !!!!!\n"
+    );
+}
+
 /// The process-wide cluster, started on first use; `None` (after a loud message) when
 /// PostgreSQL is not installed and not required.
 pub fn available() -> Option<&'static Cluster> {
@@ -70,18 +97,7 @@ pub fn available() -> Option<&'static Cluster> {
                 panic!("could not start the test PostgreSQL cluster from {}: {e}", bin.display())
             })),
             None => {
-                let how = "install Debian's `postgresql` package (`apt-get install -y postgresql`; \
-                    .ci/run does this) or point MAILPORT_PG_BIN at the folder holding initdb and pg_ctl";
-                if required() {
-                    panic!(
-                        "MAILPORT_PG_REQUIRE=1 but PostgreSQL was not found: {how}"
-                    );
-                }
-                eprintln!(
-                    "\n!!!!! SKIPPED: the PostgreSQL half of the store and API tests did not run: \
-                     initdb/pg_ctl not found. To run it, {how}. Set MAILPORT_PG_REQUIRE=1 to make \
-                     this a failure. !!!!!\n"
-                );
+                skip_or_fail();
                 None
             }
         })
@@ -154,9 +170,13 @@ fn start(bin: &Path) -> Result<Cluster, String> {
         .arg(format!("--pwfile={}", pwfile.display()));
     run(initdb, "initdb")?;
     let port = free_port().map_err(|e| e.to_string())?;
+    let speed = if DURABLE.load(Ordering::Relaxed) {
+        ""
+    } else {
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB"
+    };
     let options = format!(
-        "-h 127.0.0.1 -p {port} -k '' -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=400 -c shared_buffers=32MB"
+        "-h 127.0.0.1 -p {port} -k '' {speed} -c max_connections=400"
     );
     let mut pg_ctl = as_owner(&bin.join("pg_ctl"));
     pg_ctl
