@@ -249,6 +249,12 @@ pub async fn connect_postgres_unmigrated(url: &DatabaseUrl) -> anyhow::Result<Db
     let options = AnyConnectOptions::from_str(url.expose())
         .map_err(|e| anyhow::anyhow!("{url}: {}", redact(&e.to_string(), url)))?
         .disable_statement_logging();
+    // One connection first: its error says why (refused, authentication, no such
+    // database), where the pool would only report a timeout.
+    let probe = <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to {url}: {}", redact(&e.to_string(), url)))?;
+    let _ = sqlx::Connection::close(probe).await;
     AnyPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(30))

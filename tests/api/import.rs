@@ -532,7 +532,14 @@ async fn delta_tokens_expiring_mid_round_restart_the_sync_without_duplicates() {
     app.graph().set_delay_ms(ADELE, 20).unwrap();
     let importer = app.state.importer.clone();
     let run = tokio::spawn(async move { importer.run_account("acct").await });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Once the first page's downloads have begun (however long the start took).
+    for _ in 0..500 {
+        let log = app.graph().request_log();
+        if log.entries.iter().any(|e| e.path.ends_with("/$value")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     app.graph().expire_delta_tokens(ADELE).unwrap();
     let s = run.await.unwrap().unwrap();
     app.graph().set_delay_ms(ADELE, 0).unwrap();
@@ -689,13 +696,21 @@ async fn the_group_commit_stores_each_message_once_and_isolates_a_bad_one() {
 
     // A message that cannot be stored (here a trigger refuses it) fails alone; the others of
     // its group are stored.
-    sqlx::query(
-        "CREATE TRIGGER refuse_h2 BEFORE INSERT ON messages WHEN NEW.graph_id = 'h2'
-         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-    )
-    .execute(&app.state.db)
-    .await
-    .unwrap();
+    let trigger: &[&str] = if crate::helpers::test_backend_is_postgres() {
+        &[
+            "CREATE FUNCTION refuse_h2() RETURNS trigger LANGUAGE plpgsql AS
+             'BEGIN IF NEW.graph_id = ''h2'' THEN RAISE EXCEPTION ''refused by the test''; END IF;
+              RETURN NEW; END'",
+            "CREATE TRIGGER refuse_h2 BEFORE INSERT ON messages FOR EACH ROW
+             EXECUTE FUNCTION refuse_h2()",
+        ]
+    } else {
+        &["CREATE TRIGGER refuse_h2 BEFORE INSERT ON messages WHEN NEW.graph_id = 'h2'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"]
+    };
+    for sql in trigger {
+        sqlx::query(sql).execute(&app.state.db).await.unwrap();
+    }
     let mixed = vec![
         new_message("acct", "h1"),
         new_message("acct", "h2"),
