@@ -45,6 +45,7 @@ pub struct DemoOptions {
 
 /// Starts everything, prints how to sign in, and runs until SIGINT/SIGTERM.
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
+    let mut signals = app::ShutdownSignals::install()?;
     let app_listener = TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {} (try --listen)", options.listen))?;
@@ -76,7 +77,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let running = app::start(app_listener, state).await?;
     print_welcome(&running.state, &sandbox.base_url, &password, seeded);
 
-    wait_for_shutdown_signal().await;
+    signals.recv().await;
     tracing::info!("stopping the demo");
     running.state.importer.shutdown().await;
     running.shutdown.cancel();
@@ -350,25 +351,4 @@ fn print_welcome(state: &AppState, sandbox_url: &str, password: &str, seeded: us
          Press Ctrl-C to stop.",
         state.config.data_dir.display()
     );
-}
-
-async fn wait_for_shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
 }

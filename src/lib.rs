@@ -17,6 +17,8 @@ pub mod error;
 pub mod graph;
 /// The background Graph importer.
 pub mod import;
+/// Log output: filter, destination, colours.
+pub mod logging;
 /// Parsing raw messages.
 pub mod mime;
 /// The OAuth2 client and token service.

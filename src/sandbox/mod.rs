@@ -78,7 +78,7 @@ pub async fn spawn(listener: TcpListener, config: SandboxConfig) -> anyhow::Resu
     })
 }
 
-/// `mailport sandbox`: serves the sandbox until Ctrl-C.
+/// `mailport sandbox`: serves the sandbox until SIGINT (Ctrl-C) or SIGTERM.
 pub async fn run_standalone(
     listen: SocketAddr,
     config_path: Option<std::path::PathBuf>,
@@ -88,6 +88,7 @@ pub async fn run_standalone(
         Some(path) => SandboxConfig::from_json_file(&path)?,
         None => SandboxConfig::demo(redirect_uris),
     };
+    let mut signals = crate::app::ShutdownSignals::install()?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -96,7 +97,7 @@ pub async fn run_standalone(
         "Mailport sandbox (Entra ID + Graph) listening on {}",
         handle.base_url
     );
-    let _ = tokio::signal::ctrl_c().await;
+    signals.recv().await;
     handle.shutdown.cancel();
     Ok(())
 }

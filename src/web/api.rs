@@ -6,7 +6,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::current_user;
 use super::session::AppSession;
@@ -28,6 +29,29 @@ pub fn router() -> Router<AppState> {
 /// Errors as JSON: `{"error":{"code":"not_found","message":"…"}}`.
 pub struct ApiError(pub AppError);
 
+/// The body of every error answer of the JSON API.
+#[derive(Serialize, ToSchema)]
+pub struct ApiErrorBody {
+    pub error: ApiErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiErrorDetail {
+    /// `unauthorized`, `forbidden`, `not_found`, `bad_request` or `internal_error`.
+    pub code: &'static str,
+    /// What went wrong, as a sentence.
+    pub message: String,
+}
+
+impl ApiErrorBody {
+    fn response(status: StatusCode, code: &'static str, message: String) -> Response {
+        let body = ApiErrorBody {
+            error: ApiErrorDetail { code, message },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
 impl<E: Into<AppError>> From<E> for ApiError {
     fn from(e: E) -> Self {
         ApiError(e.into())
@@ -47,22 +71,28 @@ impl IntoResponse for ApiError {
             StatusCode::BAD_REQUEST => "bad_request",
             _ => "internal_error",
         };
-        (
-            status,
-            Json(json!({"error": {"code": code, "message": self.0.public_message()}})),
-        )
-            .into_response()
+        ApiErrorBody::response(status, code, self.0.public_message())
     }
 }
 
-fn unauthorized() -> Response {
-    (
+fn unauthorized(message: &str) -> Response {
+    let mut r = ApiErrorBody::response(
         StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        Json(json!({"error": {"code": "unauthorized", "message": "Send Authorization: Bearer <API key> or sign in."}})),
-    )
-        .into_response()
+        "unauthorized",
+        message.to_string(),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
 }
+
+const NO_CREDENTIALS: &str = "Send Authorization: Bearer <API key> or sign in.";
+/// A key was sent, but no stored key has its hash: mistyped, revoked, or made for another
+/// data dir (`mailport apikey create` writes to `--data-dir`, default `./data`).
+const UNKNOWN_KEY: &str = "Unknown or revoked API key. Create a key in Settings > API keys, \
+    or with `mailport apikey create NAME --data-dir DIR` using the server's data dir.";
 
 /// An API key (`Authorization: Bearer …`) or a signed-in session.
 pub async fn require_api_auth(
@@ -80,27 +110,50 @@ pub async fn require_api_auth(
         Some(Some(key)) if !key.is_empty() && key.len() <= 256 => {
             match store::api_keys::authenticate(&state.db, &sha256_hex(key.as_bytes())).await {
                 Ok(Some(_)) => next.run(request).await,
-                Ok(None) => unauthorized(),
+                Ok(None) => unauthorized(UNKNOWN_KEY),
                 Err(e) => ApiError::from(e).into_response(),
             }
         }
-        Some(_) => unauthorized(),
+        Some(Some(key)) if !key.is_empty() => unauthorized(UNKNOWN_KEY),
+        Some(_) => unauthorized(NO_CREDENTIALS),
         None => match current_user(&state, &session).await {
             Ok(Some(_)) => next.run(request).await,
-            Ok(None) => unauthorized(),
+            Ok(None) => unauthorized(NO_CREDENTIALS),
             Err(e) => ApiError(e).into_response(),
         },
     }
 }
 
-async fn list_credentials(
+/// Every credential, ordered by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/credentials",
+    tag = "credentials",
+    responses(
+        (status = 200, description = "Every credential", body = Vec<CredentialJson>),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn list_credentials(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<CredentialJson>>, ApiError> {
     let list = credentials::list(&state.db).await?;
     Ok(Json(list.iter().map(CredentialJson::new).collect()))
 }
 
-async fn get_credential(
+/// One credential.
+#[utoipa::path(
+    get,
+    path = "/api/v1/credentials/{id}",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The credential's id")),
+    responses(
+        (status = 200, description = "The credential", body = CredentialJson),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 404, description = "No credential has this id", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn get_credential(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CredentialJson>, ApiError> {
@@ -116,7 +169,19 @@ async fn account_json(state: &AppState, a: &accounts::Account) -> Result<Account
     Ok(AccountJson::new(a, cred.as_ref(), last.as_ref()))
 }
 
-async fn list_accounts(State(state): State<AppState>) -> Result<Json<Vec<AccountJson>>, ApiError> {
+/// Every email server account, ordered by id, each with its latest run.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "Every email server account", body = Vec<AccountJson>),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn list_accounts(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<AccountJson>>, ApiError> {
     let mut out = Vec::new();
     for a in accounts::list(&state.db).await? {
         out.push(account_json(&state, &a).await?);
@@ -124,7 +189,19 @@ async fn list_accounts(State(state): State<AppState>) -> Result<Json<Vec<Account
     Ok(Json(out))
 }
 
-async fn get_account(
+/// One email server account with its latest run.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/{id}",
+    tag = "accounts",
+    params(("id" = String, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The email server account", body = AccountJson),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 404, description = "No account has this id", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn get_account(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountJson>, ApiError> {

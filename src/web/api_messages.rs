@@ -5,8 +5,9 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::api::ApiError;
+use super::api::{ApiError, ApiErrorBody};
 use super::mail::{MailQuery, PER_PAGE, files, load_message};
 use super::views::rfc3339;
 use crate::app::AppState;
@@ -20,28 +21,43 @@ pub fn router() -> Router<AppState> {
         .route("/messages/{id}/raw", get(raw))
 }
 
-#[derive(Serialize)]
-struct MessagePage {
+/// One page of imported messages, newest first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct MessagePage {
     items: Vec<MessageListJson>,
+    /// The page number, from 1.
     page: i64,
+    /// Messages per page.
     per_page: i64,
+    /// Messages matching the filter, on all pages.
     total: i64,
 }
 
 /// A message in a list: no attachment details, their number instead.
-#[derive(Serialize)]
-struct MessageListJson {
+#[derive(Serialize, ToSchema)]
+pub(super) struct MessageListJson {
+    /// Mailport's id of the message.
     id: i64,
+    /// The email server account that imported it.
     account: String,
+    /// Graph's immutable id of the message in the mailbox.
     graph_id: String,
+    /// `imported`, or `too_large` (recorded, left in the mailbox, no content stored).
     state: String,
+    /// The `Message-ID` header (RFC 5322), without angle brackets.
     internet_message_id: Option<String>,
     subject: String,
+    /// The sender's address.
     from: Option<String>,
+    /// The `To` addresses.
     to: Vec<String>,
+    /// When the mailbox received it, RFC 3339 in UTC.
     received_at: Option<String>,
+    /// Size of the raw message in bytes.
     size: i64,
+    /// SHA-256 of the raw message, hex; `null` when no content is stored.
     sha256: Option<String>,
+    /// Number of attachments.
     attachment_count: i64,
 }
 
@@ -64,26 +80,41 @@ impl MessageListJson {
     }
 }
 
-#[derive(Serialize)]
-struct MessageJson {
+/// One imported message with its attachments.
+#[derive(Serialize, ToSchema)]
+pub(super) struct MessageJson {
+    /// Mailport's id of the message.
     id: i64,
+    /// The email server account that imported it.
     account: String,
+    /// Graph's immutable id of the message in the mailbox.
     graph_id: String,
+    /// `imported`, or `too_large` (recorded, left in the mailbox, no content stored).
     state: String,
+    /// The `Message-ID` header (RFC 5322), without angle brackets.
     internet_message_id: Option<String>,
     subject: String,
+    /// The sender's address.
     from: Option<String>,
+    /// The `To` addresses.
     to: Vec<String>,
+    /// When the mailbox received it, RFC 3339 in UTC.
     received_at: Option<String>,
+    /// Size of the raw message in bytes.
     size: i64,
+    /// SHA-256 of the raw message, hex; `null` when no content is stored.
     sha256: Option<String>,
     attachments: Vec<AttachmentJson>,
 }
 
-#[derive(Serialize)]
-struct AttachmentJson {
+/// An attachment (a MIME part with a file name or `Content-Disposition: attachment`).
+#[derive(Serialize, ToSchema)]
+pub(super) struct AttachmentJson {
+    /// The file name as sent (decoded, RFC 2231 / RFC 2047).
     name: String,
+    /// The MIME type as sent.
     content_type: String,
+    /// Decoded size in bytes.
     size: i64,
 }
 
@@ -91,7 +122,24 @@ fn addresses(list: Vec<Mailbox>) -> Vec<String> {
     list.into_iter().filter_map(|m| m.address).collect()
 }
 
-async fn list(
+/// Imported messages, newest first, 50 a page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages",
+    operation_id = "list_messages",
+    tag = "messages",
+    params(
+        ("account" = Option<String>, Query, description = "Only messages of this email server account"),
+        ("q" = Option<String>, Query, description = "Search in subject and sender (at most 200 characters)"),
+        ("page" = Option<i64>, Query, description = "Page number, from 1 (default 1)"),
+    ),
+    responses(
+        (status = 200, description = "One page of messages", body = MessagePage),
+        (status = 400, description = "A bad page number or too long a filter", body = ApiErrorBody),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<MessagePage>, ApiError> {
@@ -105,7 +153,20 @@ async fn list(
     }))
 }
 
-async fn show(
+/// One imported message.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    operation_id = "get_message",
+    tag = "messages",
+    params(("id" = i64, Path, description = "Mailport's id of the message")),
+    responses(
+        (status = 200, description = "The message", body = MessageJson),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 404, description = "No message has this id", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<MessageJson>, ApiError> {
@@ -135,7 +196,23 @@ async fn show(
     }))
 }
 
-async fn raw(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// The exact bytes Graph sent for the message (`$value`, RFC 5322), as a download.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/raw",
+    operation_id = "get_raw_message",
+    tag = "messages",
+    params(("id" = i64, Path, description = "Mailport's id of the message")),
+    responses(
+        (status = 200, description = "The raw message", content_type = "message/rfc822", body = inline(super::openapi::RawMessage)),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 404, description = "No message has this id, or it has no stored content (too large)", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn raw(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let m = load_message(&state, &id).await?;
     Ok(files::raw_response(&state, &m).await?)
 }

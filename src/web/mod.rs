@@ -14,6 +14,7 @@ pub mod layout;
 pub mod login_limit;
 pub mod mail;
 pub mod oauth_flow;
+pub mod openapi;
 pub mod session;
 pub mod settings;
 pub mod views;
@@ -102,6 +103,7 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::POST, "/settings/api-keys", Admin),
         (Method::GET, "/settings/api-keys/{id}/delete", Admin),
         (Method::POST, "/settings/api-keys/{id}/delete", Admin),
+        (Method::GET, "/api/v1/openapi.json", Public),
         (Method::GET, "/api/v1/credentials", Api),
         (Method::GET, "/api/v1/credentials/{id}", Api),
         (Method::GET, "/api/v1/accounts", Api),
@@ -207,6 +209,11 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
         .merge(auth::public_router())
         .merge(oauth_flow::public_router())
         .merge(private)
+        // The API's description needs no key (it holds no data), so it sits outside `api`.
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(openapi::openapi_json),
+        )
         .nest(API_PREFIX, api)
         .nest_service(
             "/static",

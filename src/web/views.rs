@@ -2,6 +2,7 @@
 //! screens and the JSON API so they never disagree.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::store::credentials::{Credential, TokenStatus};
 
@@ -97,38 +98,59 @@ impl CredentialView {
     }
 }
 
-/// The JSON shape of `/api/v1/credentials`.
-#[derive(Serialize)]
+/// A credential in the JSON API (`/api/v1/credentials`). The client secret and the tokens
+/// themselves are never part of it.
+#[derive(Serialize, ToSchema)]
 pub struct CredentialJson {
+    /// The credential's id (1 to 64 letters, digits, `-`, `_` or `.`).
     pub id: String,
     pub description: String,
+    /// `client_credentials` or `authorization_code` (RFC 6749 sections 4.4 and 4.1).
     pub grant_type: &'static str,
     pub token: TokenJson,
 }
 
-#[derive(Serialize)]
+/// What Mailport holds for a credential.
+#[derive(Serialize, ToSchema)]
 pub struct TokenJson {
+    /// `none` (no token yet), `valid`, `expired` (renewed when needed), `needs_consent`
+    /// (press the key and sign in), `invalid_client` (the secret was rejected) or `error`.
     pub status: &'static str,
+    /// When the access token expires, RFC 3339 in UTC.
     pub expires_at: Option<String>,
+    /// Whether a refresh token is stored (authorization code with `offline_access`).
     pub has_refresh_token: bool,
+    /// Who signed in at the key button (authorization code only), from the ID token.
     pub account: Option<SignedInJson>,
+    /// The scopes Entra ID granted, space-separated.
     pub scope: Option<String>,
+    /// The last error of the token endpoint or the sign-in, if any.
     pub last_error: Option<ErrorJson>,
 }
 
-#[derive(Serialize)]
+/// The signed-in user, from the ID token's claims (OpenID Connect Core 1.0, section 2).
+#[derive(Serialize, ToSchema)]
 pub struct SignedInJson {
+    /// `preferred_username`, usually the user principal name.
     pub username: Option<String>,
+    /// `name`: the display name.
     pub name: Option<String>,
+    /// `tid`: the tenant id.
     pub tid: Option<String>,
+    /// `oid`: the user's object id.
     pub oid: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A token-endpoint or sign-in error as Entra ID reported it.
+#[derive(Serialize, ToSchema)]
 pub struct ErrorJson {
+    /// `AADSTS…` when Entra ID gave one, else the OAuth `error` code.
     pub code: Option<String>,
+    /// Entra ID's description (its first line) or Mailport's sentence.
     pub description: String,
+    /// Entra ID's trace id, which Microsoft support asks for.
     pub trace_id: Option<String>,
+    /// When it happened, RFC 3339 in UTC.
     pub at: Option<String>,
 }
 
@@ -281,30 +303,48 @@ impl RunView {
     }
 }
 
-/// The JSON shape of `/api/v1/accounts`.
-#[derive(Serialize)]
+/// An email server account in the JSON API (`/api/v1/accounts`).
+#[derive(Serialize, ToSchema)]
 pub struct AccountJson {
     pub id: String,
     pub description: String,
+    /// User principal name or SMTP address; empty means the signed-in user (`/me`).
     pub mailbox: String,
+    /// A well-known folder name or a path such as `Inbox/Service desk`.
     pub folder: String,
+    /// The credential applied to the mailbox.
     pub credential_id: String,
+    /// `move`, `mark_read`, `delete` or `keep`.
     pub after_import: &'static str,
+    /// Whether the account is imported in the background.
     pub enabled: bool,
+    /// `ok`, `error`, `needs_consent`, `disabled` or `throttled`.
     pub status: String,
+    /// The latest run, finished or still running; `null` before the first run.
     pub last_run: Option<RunJson>,
 }
 
-#[derive(Serialize)]
+/// One import run.
+#[derive(Serialize, ToSchema)]
 pub struct RunJson {
+    /// RFC 3339 in UTC.
     pub started_at: Option<String>,
+    /// RFC 3339 in UTC; `null` while the run is going.
     pub finished_at: Option<String>,
+    /// `running`, `ok`, `error` or `cancelled` (stopped by a shutdown, or the process
+    /// ended during the run).
     pub outcome: String,
+    /// Messages listed in the folder.
     pub listed: i64,
+    /// Messages stored by this run.
     pub imported: i64,
+    /// Messages already stored earlier.
     pub skipped: i64,
+    /// Messages over the size limit, recorded and left in the mailbox.
     pub too_large: i64,
+    /// Messages that could not be stored; they are tried again.
     pub failed: i64,
+    /// Why the run stopped early, as a sentence.
     pub error: Option<String>,
 }
 

@@ -202,3 +202,22 @@ async fn serve_prints_the_setup_link_and_stops_on_sigterm() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Debug logging writes plenty (every SQL statement) before the unknown account stops it.
+    let out = mailport()
+        .args(["import", "--account", "nope", "--data-dir"])
+        .arg(dir.path())
+        .env("MAILPORT_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DEBUG"), "debug lines were logged: {err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "stderr is a pipe here, so no ANSI escape codes: {err:?}"
+    );
+}

@@ -11,6 +11,7 @@ mod helpers;
 mod import;
 mod import_faults;
 mod mail;
+mod openapi;
 mod sandbox_graph;
 mod sandbox_identity;
 mod tokens;

@@ -19,8 +19,7 @@ fn csrf(page: &str) -> String {
         .to_string()
 }
 
-#[tokio::test]
-async fn demo_starts_app_and_sandbox_with_data_ready_to_use() {
+pub async fn demo_starts_app_and_sandbox_with_data_ready_to_use() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (app_port, sandbox_port) = (free_port(), free_port());
     let app = format!("http://127.0.0.1:{app_port}");

@@ -17,7 +17,7 @@ async fn pages_and_api_stay_up_during_a_large_import() {
     let data = prepare_data_dir(&sandbox, "move").await;
     add_admin_and_key(data.path()).await;
     let mut server = Server::start(data.path());
-    server.wait_healthy().await;
+    server.wait_ready().await;
     let base = server.base();
 
     let stop_at = Instant::now() + Duration::from_secs(90);

@@ -27,7 +27,7 @@ async fn kill_test(mode: &str) {
     let mut killed_mid_import = 0;
     for _ in 0..kills {
         let mut server = Server::start(data.path());
-        server.wait_healthy().await;
+        server.wait_ready().await;
         // A random moment: from right after start to well into an import.
         tokio::time::sleep(Duration::from_millis(200 + rng.next() % 1800)).await;
         if sandbox.remaining(mode).await > 0 {
@@ -38,7 +38,7 @@ async fn kill_test(mode: &str) {
 
     sandbox.set_delay_ms(0).await;
     let mut server = Server::start(data.path());
-    server.wait_healthy().await;
+    server.wait_ready().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     while sandbox.remaining(mode).await > 0 || pending_actions(data.path()).await > 0 {
         assert!(
@@ -50,7 +50,7 @@ async fn kill_test(mode: &str) {
     server.terminate().await;
     // The next start sweeps partial downloads and orphaned blobs.
     let mut server = Server::start(data.path());
-    server.wait_healthy().await;
+    server.wait_ready().await;
     server.terminate().await;
 
     let stored = stored_messages(data.path()).await;
@@ -104,4 +104,18 @@ async fn kill_during_mark_read_import() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_delete_import() {
     kill_test("delete").await;
+}
+
+/// `serve` prints its ready line only once a SIGTERM would stop it gracefully, so a SIGTERM
+/// sent the moment the line appears ends it with exit code 0, never killed by the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_the_ready_line_shuts_down_gracefully() {
+    let sandbox = Sandbox::start();
+    sandbox.seed(200).await;
+    let data = prepare_data_dir(&sandbox, "move").await;
+    for _ in 0..10 {
+        let mut server = Server::start(data.path());
+        server.wait_ready().await;
+        server.terminate().await;
+    }
 }
