@@ -41,9 +41,9 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run Mailport together with the sandbox, with demo data: no Microsoft tenant needed.
     Demo(DemoArgs),
-    /// Import one e-mail account once, in the foreground, and print a summary.
+    /// Import one email server account once, in the foreground, and print a summary.
     Import {
-        /// The e-mail account id.
+        /// The email server account id.
         #[arg(long)]
         account: String,
         #[command(flatten)]
@@ -274,10 +274,10 @@ async fn import_once(account: &str, args: ServeArgs) -> anyhow::Result<()> {
         summary.retries
     );
     if let Some(e) = &summary.error_message {
-        println!(
-            "error: {} {e}",
-            summary.error_code.clone().unwrap_or_default()
-        );
+        match &summary.error_code {
+            Some(code) => println!("{e} Error code: {code}."),
+            None => println!("{e}"),
+        }
     }
     if summary.outcome == "ok" && summary.failed == 0 {
         Ok(())

@@ -25,6 +25,8 @@ pub mod mime;
 pub mod oauth;
 /// Administrator password hashing.
 pub mod passwords;
+/// Messages as sentences.
+pub mod prose;
 /// The offline Entra ID and Graph emulator.
 pub mod sandbox;
 /// Database access.

@@ -192,7 +192,7 @@ impl GraphClient {
             None | Some("") => vec!["me".to_string()],
             Some(m) if m.chars().any(|c| c.is_control() || c == '/' || c == '\\') => {
                 return Err(config_error(
-                    "the mailbox name contains characters Graph does not accept",
+                    "The mailbox name contains characters Graph does not accept.",
                 ));
             }
             Some(m) => vec!["users".to_string(), m.to_string()],
@@ -245,6 +245,7 @@ impl GraphClient {
     }
 
     pub(crate) fn note(&self, line: String) {
+        let line = crate::prose::sentence(line);
         tracing::info!(target: "mailport::graph", "{line}");
         let mut stats = self.stats_lock();
         if stats.log.len() >= MAX_LOG_LINES {
@@ -264,7 +265,7 @@ impl GraphClient {
         {
             let mut path = url
                 .path_segments_mut()
-                .map_err(|_| config_error("the Graph URL cannot take a path"))?;
+                .map_err(|_| config_error("The Graph URL cannot take a path."))?;
             path.pop_if_empty();
             path.extend(self.inner.mailbox.iter());
             path.extend(segments);
@@ -306,7 +307,7 @@ impl GraphClient {
                         GraphErrorKind::Throttled,
                         format!(
                             "Mailport has sent this mailbox the {} Graph requests it allows \
-                             itself per {} (Microsoft's limit); the next may go in {}",
+                             itself per {} (Microsoft's limit); the next may go in {}.",
                             budget.requests,
                             seconds(budget.window),
                             seconds(wait)
@@ -319,7 +320,7 @@ impl GraphClient {
             let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                 GraphError::new(
                     GraphErrorKind::Unauthorized,
-                    "the access token contains characters that cannot be sent",
+                    "The access token contains characters that cannot be sent.",
                 )
             })?;
             auth.set_sensitive(true);
@@ -354,7 +355,7 @@ impl GraphClient {
                 Err(_) => {
                     drop(permit);
                     let error = network(format!(
-                        "Graph did not answer within {}",
+                        "Graph did not answer within {}.",
                         seconds(settings.timeout)
                     ));
                     self.retry_or_fail(&label, &call.method, attempt, error, None)
@@ -435,7 +436,10 @@ impl GraphClient {
             || matches!(*method, Method::GET | Method::DELETE | Method::PATCH);
         if !repeatable || attempt >= settings.max_attempts {
             if attempt > 1 {
-                error.message = format!("{} (gave up after {attempt} attempts)", error.message);
+                error.message = format!(
+                    "{} Mailport gave up after {attempt} attempts.",
+                    error.message
+                );
             }
             return Err(error);
         }

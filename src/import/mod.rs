@@ -3,6 +3,7 @@
 //! and stops gracefully on shutdown.
 
 pub mod diagnose;
+pub mod live;
 pub mod parser;
 pub mod post_action;
 pub mod run;
@@ -74,6 +75,8 @@ pub struct Inner {
     pub settings: ImportSettings,
     running: Mutex<HashSet<String>>,
     requested: Mutex<HashSet<String>>,
+    /// Counts of the runs going on, for the screens.
+    live: live::LiveRuns,
     wake: Notify,
     slots: Arc<Semaphore>,
     /// Parses stored messages one at a time on its own thread: bounds memory.
@@ -109,11 +112,11 @@ impl Drop for RunningGuard<'_> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("account {0} does not exist")]
+    #[error("The account {0} does not exist.")]
     NoSuchAccount(String),
-    #[error("account {0} is already importing")]
+    #[error("The account {0} is already importing.")]
     AlreadyRunning(String),
-    #[error("database error: {0}")]
+    #[error("The database failed: {0}.")]
     Database(#[from] sqlx::Error),
 }
 
@@ -137,6 +140,7 @@ impl Importer {
                 settings,
                 running: Mutex::default(),
                 requested: Mutex::default(),
+                live: live::LiveRuns::default(),
                 wake: Notify::new(),
                 slots,
                 parser: parser::ParserThread::start(),
@@ -266,11 +270,11 @@ impl Importer {
             .await?
             .ok_or_else(|| RunError::NoSuchAccount(id.to_string()))?;
         let run_id = runs::start(&self.db, id).await?;
-        let progress = Progress::new(self.settings.max_messages_per_run);
+        let progress = Arc::new(Progress::new(self.settings.max_messages_per_run));
+        let shown = self.live.register(id, progress.clone());
         let result = run::run(self, &account, &self.shutdown, &progress).await;
-        let summary = self
-            .conclude(&account, result, progress.into_summary())
-            .await?;
+        drop(shown);
+        let summary = self.conclude(&account, result, progress.snapshot()).await?;
         runs::finish(&self.db, run_id, &summary).await?;
         tracing::info!(
             account = %id,
@@ -296,7 +300,7 @@ impl Importer {
                 s.outcome = "ok".into();
                 let detail = (s.failed > 0 || s.post_action_failures > 0).then(|| {
                     format!(
-                        "{} messages failed and {} post-import actions failed; they are retried",
+                        "{} messages failed and {} post-import actions failed; they are retried.",
                         s.failed, s.post_action_failures
                     )
                 });
@@ -304,7 +308,8 @@ impl Importer {
             }
             Err(Stop::Cancelled) => {
                 s.outcome = "cancelled".into();
-                s.error_message = Some("stopped by shutdown".into());
+                s.error_message =
+                    Some("Mailport was shutting down; the next run goes on from here.".into());
                 (account.status.as_str(), account.status_detail.clone(), None)
             }
             Err(Stop::Credential { status, detail }) => {
@@ -316,12 +321,15 @@ impl Importer {
             Err(Stop::Storage(msg)) => {
                 s.outcome = "error".into();
                 s.error_code = Some("storage".into());
-                s.error_message = Some(format!("{msg}. The mailbox was left untouched."));
+                s.error_message = Some(format!(
+                    "{} The mailbox was left untouched.",
+                    crate::prose::sentence(msg)
+                ));
                 ("error", s.error_message.clone(), None)
             }
             Err(Stop::Graph(e)) => {
                 s.outcome = "error".into();
-                s.error_code = e.code.clone().or(Some(format!("{:?}", e.kind)));
+                s.error_code = e.code.clone().or(Some(e.kind.as_str().to_string()));
                 s.error_message = Some(e.message.clone());
                 if e.request_id.is_some() {
                     s.request_id = e.request_id.clone();
@@ -329,7 +337,7 @@ impl Importer {
                 match e.kind {
                     GraphErrorKind::Throttled => (
                         "throttled",
-                        Some(format!("Graph kept throttling this mailbox: {}", e.message)),
+                        Some(format!("Graph kept throttling this mailbox. {}", e.message)),
                         Some(now() + self.settings.throttle_pause.as_secs() as i64),
                     ),
                     GraphErrorKind::Unauthorized => {

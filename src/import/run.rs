@@ -41,8 +41,10 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Adds a line to the run's log, as a sentence.
     pub(super) fn log(&self, line: impl Into<String>) {
-        self.update(|s| s.log.push(line.into()));
+        let line = crate::prose::sentence(line.into());
+        self.update(|s| s.log.push(line));
     }
 
     pub(super) fn update(&self, f: impl FnOnce(&mut RunSummary)) {
@@ -59,6 +61,14 @@ impl Progress {
 
     pub fn into_summary(self) -> RunSummary {
         self.summary.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The counts and log so far.
+    pub fn snapshot(&self) -> RunSummary {
+        self.summary
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -84,21 +94,24 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
     else {
         return Err(Stop::Credential {
             status: "error",
-            detail: format!("credential {} does not exist", account.credential_id),
+            detail: format!(
+                "The credential {} does not exist. Choose another one for this account.",
+                account.credential_id
+            ),
         });
     };
     match cred.stored_status() {
         TokenStatus::NeedsConsent => Err(Stop::Credential {
             status: "needs_consent",
             detail: format!(
-                "credential {} needs consent: press its key button and sign in",
+                "Credential {} needs consent: press its key button and sign in.",
                 cred.id
             ),
         }),
         TokenStatus::InvalidClient => Err(Stop::Credential {
             status: "needs_consent",
             detail: format!(
-                "the client secret of credential {} was rejected: enter a new one",
+                "The client secret of credential {} was rejected: enter a new one.",
                 cred.id
             ),
         }),
@@ -114,11 +127,18 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
                     {
                         "needs_consent"
                     }
+                    // A delegated credential's first token needs a person at the key button.
+                    Ok(Some(c))
+                        if c.grant_type() == credentials::GrantType::AuthorizationCode
+                            && !c.has_refresh_token() =>
+                    {
+                        "needs_consent"
+                    }
                     _ => "error",
                 };
                 Err(Stop::Credential {
                     status,
-                    detail: format!("credential {}: {e}", cred.id),
+                    detail: format!("Credential {} has no usable token. {e}", cred.id),
                 })
             }
         },
@@ -476,7 +496,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .blobs
         .begin()
         .await
-        .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
+        .map_err(|e| Stop::Storage(format!("Mailport cannot write to the blob store: {e}.")))?;
     match client
         .download_value(&meta.id, &mut writer, limit as u64)
         .await
@@ -517,18 +537,17 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
     let blob = writer
         .finish()
         .await
-        .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
+        .map_err(|e| Stop::Storage(format!("Mailport cannot write to the blob store: {e}.")))?;
     // Downloads stream to disk; parsing needs the message in memory and happens on one
     // dedicated thread, one message at a time.
     let path = importer
         .blobs
         .path(&blob.sha256)
-        .ok_or_else(|| Stop::Storage("the blob store returned a bad hash".into()))?;
-    let parsed = importer
-        .parser
-        .parse(path)
-        .await
-        .map_err(|e| Stop::Storage(format!("cannot read back a stored message: {e}")))?;
+        .ok_or_else(|| Stop::Storage("The blob store returned a bad hash.".into()))?;
+    let parsed =
+        importer.parser.parse(path).await.map_err(|e| {
+            Stop::Storage(format!("Mailport cannot read back a stored message: {e}."))
+        })?;
     let new = NewMessage {
         account_id: account.id.clone(),
         graph_id: meta.id.clone(),
@@ -556,7 +575,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .committer
         .insert(new)
         .await
-        .map_err(|e| Stop::Storage(format!("cannot record the message: {e}")))?;
+        .map_err(|e| Stop::Storage(format!("Mailport cannot record the message: {e}.")))?;
     progress.update(|s| s.imported += 1);
     Ok(action.apply(ctx, id, &meta.id).await)
 }

@@ -65,17 +65,18 @@ pub struct IssuedTokens {
 /// Errors of our HTTP function; their text never contains request bodies or secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("request failed: {0}")]
+    /// The innermost cause, as a clause ("connection refused (os error 111)").
+    #[error("Mailport could not reach the token endpoint: {0}.")]
     Transport(String),
-    #[error("timed out")]
+    #[error("The token endpoint did not answer in time.")]
     Timeout,
-    #[error("the response is larger than {0} bytes")]
+    #[error("The token endpoint's answer is larger than {0} bytes.")]
     TooLarge(usize),
-    #[error("HTTP {0} from the server")]
+    #[error("The token endpoint answered HTTP {0}.")]
     ServerError(u16),
     #[error(
-        "it answered with a redirect (HTTP {0}); Mailport never follows redirects from a token \
-         endpoint, so check the access token URL"
+        "The token endpoint answered with a redirect (HTTP {0}); Mailport never follows \
+         redirects from a token endpoint, so check the access token URL."
     )]
     Redirect(u16),
 }
@@ -109,8 +110,7 @@ async fn send(
     max_bytes: usize,
     request: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, HttpError> {
-    let request = reqwest::Request::try_from(request)
-        .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
+    let request = reqwest::Request::try_from(request).map_err(transport_error)?;
     let mut response = http.execute(request).await.map_err(transport_error)?;
     let status = response.status();
     if status.is_server_error() {
@@ -139,20 +139,22 @@ async fn send(
         *headers = response.headers().clone();
     }
     out.body(body)
-        .map_err(|e| HttpError::Transport(e.to_string()))
+        .map_err(|e| HttpError::Transport(e.to_string().to_lowercase()))
 }
 
 fn transport_error(e: reqwest::Error) -> HttpError {
     if e.is_timeout() {
         HttpError::Timeout
     } else {
-        HttpError::Transport(e.without_url().to_string())
+        let cause = crate::prose::root_cause(&e)
+            .unwrap_or_else(|| e.without_url().to_string().to_lowercase());
+        HttpError::Transport(cause)
     }
 }
 
 fn base_client(cfg: &ClientConfig) -> Result<AadClient<EndpointNotSet>, TokenFailure> {
     let token_url = TokenUrl::new(cfg.token_url.clone())
-        .map_err(|_| TokenFailure::NotUsable("the access token URL is not a valid URL".into()))?;
+        .map_err(|_| TokenFailure::NotUsable("The access token URL is not a valid URL.".into()))?;
     let mut client = oauth2::Client::new(ClientId::new(cfg.client_id.clone()))
         .set_client_secret(ClientSecret::new(cfg.client_secret.expose().to_string()))
         .set_token_uri(token_url)
@@ -162,7 +164,7 @@ fn base_client(cfg: &ClientConfig) -> Result<AadClient<EndpointNotSet>, TokenFai
         });
     if let Some(uri) = &cfg.redirect_uri {
         let redirect = RedirectUrl::new(uri.clone())
-            .map_err(|_| TokenFailure::NotUsable("the redirect URI is not a valid URL".into()))?;
+            .map_err(|_| TokenFailure::NotUsable("The redirect URI is not a valid URL.".into()))?;
         client = client.set_redirect_uri(redirect);
     }
     Ok(client)
@@ -181,7 +183,7 @@ pub fn authorize_redirect(
     state: &str,
 ) -> Result<(url::Url, Secret), TokenFailure> {
     let auth = AuthUrl::new(auth_url.to_string())
-        .map_err(|_| TokenFailure::NotUsable("the authorization URL is not a valid URL".into()))?;
+        .map_err(|_| TokenFailure::NotUsable("The authorization URL is not a valid URL.".into()))?;
     let client = base_client(cfg)?.set_auth_uri(auth);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let state = state.to_string();
@@ -340,7 +342,7 @@ fn finish(result: OAuthResult, context: GrantContext) -> Result<IssuedTokens, To
         Err(RequestTokenError::Request(e)) => {
             let error = RecordedError {
                 code: None,
-                description: format!("the token endpoint could not be used: {e}"),
+                description: e.to_string(),
                 trace_id: None,
             };
             match e {
@@ -355,7 +357,7 @@ fn finish(result: OAuthResult, context: GrantContext) -> Result<IssuedTokens, To
             code: None,
             // Never quote the body: a malformed success response may hold a token.
             description: format!(
-                "the token endpoint did not answer with valid OAuth JSON (it sent {} bytes{})",
+                "The token endpoint did not answer with valid OAuth JSON (it sent {} bytes{}).",
                 body.len(),
                 if body.trim_ascii_start().starts_with(b"<") {
                     ", which look like HTML"
@@ -367,7 +369,9 @@ fn finish(result: OAuthResult, context: GrantContext) -> Result<IssuedTokens, To
         })),
         Err(RequestTokenError::Other(msg)) => Err(TokenFailure::BadResponse(RecordedError {
             code: None,
-            description: format!("unexpected answer from the token endpoint: {msg}"),
+            description: crate::prose::sentence(format!(
+                "the token endpoint sent an unexpected answer: {msg}"
+            )),
             trace_id: None,
         })),
     }

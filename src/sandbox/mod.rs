@@ -6,6 +6,7 @@
 
 pub mod graph;
 pub mod identity;
+mod index;
 pub mod world;
 
 use std::net::SocketAddr;
@@ -30,9 +31,11 @@ impl Sandbox {
         Sandbox { world, graph }
     }
 
-    /// The HTTP routes of both halves plus the `/_sandbox/...` test controls.
+    /// The HTTP routes of both halves, the `/_sandbox/...` test controls, and a front page
+    /// at `/` that says what this is.
     pub fn router(&self) -> Router {
         Router::new()
+            .merge(index::router(self.clone()))
             .merge(identity::router(self.world.clone()))
             .merge(graph::router(self.graph.clone()))
     }

@@ -1,4 +1,4 @@
-//! The E-mail server accounts screen: list, create, edit, delete, Test connection, Run now.
+//! The Email server accounts screen: list, create, edit, delete, Test connection, Run now.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -77,9 +77,17 @@ struct FormPage {
     v: Validation,
     credentials: Vec<(String, String)>,
     presets: &'static [(&'static str, &'static str)],
-    runs: Vec<RunView>,
+    /// The newest runs, shown at the top; the current one first while it runs.
+    latest_runs: Vec<RunView>,
+    /// Older runs, folded away below the form.
+    older_runs: Vec<RunView>,
+    /// Run now was pressed and the run waits for a free import slot.
+    queued: bool,
     diagnosis: Option<Diagnosis>,
 }
+
+/// Runs shown at the top of an account's page; the rest of the last 20 are folded away.
+const LATEST_RUNS: usize = 5;
 
 impl FormPage {
     fn action(&self) -> String {
@@ -111,17 +119,26 @@ async fn form_page(
             (c.id, label)
         })
         .collect();
-    let (existing_view, runs) = match existing {
-        Some(a) => (
-            Some(view(state, a).await?),
-            runs::recent(&state.db, &a.id, 20)
+    let (existing_view, mut runs) = match existing {
+        Some(a) => {
+            let mut runs: Vec<RunView> = runs::recent(&state.db, &a.id, 20)
                 .await?
                 .iter()
                 .map(RunView::new)
-                .collect(),
-        ),
+                .collect();
+            // The database gets a run's counts when it ends; until then they come from memory.
+            if let Some(live) = state.importer.live_progress(&a.id)
+                && runs.first().is_some_and(|r| r.outcome == "running")
+            {
+                let current = runs.remove(0);
+                runs.insert(0, current.with_live(&live));
+            }
+            (Some(view(state, a).await?), runs)
+        }
         None => (None, Vec::new()),
     };
+    let older_runs = runs.split_off(runs.len().min(LATEST_RUNS));
+    let queued = existing.is_some_and(|a| state.importer.is_queued(&a.id));
     Ok(FormPage {
         layout: Layout::new(session, Some(user.username), "accounts").await?,
         existing: existing_view,
@@ -129,7 +146,9 @@ async fn form_page(
         v,
         credentials,
         presets: GRAPH_PRESETS,
-        runs,
+        latest_runs: runs,
+        older_runs,
+        queued,
         diagnosis,
     })
 }
@@ -166,12 +185,12 @@ async fn invalid(
 
 async fn flash_saved(session: &AppSession, v: &Validation) -> Result<(), AppError> {
     if v.warnings.is_empty() {
-        session.flash("ok", "E-mail account saved.").await
+        session.flash("ok", "Email server account saved.").await
     } else {
         session
             .flash(
                 "warn",
-                format!("E-mail account saved. Note: {}", v.warnings.join(" ")),
+                format!("Email server account saved. Note: {}", v.warnings.join(" ")),
             )
             .await
     }
@@ -194,7 +213,7 @@ async fn create(
             v.add(
                 "id",
                 format!(
-                    "An e-mail account with the id {} already exists.",
+                    "An email server account with the id {} already exists.",
                     settings.id
                 ),
             );
@@ -202,7 +221,7 @@ async fn create(
         }
         return Err(e.into());
     }
-    tracing::info!(account = %settings.id, by = %user.username, "e-mail account created");
+    tracing::info!(account = %settings.id, by = %user.username, "email server account created");
     flash_saved(&session, &v).await?;
     Ok(Redirect::to(&format!("/accounts/{}", settings.id)).into_response())
 }
@@ -273,7 +292,7 @@ async fn update(
         Err(v) => return invalid(&state, &session, user, Some(&account), form, v).await,
     };
     accounts::update(&state.db, &settings).await?;
-    tracing::info!(account = %account.id, by = %user.username, "e-mail account updated");
+    tracing::info!(account = %account.id, by = %user.username, "email server account updated");
     flash_saved(&session, &v).await?;
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
 }
@@ -318,12 +337,12 @@ async fn delete(
         return Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response());
     }
     accounts::delete(&state.db, &account.id).await?;
-    tracing::info!(account = %account.id, by = %user.username, "e-mail account deleted");
+    tracing::info!(account = %account.id, by = %user.username, "email server account deleted");
     session
         .flash(
             "ok",
             format!(
-                "E-mail account {} deleted. Its imported mail is kept.",
+                "Email server account {} deleted. Its imported mail is kept.",
                 account.id
             ),
         )
@@ -351,13 +370,40 @@ async fn run_now(
     let account = load(&state, &id).await?;
     if state.importer.is_running(&account.id) {
         session
-            .flash("warn", "An import of this account is already running.")
+            .flash(
+                "warn",
+                "An import of this account is already running; its counts below update every few seconds.",
+            )
             .await?;
     } else {
+        let before = runs::last(&state.db, &account.id).await?.map(|r| r.id);
         state.importer.request_run(&account.id);
-        session
-            .flash("ok", "Import started. Reload the page to see the run.")
-            .await?;
+        let text = if run_started(&state, &account.id, before).await? {
+            "Import started. Its counts show below and update every few seconds until the run ends."
+                .to_string()
+        } else {
+            format!(
+                "Import requested. It starts as soon as one of the {} import slots is free; this page refreshes itself until then.",
+                state.importer.settings.concurrent_accounts
+            )
+        };
+        session.flash("ok", text).await?;
     }
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
+}
+
+/// Waits a moment for the scheduler to take a requested run, so that the flash can say
+/// what is happening: true once the run is going (or already over).
+async fn run_started(state: &AppState, id: &str, before: Option<i64>) -> Result<bool, AppError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        if state.importer.is_running(id) || runs::last(&state.db, id).await?.map(|r| r.id) != before
+        {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

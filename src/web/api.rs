@@ -166,7 +166,18 @@ pub(super) async fn get_credential(
 async fn account_json(state: &AppState, a: &accounts::Account) -> Result<AccountJson, ApiError> {
     let cred = credentials::get(&state.db, &a.credential_id).await?;
     let last = runs::last(&state.db, &a.id).await?;
-    Ok(AccountJson::new(a, cred.as_ref(), last.as_ref()))
+    let mut json = AccountJson::new(a, cred.as_ref(), last.as_ref());
+    // A run going on has its counts in the importer's memory, not yet in the database.
+    if let Some(run) = json.last_run.as_mut().filter(|r| r.outcome == "running")
+        && let Some(live) = state.importer.live_progress(&a.id)
+    {
+        run.listed = live.listed;
+        run.imported = live.imported;
+        run.skipped = live.skipped;
+        run.too_large = live.too_large;
+        run.failed = live.failed;
+    }
+    Ok(json)
 }
 
 /// Every email server account, ordered by id, each with its latest run.

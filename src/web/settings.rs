@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::auth::CurrentUser;
 use super::layout::Layout;
 use super::session::AppSession;
-use super::views::{format_time, rfc3339};
+use super::views::TimeView;
 use crate::app::AppState;
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::{AppError, render};
@@ -26,21 +26,6 @@ pub fn router() -> Router<AppState> {
             "/settings/api-keys/{id}/delete",
             get(confirm_delete).post(delete),
         )
-}
-
-/// A time as the page shows it: UTC text that app.js turns into local time.
-pub struct TimeView {
-    pub text: String,
-    pub rfc3339: String,
-}
-
-impl TimeView {
-    fn new(unix: i64) -> Self {
-        TimeView {
-            text: format_time(unix),
-            rfc3339: rfc3339(unix).unwrap_or_default(),
-        }
-    }
 }
 
 pub struct KeyView {
@@ -75,8 +60,8 @@ async fn render_page(
         .map(|k| KeyView {
             id: k.id,
             name: k.name,
-            created: TimeView::new(k.created_at),
-            last_used: k.last_used_at.map(TimeView::new),
+            created: TimeView::at(k.created_at),
+            last_used: k.last_used_at.map(TimeView::at),
         })
         .collect();
     let status = if error.is_some() {
@@ -171,8 +156,8 @@ async fn confirm_delete(
         key: KeyView {
             id: k.id,
             name: k.name,
-            created: TimeView::new(k.created_at),
-            last_used: k.last_used_at.map(TimeView::new),
+            created: TimeView::at(k.created_at),
+            last_used: k.last_used_at.map(TimeView::at),
         },
     };
     Ok(render(&page)?.into_response())

@@ -26,15 +26,60 @@ pub fn rfc3339(unix: i64) -> Option<String> {
         .ok()
 }
 
+/// A moment as every screen shows it: `<time datetime="{rfc3339}">{text}</time>`, the text
+/// in UTC (`2026-11-27 05:12 UTC`) for browsers without JavaScript; `static/app.js` shows it
+/// in the viewer's own zone with a relative hint ("in 54 minutes"). One format everywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeView {
+    pub text: String,
+    pub rfc3339: String,
+}
+
+impl TimeView {
+    pub fn at(unix: i64) -> Self {
+        TimeView {
+            text: format_time(unix),
+            rfc3339: rfc3339(unix).unwrap_or_default(),
+        }
+    }
+}
+
+/// The UTC text, for places that can only hold text.
+impl std::fmt::Display for TimeView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// "60 minutes", "3 hours", "2 days": how long until a moment, for messages that cannot
+/// carry a `<time>` element (flashes).
+pub fn duration_words(seconds: i64) -> String {
+    let minutes = (seconds.max(0) + 30) / 60;
+    let (n, unit) = match minutes {
+        0..=119 => (minutes, "minute"),
+        120..=2879 => ((minutes + 30) / 60, "hour"),
+        _ => ((minutes + 720) / 1440, "day"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// A status badge: a label, maybe a moment, maybe a note ("Valid until <time>").
+pub struct StatusView {
+    /// `data-status`: the stable value tests and styles use.
+    pub status: String,
+    pub label: String,
+    pub time: Option<TimeView>,
+    pub note: &'static str,
+}
+
 /// A credential as the list and detail pages show it.
 pub struct CredentialView {
     pub id: String,
     pub description: String,
     pub grant_label: &'static str,
     pub status: &'static str,
-    pub status_label: String,
-    pub expires_at: Option<String>,
-    pub expires_rfc3339: Option<String>,
+    pub badge: StatusView,
+    pub expires: Option<TimeView>,
     pub account: Option<String>,
     pub granted_scope: Option<String>,
     pub has_refresh_token: bool,
@@ -45,30 +90,30 @@ pub struct ErrorView {
     pub code: String,
     pub description: String,
     pub trace_id: Option<String>,
-    pub at: Option<String>,
+    pub at: Option<TimeView>,
 }
 
 impl CredentialView {
     pub fn new(c: &Credential) -> Self {
         let status = c.status();
-        let expires_at = c.expires_at.map(format_time);
-        let status_label = match (status, &expires_at) {
-            (TokenStatus::None, _) => "No token yet".to_string(),
-            (TokenStatus::Valid, Some(t)) => format!("Valid until {t}"),
-            (TokenStatus::Valid, None) => "Valid".to_string(),
-            (TokenStatus::Expired, t) => {
-                let renew = if c.has_refresh_token()
-                    || c.grant_type() == crate::store::credentials::GrantType::ClientCredentials
-                {
+        let expires = c.expires_at.map(TimeView::at);
+        let (label, time, note) = match status {
+            TokenStatus::None => ("No token yet", None, ""),
+            TokenStatus::Valid if expires.is_some() => ("Valid until", expires.clone(), ""),
+            TokenStatus::Valid => ("Valid", None, ""),
+            TokenStatus::Expired => {
+                let renewed = c.has_refresh_token()
+                    || c.grant_type() == crate::store::credentials::GrantType::ClientCredentials;
+                let note = if renewed {
                     " (renewed automatically when needed)"
                 } else {
                     ""
                 };
-                format!("Expired {}{renew}", t.clone().unwrap_or_default())
+                ("Expired", expires.clone(), note)
             }
-            (TokenStatus::NeedsConsent, _) => "Needs consent: press the key and sign in".into(),
-            (TokenStatus::InvalidClient, _) => "Client secret rejected: enter a new one".into(),
-            (TokenStatus::Error, _) => "Error".into(),
+            TokenStatus::NeedsConsent => ("Needs consent: press the key and sign in", None, ""),
+            TokenStatus::InvalidClient => ("Client secret rejected: enter a new one", None, ""),
+            TokenStatus::Error => ("Error", None, ""),
         };
         let account = match (&c.account_name, &c.account_username) {
             (Some(n), Some(u)) if !n.is_empty() => Some(format!("{n} ({u})")),
@@ -80,16 +125,20 @@ impl CredentialView {
             code: c.last_error_code.clone().unwrap_or_default(),
             description: d.clone(),
             trace_id: c.last_error_trace_id.clone(),
-            at: c.last_error_at.map(format_time),
+            at: c.last_error_at.map(TimeView::at),
         });
         CredentialView {
             id: c.id.clone(),
             description: c.description.clone(),
             grant_label: c.grant_type().label(),
             status: status.as_str(),
-            status_label,
-            expires_at,
-            expires_rfc3339: c.expires_at.and_then(rfc3339),
+            badge: StatusView {
+                status: status.as_str().to_string(),
+                label: label.to_string(),
+                time,
+                note,
+            },
+            expires,
             account,
             granted_scope: c.granted_scope.clone(),
             has_refresh_token: c.has_refresh_token(),
@@ -183,7 +232,7 @@ impl CredentialJson {
     }
 }
 
-/// An e-mail account as the list and detail pages show it.
+/// An email server account as the list and detail pages show it.
 pub struct AccountView {
     pub id: String,
     pub description: String,
@@ -193,10 +242,11 @@ pub struct AccountView {
     pub after_label: &'static str,
     pub enabled: bool,
     pub status: String,
-    pub status_label: String,
+    pub badge: StatusView,
     pub status_detail: Option<String>,
     pub running: bool,
-    /// "needs consent" or "secret rejected" on the credential, with a link to repair it.
+    /// "needs consent", "no token yet" or "secret rejected" on the credential, with a link
+    /// to repair it.
     pub credential_problem: Option<String>,
     pub last_run: Option<RunView>,
 }
@@ -208,11 +258,17 @@ impl AccountView {
         last: Option<&crate::store::runs::Run>,
         running: bool,
     ) -> Self {
-        let credential_problem = match cred.map(|c| c.stored_status()) {
+        let credential_problem = match cred.map(|c| (c.stored_status(), c.grant_type())) {
             None => Some("the credential is missing".to_string()),
-            Some(TokenStatus::NeedsConsent) => Some("the credential needs consent".to_string()),
-            Some(TokenStatus::InvalidClient) => {
+            Some((TokenStatus::NeedsConsent, _)) => {
+                Some("the credential needs consent".to_string())
+            }
+            Some((TokenStatus::InvalidClient, _)) => {
                 Some("the credential's client secret was rejected".to_string())
+            }
+            // Only a person can get the first token of a delegated credential.
+            Some((TokenStatus::None, crate::store::credentials::GrantType::AuthorizationCode)) => {
+                Some("the credential has no token yet: press its key button and sign in".into())
             }
             _ => None,
         };
@@ -221,16 +277,16 @@ impl AccountView {
         } else {
             a.status.clone()
         };
-        let status_label = match status.as_str() {
-            "ok" => "OK".to_string(),
-            "error" => "Error".to_string(),
-            "needs_consent" => "Needs consent".to_string(),
-            "disabled" => "Disabled".to_string(),
+        let (label, time) = match status.as_str() {
+            "ok" => ("OK".to_string(), None),
+            "error" => ("Error".to_string(), None),
+            "needs_consent" => ("Needs consent".to_string(), None),
+            "disabled" => ("Disabled".to_string(), None),
             "throttled" => match a.throttled_until {
-                Some(t) => format!("Throttled until {}", format_time(t)),
-                None => "Throttled".to_string(),
+                Some(t) => ("Throttled until".to_string(), Some(TimeView::at(t))),
+                None => ("Throttled".to_string(), None),
             },
-            other => other.to_string(),
+            other => (other.to_string(), None),
         };
         AccountView {
             id: a.id.clone(),
@@ -244,8 +300,13 @@ impl AccountView {
             credential_id: a.credential_id.clone(),
             after_label: a.after_import().label(),
             enabled: a.enabled,
+            badge: StatusView {
+                status: status.clone(),
+                label,
+                time,
+                note: "",
+            },
             status,
-            status_label,
             status_detail: a.status_detail.clone(),
             running,
             credential_problem,
@@ -256,50 +317,74 @@ impl AccountView {
 
 /// One import run as shown on the account page.
 pub struct RunView {
-    pub started: String,
-    pub finished: Option<String>,
+    pub started: TimeView,
+    pub finished: Option<TimeView>,
     pub outcome: String,
     pub counts: String,
+    /// Why the run stopped early, as a sentence.
     pub error: Option<String>,
+    /// Graph's or Mailport's error code and Graph's request-id, for support.
+    pub reference: Option<String>,
     pub log: String,
 }
 
 impl RunView {
     pub fn new(r: &crate::store::runs::Run) -> Self {
-        let mut counts = format!(
-            "{} listed, {} imported, {} skipped",
-            r.listed, r.imported, r.skipped
-        );
-        for (n, what) in [
-            (r.too_large, "too large"),
-            (r.failed, "failed"),
-            (r.post_action_failures, "post-action failures"),
-            (r.retries, "retries"),
-        ] {
-            if n > 0 {
-                counts.push_str(&format!(", {n} {what}"));
-            }
-        }
-        let error = r.error_message.as_ref().map(|m| {
-            let mut e = String::new();
-            if let Some(code) = &r.error_code {
-                e.push_str(code);
-                e.push_str(": ");
-            }
-            e.push_str(m);
-            if let Some(req) = &r.request_id {
-                e.push_str(&format!(" (request-id {req})"));
-            }
-            e
-        });
         RunView {
-            started: format_time(r.started_at),
-            finished: r.finished_at.map(format_time),
+            started: TimeView::at(r.started_at),
+            finished: r.finished_at.map(TimeView::at),
             outcome: r.outcome.clone(),
-            counts,
-            error,
+            counts: counts(
+                r.listed,
+                r.imported,
+                r.skipped,
+                &[
+                    (r.too_large, "too large"),
+                    (r.failed, "failed"),
+                    (r.post_action_failures, "post-action failures"),
+                    (r.retries, "retries"),
+                ],
+            ),
+            error: r.error_message.clone(),
+            reference: reference(r.error_code.as_deref(), r.request_id.as_deref()),
             log: r.log.clone(),
         }
+    }
+
+    /// A run still going: its counts so far, from the importer's memory (the database has
+    /// them only when the run ends).
+    pub fn with_live(mut self, live: &crate::store::runs::RunSummary) -> Self {
+        self.counts = counts(
+            live.listed,
+            live.imported,
+            live.skipped,
+            &[
+                (live.too_large, "too large"),
+                (live.failed, "failed"),
+                (live.post_action_failures, "post-action failures"),
+            ],
+        );
+        self.counts.push_str(" so far");
+        self
+    }
+}
+
+fn counts(listed: i64, imported: i64, skipped: i64, more: &[(i64, &str)]) -> String {
+    let mut counts = format!("{listed} listed, {imported} imported, {skipped} skipped");
+    for (n, what) in more {
+        if *n > 0 {
+            counts.push_str(&format!(", {n} {what}"));
+        }
+    }
+    counts
+}
+
+fn reference(code: Option<&str>, request_id: Option<&str>) -> Option<String> {
+    match (code, request_id) {
+        (Some(c), Some(r)) => Some(format!("code {c}, request-id {r}")),
+        (Some(c), None) => Some(format!("code {c}")),
+        (None, Some(r)) => Some(format!("request-id {r}")),
+        (None, None) => None,
     }
 }
 

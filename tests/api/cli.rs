@@ -122,7 +122,10 @@ fn a_bad_request_budget_is_refused_before_anything_is_created() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("account a does not exist"), "{good}: {err}");
+        assert!(
+            err.contains("The account a does not exist."),
+            "{good}: {err}"
+        );
     }
 }
 
@@ -140,7 +143,7 @@ fn import_of_an_unknown_account_fails_with_a_message() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("account nope does not exist"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("The account nope does not exist."));
 }
 
 #[tokio::test]

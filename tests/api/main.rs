@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod cli;
 mod credentials;
+mod error_text;
 mod graph_client;
 #[path = "../common/mod.rs"]
 mod helpers;

@@ -32,6 +32,9 @@ fn main() -> std::process::ExitCode {
             "demo::demo_starts_app_and_sandbox_with_data_ready_to_use",
             || block_on(demo::demo_starts_app_and_sandbox_with_data_ready_to_use()),
         ),
+        Trial::test("demo::a_restarted_demo_imports_nothing_twice", || {
+            block_on(demo::a_restarted_demo_imports_nothing_twice())
+        }),
     ];
     libtest_mimic::run(&args, trials).exit_code()
 }

@@ -169,7 +169,7 @@ pub async fn client_credentials_credential(w: &mut World) {
 /// Step 6: an e-mail account that applies the delegated credential; Test connection succeeds.
 pub async fn email_account_and_test_connection(w: &mut World) {
     w.goto("/accounts").await;
-    w.wait_for_text("No e-mail accounts yet", false).await;
+    w.wait_for_text("No email server accounts yet", false).await;
     w.shot("accounts-empty").await;
     w.goto("/accounts/new").await;
     w.fill("#id", "adele-inbox").await;
@@ -185,7 +185,7 @@ pub async fn email_account_and_test_connection(w: &mut World) {
     w.fill("#poll_interval", "60").await;
     w.shot("account-form").await;
     w.click("#account-form button.primary[type=submit]").await;
-    w.wait_for_text("E-mail account saved", false).await;
+    w.wait_for_text("Email server account saved", false).await;
     w.shot("account-saved").await;
 
     w.click("form[action$='/test'] button[type=submit]").await;
@@ -263,7 +263,7 @@ pub async fn seed_run_now_and_open(w: &mut World) -> Stored {
     w.shot("mail-list").await;
 
     w.goto("/accounts/adele-inbox").await;
-    w.wait_for_text("Recent runs", false).await;
+    w.wait_for_text("Latest runs", false).await;
     w.shot("account-after-run").await;
 
     w.goto(&format!("/mail?q={}", urlencode(INVOICE_SUBJECT)))
