@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/credentials/{id}", get(get_credential))
         .route("/accounts", get(list_accounts))
         .route("/accounts/{id}", get(get_account))
+        .route("/openapi.json", get(super::openapi::openapi_json))
         .merge(super::api_messages::router())
 }
 

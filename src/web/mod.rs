@@ -103,7 +103,7 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::POST, "/settings/api-keys", Admin),
         (Method::GET, "/settings/api-keys/{id}/delete", Admin),
         (Method::POST, "/settings/api-keys/{id}/delete", Admin),
-        (Method::GET, "/api/v1/openapi.json", Public),
+        (Method::GET, "/api/v1/openapi.json", Api),
         (Method::GET, "/api/v1/credentials", Api),
         (Method::GET, "/api/v1/credentials/{id}", Api),
         (Method::GET, "/api/v1/accounts", Api),
@@ -209,11 +209,6 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
         .merge(auth::public_router())
         .merge(oauth_flow::public_router())
         .merge(private)
-        // The API's description needs no key (it holds no data), so it sits outside `api`.
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(openapi::openapi_json),
-        )
         .nest(API_PREFIX, api)
         .nest_service(
             "/static",

@@ -95,14 +95,16 @@ pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     })
 });
 
-/// This document. It describes the API and holds no data, so it needs no key.
+/// This document.
 #[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
     operation_id = "get_openapi_document",
     tag = "meta",
-    security(()),
-    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid API key or session", body = super::api::ApiErrorBody),
+    )
 )]
 pub async fn openapi_json() -> Response {
     (

@@ -13,8 +13,18 @@ use crate::helpers::{ADELE, TestApp, assert_is_redirect_to};
 const API_KEY: &str = "mp_openapi_test_key_0123456789abcdefghijkl";
 
 async fn document(app: &TestApp) -> Value {
-    // No key and no session: the description holds no data.
-    let r = reqwest::get(app.url("/api/v1/openapi.json"))
+    let anonymous = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .expect("GET");
+    assert_eq!(
+        anonymous.status(),
+        StatusCode::UNAUTHORIZED,
+        "like the rest of the API"
+    );
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/openapi.json"))
+        .bearer_auth(API_KEY)
+        .send()
         .await
         .expect("GET");
     assert_eq!(r.status(), StatusCode::OK);
@@ -26,9 +36,20 @@ async fn document(app: &TestApp) -> Value {
     r.json().await.expect("the document is JSON")
 }
 
+async fn add_key(app: &TestApp) {
+    mailport::store::api_keys::create(
+        &app.state.db,
+        "openapi",
+        &mailport::crypto::sha256_hex(API_KEY.as_bytes()),
+    )
+    .await
+    .expect("key");
+}
+
 #[tokio::test]
 async fn the_openapi_document_names_every_api_route_and_no_other() {
     let app = TestApp::spawn().await;
+    add_key(&app).await;
     let doc = document(&app).await;
     assert!(
         doc["openapi"]
@@ -161,13 +182,7 @@ fn mismatches(content: &Value, doc: &Value, body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn real_api_answers_match_the_openapi_document() {
     let app = TestApp::signed_in().await;
-    mailport::store::api_keys::create(
-        &app.state.db,
-        "openapi",
-        &mailport::crypto::sha256_hex(API_KEY.as_bytes()),
-    )
-    .await
-    .expect("key");
+    add_key(&app).await;
     // Credentials in every shape: a token, a signed-in user, an error, nothing yet.
     app.app_credential().await;
     app.create_credential("signin", "authorization_code", &[])
@@ -216,8 +231,14 @@ async fn real_api_answers_match_the_openapi_document() {
         (
             "/api/v1/openapi.json",
             "/api/v1/openapi.json".into(),
-            None,
+            Some(API_KEY),
             200,
+        ),
+        (
+            "/api/v1/openapi.json",
+            "/api/v1/openapi.json".into(),
+            None,
+            401,
         ),
         (
             "/api/v1/credentials",
