@@ -4,12 +4,12 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 
 use super::Sandbox;
-use super::identity::pages::escape;
+use super::identity::pages::{escape, sandbox_page};
 use super::world::DEMO_PASSWORD;
 
 pub fn router(sandbox: Sandbox) -> Router {
@@ -113,25 +113,5 @@ async fn page(State(sandbox): State<Sandbox>) -> Response {
          <code>{\"count\":5,\"attachments\":1}</code> adds mail; <code>\u{2026}/eml</code> takes raw \
          <code>.eml</code> bytes</li></ul>",
     );
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>Mailport sandbox — not Microsoft</title>\
-         <style>{STYLE}</style></head><body>\
-         <div class=\"banner\">Mailport sandbox — not Microsoft. Never enter real credentials here.</div>\
-         <main>{body}</main></body></html>"
-    );
-    let mut response = html.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
-    response
+    sandbox_page(StatusCode::OK, "Front page", STYLE, &body)
 }
