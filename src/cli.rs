@@ -250,7 +250,9 @@ async fn create_api_key(name: &str, data_dir: &std::path::Path) -> anyhow::Resul
     }
     println!("{key}");
     eprintln!(
-        "API key {name} created. It is shown only this once; send it as `Authorization: Bearer <key>`."
+        "API key {name} created in {}. It is shown only this once; send it as \
+         `Authorization: Bearer <key>` to a server that uses this data dir (--data-dir).",
+        data_dir.display()
     );
     Ok(())
 }

@@ -138,7 +138,14 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
                 };
                 Err(Stop::Credential {
                     status,
-                    detail: format!("Credential {} has no usable token. {e}", cred.id),
+                    detail: {
+                        let why = e.to_string();
+                        if why.contains(cred.id.as_str()) {
+                            why
+                        } else {
+                            format!("Credential {} has no usable token. {why}", cred.id)
+                        }
+                    },
                 })
             }
         },

@@ -75,6 +75,10 @@ fn user_add_and_apikey_create() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("created in {data}")),
+        "says which data dir holds the key: {out:?}"
+    );
     let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(key.starts_with("mp_") && key.len() > 40);
     let db = std::fs::read(dir.path().join("mailport.db")).unwrap();

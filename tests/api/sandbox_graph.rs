@@ -1511,7 +1511,10 @@ async fn an_eml_seeded_with_a_given_immutable_id_keeps_it_and_the_id_stays_uniqu
     assert_eq!(message["subject"], "Same every time");
 
     // Taken, or not an Exchange id: refused, and nothing is stored.
-    for query in [format!("immutableId={id}"), "immutableId=bad%20id".to_string()] {
+    for query in [
+        format!("immutableId={id}"),
+        "immutableId=bad%20id".to_string(),
+    ] {
         let r = t.client.post(url(&query)).body(eml).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
     }
