@@ -273,9 +273,10 @@ impl Importer {
         let progress = Arc::new(Progress::new(self.settings.max_messages_per_run));
         let shown = self.live.register(id, progress.clone());
         let result = run::run(self, &account, &self.shutdown, &progress).await;
-        drop(shown);
         let summary = self.conclude(&account, result, progress.snapshot()).await?;
         runs::finish(&self.db, run_id, &summary).await?;
+        // Only now: until the run log holds the final counts, the screens read them here.
+        drop(shown);
         tracing::info!(
             account = %id,
             outcome = %summary.outcome,

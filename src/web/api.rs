@@ -36,6 +36,7 @@ pub struct ApiErrorBody {
     pub error: ApiErrorDetail,
 }
 
+/// What went wrong: a stable code for programs and a sentence for people.
 #[derive(Serialize, ToSchema)]
 pub struct ApiErrorDetail {
     /// `unauthorized`, `forbidden`, `not_found`, `bad_request` or `internal_error`.
