@@ -39,7 +39,8 @@ async fn kill_test(mode: &str) {
     sandbox.set_delay_ms(0).await;
     let mut server = Server::start(data.path());
     server.wait_ready().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    // A liveness bound, generous for a busy machine; the pace is measured in `cargo bench`.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     while sandbox.remaining(mode).await > 0 || pending_actions(data.path()).await > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
