@@ -14,9 +14,13 @@
 //! fetches the same `$value` bytes with the same concurrency (4) over the same link, Graph
 //! requests per imported message from the sandbox's counters, and the importer's CPU time and
 //! peak RSS.
+//!
+//! - webhooks: the import of 2,000 x 30 KB over loopback without an endpoint, with one that
+//!   nothing sends for (the outbox rows alone), and with one whose deliveries a `mailport serve`
+//!   on the same data dir sends to the sandbox's receiver meanwhile; then JSON deliveries per
+//!   second to that receiver for 2,000 queued messages.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -24,42 +28,12 @@ use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_I
 use mailport::store::accounts;
 use serde_json::{Value, json};
 
+mod common;
+
+use common::{Sandbox, cpu_secs, start_sandbox};
+
 const USER: &str = "adele@contoso.onmicrosoft.com";
 const CONCURRENCY: usize = 4;
-
-struct Sandbox {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sandbox() -> Sandbox {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailport"))
-        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
-        .env("MAILPORT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start sandbox");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("sandbox banner");
-    Sandbox {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
-}
 
 async fn seed(http: &reqwest::Client, sandbox: &Sandbox, count: usize, size: usize) {
     // Generate in batches so that no single control request holds everything.
@@ -226,16 +200,6 @@ struct ImportRun {
     peak_kib: u64,
     cpu_secs: f64,
     imported: u64,
-}
-
-/// utime + stime of a live process, in seconds.
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// Runs `mailport import` until `expected` messages are in (or a run finds nothing). `budget` is the mailbox's request
@@ -431,6 +395,187 @@ async fn scenario(sc: &Scenario) {
     );
 }
 
+/// Adds a JSON webhook endpoint `id` (every account) to the sandbox's receiver `id`, and
+/// gives the receiver the secret, so that it verifies every signature as an application would.
+async fn add_endpoint(
+    http: &reqwest::Client,
+    data_dir: &std::path::Path,
+    sandbox: &Sandbox,
+    id: &str,
+) {
+    use mailport::store::webhooks;
+    let db = mailport::store::connect(&data_dir.join("mailport.db"))
+        .await
+        .expect("db");
+    let key = mailport::crypto::MasterKey::load_or_create(data_dir).expect("key");
+    let secret = mailport::webhooks::signature::new_secret();
+    let settings = webhooks::Settings {
+        id: id.into(),
+        description: String::new(),
+        url: format!("{}/_sandbox/receiver/{id}", sandbox.base),
+        accounts: None,
+        payload: webhooks::Payload::Json,
+        include_attachments_mb: 0,
+        enabled: true,
+    };
+    let blob = key.encrypt_str(&webhooks::secret_context(id), secret.expose());
+    webhooks::insert(&db, &settings, &format!("bench{id}"), &blob)
+        .await
+        .expect("endpoint");
+    db.close().await;
+    let r = http
+        .put(format!("{}/_sandbox/receiver/{id}", sandbox.base))
+        .json(&json!({"secrets": [secret.expose()]}))
+        .send()
+        .await
+        .expect("receiver");
+    assert!(r.status().is_success());
+}
+
+/// Waits until the sandbox's receiver `name` answered 200 to `count` requests; the time.
+async fn wait_received(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+    name: &str,
+    count: usize,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got: Value = http
+            .get(format!(
+                "{}/_sandbox/receiver/{name}/deliveries",
+                sandbox.base
+            ))
+            .send()
+            .await
+            .expect("deliveries")
+            .json()
+            .await
+            .expect("json");
+        let ok = got["deliveries"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter(|r| r["answer"] == "200" && r["signature_valid"] == true)
+                    .count()
+            })
+            .unwrap_or(0);
+        if ok >= count {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "{name}: {ok} of {count} delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn webhooks_scenario() {
+    let count = 2000;
+    let http = reqwest::Client::new();
+    println!("== webhooks: {count} x 30 KB over loopback, without and with one JSON endpoint");
+    // A fresh sandbox for each import, so that no import eats into the request budget
+    // (10,000 per 10 minutes) of the next.
+    let sandbox = start_sandbox();
+    seed(&http, &sandbox, count, 30_000).await;
+    let plain = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
+    let path = plain.path().to_path_buf();
+    let without = tokio::task::spawn_blocking(move || run_importer(&path, GRAPH_BUDGET, 2000))
+        .await
+        .expect("importer");
+
+    // With an endpoint but nothing sending: the cost of the outbox rows alone.
+    drop(sandbox);
+    let sandbox = start_sandbox();
+    seed(&http, &sandbox, count, 30_000).await;
+    let quiet = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
+    add_endpoint(&http, quiet.path(), &sandbox, "quiet").await;
+    let path = quiet.path().to_path_buf();
+    let outbox_only = tokio::task::spawn_blocking(move || run_importer(&path, GRAPH_BUDGET, 2000))
+        .await
+        .expect("importer");
+
+    drop(sandbox);
+    let sandbox = start_sandbox();
+    seed(&http, &sandbox, count, 30_000).await;
+    let dir = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
+    add_endpoint(&http, dir.path(), &sandbox, "erp").await;
+    // The sender: `mailport serve` on the same data dir (the account is disabled there, so
+    // `mailport import` alone imports).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_mailport"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--allow-host",
+            "127.0.0.1",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("MAILPORT_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve");
+    for _ in 0..200 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let path = dir.path().to_path_buf();
+    let started = Instant::now();
+    let with = tokio::task::spawn_blocking(move || run_importer(&path, GRAPH_BUDGET, 2000))
+        .await
+        .expect("importer");
+    let import_time = started.elapsed();
+    let all_delivered = wait_received(&http, &sandbox, "erp", count).await + import_time;
+
+    // Deliveries alone: a second endpoint is given the same 2,000 messages at once.
+    add_endpoint(&http, dir.path(), &sandbox, "erp2").await;
+    let db = mailport::store::connect(&dir.path().join("mailport.db"))
+        .await
+        .expect("db");
+    let queued = mailport::store::webhooks::queue_existing_since(&db, "erp2", 0)
+        .await
+        .expect("queue");
+    db.close().await;
+    let send_time = wait_received(&http, &sandbox, "erp2", count).await;
+    let _ = serve.kill();
+    let _ = serve.wait();
+
+    let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
+    let without_rate = rate(without.imported, without.elapsed);
+    let with_rate = rate(with.imported, with.elapsed);
+    println!(
+        "mailport import without an endpoint:     {without_rate:.1} msg/s ({} imported)",
+        without.imported
+    );
+    let outbox_rate = rate(outbox_only.imported, outbox_only.elapsed);
+    println!(
+        "mailport import with one endpoint, not sending: {outbox_rate:.1} msg/s ({:.2}x without): the outbox rows alone",
+        outbox_rate / without_rate
+    );
+    println!(
+        "mailport import with one endpoint:       {with_rate:.1} msg/s ({:.2}x without), all {count} delivered {:.1} s after the import started",
+        with_rate / without_rate,
+        all_delivered.as_secs_f64()
+    );
+    println!(
+        "deliveries to the sandbox receiver:      {:.1} JSON deliveries/s ({queued} queued at once, each verified by the receiver)",
+        rate(queued, send_time)
+    );
+}
+
 #[tokio::main]
 async fn main() {
     use accounts::AfterImport::{Keep, Move};
@@ -513,5 +658,8 @@ async fn main() {
         if picked.contains(&"all") || picked.contains(key) {
             scenario(sc).await;
         }
+    }
+    if picked.contains(&"all") || picked.contains(&"webhooks") {
+        webhooks_scenario().await;
     }
 }

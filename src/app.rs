@@ -36,6 +36,8 @@ pub struct AppState {
     /// Raw messages, by sha256.
     pub blobs: BlobStore,
     pub importer: Importer,
+    /// Sends the webhook deliveries of the outbox.
+    pub webhooks: crate::webhooks::Sender,
 }
 
 impl AppState {
@@ -76,8 +78,16 @@ impl AppState {
             build_graph_http_client(&config.http)?,
             config.import.clone(),
         );
+        let webhooks = crate::webhooks::Sender::new(
+            db.clone(),
+            blobs.clone(),
+            key.clone(),
+            config.public_url.clone(),
+            config.webhooks.clone(),
+        )?;
         Ok(AppState {
             importer,
+            webhooks,
             blobs,
             db,
             config: Arc::new(config),
@@ -156,6 +166,8 @@ pub async fn start_with(
     let router = crate::web::router_with(state.clone(), &limits);
     state.clean_blob_store().await?;
     state.importer.start();
+    crate::import::rederive::start(state.importer.clone(), shutdown.clone());
+    state.webhooks.start();
 
     let cleanup = state.session_store.clone();
     let stop = shutdown.clone();
@@ -252,6 +264,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     signals.recv().await;
     tracing::info!("shutting down: no new imports; finishing the messages in flight");
     app.state.importer.shutdown().await;
+    app.state.webhooks.shutdown().await;
     app.shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(30), app.task).await {
         Ok(joined) => joined.context("server task panicked")?,

@@ -74,6 +74,25 @@ pub struct ServeArgs {
     /// Lower it when other tools use the same app registration on the same mailboxes.
     #[arg(long, env = "MAILPORT_GRAPH_REQUEST_BUDGET", value_parser = parse_budget)]
     pub graph_request_budget: Option<Budget>,
+    /// A host (HOST or HOST:PORT) webhooks may go to although it is not public: an internal
+    /// business application on a private address, or plain http on this machine. Repeatable;
+    /// MAILPORT_ALLOW_HOSTS takes a comma-separated list.
+    #[arg(
+        long = "allow-host",
+        env = "MAILPORT_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_host: Vec<String>,
+    /// Accounts polled at the same time (1 to 1024). Microsoft's limits per mailbox hold
+    /// whatever this is. Default: 32, enough for 10,000 mailboxes polled every minute.
+    #[arg(long, env = "MAILPORT_CONCURRENT_ACCOUNTS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrent_accounts: Option<u16>,
+    /// Days of run history kept (runs that imported something or failed). Default: 30.
+    #[arg(long, env = "MAILPORT_RUN_HISTORY_DAYS", value_parser = clap::value_parser!(u16).range(1..=3650))]
+    pub run_history_days: Option<u16>,
+    /// Runs kept in the history per account, newest first. Default: 100.
+    #[arg(long, env = "MAILPORT_RUN_HISTORY_PER_ACCOUNT", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub run_history_per_account: Option<u32>,
 }
 
 /// A parsed `--graph-request-budget`.
@@ -111,6 +130,19 @@ impl ServeArgs {
         if let Some(Budget(budget)) = self.graph_request_budget {
             config.import.graph.mailbox_budget = budget;
         }
+        config.webhooks.hosts =
+            crate::webhooks::HostPolicy::parse(self.allow_host.iter().map(String::as_str))
+                .map_err(|e| anyhow::anyhow!("--allow-host: {e}"))?;
+        if let Some(n) = self.concurrent_accounts {
+            config.import.concurrent_accounts = usize::from(n);
+        }
+        if let Some(days) = self.run_history_days {
+            config.import.history_max_age =
+                std::time::Duration::from_secs(u64::from(days) * 86_400);
+        }
+        if let Some(n) = self.run_history_per_account {
+            config.import.history_per_account = i64::from(n);
+        }
         Ok(config)
     }
 }
@@ -136,6 +168,10 @@ pub enum ApiKeyCommand {
     Create {
         /// A name for the key (who or what uses it).
         name: String,
+        /// `read` (every GET of the API) or `admin` (also creating, changing and deleting
+        /// email server accounts).
+        #[arg(long, default_value = "read", value_parser = ["read", "admin"])]
+        scope: String,
         #[command(flatten)]
         data: DataDirArg,
     },
@@ -180,8 +216,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             password_stdin,
             data,
         })) => add_user(&name, password_stdin, &data.data_dir).await,
-        Some(Command::Apikey(ApiKeyCommand::Create { name, data })) => {
-            create_api_key(&name, &data.data_dir).await
+        Some(Command::Apikey(ApiKeyCommand::Create { name, scope, data })) => {
+            let scope = crate::store::api_keys::ApiScope::parse(&scope).unwrap_or_default();
+            create_api_key(&name, scope, &data.data_dir).await
         }
         Some(Command::Import { account, serve }) => import_once(&account, serve).await,
         Some(Command::Demo(args)) => {
@@ -233,15 +270,18 @@ async fn add_user(
     Ok(())
 }
 
-async fn create_api_key(name: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+async fn create_api_key(
+    name: &str,
+    scope: crate::store::api_keys::ApiScope,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
     if name.trim().is_empty() || name.len() > 64 {
         bail!("the key name must be 1 to 64 characters");
     }
     let db = open_db(data_dir).await?;
     let key = format!("mp_{}", crate::crypto::random_token(32));
-    match crate::store::api_keys::create(&db, name, &crate::crypto::sha256_hex(key.as_bytes()))
-        .await
-    {
+    let hash = crate::crypto::sha256_hex(key.as_bytes());
+    match crate::store::api_keys::create_with_scope(&db, name, &hash, scope).await {
         Ok(()) => {}
         Err(e) if crate::store::is_unique_violation(&e) => {
             bail!("an API key named {name} already exists")
@@ -250,8 +290,9 @@ async fn create_api_key(name: &str, data_dir: &std::path::Path) -> anyhow::Resul
     }
     println!("{key}");
     eprintln!(
-        "API key {name} created in {}. It is shown only this once; send it as \
+        "API key {name} ({} scope) created in {}. It is shown only this once; send it as \
          `Authorization: Bearer <key>` to a server that uses this data dir (--data-dir).",
+        scope.as_str(),
         data_dir.display()
     );
     Ok(())

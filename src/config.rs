@@ -16,6 +16,7 @@ pub struct Config {
     pub public_url: Url,
     pub http: HttpSettings,
     pub import: crate::import::ImportSettings,
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// `mailport demo`: every page carries a banner saying that its data is sandbox data.
     pub demo: bool,
 }
@@ -56,6 +57,7 @@ impl Config {
             public_url,
             http: HttpSettings::default(),
             import: crate::import::ImportSettings::default(),
+            webhooks: crate::webhooks::WebhookSettings::default(),
             demo: false,
         }
     }

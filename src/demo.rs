@@ -1,7 +1,7 @@
 //! `mailport demo`: Mailport and the offline Entra ID + Graph sandbox in one process, with an
-//! administrator, two credentials, two email server accounts and a mailbox full of realistic
-//! mail already in place, so that a newcomer without a Microsoft tenant can walk the whole
-//! flow.
+//! administrator, two credentials, two email server accounts, a mailbox full of realistic
+//! mail and a webhook endpoint to the sandbox's receiver already in place, so that a newcomer
+//! without a Microsoft tenant can walk the whole flow, up to the business application.
 //!
 //! Everything lives in its own data dir (default `./demo-data`), and every page carries a
 //! banner saying that it shows sandbox data. The sandbox lives in memory, so every start
@@ -73,6 +73,16 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         options.public_url,
     );
     config.demo = true;
+    // The sandbox's webhook receiver is plain http on this machine: allowed explicitly.
+    let sandbox_addr = sandbox_listener.local_addr()?;
+    config
+        .webhooks
+        .hosts
+        .allowed
+        .push(crate::webhooks::policy::AllowedHost {
+            host: sandbox_addr.ip().to_string(),
+            port: Some(sandbox_addr.port()),
+        });
 
     // The sandbox's app registration accepts exactly this app's callback.
     let sandbox = sandbox::spawn(
@@ -83,6 +93,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let state = AppState::open(config).await?;
     let password = prepare(&state, &sandbox.base_url).await?;
     let seeded = seed_mailbox(&sandbox.sandbox.graph, &state.db).await?;
+    prepare_webhook(&state, &sandbox.sandbox, &sandbox.base_url).await?;
     let running = app::start(app_listener, state).await?;
     // At once, on a restart too: the poll interval would count from the last run of the
     // previous start, and the welcome text promises mail within seconds.
@@ -92,6 +103,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     signals.recv().await;
     tracing::info!("stopping the demo");
     running.state.importer.shutdown().await;
+    running.state.webhooks.shutdown().await;
     running.shutdown.cancel();
     sandbox.shutdown.cancel();
     match tokio::time::timeout(Duration::from_secs(30), running.task).await {
@@ -157,6 +169,56 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
         }
     }
     Ok(password)
+}
+
+/// The webhook endpoint the demo hands its mail to.
+pub const WEBHOOK: &str = "demo-receiver";
+/// The sandbox receiver it points at.
+pub const RECEIVER: &str = "demo";
+
+/// Creates (or points at this start's sandbox) the webhook endpoint [`WEBHOOK`], and gives
+/// the sandbox's receiver its signing secret, so that every imported message arrives there
+/// signed and verified.
+pub async fn prepare_webhook(
+    state: &AppState,
+    sandbox: &sandbox::Sandbox,
+    sandbox_url: &str,
+) -> anyhow::Result<()> {
+    use crate::store::webhooks::{self, Payload, Settings};
+    let settings = Settings {
+        id: WEBHOOK.into(),
+        description: "The sandbox's business application".into(),
+        url: format!("{sandbox_url}/_sandbox/receiver/{RECEIVER}"),
+        accounts: None,
+        payload: Payload::Json,
+        include_attachments_mb: 1,
+        enabled: true,
+    };
+    let context = webhooks::secret_context(WEBHOOK);
+    let secret = match webhooks::get(&state.db, WEBHOOK).await? {
+        Some(existing) => {
+            webhooks::update(&state.db, &settings).await?;
+            state
+                .key
+                .decrypt_string(&context, &existing.secret)
+                .context("reading the demo webhook's secret")?
+        }
+        None => {
+            let secret = crate::webhooks::signature::new_secret();
+            let blob = state.key.encrypt_str(&context, secret.expose());
+            let uid = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+            webhooks::insert(&state.db, &settings, &uid, &blob).await?;
+            secret
+        }
+    };
+    sandbox.receiver.configure(
+        RECEIVER,
+        crate::sandbox::receiver::Config {
+            secrets: Some(vec![secret.expose().to_string()]),
+            ..Default::default()
+        },
+    );
+    Ok(())
 }
 
 /// A credential for the sandbox's demo app (its client id and the tenant's endpoints).
@@ -587,7 +649,11 @@ fn print_welcome(state: &AppState, sandbox_url: &str, password: &str, seeded: &S
          \x20    then press Run now on the account {ACCOUNT}.\n\
          \x20 5. The API ({url}/api/v1/openapi.json describes it): make a key in Settings > API keys,\n\
          \x20    or with `cargo run --release -- apikey create NAME --data-dir {data_dir}`, then\n\
-         \x20    curl -H 'Authorization: Bearer <key>' {url}/api/v1/messages\n\n\
+         \x20    curl -H 'Authorization: Bearer <key>' {url}/api/v1/messages\n\
+         \x20    Pull the changes feed the same way: {url}/api/v1/events\n\
+         \x20 6. Webhooks > {WEBHOOK}: every imported message is also handed on, signed, to the\n\
+         \x20    sandbox's business application. What arrived (and whether each signature verified):\n\
+         \x20      {sandbox_url}/_sandbox/receiver/{RECEIVER}/deliveries\n\n\
          Press Ctrl-C to stop.",
         seeded.archive
     );

@@ -33,3 +33,5 @@ pub mod sandbox;
 pub mod store;
 /// The web interface.
 pub mod web;
+/// Webhooks: signed deliveries of imported mail to the business application.
+pub mod webhooks;

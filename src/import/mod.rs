@@ -1,19 +1,28 @@
-//! The importer: a background scheduler that runs each enabled account every
-//! `poll_interval`, never two runs of one account at once, a few accounts concurrently,
+//! The importer: a due-time scheduler that polls each enabled account every `poll_interval`,
+//! oldest-due first, never two runs of one account at once, `concurrent_accounts` at a time,
 //! and stops gracefully on shutdown.
+//!
+//! Each account has an indexed next-due time (its last poll's start plus `poll_interval`).
+//! The dispatcher starts the oldest-due accounts the moment a slot is free and sleeps until
+//! the next due time or a wake-up (Run now, a finished run, an account change). When more is
+//! due than the slots can do, every account is still polled in due order: the lag grows
+//! evenly and shows in [`lag`], nothing starves. Microsoft's per-mailbox limits hold
+//! whatever the concurrency, in [`crate::graph::limits`].
 
 pub mod diagnose;
+pub mod lag;
 pub mod live;
 pub mod parser;
 pub mod post_action;
+pub mod rederive;
 pub mod run;
 pub mod token_source;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -22,7 +31,9 @@ use crate::oauth::TokenService;
 use crate::store::accounts::{self, Account};
 use crate::store::blobs::BlobStore;
 use crate::store::runs::{self, RunSummary};
+use crate::store::schedule::{self, PollRecord};
 use crate::store::{Db, now};
+use lag::LagOverview;
 use run::{Progress, Stop};
 
 /// Tunables of the importer.
@@ -32,33 +43,55 @@ pub struct ImportSettings {
     pub max_messages_per_run: usize,
     /// Listing or delta pages one run reads at most.
     pub max_pages_per_run: usize,
-    /// Accounts importing at the same time.
+    /// Accounts polled at the same time (`--concurrent-accounts`). A poll mostly waits on
+    /// Graph, so this is far above the number of cores.
     pub concurrent_accounts: usize,
+    /// Run now may start this many runs beyond `concurrent_accounts`, so that it starts at
+    /// once on a busy instance.
+    pub extra_requested_runs: usize,
     /// Messages of one account processed at the same time (downloads overlap).
     pub messages_in_parallel: usize,
-    /// How often the scheduler looks for due accounts.
-    pub tick: Duration,
+    /// Whether the dispatcher polls due accounts on its own. Tests turn it off and start
+    /// runs themselves (Run now and `run_account` still work).
+    pub scheduled: bool,
     /// How long shutdown waits for runs to finish their message in flight.
     pub shutdown_grace: Duration,
     /// How long an account rests after Graph kept throttling it.
     pub throttle_pause: Duration,
+    /// Run history older than this is deleted (`--run-history-days`).
+    pub history_max_age: Duration,
+    /// Run history rows kept per account, newest first (`--run-history-per-account`).
+    pub history_per_account: i64,
     pub graph: GraphSettings,
 }
+
+/// The default of `--concurrent-accounts`: enough for 10,000 mailboxes polled every minute
+/// over a link of about 50 ms per request (167 polls per second).
+pub const DEFAULT_CONCURRENT_ACCOUNTS: usize = 32;
 
 impl Default for ImportSettings {
     fn default() -> Self {
         ImportSettings {
             max_messages_per_run: 1000,
             max_pages_per_run: 50,
-            concurrent_accounts: 4,
+            concurrent_accounts: DEFAULT_CONCURRENT_ACCOUNTS,
+            extra_requested_runs: 4,
             messages_in_parallel: 8,
-            tick: Duration::from_secs(1),
+            scheduled: true,
             shutdown_grace: Duration::from_secs(20),
             throttle_pause: Duration::from_secs(120),
+            history_max_age: Duration::from_secs(30 * 86_400),
+            history_per_account: 100,
             graph: GraphSettings::default(),
         }
     }
 }
+
+/// The longest the dispatcher sleeps without a reason: it also notices accounts changed by
+/// another process (`mailport import`, a restored backup) within this time.
+const IDLE_RECHECK: Duration = Duration::from_secs(30);
+/// How often old run history is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Clone)]
 pub struct Importer {
@@ -74,11 +107,17 @@ pub struct Inner {
     pub limits: MailboxLimits,
     pub settings: ImportSettings,
     running: Mutex<HashSet<String>>,
-    requested: Mutex<HashSet<String>>,
+    /// Run now requests, oldest first.
+    requested: Mutex<VecDeque<String>>,
     /// Counts of the runs going on, for the screens.
     live: live::LiveRuns,
     wake: Notify,
+    /// One permit per scheduled run in progress.
     slots: Arc<Semaphore>,
+    /// Extra permits for Run now when every slot is busy.
+    extra: Arc<Semaphore>,
+    /// The lag overview, recomputed at most every [`lag::CACHE_FOR`].
+    lag_cache: Mutex<Option<(tokio::time::Instant, LagOverview)>>,
     /// Parses stored messages one at a time on its own thread: bounds memory.
     pub parser: parser::ParserThread,
     /// Records imported messages, several per WAL sync.
@@ -95,12 +134,12 @@ impl std::ops::Deref for Importer {
 }
 
 /// Marks an account as running; dropping it clears the mark.
-struct RunningGuard<'a> {
-    importer: &'a Importer,
+struct RunningGuard {
+    importer: Importer,
     id: String,
 }
 
-impl Drop for RunningGuard<'_> {
+impl Drop for RunningGuard {
     fn drop(&mut self) {
         self.importer
             .running
@@ -116,8 +155,22 @@ pub enum RunError {
     NoSuchAccount(String),
     #[error("The account {0} is already importing.")]
     AlreadyRunning(String),
+    #[error("The account {0} is no longer due.")]
+    NotDue(String),
     #[error("The database failed: {0}.")]
     Database(#[from] sqlx::Error),
+}
+
+/// The account's status as a run left it.
+struct Concluded {
+    status: String,
+    detail: Option<String>,
+    throttled_until: Option<i64>,
+}
+
+fn now_ms() -> i64 {
+    let t = time::OffsetDateTime::now_utc();
+    t.unix_timestamp() * 1000 + i64::from(t.millisecond())
 }
 
 impl Importer {
@@ -129,6 +182,7 @@ impl Importer {
         settings: ImportSettings,
     ) -> Self {
         let slots = Arc::new(Semaphore::new(settings.concurrent_accounts.max(1)));
+        let extra = Arc::new(Semaphore::new(settings.extra_requested_runs));
         Importer {
             inner: Arc::new(Inner {
                 committer: crate::store::messages::Committer::start(db.clone()),
@@ -143,6 +197,8 @@ impl Importer {
                 live: live::LiveRuns::default(),
                 wake: Notify::new(),
                 slots,
+                extra,
+                lag_cache: Mutex::default(),
                 parser: parser::ParserThread::start(),
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
@@ -151,18 +207,43 @@ impl Importer {
     }
 
     pub fn is_running(&self, id: &str) -> bool {
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(id)
+        self.running_set().contains(id)
     }
 
-    /// Run now: the scheduler starts the account at its next tick, unless it is running.
+    fn running_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The accounts importing right now.
+    pub fn running_ids(&self) -> HashSet<String> {
+        self.running_set().clone()
+    }
+
+    /// Marks an account as running, unless it is.
+    fn mark_running(&self, id: &str) -> Option<RunningGuard> {
+        self.running_set()
+            .insert(id.to_string())
+            .then(|| RunningGuard {
+                importer: self.clone(),
+                id: id.to_string(),
+            })
+    }
+
+    /// Run now: the dispatcher starts the account at once (beyond the concurrency limit if
+    /// every slot is busy), unless it is running.
     pub fn request_run(&self, id: &str) {
-        self.requested
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string());
+        {
+            let mut queue = self.requested.lock().unwrap_or_else(|e| e.into_inner());
+            if !queue.iter().any(|q| q == id) {
+                queue.push_back(id.to_string());
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Accounts were created, changed or deleted: the dispatcher looks again at once.
+    pub fn accounts_changed(&self) {
+        *self.lag_cache.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.wake.notify_one();
     }
 
@@ -188,103 +269,245 @@ impl Importer {
         if let Err(e) = runs::close_interrupted(&self.db).await {
             tracing::error!(error = %e, "could not close interrupted runs");
         }
+        let mut next_prune = tokio::time::Instant::now();
         loop {
-            if let Err(e) = self.start_due().await {
-                tracing::error!(error = %e, "import scheduler failed to read accounts");
+            if self.shutdown.is_cancelled() {
+                return;
             }
+            if tokio::time::Instant::now() >= next_prune {
+                self.prune_history().await;
+                next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
+            }
+            let wait = match self.dispatch().await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::error!(error = %e, "import scheduler failed to read accounts");
+                    Duration::from_secs(5)
+                }
+            };
+            let wait = wait.min(next_prune.saturating_duration_since(tokio::time::Instant::now()));
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.settings.tick) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
 
-    async fn start_due(&self) -> Result<(), sqlx::Error> {
-        let now = now();
-        for account in accounts::list(&self.db).await? {
-            let requested = self
+    /// Starts Run now requests, then due accounts while slots are free. Returns how long
+    /// the dispatcher may sleep before something becomes due.
+    async fn dispatch(&self) -> Result<Duration, sqlx::Error> {
+        self.start_requested();
+        if !self.settings.scheduled {
+            return Ok(IDLE_RECHECK);
+        }
+        loop {
+            let free = self.slots.available_permits();
+            if free == 0 {
+                // A finished run wakes the dispatcher.
+                return Ok(IDLE_RECHECK);
+            }
+            let now = now();
+            let running = self.running_set().len();
+            let due = schedule::due(&self.db, now, (free + running) as i64).await?;
+            let mut waiting = 0;
+            for d in due {
+                let Some(guard) = self.mark_running(&d.id) else {
+                    continue;
+                };
+                let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                waiting += 1;
+                self.spawn_run(guard, Some(d.next_due_at), permit);
+            }
+            if waiting == 0 {
+                let next = schedule::next_due_after(&self.db, now).await?;
+                return Ok(next.map_or(IDLE_RECHECK, |t| until_unix(t).min(IDLE_RECHECK)));
+            }
+        }
+    }
+
+    /// Starts queued Run now requests while a slot or an extra permit is free.
+    fn start_requested(&self) {
+        loop {
+            let Some(id) = self
                 .requested
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(&account.id);
-            if self.is_running(&account.id) || !(requested || self.is_due(&account, now).await?) {
-                continue;
-            }
-            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                if requested {
-                    self.request_run(&account.id);
-                }
-                break;
+                .pop_front()
+            else {
+                return;
             };
-            let me = self.clone();
-            let id = account.id.clone();
-            self.tracker.spawn(async move {
-                let _permit = permit;
-                if let Err(e) = me.run_account(&id).await {
-                    tracing::debug!(account = %id, error = %e, "run not started");
+            let Some(guard) = self.mark_running(&id) else {
+                continue;
+            };
+            let permit = self
+                .slots
+                .clone()
+                .try_acquire_owned()
+                .or_else(|_| self.extra.clone().try_acquire_owned());
+            match permit {
+                Ok(permit) => self.spawn_run(guard, None, permit),
+                Err(_) => {
+                    drop(guard);
+                    // Back to the head of the queue: the next finished run starts it.
+                    self.requested
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push_front(id);
+                    return;
                 }
-            });
-        }
-        Ok(())
-    }
-
-    async fn is_due(&self, account: &Account, now: i64) -> Result<bool, sqlx::Error> {
-        if !account.enabled {
-            return Ok(false);
-        }
-        if account.throttled_until.is_some_and(|t| t > now) {
-            return Ok(false);
-        }
-        // Not polled while its credential is dead: the key button repairs it.
-        if account.status == "needs_consent"
-            && let Some(cred) =
-                crate::store::credentials::get(&self.db, &account.credential_id).await?
-            && cred.stored_status() != crate::store::credentials::TokenStatus::Valid
-        {
-            return Ok(false);
-        }
-        Ok(match runs::last_completed(&self.db, &account.id).await? {
-            None => true,
-            Some(run) => {
-                let since = run.finished_at.unwrap_or(run.started_at);
-                now - since >= account.poll_interval
             }
-        })
+        }
     }
 
-    /// One run of an account, recorded in the run log. Used by the scheduler, Run now and
-    /// `mailport import`.
+    fn spawn_run(&self, guard: RunningGuard, due_at: Option<i64>, permit: OwnedSemaphorePermit) {
+        let me = self.clone();
+        self.tracker.spawn(async move {
+            let id = guard.id.clone();
+            match me.run_marked(guard, due_at).await {
+                Ok(_) => {}
+                Err(RunError::Database(e)) => {
+                    // The poll could not be recorded, so the account is still due: hold the
+                    // slot a while rather than poll it again and again.
+                    tracing::error!(account = %id, error = %e, "could not record a poll");
+                    tokio::select! {
+                        _ = me.shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+                Err(e) => tracing::debug!(account = %id, error = %e, "run not started"),
+            }
+            drop(permit);
+            // A finished run starts the next due account at once.
+            me.wake.notify_one();
+        });
+    }
+
+    /// Deletes run history older than `history_max_age`, a batch at a time.
+    async fn prune_history(&self) {
+        let cutoff = now() - self.settings.history_max_age.as_secs() as i64;
+        loop {
+            match runs::prune_started_before(&self.db, cutoff, 1000).await {
+                Ok(1000) => tokio::task::yield_now().await,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(rows = n, "pruned old run history");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not prune run history");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Poll lag over every enabled account (cached for a moment: the accounts list,
+    /// `/api/v1/accounts` and `/healthz` all ask).
+    pub async fn lag_overview(&self) -> Result<LagOverview, sqlx::Error> {
+        if let Some((at, overview)) = &*self.lag_cache.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < lag::CACHE_FOR
+        {
+            return Ok(overview.clone());
+        }
+        let rows = schedule::lag_rows(&self.db).await?;
+        let overview = lag::overview(&rows, &self.running_ids(), now_ms());
+        *self.lag_cache.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((tokio::time::Instant::now(), overview.clone()));
+        Ok(overview)
+    }
+
+    /// One run of an account: recorded on the account, and in the run history when it
+    /// imported something or failed. Used by Run now and `mailport import`.
     pub async fn run_account(&self, id: &str) -> Result<RunSummary, RunError> {
-        {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            if !running.insert(id.to_string()) {
-                return Err(RunError::AlreadyRunning(id.to_string()));
-            }
-        }
-        let _guard = RunningGuard {
-            importer: self,
-            id: id.to_string(),
-        };
+        let guard = self
+            .mark_running(id)
+            .ok_or_else(|| RunError::AlreadyRunning(id.to_string()))?;
+        self.run_marked(guard, None).await
+    }
+
+    /// A run of an account already marked as running; `due_at` for a scheduled poll.
+    async fn run_marked(
+        &self,
+        guard: RunningGuard,
+        due_at: Option<i64>,
+    ) -> Result<RunSummary, RunError> {
+        let id = guard.id.as_str();
         let account = accounts::get(&self.db, id)
             .await?
             .ok_or_else(|| RunError::NoSuchAccount(id.to_string()))?;
-        let run_id = runs::start(&self.db, id).await?;
+        let started_ms = now_ms();
+        let started_at = started_ms.div_euclid(1000);
+        if due_at.is_some()
+            && !(account.enabled && account.next_due_at.is_some_and(|t| t <= started_at))
+        {
+            // Disabled or rescheduled since the dispatcher chose it.
+            return Err(RunError::NotDue(id.to_string()));
+        }
         let progress = Arc::new(Progress::new(self.settings.max_messages_per_run));
-        let shown = self.live.register(id, progress.clone());
+        let shown = self.live.register(id, started_at, progress.clone());
         let result = run::run(self, &account, &self.shutdown, &progress).await;
-        let summary = self.conclude(&account, result, progress.snapshot()).await?;
-        runs::finish(&self.db, run_id, &summary).await?;
-        // Only now: until the run log holds the final counts, the screens read them here.
+        let (summary, delta_link) = progress.take_parts();
+        let (summary, concluded) = self.conclude(&account, result, summary).await?;
+        let next_due_at = match summary.outcome.as_str() {
+            // Not polled while its credential is dead: the key button repairs it.
+            _ if concluded.status == "needs_consent" => None,
+            // Cut short by shutdown: its work resumes at once after the restart.
+            "cancelled" => account.next_due_at,
+            // A backlog: due again now, so it goes on as soon as the accounts already due
+            // had their turn (oldest-due first keeps it from delaying them).
+            "ok" if summary.capped => Some(now()),
+            _ => Some(
+                (started_at + account.poll_interval).max(concluded.throttled_until.unwrap_or(0)),
+            ),
+        };
+        schedule::record_poll(
+            &self.db,
+            id,
+            &PollRecord {
+                started_at,
+                lag_ms: due_at.map(|due| (started_ms - due * 1000).max(0)),
+                finished_at: now(),
+                outcome: &summary.outcome,
+                imported: summary.imported,
+                status: &concluded.status,
+                status_detail: concluded.detail.as_deref(),
+                throttled_until: concluded.throttled_until,
+                next_due_at,
+                read_updated_at: account.updated_at,
+                delta_link: delta_link.as_deref(),
+            },
+        )
+        .await?;
+        if summary.is_noteworthy() {
+            runs::record(
+                &self.db,
+                id,
+                started_at,
+                &summary,
+                self.settings.history_per_account,
+            )
+            .await?;
+        }
+        // Only now: until the account and the run log hold the final counts, the screens
+        // read them here.
         drop(shown);
-        tracing::info!(
-            account = %id,
-            outcome = %summary.outcome,
-            imported = summary.imported,
-            skipped = summary.skipped,
-            failed = summary.failed,
-            "import run finished"
-        );
+        if summary.is_noteworthy() {
+            tracing::info!(
+                account = %id,
+                outcome = %summary.outcome,
+                imported = summary.imported,
+                skipped = summary.skipped,
+                failed = summary.failed,
+                "import run finished"
+            );
+        } else {
+            tracing::debug!(account = %id, "empty poll");
+        }
+        drop(guard);
         Ok(summary)
     }
 
@@ -294,7 +517,7 @@ impl Importer {
         account: &Account,
         result: Result<(), Stop>,
         summary: RunSummary,
-    ) -> Result<RunSummary, sqlx::Error> {
+    ) -> Result<(RunSummary, Concluded), sqlx::Error> {
         let mut s = summary;
         let (status, detail, throttled_until) = match result {
             Ok(()) => {
@@ -344,28 +567,41 @@ impl Importer {
                     GraphErrorKind::Unauthorized => {
                         let cred = crate::store::credentials::get(&self.db, &account.credential_id)
                             .await?;
-                        let dead = cred.is_some_and(|c| {
-                            c.stored_status() != crate::store::credentials::TokenStatus::Valid
-                        });
-                        (
-                            if dead { "needs_consent" } else { "error" },
-                            Some(e.to_string()),
-                            None,
-                        )
+                        let status = cred
+                            .map(|c| account_status_for(c.stored_status()))
+                            .unwrap_or("error");
+                        (status, Some(e.to_string()), None)
                     }
                     _ => ("error", Some(e.to_string()), None),
                 }
             }
         };
         let status = if account.enabled { status } else { "disabled" };
-        accounts::set_status(
-            &self.db,
-            &account.id,
-            status,
-            detail.as_deref(),
+        let concluded = Concluded {
+            status: status.to_string(),
+            detail,
             throttled_until,
-        )
-        .await?;
-        Ok(s)
+        };
+        Ok((s, concluded))
+    }
+}
+
+/// How long until a unix time (at least a few milliseconds).
+fn until_unix(t: i64) -> Duration {
+    let target = std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+    target
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .max(Duration::from_millis(5))
+}
+
+/// The account status that names a credential's problem: "needs consent" sends the admin
+/// to the key button, "invalid client" to the client secret.
+fn account_status_for(credential: crate::store::credentials::TokenStatus) -> &'static str {
+    use crate::store::credentials::TokenStatus;
+    match credential {
+        TokenStatus::NeedsConsent => "needs_consent",
+        TokenStatus::InvalidClient => "invalid_client",
+        _ => "error",
     }
 }

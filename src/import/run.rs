@@ -38,6 +38,8 @@ pub struct Progress {
     summary: std::sync::Mutex<RunSummary>,
     /// Messages this run may still process (the per-run cap).
     budget: std::sync::atomic::AtomicUsize,
+    /// The deltaLink of a delta round this run completed, stored when the run is recorded.
+    round_end: std::sync::Mutex<Option<String>>,
 }
 
 impl Progress {
@@ -59,8 +61,21 @@ impl Progress {
             .is_ok()
     }
 
-    pub fn into_summary(self) -> RunSummary {
-        self.summary.into_inner().unwrap_or_else(|e| e.into_inner())
+    /// The run's counts and log, and the deltaLink of a delta round it completed (taken:
+    /// a second call has none). The screens may still read the counts through
+    /// [`Progress::snapshot`] until the run is recorded.
+    pub fn take_parts(&self) -> (RunSummary, Option<String>) {
+        (
+            self.snapshot(),
+            self.round_end
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        )
+    }
+
+    fn complete_round(&self, delta_link: String) {
+        *self.round_end.lock().unwrap_or_else(|e| e.into_inner()) = Some(delta_link);
     }
 
     /// The counts and log so far.
@@ -87,6 +102,8 @@ pub(super) fn storage(e: impl std::fmt::Display) -> Stop {
 }
 
 /// Checks the credential before any Graph request, so a dead grant is reported as such.
+/// A rejected client secret (expired, say) does not stop the run while the access token
+/// issued before still works: the token service keeps handing it out until it expires.
 pub async fn check_credential(importer: &Importer, account: &Account) -> Result<(), Stop> {
     let Some(cred) = credentials::get(&importer.db, &account.credential_id)
         .await
@@ -100,55 +117,51 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
             ),
         });
     };
-    match cred.stored_status() {
-        TokenStatus::NeedsConsent => Err(Stop::Credential {
+    if cred.stored_status() == TokenStatus::NeedsConsent {
+        return Err(Stop::Credential {
             status: "needs_consent",
             detail: format!(
                 "Credential {} needs consent: press its key button and sign in.",
                 cred.id
             ),
-        }),
-        TokenStatus::InvalidClient => Err(Stop::Credential {
-            status: "needs_consent",
-            detail: format!(
-                "The client secret of credential {} was rejected: enter a new one.",
-                cred.id
-            ),
-        }),
-        _ => match importer.tokens.access_token(&cred.id).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let status = match credentials::get(&importer.db, &cred.id).await {
-                    Ok(Some(c))
-                        if matches!(
-                            c.stored_status(),
-                            TokenStatus::NeedsConsent | TokenStatus::InvalidClient
-                        ) =>
-                    {
-                        "needs_consent"
+        });
+    }
+    match importer.tokens.access_token(&cred.id).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let now = credentials::get(&importer.db, &cred.id)
+                .await
+                .ok()
+                .flatten();
+            let status = match now.as_ref() {
+                Some(c) if c.stored_status() == TokenStatus::NeedsConsent => "needs_consent",
+                Some(c) if c.stored_status() == TokenStatus::InvalidClient => "invalid_client",
+                // A delegated credential's first token needs a person at the key button.
+                Some(c)
+                    if c.grant_type() == credentials::GrantType::AuthorizationCode
+                        && !c.has_refresh_token() =>
+                {
+                    "needs_consent"
+                }
+                _ => "error",
+            };
+            let detail = match (status, now.and_then(|c| c.last_error_code)) {
+                ("invalid_client", code) => format!(
+                    "The client secret of credential {} was rejected{}: enter a new client secret on the credential.",
+                    cred.id,
+                    code.map(|c| format!(" ({c})")).unwrap_or_default()
+                ),
+                _ => {
+                    let why = e.to_string();
+                    if why.contains(cred.id.as_str()) {
+                        why
+                    } else {
+                        format!("Credential {} has no usable token. {why}", cred.id)
                     }
-                    // A delegated credential's first token needs a person at the key button.
-                    Ok(Some(c))
-                        if c.grant_type() == credentials::GrantType::AuthorizationCode
-                            && !c.has_refresh_token() =>
-                    {
-                        "needs_consent"
-                    }
-                    _ => "error",
-                };
-                Err(Stop::Credential {
-                    status,
-                    detail: {
-                        let why = e.to_string();
-                        if why.contains(cred.id.as_str()) {
-                            why
-                        } else {
-                            format!("Credential {} has no usable token. {why}", cred.id)
-                        }
-                    },
-                })
-            }
-        },
+                }
+            };
+            Err(Stop::Credential { status, detail })
+        }
     }
 }
 
@@ -271,6 +284,7 @@ async fn import_folder(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> {
             (false, None) => return Ok(()),
         };
     }
+    progress.update(|s| s.capped = true);
     progress.log("stopped at the per-run page cap; the next run continues");
     Ok(())
 }
@@ -356,6 +370,12 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
             (None, Some(d)) => (Some(d), true),
             (None, None) => (None, true),
         };
+        if done && let Some(delta_link) = next {
+            // The round is complete. Its deltaLink is stored with the poll's record on the
+            // account, so that an empty poll writes once (`store::schedule::record_poll`).
+            progress.complete_round(delta_link);
+            return Ok(());
+        }
         accounts::set_delta_link(&importer.db, &account.id, next.as_deref(), done)
             .await
             .map_err(storage)?;
@@ -365,6 +385,7 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
         link = next;
         read_ahead = ahead;
     }
+    progress.update(|s| s.capped = true);
     progress.log("stopped at the per-run page cap; the next run continues");
     Ok(())
 }
@@ -400,6 +421,7 @@ async fn process_page(ctx: &RunCtx<'_>, page: &[MessageMeta]) -> Result<PageOutc
     for meta in page {
         if !progress.take_budget() {
             capped = true;
+            progress.update(|s| s.capped = true);
             progress.log("stopped at the per-run message cap; the next run continues");
             break;
         }
@@ -524,6 +546,17 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
             progress.update(|s| s.too_large += 1);
             return Ok(Handled::Stayed);
         }
+        Err(e) if e.kind == GraphErrorKind::ItemNotFound => {
+            // Deleted or moved away (by a person or another client) since it was listed:
+            // nothing to import and nothing failed.
+            writer.abort().await;
+            progress.update(|s| s.skipped += 1);
+            progress.log(format!(
+                "message {} was gone from the mailbox when it was downloaded (removed after it was listed) and was skipped",
+                short(&meta.id)
+            ));
+            return Ok(Handled::Stayed);
+        }
         Err(e) => {
             writer.abort().await;
             progress.update(|s| s.failed += 1);
@@ -532,8 +565,6 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
                 short(&meta.id)
             ));
             return match e.kind {
-                // Deleted or moved away since it was listed: nothing to import.
-                GraphErrorKind::ItemNotFound => Ok(Handled::Stayed),
                 GraphErrorKind::Network | GraphErrorKind::Server | GraphErrorKind::BadResponse => {
                     Ok(Handled::Failed)
                 }
@@ -577,6 +608,8 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         text_body: parsed.text_body,
         html_body: parsed.html_body,
         attachments: parsed.attachments,
+        attachment_count: parsed.attachment_count as i64,
+        calendar: parsed.calendar,
     };
     let (id, _new) = importer
         .committer
@@ -599,6 +632,7 @@ impl Progress {
                 ..RunSummary::default()
             }),
             budget: std::sync::atomic::AtomicUsize::new(budget),
+            round_end: std::sync::Mutex::new(None),
         }
     }
 }

@@ -123,7 +123,19 @@ impl TokenService {
         if let Some(token) = self.cached_token(&cred, REFRESH_MARGIN_SECS)? {
             return Ok(token);
         }
-        self.renew_and_read(&cred).await
+        match self.renew_and_read(&cred).await {
+            Ok(token) => Ok(token),
+            Err(failure) => {
+                // A rejected client secret (expired, say) cannot get a new token, but the
+                // one Microsoft issued before stays valid until it expires: mail keeps
+                // coming in while the administrator enters a new secret.
+                let cred = self.load(id).await?;
+                match self.cached_token(&cred, 0)? {
+                    Some(token) if cred.stored_status() == TokenStatus::InvalidClient => Ok(token),
+                    _ => Err(failure),
+                }
+            }
+        }
     }
 
     /// After Graph rejected `rejected` (401 InvalidAuthenticationToken): gets a new token,
@@ -154,14 +166,20 @@ impl TokenService {
         })
     }
 
-    /// The stored access token if it has more than `margin` seconds left.
+    /// The stored access token if it has more than `margin` seconds left. A credential
+    /// whose secret was rejected keeps the token it was issued before: it is used until it
+    /// expires (no refresh is tried; a new secret clears the status).
     fn cached_token(
         &self,
         cred: &Credential,
         margin: i64,
     ) -> Result<Option<AccessToken>, TokenFailure> {
         let expires_at = match (cred.stored_status(), cred.expires_at) {
-            (TokenStatus::Valid, Some(exp)) if exp - crate::store::now() > margin => exp,
+            (TokenStatus::Valid | TokenStatus::InvalidClient, Some(exp))
+                if exp - crate::store::now() > margin =>
+            {
+                exp
+            }
             _ => return Ok(None),
         };
         let Some(blob) = &cred.access_token else {

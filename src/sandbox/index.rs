@@ -111,7 +111,11 @@ async fn page(State(sandbox): State<Sandbox>) -> Response {
          <a href=\"/_sandbox/graph/storm\">fault storm</a></li>\
          <li><code>POST /_sandbox/graph/mailboxes/{user}/folders/inbox/generate</code> with \
          <code>{\"count\":5,\"attachments\":1}</code> adds mail; <code>\u{2026}/eml</code> takes raw \
-         <code>.eml</code> bytes</li></ul>",
+         <code>.eml</code> bytes</li>\
+         <li>Webhook receiver: <code>POST /_sandbox/receiver/{name}</code> takes signed \
+         deliveries (<code>PUT</code> sets its secrets), \
+         <a href=\"/_sandbox/receiver/demo/deliveries\">the demo's deliveries</a>, \
+         <code>\u{2026}/faults</code> queues failures</li></ul>",
     );
     sandbox_page(StatusCode::OK, "Front page", STYLE, &body)
 }

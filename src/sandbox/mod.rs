@@ -1,12 +1,15 @@
 //! A faithful offline emulator of Microsoft Entra ID (login.microsoftonline.com) and the
 //! Microsoft Graph mail API, used by the tests, `mailport demo` and `mailport sandbox`.
 //!
+//! It also receives webhooks as a business application would (`receiver`).
+//!
 //! It shares no code with Mailport's client side, so that a misunderstanding of Microsoft's
 //! behaviour cannot hide on both sides at once.
 
 pub mod graph;
 pub mod identity;
 mod index;
+pub mod receiver;
 pub mod world;
 
 use std::net::SocketAddr;
@@ -22,13 +25,19 @@ pub use world::{SandboxConfig, World};
 pub struct Sandbox {
     pub world: World,
     pub graph: graph::GraphState,
+    /// The webhook receivers (a small "business application").
+    pub receiver: receiver::ReceiverState,
 }
 
 impl Sandbox {
     pub fn new(config: SandboxConfig) -> Self {
         let world = World::new(config);
         let graph = graph::GraphState::new(world.clone());
-        Sandbox { world, graph }
+        Sandbox {
+            world,
+            graph,
+            receiver: receiver::ReceiverState::default(),
+        }
     }
 
     /// The HTTP routes of both halves, the `/_sandbox/...` test controls, and a front page
@@ -38,6 +47,7 @@ impl Sandbox {
             .merge(index::router(self.clone()))
             .merge(identity::router(self.world.clone()))
             .merge(graph::router(self.graph.clone()))
+            .merge(receiver::router(self.receiver.clone()))
     }
 }
 

@@ -206,6 +206,35 @@ pub struct UserConfig {
     pub mail: Option<String>,
 }
 
+fn user_key(tenant_id: &str, key: &str) -> String {
+    format!(
+        "{}|{}",
+        tenant_id.to_ascii_lowercase(),
+        key.to_ascii_lowercase()
+    )
+}
+
+impl WorldState {
+    /// Rebuilds the user index from the configuration (first match wins, as a scan did).
+    fn index_users(&mut self) {
+        self.user_index.clear();
+        for (t, tenant) in self.config.tenants.iter().enumerate() {
+            for (u, user) in tenant.users.iter().enumerate() {
+                let keys = [
+                    Some(&user.id),
+                    Some(&user.user_principal_name),
+                    user.mail.as_ref(),
+                ];
+                for key in keys.into_iter().flatten() {
+                    self.user_index
+                        .entry(user_key(&tenant.id, key))
+                        .or_insert((t, u));
+                }
+            }
+        }
+    }
+}
+
 /// What a bearer token issued by the sandbox grants.
 #[derive(Debug, Clone)]
 pub struct AccessGrant {
@@ -234,6 +263,9 @@ pub struct World {
 
 pub struct WorldState {
     pub config: SandboxConfig,
+    /// `tenant id|key` (lowercase; key = object id, UPN or mail) -> (tenant, user) index in
+    /// `config`, so that Graph finds one of thousands of users without a scan.
+    user_index: HashMap<String, (usize, usize)>,
     /// access token string -> grant
     pub access_tokens: HashMap<String, AccessGrant>,
     /// Sign-ins, codes, refresh tokens, consents, faults and the token log.
@@ -242,13 +274,40 @@ pub struct WorldState {
 
 impl World {
     pub fn new(config: SandboxConfig) -> Self {
+        let mut state = WorldState {
+            config,
+            user_index: HashMap::new(),
+            access_tokens: HashMap::new(),
+            identity: IdentityState::default(),
+        };
+        state.index_users();
         World {
-            inner: Arc::new(Mutex::new(WorldState {
-                config,
-                access_tokens: HashMap::new(),
-                identity: IdentityState::default(),
-            })),
+            inner: Arc::new(Mutex::new(state)),
         }
+    }
+
+    /// Adds users to a tenant (the bulk mailboxes of benchmarks). Fails, adding nothing,
+    /// when the tenant is unknown or a UPN or id is taken.
+    pub fn add_users(&self, tenant_id: &str, users: Vec<UserConfig>) -> Result<(), String> {
+        let mut state = self.lock();
+        let t = state
+            .config
+            .tenants
+            .iter()
+            .position(|t| t.id == tenant_id)
+            .ok_or_else(|| format!("unknown tenant '{tenant_id}'"))?;
+        let mut fresh = std::collections::HashSet::new();
+        for u in &users {
+            for key in [&u.id, &u.user_principal_name] {
+                let k = user_key(tenant_id, key);
+                if state.user_index.contains_key(&k) || !fresh.insert(k) {
+                    return Err(format!("user '{key}' exists already"));
+                }
+            }
+        }
+        state.config.tenants[t].users.extend(users);
+        state.index_users();
+        Ok(())
     }
 
     /// Locks the state. The lock is never held across an await.
@@ -283,18 +342,8 @@ impl World {
     /// Finds a user of a tenant by object id, UPN or mail (case-insensitive).
     pub fn find_user(&self, tenant_id: &str, key: &str) -> Option<UserConfig> {
         let state = self.lock();
-        let tenant = state.config.tenants.iter().find(|t| t.id == tenant_id)?;
-        tenant
-            .users
-            .iter()
-            .find(|u| {
-                u.id.eq_ignore_ascii_case(key)
-                    || u.user_principal_name.eq_ignore_ascii_case(key)
-                    || u.mail
-                        .as_deref()
-                        .is_some_and(|m| m.eq_ignore_ascii_case(key))
-            })
-            .cloned()
+        let (t, u) = *state.user_index.get(&user_key(tenant_id, key))?;
+        state.config.tenants.get(t)?.users.get(u).cloned()
     }
 
     pub fn access_token_lifetime(&self) -> Duration {

@@ -86,6 +86,20 @@ pub struct Account {
     pub delta_watermark: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the account is next due (unix seconds); `None` while parked for consent.
+    pub next_due_at: Option<i64>,
+    /// What the last poll left; see [`super::schedule`].
+    pub last_poll_started_at: Option<i64>,
+    /// How late the last poll started, in milliseconds after its due time.
+    pub last_poll_lag_ms: Option<i64>,
+    pub last_poll_finished_at: Option<i64>,
+    /// `ok`, `error` or `cancelled`.
+    pub last_poll_outcome: Option<String>,
+    /// The start of the last poll that ended `ok`.
+    pub last_success_at: Option<i64>,
+    /// The end of the last poll that imported something.
+    pub last_import_at: Option<i64>,
+    pub polls_since_import: i64,
 }
 
 impl Account {
@@ -112,7 +126,9 @@ impl Account {
 
 const COLUMNS: &str = "id, description, mailbox, folder, credential_id, after_import, move_to, graph_url, \
     poll_interval, enabled, import_since, max_message_bytes, status, status_detail, throttled_until, \
-    folder_id, move_to_folder_id, delta_link, delta_watermark, created_at, updated_at";
+    folder_id, move_to_folder_id, delta_link, delta_watermark, created_at, updated_at, next_due_at, \
+    last_poll_started_at, last_poll_lag_ms, last_poll_finished_at, last_poll_outcome, last_success_at, \
+    last_import_at, polls_since_import";
 
 pub async fn list(db: &Db) -> sqlx::Result<Vec<Account>> {
     sqlx::query_as(&format!(
@@ -131,12 +147,14 @@ pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Account>> {
     .await
 }
 
-pub async fn insert(db: &Db, s: &Settings) -> sqlx::Result<()> {
+/// Creates an account; it is due at once. `db` is the pool or a transaction.
+pub async fn insert(db: impl sqlx::SqliteExecutor<'_>, s: &Settings) -> sqlx::Result<()> {
     let t = now();
     sqlx::query(
         "INSERT INTO email_accounts (id, description, mailbox, folder, credential_id, after_import,
-            move_to, graph_url, poll_interval, enabled, import_since, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+            move_to, graph_url, poll_interval, enabled, import_since, status, created_at, updated_at,
+            next_due_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13)",
     )
     .bind(&s.id)
     .bind(&s.description)
@@ -157,8 +175,10 @@ pub async fn insert(db: &Db, s: &Settings) -> sqlx::Result<()> {
 }
 
 /// Saves settings. When the mailbox, folders, Graph URL, credential or mode change, the
-/// cached folder ids and the delta cursor no longer apply and are cleared.
-pub async fn update(db: &Db, s: &Settings) -> sqlx::Result<bool> {
+/// cached folder ids and the delta cursor no longer apply and are cleared. An enabled
+/// account becomes due at once (a parked one too), so a change shows its effect in the next
+/// seconds. `db` is the pool or a transaction.
+pub async fn update(db: impl sqlx::SqliteExecutor<'_>, s: &Settings) -> sqlx::Result<bool> {
     let n = sqlx::query(
         "UPDATE email_accounts SET
             folder_id = CASE WHEN mailbox = $3 AND folder = $4 AND graph_url = $8 AND credential_id = $5 THEN folder_id ELSE NULL END,
@@ -168,6 +188,7 @@ pub async fn update(db: &Db, s: &Settings) -> sqlx::Result<bool> {
             description = $2, mailbox = $3, folder = $4, credential_id = $5, after_import = $6,
             move_to = $7, graph_url = $8, poll_interval = $9, enabled = $10, import_since = $11,
             status = CASE WHEN $10 THEN (CASE WHEN status = 'disabled' THEN 'ok' ELSE status END) ELSE 'disabled' END,
+            next_due_at = CASE WHEN $10 THEN $12 ELSE next_due_at END,
             updated_at = $12
          WHERE id = $1",
     )
@@ -280,11 +301,200 @@ pub async fn set_delta_link(
 /// consent are ready again. Returns their ids, so they can be run at once.
 pub async fn credential_repaired(db: &Db, credential_id: &str) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
-        "UPDATE email_accounts SET status = 'ok', status_detail = NULL
-         WHERE credential_id = $1 AND status = 'needs_consent' AND enabled = 1
+        "UPDATE email_accounts SET status = 'ok', status_detail = NULL, next_due_at = $2
+         WHERE credential_id = $1 AND status IN ('needs_consent', 'invalid_client') AND enabled = 1
          RETURNING id",
     )
     .bind(credential_id)
+    .bind(now())
     .fetch_all(db)
     .await
+}
+
+/// The statuses the accounts list filters by: the five stored ones (with "needs consent" as
+/// the screens show it: also when the account's credential needs consent) and `stale`, an
+/// enabled account not polled successfully for [`super::schedule::STALE_AFTER_INTERVALS`]
+/// poll intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Ok,
+    Error,
+    NeedsConsent,
+    Disabled,
+    Throttled,
+    Stale,
+}
+
+impl StatusFilter {
+    pub const ALL: [StatusFilter; 6] = [
+        StatusFilter::Ok,
+        StatusFilter::Error,
+        StatusFilter::NeedsConsent,
+        StatusFilter::Disabled,
+        StatusFilter::Throttled,
+        StatusFilter::Stale,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::Ok => "ok",
+            StatusFilter::Error => "error",
+            StatusFilter::NeedsConsent => "needs_consent",
+            StatusFilter::Disabled => "disabled",
+            StatusFilter::Throttled => "throttled",
+            StatusFilter::Stale => "stale",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            StatusFilter::Ok => "OK",
+            StatusFilter::Error => "Error",
+            StatusFilter::NeedsConsent => "Needs consent",
+            StatusFilter::Disabled => "Disabled",
+            StatusFilter::Throttled => "Throttled",
+            StatusFilter::Stale => "Not polled lately",
+        }
+    }
+}
+
+/// What the accounts list and `GET /api/v1/accounts` are narrowed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// A case-insensitive part of the id, mailbox or description.
+    pub q: Option<String>,
+    pub status: Option<StatusFilter>,
+    pub credential_id: Option<String>,
+}
+
+/// Accounts whose credential needs consent or had its secret rejected: they show as
+/// `needs_consent` whatever their stored status says.
+const CREDENTIAL_DEAD: &str = "(enabled = 1 AND credential_id IN (SELECT id FROM credentials \
+    WHERE token_status IN ('needs_consent', 'invalid_client')))";
+
+type Builder<'a> = sqlx::QueryBuilder<'a, sqlx::Sqlite>;
+
+/// Appends ` WHERE …` for the filter (always a WHERE, `1 = 1` when empty).
+fn push_filter<'a>(b: &mut Builder<'a>, f: &'a ListFilter, now: i64) {
+    b.push(" WHERE 1 = 1");
+    if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = format!("%{}%", like_escape(&q.to_lowercase()));
+        b.push(" AND (LOWER(id) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR LOWER(mailbox) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR LOWER(description) LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+    if let Some(c) = &f.credential_id {
+        b.push(" AND credential_id = ").push_bind(c.as_str());
+    }
+    match f.status {
+        None => {}
+        Some(StatusFilter::NeedsConsent) => {
+            b.push(format!(
+                " AND (status = 'needs_consent' OR {CREDENTIAL_DEAD})"
+            ));
+        }
+        Some(StatusFilter::Stale) => {
+            b.push(" AND enabled = 1 AND COALESCE(last_success_at, created_at) < ")
+                .push_bind(now)
+                .push(" - poll_interval * ")
+                .push_bind(super::schedule::STALE_AFTER_INTERVALS);
+        }
+        Some(s) => {
+            b.push(" AND status = ")
+                .push_bind(s.as_str())
+                .push(format!(" AND NOT {CREDENTIAL_DEAD}"));
+        }
+    }
+}
+
+/// `%`, `_` and `\` taken literally in a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One page of the accounts matching `filter`, ordered by id, and how many match in all.
+pub async fn page(
+    db: &Db,
+    filter: &ListFilter,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<(Vec<Account>, i64)> {
+    let now = now();
+    let mut count = Builder::new("SELECT COUNT(*) FROM email_accounts");
+    push_filter(&mut count, filter, now);
+    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+    let mut select = Builder::new(format!("SELECT {COLUMNS} FROM email_accounts"));
+    push_filter(&mut select, filter, now);
+    select
+        .push(" ORDER BY id LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows = select.build_query_as().fetch_all(db).await?;
+    Ok((rows, total))
+}
+
+/// Every account matching `filter`, ordered by id (the CSV export, bulk changes).
+pub async fn matching(db: &Db, filter: &ListFilter) -> sqlx::Result<Vec<Account>> {
+    let mut select = Builder::new(format!("SELECT {COLUMNS} FROM email_accounts"));
+    push_filter(&mut select, filter, now());
+    select.push(" ORDER BY id");
+    select.build_query_as().fetch_all(db).await
+}
+
+/// Which of `ids` exist.
+pub async fn existing(db: &Db, ids: &[String]) -> sqlx::Result<std::collections::HashSet<String>> {
+    let mut found = std::collections::HashSet::new();
+    // SQLite allows 32,766 bound values; stay far below.
+    for chunk in ids.chunks(500) {
+        let mut b = Builder::new("SELECT id FROM email_accounts WHERE id IN (");
+        let mut list = b.separated(", ");
+        for id in chunk {
+            list.push_bind(id.as_str());
+        }
+        b.push(")");
+        let rows: Vec<String> = b.build_query_scalar().fetch_all(db).await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Enables or disables accounts in one transaction; returns the ids that changed. Enabled
+/// accounts are due at once, as after saving the form.
+pub async fn set_enabled(db: &Db, ids: &[String], enabled: bool) -> sqlx::Result<Vec<String>> {
+    let t = now();
+    let mut tx = db.begin().await?;
+    let mut changed = Vec::new();
+    for id in ids {
+        let n = sqlx::query(
+            "UPDATE email_accounts SET enabled = $2,
+                status = CASE WHEN $2 THEN (CASE WHEN status = 'disabled' THEN 'ok' ELSE status END) ELSE 'disabled' END,
+                next_due_at = CASE WHEN $2 THEN $3 ELSE next_due_at END,
+                updated_at = $3
+             WHERE id = $1 AND enabled <> $2",
+        )
+        .bind(id)
+        .bind(enabled)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            changed.push(id.clone());
+        }
+    }
+    tx.commit().await?;
+    Ok(changed)
 }

@@ -1,7 +1,7 @@
 //! Imported messages and their attachment metadata. The unique key (account, immutable
 //! Graph id) is what makes an import exactly-once.
 
-use crate::mime::{AttachmentInfo, Mailbox};
+use crate::mime::{AttachmentInfo, CalendarSummary, Mailbox, ParsedMessage};
 
 use super::{Db, now};
 
@@ -21,7 +21,11 @@ pub struct NewMessage {
     pub sha256: String,
     pub text_body: Option<String>,
     pub html_body: Option<String>,
+    /// At most [`crate::mime::MAX_ATTACHMENTS`].
     pub attachments: Vec<AttachmentInfo>,
+    /// All attachments of the message, listed or not.
+    pub attachment_count: i64,
+    pub calendar: Option<CalendarSummary>,
 }
 
 /// What we already know of a Graph message.
@@ -71,6 +75,9 @@ async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, b
         Ok(ids)
     }
     .await;
+    if result.is_ok() {
+        super::outbox::notify_written();
+    }
     let restored = sqlx::query("PRAGMA synchronous = NORMAL")
         .execute(&mut *conn)
         .await;
@@ -88,8 +95,8 @@ async fn insert_one(
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO messages (account_id, graph_id, state, internet_message_id, subject,
             from_name, from_address, to_json, cc_json, sent_at, received_at, size, sha256,
-            text_body, html_body, imported_at)
-         VALUES ($1, $2, 'imported', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            text_body, html_body, imported_at, calendar_json, attachment_count, parse_version)
+         VALUES ($1, $2, 'imported', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
          ON CONFLICT (account_id, graph_id) DO NOTHING
          RETURNING id",
     )
@@ -108,6 +115,9 @@ async fn insert_one(
     .bind(&m.text_body)
     .bind(&m.html_body)
     .bind(now())
+    .bind(calendar_json(m.calendar.as_ref()))
+    .bind(m.attachment_count)
+    .bind(crate::mime::PARSER_VERSION)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = id else {
@@ -120,12 +130,23 @@ async fn insert_one(
                 .await?;
         return Ok((existing.unwrap_or(0), false));
     };
-    for (idx, a) in m.attachments.iter().enumerate() {
+    insert_attachments(conn, id, &m.attachments).await?;
+    // The transactional outbox: its event and webhook deliveries commit with the message.
+    super::outbox::enqueue_imported(conn, id, &m.account_id).await?;
+    Ok((id, true))
+}
+
+async fn insert_attachments(
+    conn: &mut sqlx::SqliteConnection,
+    message_id: i64,
+    list: &[AttachmentInfo],
+) -> sqlx::Result<()> {
+    for (idx, a) in list.iter().enumerate() {
         sqlx::query(
             "INSERT INTO attachments (message_id, idx, name, content_type, size, content_id, is_inline)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(id)
+        .bind(message_id)
         .bind(idx as i64)
         .bind(&a.name)
         .bind(&a.content_type)
@@ -135,7 +156,78 @@ async fn insert_one(
         .execute(&mut *conn)
         .await?;
     }
-    Ok((id, true))
+    Ok(())
+}
+
+fn calendar_json(c: Option<&CalendarSummary>) -> Option<String> {
+    c.and_then(|c| serde_json::to_string(c).ok())
+}
+
+/// Imported messages whose shown text an older parser derived ([`crate::mime::PARSER_VERSION`]),
+/// oldest first after `after_id`: (id, sha256).
+pub async fn derived_by_older_parser(
+    db: &Db,
+    version: i64,
+    after_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as(
+        "SELECT id, sha256 FROM messages
+         WHERE state = 'imported' AND parse_version < $1 AND id > $2 AND sha256 IS NOT NULL
+         ORDER BY id LIMIT $3",
+    )
+    .bind(version)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Replaces what was derived from a stored message's raw bytes (subject, addresses,
+/// bodies, calendar, attachment list) with `parsed`, in one transaction. A subject the
+/// parser cannot find keeps the stored one (Graph's, from the listing).
+pub async fn replace_derived(db: &Db, id: i64, parsed: &ParsedMessage) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE messages SET subject = CASE WHEN $2 = '' THEN subject ELSE $2 END,
+            from_name = $3, from_address = $4, to_json = $5, cc_json = $6,
+            internet_message_id = COALESCE($7, internet_message_id), sent_at = COALESCE($8, sent_at),
+            text_body = $9, html_body = $10, calendar_json = $11, attachment_count = $12,
+            parse_version = $13
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&parsed.subject)
+    .bind(parsed.from.as_ref().and_then(|f| f.name.clone()))
+    .bind(parsed.from.as_ref().and_then(|f| f.address.clone()))
+    .bind(serde_json::to_string(&parsed.to).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&parsed.cc).unwrap_or_else(|_| "[]".into()))
+    .bind(&parsed.message_id)
+    .bind(parsed.date)
+    .bind(&parsed.text_body)
+    .bind(&parsed.html_body)
+    .bind(calendar_json(parsed.calendar.as_ref()))
+    .bind(parsed.attachment_count as i64)
+    .bind(crate::mime::PARSER_VERSION)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM attachments WHERE message_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    insert_attachments(&mut tx, id, &parsed.attachments).await?;
+    tx.commit().await
+}
+
+/// Marks a message as derived by the current parser without changing it (its blob is
+/// gone, so there is nothing to derive from).
+pub async fn mark_derived(db: &Db, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE messages SET parse_version = $2 WHERE id = $1")
+        .bind(id)
+        .bind(crate::mime::PARSER_VERSION)
+        .execute(db)
+        .await
+        .map(|_| ())
 }
 
 /// A message waiting for the group commit, and where its answer goes.
@@ -266,6 +358,9 @@ pub struct Message {
     pub text_body: Option<String>,
     pub html_body: Option<String>,
     pub imported_at: i64,
+    pub calendar_json: Option<String>,
+    /// All attachments of the message; None for rows stored before it was counted.
+    pub attachment_count: Option<i64>,
 }
 
 impl Message {
@@ -275,10 +370,15 @@ impl Message {
     pub fn cc(&self) -> Vec<Mailbox> {
         serde_json::from_str(&self.cc_json).unwrap_or_default()
     }
+    /// The summary of the message's calendar part (a meeting request), if it has one.
+    pub fn calendar(&self) -> Option<CalendarSummary> {
+        serde_json::from_str(self.calendar_json.as_deref()?).ok()
+    }
 }
 
 const COLUMNS: &str = "id, account_id, graph_id, state, post_action_done, internet_message_id, subject, \
-    from_name, from_address, to_json, cc_json, sent_at, received_at, size, sha256, text_body, html_body, imported_at";
+    from_name, from_address, to_json, cc_json, sent_at, received_at, size, sha256, text_body, html_body, imported_at, \
+    calendar_json, attachment_count";
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<Message>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
@@ -340,7 +440,7 @@ fn like_pattern(f: &ListFilter) -> Option<String> {
 }
 
 /// A message as lists show it: no bodies (they can be megabytes each), plus the number of
-/// attachments.
+/// attachments (all of them, also those beyond the listed 1,000).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageSummary {
     pub id: i64,
@@ -371,7 +471,8 @@ pub async fn list_summaries(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<Messag
     let rows = sqlx::query_as(&format!(
         "SELECT id, account_id, graph_id, state, internet_message_id, subject, from_name,
             from_address, to_json, received_at, size, sha256, imported_at,
-            (SELECT COUNT(*) FROM attachments a WHERE a.message_id = messages.id) AS attachment_count
+            COALESCE(attachment_count,
+                (SELECT COUNT(*) FROM attachments a WHERE a.message_id = messages.id)) AS attachment_count
          FROM messages WHERE {LIST_FILTER}
          ORDER BY COALESCE(received_at, imported_at) DESC, id DESC LIMIT $3 OFFSET $4"
     ))

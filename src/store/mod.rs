@@ -5,10 +5,15 @@ pub mod accounts;
 pub mod api_keys;
 pub mod blobs;
 pub mod credentials;
+pub mod events;
+pub mod imports;
 pub mod messages;
+pub mod outbox;
 pub mod runs;
+pub mod schedule;
 pub mod setup;
 pub mod users;
+pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

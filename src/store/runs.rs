@@ -1,4 +1,5 @@
-//! The import run log: one row per run of an account, with its counts and error.
+//! The import run history: one row per run of an account that imported something, failed
+//! or was cut short, with its counts and error; pruned by age and per account.
 
 use super::{Db, now};
 
@@ -17,6 +18,9 @@ pub struct RunSummary {
     pub error_message: Option<String>,
     pub request_id: Option<String>,
     pub log: Vec<String>,
+    /// The run stopped at its per-run cap with work left (not stored: the account is due
+    /// again at once, behind every account already due).
+    pub capped: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -39,20 +43,33 @@ pub struct Run {
     pub log: String,
 }
 
-pub async fn start(db: &Db, account_id: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "INSERT INTO import_runs (account_id, started_at) VALUES ($1, $2) RETURNING id",
-    )
-    .bind(account_id)
-    .bind(now())
-    .fetch_one(db)
-    .await
+impl RunSummary {
+    /// Whether the run history keeps this run: it imported, skipped or refused something,
+    /// retried, failed or was cut short. An empty, error-free poll leaves no row (its
+    /// figures go to the account, see [`super::schedule::record_poll`]).
+    pub fn is_noteworthy(&self) -> bool {
+        self.outcome != "ok"
+            || self.imported > 0
+            || self.too_large > 0
+            || self.failed > 0
+            || self.post_action_failures > 0
+            || self.retries > 0
+            || self.error_code.is_some()
+    }
 }
 
 /// The log is capped so that a run with many retries cannot bloat the database.
 const MAX_LOG_LINES: usize = 200;
 
-pub async fn finish(db: &Db, run_id: i64, s: &RunSummary) -> sqlx::Result<()> {
+/// Writes a finished run to the history (one row, written at its end) and drops the
+/// account's oldest rows beyond `keep_per_account`. Returns the run's id.
+pub async fn record(
+    db: &Db,
+    account_id: &str,
+    started_at: i64,
+    s: &RunSummary,
+    keep_per_account: i64,
+) -> sqlx::Result<i64> {
     let mut lines: Vec<&str> = s
         .log
         .iter()
@@ -64,13 +81,16 @@ pub async fn finish(db: &Db, run_id: i64, s: &RunSummary) -> sqlx::Result<()> {
     if more > 0 {
         lines.push(&tail);
     }
-    sqlx::query(
-        "UPDATE import_runs SET finished_at = $2, outcome = $3, listed = $4, imported = $5,
-            skipped = $6, too_large = $7, failed = $8, post_action_failures = $9, retries = $10,
-            error_code = $11, error_message = $12, request_id = $13, log = $14
-         WHERE id = $1",
+    let mut tx = db.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO import_runs (account_id, started_at, finished_at, outcome, listed, imported,
+            skipped, too_large, failed, post_action_failures, retries, error_code, error_message,
+            request_id, log)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         RETURNING id",
     )
-    .bind(run_id)
+    .bind(account_id)
+    .bind(started_at)
     .bind(now())
     .bind(&s.outcome)
     .bind(s.listed)
@@ -84,9 +104,32 @@ pub async fn finish(db: &Db, run_id: i64, s: &RunSummary) -> sqlx::Result<()> {
     .bind(&s.error_message)
     .bind(&s.request_id)
     .bind(lines.join("\n"))
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM import_runs WHERE account_id = $1 AND id < (
+            SELECT id FROM import_runs WHERE account_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+    )
+    .bind(account_id)
+    .bind(keep_per_account.max(1) - 1)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Deletes runs that started before `cutoff` (unix seconds), at most `batch` of them, so
+/// that pruning never holds the write lock for long. Returns how many went.
+pub async fn prune_started_before(db: &Db, cutoff: i64, batch: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM import_runs WHERE id IN (
+            SELECT id FROM import_runs WHERE started_at < $1 ORDER BY started_at LIMIT $2)",
+    )
+    .bind(cutoff)
+    .bind(batch)
     .execute(db)
-    .await
-    .map(|_| ())
+    .await?
+    .rows_affected())
 }
 
 const COLUMNS: &str = "id, account_id, started_at, finished_at, outcome, listed, imported, skipped, \
@@ -106,16 +149,26 @@ pub async fn last(db: &Db, account_id: &str) -> sqlx::Result<Option<Run>> {
     Ok(recent(db, account_id, 1).await?.into_iter().next())
 }
 
-/// The last run that ran to its end (ok or error): the poll interval counts from it. Runs
-/// cut short by a shutdown or crash do not count, so their work resumes at once.
-pub async fn last_completed(db: &Db, account_id: &str) -> sqlx::Result<Option<Run>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM import_runs WHERE account_id = $1 AND outcome IN ('ok', 'error')
-         ORDER BY id DESC LIMIT 1"
-    ))
-    .bind(account_id)
-    .fetch_optional(db)
-    .await
+/// The latest recorded run of each of `account_ids` (the accounts list's page).
+pub async fn last_of(
+    db: &Db,
+    account_ids: &[String],
+) -> sqlx::Result<std::collections::HashMap<String, Run>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in account_ids.chunks(500) {
+        let mut b = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "SELECT {COLUMNS} FROM import_runs WHERE id IN (
+                SELECT MAX(id) FROM import_runs WHERE account_id IN ("
+        ));
+        let mut list = b.separated(", ");
+        for id in chunk {
+            list.push_bind(id.as_str());
+        }
+        b.push(") GROUP BY account_id)");
+        let runs: Vec<Run> = b.build_query_as().fetch_all(db).await?;
+        out.extend(runs.into_iter().map(|r| (r.account_id.clone(), r)));
+    }
+    Ok(out)
 }
 
 /// Runs still marked running at start were cut short by a crash or kill.

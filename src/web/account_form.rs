@@ -82,7 +82,7 @@ pub fn format_date(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-fn parse_date(s: &str) -> Option<i64> {
+pub fn parse_date(s: &str) -> Option<i64> {
     let date =
         time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
     Some(date.midnight().assume_utc().unix_timestamp())

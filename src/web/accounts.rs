@@ -1,26 +1,36 @@
 //! The Email server accounts screen: list, create, edit, delete, Test connection, Run now.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 
 use super::account_form::{AccountForm, GRAPH_PRESETS, validate};
+use super::account_input::is_reserved;
+use super::api_accounts::{ListQuery, load_page};
 use super::auth::CurrentUser;
 use super::credential_form::{Validation, valid_id};
 use super::layout::Layout;
 use super::session::AppSession;
-use super::views::{AccountView, RunView};
+use super::views::{AccountView, RunView, short_duration};
 use crate::app::AppState;
 use crate::error::{AppError, render};
 use crate::import::diagnose::{Diagnosis, test_connection};
+use crate::store::accounts::StatusFilter;
 use crate::store::{self, accounts, credentials, runs};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(list).post(create))
+        .route("/accounts.csv", get(super::accounts_csv::export))
+        .route(
+            "/accounts/import",
+            get(super::accounts_csv::upload_page).post(super::accounts_csv::preview),
+        )
+        .route("/accounts/import/apply", post(super::accounts_csv::apply))
+        .route("/accounts/import/cancel", post(super::accounts_csv::cancel))
         .route("/accounts/new", get(new_page))
         .route("/accounts/{id}", get(show).post(update))
         .route("/accounts/{id}/delete", get(confirm_delete).post(delete))
@@ -34,14 +44,79 @@ struct ListPage {
     layout: Layout,
     accounts: Vec<AccountView>,
     has_credentials: bool,
+    /// What the list is narrowed to, as typed.
+    q: String,
+    status: String,
+    credential: String,
+    statuses: Vec<(&'static str, &'static str)>,
+    credential_ids: Vec<String>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    first_shown: i64,
+    last_shown: i64,
+    prev_link: Option<String>,
+    next_link: Option<String>,
+    /// The filter as a query string (for the export link), empty or `?…`.
+    filter_query: String,
+    filtered: bool,
+    lag: LagSummary,
 }
 
-async fn views(state: &AppState) -> Result<Vec<AccountView>, AppError> {
-    let mut out = Vec::new();
-    for a in accounts::list(&state.db).await? {
-        out.push(view(state, &a).await?);
+/// The poll lag overview in words, for the list's header.
+struct LagSummary {
+    scheduled: usize,
+    running: usize,
+    overdue: usize,
+    stale: usize,
+    parked: usize,
+    never_polled: usize,
+    p50: String,
+    p99: String,
+    max: String,
+    state: &'static str,
+}
+
+impl LagSummary {
+    fn new(o: &crate::import::lag::LagOverview) -> Self {
+        LagSummary {
+            scheduled: o.scheduled,
+            running: o.running,
+            overdue: o.overdue,
+            stale: o.stale,
+            parked: o.parked,
+            never_polled: o.never_polled,
+            p50: short_duration(o.p50_secs),
+            p99: short_duration(o.p99_secs),
+            max: short_duration(o.max_secs),
+            state: o.state(),
+        }
     }
-    Ok(out)
+}
+
+/// `?q=…&status=…&credential=…&page=N` for links that keep the list's filter.
+fn list_query(filter: &ListQuery, page: Option<i64>) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for (name, value) in [
+        ("q", &filter.q),
+        ("status", &filter.status),
+        ("credential", &filter.credential),
+    ] {
+        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            pairs.push((name, v.to_string()));
+        }
+    }
+    if let Some(p) = page.filter(|p| *p > 1) {
+        pairs.push(("page", p.to_string()));
+    }
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    }
 }
 
 async fn view(state: &AppState, a: &accounts::Account) -> Result<AccountView, AppError> {
@@ -55,17 +130,74 @@ async fn view(state: &AppState, a: &accounts::Account) -> Result<AccountView, Ap
     ))
 }
 
+/// The accounts list: paged, searchable and filterable, with the poll lag overview on top.
 async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     session: AppSession,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
-    let page = ListPage {
-        layout: Layout::new(&session, Some(user.username), "accounts").await?,
-        accounts: views(&state).await?,
-        has_credentials: !credentials::list(&state.db).await?.is_empty(),
+    let params = query.parse().map_err(AppError::BadRequest)?;
+    let page = load_page(&state, &params).await?;
+    let accounts = page
+        .accounts
+        .iter()
+        .map(|a| {
+            AccountView::new(
+                a,
+                page.credentials.get(&a.credential_id),
+                page.last_runs.get(&a.id),
+                page.running.contains(&a.id),
+            )
+        })
+        .collect();
+    let pages = ((page.total + params.per_page - 1) / params.per_page).max(1);
+    let filter_only = ListQuery {
+        page: None,
+        per_page: None,
+        ..query.clone()
     };
-    Ok(render(&page)?.into_response())
+    let mut credential_ids: Vec<String> = page.credentials.keys().cloned().collect();
+    credential_ids.sort();
+    let first_shown = ((params.page - 1) * params.per_page + 1).min(page.total);
+    let list_page = ListPage {
+        layout: Layout::new(&session, Some(user.username), "accounts").await?,
+        accounts,
+        has_credentials: !page.credentials.is_empty(),
+        q: params.filter.q.clone().unwrap_or_default(),
+        status: params
+            .filter
+            .status
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        credential: params.filter.credential_id.clone().unwrap_or_default(),
+        statuses: StatusFilter::ALL
+            .iter()
+            .map(|s| (s.as_str(), s.label()))
+            .collect(),
+        credential_ids,
+        total: page.total,
+        page: params.page,
+        pages,
+        first_shown,
+        last_shown: (params.page * params.per_page).min(page.total),
+        prev_link: (params.page > 1).then(|| {
+            format!(
+                "/accounts{}",
+                list_query(&filter_only, Some(params.page - 1))
+            )
+        }),
+        next_link: (params.page < pages).then(|| {
+            format!(
+                "/accounts{}",
+                list_query(&filter_only, Some(params.page + 1))
+            )
+        }),
+        filter_query: list_query(&filter_only, None),
+        filtered: params.filter != accounts::ListFilter::default(),
+        lag: LagSummary::new(&state.importer.lag_overview().await?),
+    };
+    Ok(render(&list_page)?.into_response())
 }
 
 #[derive(Template)]
@@ -121,18 +253,17 @@ async fn form_page(
         .collect();
     let (existing_view, mut runs) = match existing {
         Some(a) => {
-            let mut runs: Vec<RunView> = runs::recent(&state.db, &a.id, 20)
-                .await?
-                .iter()
-                .map(RunView::new)
-                .collect();
+            let mut runs: Vec<RunView> = Vec::new();
             // The database gets a run's counts when it ends; until then they come from memory.
-            if let Some(live) = state.importer.live_progress(&a.id)
-                && runs.first().is_some_and(|r| r.outcome == "running")
-            {
-                let current = runs.remove(0);
-                runs.insert(0, current.with_live(&live));
+            if let Some(live) = state.importer.live_run(&a.id) {
+                runs.push(RunView::live(&live));
             }
+            runs.extend(
+                runs::recent(&state.db, &a.id, 20)
+                    .await?
+                    .iter()
+                    .map(RunView::new),
+            );
             (Some(view(state, a).await?), runs)
         }
         None => (None, Vec::new()),
@@ -204,6 +335,17 @@ async fn create(
 ) -> Result<Response, AppError> {
     let cred = lookup_credential(&state, &form.credential_id).await?;
     let (settings, mut v) = match validate(&form, None, cred.as_ref()) {
+        Ok(_) if is_reserved(&form.id) => {
+            let mut v = Validation::default();
+            v.add(
+                "id",
+                format!(
+                    "{} names a page of Mailport; choose another id.",
+                    form.id.trim()
+                ),
+            );
+            return invalid(&state, &session, user, None, form, v).await;
+        }
         Ok(ok) => ok,
         Err(v) => return invalid(&state, &session, user, None, form, v).await,
     };
@@ -221,6 +363,7 @@ async fn create(
         }
         return Err(e.into());
     }
+    state.importer.accounts_changed();
     tracing::info!(account = %settings.id, by = %user.username, "email server account created");
     flash_saved(&session, &v).await?;
     Ok(Redirect::to(&format!("/accounts/{}", settings.id)).into_response())
@@ -292,6 +435,7 @@ async fn update(
         Err(v) => return invalid(&state, &session, user, Some(&account), form, v).await,
     };
     accounts::update(&state.db, &settings).await?;
+    state.importer.accounts_changed();
     tracing::info!(account = %account.id, by = %user.username, "email server account updated");
     flash_saved(&session, &v).await?;
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
@@ -337,6 +481,7 @@ async fn delete(
         return Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response());
     }
     accounts::delete(&state.db, &account.id).await?;
+    state.importer.accounts_changed();
     tracing::info!(account = %account.id, by = %user.username, "email server account deleted");
     session
         .flash(
@@ -376,16 +521,13 @@ async fn run_now(
             )
             .await?;
     } else {
-        let before = runs::last(&state.db, &account.id).await?.map(|r| r.id);
         state.importer.request_run(&account.id);
-        let text = if run_started(&state, &account.id, before).await? {
+        let text = if run_started(&state, &account.id).await {
             "Import started. Its counts show below and update every few seconds until the run ends."
                 .to_string()
         } else {
-            format!(
-                "Import requested. It starts as soon as one of the {} import slots is free; this page refreshes itself until then.",
-                state.importer.settings.concurrent_accounts
-            )
+            "Import requested. It starts as soon as an import slot is free; this page refreshes itself until then."
+                .to_string()
         };
         session.flash("ok", text).await?;
     }
@@ -393,16 +535,16 @@ async fn run_now(
 }
 
 /// Waits a moment for the scheduler to take a requested run, so that the flash can say
-/// what is happening: true once the run is going (or already over).
-async fn run_started(state: &AppState, id: &str, before: Option<i64>) -> Result<bool, AppError> {
+/// what is happening: true once the run is going (or already over), that is once the
+/// request has left the queue.
+async fn run_started(state: &AppState, id: &str) -> bool {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
-        if state.importer.is_running(id) || runs::last(&state.db, id).await?.map(|r| r.id) != before
-        {
-            return Ok(true);
+        if state.importer.is_running(id) || !state.importer.is_queued(id) {
+            return true;
         }
         if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
+            return false;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -1,4 +1,5 @@
-//! The read-only JSON API under `/api/v1`, for an API key or a signed-in session.
+//! The JSON API under `/api/v1`, for an API key or a signed-in session: credentials here,
+//! accounts in `api_accounts`, messages in `api_messages`.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -11,20 +12,21 @@ use utoipa::ToSchema;
 
 use super::auth::current_user;
 use super::session::AppSession;
-use super::views::{AccountJson, CredentialJson};
+use super::views::CredentialJson;
 use crate::app::AppState;
 use crate::crypto::sha256_hex;
 use crate::error::AppError;
-use crate::store::{self, accounts, credentials, runs};
+use crate::store::api_keys::ApiScope;
+use crate::store::{self, credentials};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/credentials", get(list_credentials))
         .route("/credentials/{id}", get(get_credential))
-        .route("/accounts", get(list_accounts))
-        .route("/accounts/{id}", get(get_account))
         .route("/openapi.json", get(super::openapi::openapi_json))
+        .merge(super::api_accounts::router())
         .merge(super::api_messages::router())
+        .merge(super::api_webhooks::router())
 }
 
 /// Errors as JSON: `{"error":{"code":"not_found","message":"…"}}`.
@@ -39,14 +41,52 @@ pub struct ApiErrorBody {
 /// What went wrong: a stable code for programs and a sentence for people.
 #[derive(Serialize, ToSchema)]
 pub struct ApiErrorDetail {
-    /// `unauthorized`, `forbidden`, `not_found`, `bad_request` or `internal_error`.
+    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict` or
+    /// `internal_error`.
     pub code: &'static str,
     /// What went wrong, as a sentence.
     pub message: String,
 }
 
+/// The body of a 422 answer: the request was understood, but fields are not valid, and
+/// nothing was saved.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    pub error: ValidationErrorDetail,
+}
+
+/// What was wrong with which field.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrorDetail {
+    /// `validation_failed`.
+    pub code: &'static str,
+    /// "Nothing was saved." and each field's problem.
+    pub message: String,
+    /// Field name → what is wrong with it, as a sentence.
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl ValidationErrorBody {
+    /// The body for the errors of `v`.
+    pub fn new(v: &super::credential_form::Validation) -> Self {
+        let summary: Vec<String> = v.errors.iter().map(|(k, m)| format!("{k}: {m}")).collect();
+        ValidationErrorBody {
+            error: ValidationErrorDetail {
+                code: "validation_failed",
+                message: format!("Nothing was saved. {}", summary.join(" ")),
+                fields: v
+                    .errors
+                    .iter()
+                    .map(|(k, m)| (k.to_string(), m.to_string()))
+                    .collect(),
+            },
+        }
+    }
+}
+
 impl ApiErrorBody {
-    fn response(status: StatusCode, code: &'static str, message: String) -> Response {
+    /// An error answer with this status, code and message.
+    pub(super) fn response(status: StatusCode, code: &'static str, message: String) -> Response {
         let body = ApiErrorBody {
             error: ApiErrorDetail { code, message },
         };
@@ -96,11 +136,20 @@ const NO_CREDENTIALS: &str = "Send Authorization: Bearer <API key> or sign in.";
 const UNKNOWN_KEY: &str = "Unknown or revoked API key. Create a key in Settings > API keys, \
     or with `mailport apikey create NAME --data-dir DIR` using the server's data dir.";
 
-/// An API key (`Authorization: Bearer …`) or a signed-in session.
+/// Who called the API, put into request extensions by [`require_api_auth`]: an API key's
+/// scope, or [`ApiScope::Admin`] for a signed-in session.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiCaller {
+    pub scope: ApiScope,
+}
+
+/// An API key (`Authorization: Bearer …`) or a signed-in session. A request with an
+/// `Authorization` header is never taken as the session's: that is what lets such requests
+/// skip the CSRF check (`csrf::verify`).
 pub async fn require_api_auth(
     State(state): State<AppState>,
     session: AppSession,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let bearer = request
@@ -111,7 +160,10 @@ pub async fn require_api_auth(
     match bearer {
         Some(Some(key)) if !key.is_empty() && key.len() <= 256 => {
             match store::api_keys::authenticate(&state.db, &sha256_hex(key.as_bytes())).await {
-                Ok(Some(_)) => next.run(request).await,
+                Ok(Some((_, scope))) => {
+                    request.extensions_mut().insert(ApiCaller { scope });
+                    next.run(request).await
+                }
                 Ok(None) => unauthorized(UNKNOWN_KEY),
                 Err(e) => ApiError::from(e).into_response(),
             }
@@ -119,7 +171,12 @@ pub async fn require_api_auth(
         Some(Some(key)) if !key.is_empty() => unauthorized(UNKNOWN_KEY),
         Some(_) => unauthorized(NO_CREDENTIALS),
         None => match current_user(&state, &session).await {
-            Ok(Some(_)) => next.run(request).await,
+            Ok(Some(_)) => {
+                request.extensions_mut().insert(ApiCaller {
+                    scope: ApiScope::Admin,
+                });
+                next.run(request).await
+            }
             Ok(None) => unauthorized(NO_CREDENTIALS),
             Err(e) => ApiError(e).into_response(),
         },
@@ -163,63 +220,4 @@ pub(super) async fn get_credential(
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(Json(CredentialJson::new(&cred)))
-}
-
-async fn account_json(state: &AppState, a: &accounts::Account) -> Result<AccountJson, ApiError> {
-    let cred = credentials::get(&state.db, &a.credential_id).await?;
-    let last = runs::last(&state.db, &a.id).await?;
-    let mut json = AccountJson::new(a, cred.as_ref(), last.as_ref());
-    // A run going on has its counts in the importer's memory, not yet in the database.
-    if let Some(run) = json.last_run.as_mut().filter(|r| r.outcome == "running")
-        && let Some(live) = state.importer.live_progress(&a.id)
-    {
-        run.listed = live.listed;
-        run.imported = live.imported;
-        run.skipped = live.skipped;
-        run.too_large = live.too_large;
-        run.failed = live.failed;
-    }
-    Ok(json)
-}
-
-/// Every email server account, ordered by id, each with its latest run.
-#[utoipa::path(
-    get,
-    path = "/api/v1/accounts",
-    tag = "accounts",
-    responses(
-        (status = 200, description = "Every email server account", body = Vec<AccountJson>),
-        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
-    )
-)]
-pub(super) async fn list_accounts(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<AccountJson>>, ApiError> {
-    let mut out = Vec::new();
-    for a in accounts::list(&state.db).await? {
-        out.push(account_json(&state, &a).await?);
-    }
-    Ok(Json(out))
-}
-
-/// One email server account with its latest run.
-#[utoipa::path(
-    get,
-    path = "/api/v1/accounts/{id}",
-    tag = "accounts",
-    params(("id" = String, Path, description = "The account's id")),
-    responses(
-        (status = 200, description = "The email server account", body = AccountJson),
-        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
-        (status = 404, description = "No account has this id", body = ApiErrorBody),
-    )
-)]
-pub(super) async fn get_account(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<AccountJson>, ApiError> {
-    let a = accounts::get(&state.db, &id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    Ok(Json(account_json(&state, &a).await?))
 }

@@ -11,7 +11,7 @@ use super::api::{ApiError, ApiErrorBody};
 use super::mail::{MailQuery, PER_PAGE, files, load_message};
 use super::views::rfc3339;
 use crate::app::AppState;
-use crate::mime::Mailbox;
+use crate::mime::{self, CalendarSummary, Mailbox};
 use crate::store::messages::{self, Message, MessageSummary};
 
 pub fn router() -> Router<AppState> {
@@ -49,6 +49,8 @@ pub(super) struct MessageListJson {
     subject: String,
     /// The sender's address.
     from: Option<String>,
+    /// The sender's display name.
+    from_name: Option<String>,
     /// The `To` addresses.
     to: Vec<String>,
     /// When the mailbox received it, RFC 3339 in UTC.
@@ -57,8 +59,10 @@ pub(super) struct MessageListJson {
     size: i64,
     /// SHA-256 of the raw message, hex; `null` when no content is stored.
     sha256: Option<String>,
-    /// Number of attachments.
+    /// All attachments, also those beyond the 1,000 that are listed.
     attachment_count: i64,
+    /// More attachments than [`mime::MAX_ATTACHMENTS`]: only that many are listed.
+    attachments_truncated: bool,
 }
 
 impl MessageListJson {
@@ -71,11 +75,13 @@ impl MessageListJson {
             internet_message_id: m.internet_message_id.clone(),
             subject: m.subject.clone(),
             from: m.from_address.clone(),
+            from_name: m.from_name.clone(),
             to: addresses(m.to()),
             received_at: m.received_at.and_then(rfc3339),
             size: m.size,
             sha256: m.sha256.clone(),
             attachment_count: m.attachment_count,
+            attachments_truncated: m.attachment_count > mime::MAX_ATTACHMENTS as i64,
         }
     }
 }
@@ -96,6 +102,8 @@ pub(super) struct MessageJson {
     subject: String,
     /// The sender's address.
     from: Option<String>,
+    /// The sender's display name.
+    from_name: Option<String>,
     /// The `To` addresses.
     to: Vec<String>,
     /// When the mailbox received it, RFC 3339 in UTC.
@@ -104,7 +112,53 @@ pub(super) struct MessageJson {
     size: i64,
     /// SHA-256 of the raw message, hex; `null` when no content is stored.
     sha256: Option<String>,
+    /// The plain-text body (for a message that is only a meeting request: its summary;
+    /// for one whose content is inside `winmail.dat`: the body found there).
+    text_body: Option<String>,
+    /// A meeting request's summary, when the message has a calendar part.
+    calendar: Option<CalendarJson>,
+    /// At most 1,000, in message order; `/mail/{id}/attachments/{n}` downloads number `n`.
     attachments: Vec<AttachmentJson>,
+    /// All attachments, listed or not.
+    attachment_count: i64,
+    /// More than 1,000 attachments: the rest are only in the raw message.
+    attachments_truncated: bool,
+}
+
+/// A meeting request's summary ([`CalendarSummary`]) plus its start and end in words. Every
+/// field is text as written in the calendar (RFC 5545), `null` when it does not say.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CalendarJson {
+    /// The iTIP method (RFC 5546): `REQUEST`, `CANCEL`, `REPLY`, `PUBLISH`, ...
+    method: Option<String>,
+    title: Option<String>,
+    /// `2017-12-11 09:00`, or `2017-12-11` for an all-day event, in `time_zone`.
+    start: Option<String>,
+    end: Option<String>,
+    /// `UTC`, the TZID of the start (`W. Europe Standard Time`), or `null` for floating time.
+    time_zone: Option<String>,
+    location: Option<String>,
+    /// `Name <address>` or the address.
+    organizer: Option<String>,
+    description: Option<String>,
+    /// `2017-12-11 09:00–10:00 UTC`.
+    when: Option<String>,
+}
+
+impl CalendarJson {
+    fn new(c: CalendarSummary) -> Self {
+        CalendarJson {
+            when: c.when(),
+            method: c.method,
+            title: c.title,
+            start: c.start,
+            end: c.end,
+            time_zone: c.time_zone,
+            location: c.location,
+            organizer: c.organizer,
+            description: c.description,
+        }
+    }
 }
 
 /// An attachment (a MIME part with a file name or `Content-Disposition: attachment`).
@@ -171,15 +225,18 @@ pub(super) async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<MessageJson>, ApiError> {
     let m: Message = load_message(&state, &id).await?;
-    let attachments = messages::attachments(&state.db, m.id)
+    let attachments: Vec<AttachmentJson> = messages::attachments(&state.db, m.id)
         .await?
         .into_iter()
         .map(|a| AttachmentJson {
-            name: a.name,
+            name: mime::clean::attachment_name(&a.name),
             content_type: a.content_type,
             size: a.size,
         })
         .collect();
+    let listed = attachments.len() as i64;
+    let attachment_count = m.attachment_count.unwrap_or(listed).max(listed);
+    let calendar = m.calendar().map(CalendarJson::new);
     Ok(Json(MessageJson {
         id: m.id,
         to: addresses(m.to()),
@@ -189,9 +246,14 @@ pub(super) async fn show(
         internet_message_id: m.internet_message_id,
         subject: m.subject,
         from: m.from_address,
+        from_name: m.from_name,
         received_at: m.received_at.and_then(rfc3339),
         size: m.size,
         sha256: m.sha256,
+        text_body: m.text_body,
+        calendar,
+        attachments_truncated: attachment_count > listed,
+        attachment_count,
         attachments,
     }))
 }

@@ -29,7 +29,7 @@ pub fn public_router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/setup", get(setup_page).post(setup))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(super::health::healthz))
 }
 
 pub fn private_router() -> Router<AppState> {

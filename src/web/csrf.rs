@@ -1,10 +1,11 @@
 //! CSRF protection for every state-changing request, in one middleware: a request that is
-//! not GET/HEAD/OPTIONS must carry the session's token as the `csrf_token` form field (or
-//! the `X-CSRF-Token` header). Checking centrally means a new route cannot forget it.
+//! not GET/HEAD/OPTIONS must carry the session's token as the `csrf_token` form field (also
+//! in a multipart upload) or the `X-CSRF-Token` header. Checking centrally means a new
+//! route cannot forget it. API calls with an API key need none: they carry no cookie.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -15,6 +16,19 @@ use crate::error::AppError;
 
 /// The largest form body we read (the outer body limit is the same).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
+/// The largest CSV file of accounts (`POST /accounts/import`): 10,000 accounts take about 2 MB.
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+/// The largest body of `PATCH /api/v1/accounts` (a bulk change naming up to 10,000 ids).
+pub const MAX_BULK_BYTES: usize = 2 * 1024 * 1024;
+
+/// The largest body a request may have.
+pub fn max_body_bytes(method: &Method, path: &str) -> usize {
+    match (method, path) {
+        (&Method::POST, "/accounts/import") => MAX_UPLOAD_BYTES,
+        (&Method::PATCH, "/api/v1/accounts") => MAX_BULK_BYTES,
+        _ => MAX_FORM_BYTES,
+    }
+}
 
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
@@ -25,6 +39,13 @@ pub async fn verify(request: Request, next: Next) -> Response {
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     ) {
+        return next.run(request).await;
+    }
+    // An API key in the Authorization header cannot be sent by another site's page, and
+    // `api::require_api_auth` never takes such a request as the session's.
+    if request.uri().path().starts_with(super::API_PREFIX)
+        && request.headers().contains_key(header::AUTHORIZATION)
+    {
         return next.run(request).await;
     }
     let Some(session) = request.extensions().get::<Session>().cloned() else {
@@ -40,17 +61,23 @@ pub async fn verify(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let (parts, body) = request.into_parts();
-    let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
+    let limit = max_body_bytes(&parts.method, parts.uri.path());
+    let bytes = match to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
-            let mut page =
-                AppError::BadRequest("The form is larger than Mailport accepts (64 KB).".into())
-                    .into_response();
+            let mut page = AppError::BadRequest(format!(
+                "The form is larger than Mailport accepts ({} KB).",
+                limit / 1024
+            ))
+            .into_response();
             *page.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             return page;
         }
     };
-    let form_token = form_field(&bytes, "csrf_token");
+    let form_token = match multipart_boundary(&parts.headers) {
+        Some(boundary) => multipart_field(bytes.clone(), boundary, "csrf_token").await,
+        None => form_field(&bytes, "csrf_token"),
+    };
     let given = header_token.or(form_token);
     let ok = matches!((&expected, &given), (Some(e), Some(g)) if constant_time_eq(e, g));
     if !ok {
@@ -64,6 +91,25 @@ pub async fn verify(request: Request, next: Next) -> Response {
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// The boundary of a `multipart/form-data` body (file uploads).
+fn multipart_boundary(headers: &axum::http::HeaderMap) -> Option<String> {
+    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    multer::parse_boundary(ct).ok()
+}
+
+/// A small text field of a multipart body (the token comes first in Mailport's forms, so
+/// only the parts before it are read).
+async fn multipart_field(body: bytes::Bytes, boundary: String, name: &str) -> Option<String> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(name) && field.file_name().is_none() {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {

@@ -19,7 +19,7 @@ use super::session::AppSession;
 use super::views::{format_time, rfc3339};
 use crate::app::AppState;
 use crate::error::{AppError, render};
-use crate::mime::Mailbox;
+use crate::mime::{self, Mailbox};
 use crate::store::messages::{self, ListFilter, Message, MessageSummary};
 
 pub fn router() -> Router<AppState> {
@@ -266,7 +266,34 @@ struct ShowPage {
     too_large: bool,
     text: Option<String>,
     html: Option<html::SafeHtml>,
+    calendar: Option<CalendarView>,
     attachments: Vec<AttachmentRow>,
+    /// All attachments of the message; more than `attachments.len()` when the list was cut.
+    attachment_count: i64,
+    attachments_truncated: bool,
+}
+
+/// A meeting request as the message page shows it.
+struct CalendarView {
+    kind: &'static str,
+    title: Option<String>,
+    when: Option<String>,
+    location: Option<String>,
+    organizer: Option<String>,
+    description: Option<String>,
+}
+
+impl CalendarView {
+    fn new(c: &mime::CalendarSummary) -> Self {
+        CalendarView {
+            kind: c.kind(),
+            title: c.title.clone(),
+            when: c.when(),
+            location: c.location.clone(),
+            organizer: c.organizer.clone(),
+            description: c.description.clone().filter(|d| !d.trim().is_empty()),
+        }
+    }
 }
 
 async fn show(
@@ -294,6 +321,14 @@ async fn show(
         }
         None => None,
     };
+    let calendar = m.calendar();
+    // A message that is only a meeting request has the summary as its text body: shown once.
+    let text = match (&calendar, &m.text_body) {
+        (Some(c), Some(t)) if *t == c.to_text() => None,
+        _ => m.text_body.clone(),
+    };
+    let listed = parts.len() as i64;
+    let attachment_count = m.attachment_count.unwrap_or(listed).max(listed);
     let join = |list: Vec<Mailbox>| {
         list.iter()
             .map(mailbox_label)
@@ -312,13 +347,16 @@ async fn show(
         received: m.received_at.map(format_time),
         size: format!("{} ({} bytes)", human_size(m.size), m.size),
         too_large: m.state == "too_large",
-        text: m.text_body.clone(),
+        text,
         html,
+        calendar: calendar.as_ref().map(CalendarView::new),
+        attachments_truncated: attachment_count > listed,
+        attachment_count,
         attachments: parts
             .iter()
             .map(|a| AttachmentRow {
                 idx: a.idx,
-                name: a.name.clone(),
+                name: mime::clean::attachment_name(&a.name),
                 content_type: a.content_type.clone(),
                 size: human_size(a.size),
                 inline: a.is_inline,

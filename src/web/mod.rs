@@ -3,13 +3,18 @@
 //! and CSRF.
 
 pub mod account_form;
+pub mod account_input;
 pub mod accounts;
+pub mod accounts_csv;
 pub mod api;
+pub mod api_accounts;
 pub mod api_messages;
+pub mod api_webhooks;
 pub mod auth;
 pub mod credential_form;
 pub mod credentials;
 pub mod csrf;
+pub mod health;
 pub mod layout;
 pub mod login_limit;
 pub mod mail;
@@ -18,6 +23,8 @@ pub mod openapi;
 pub mod session;
 pub mod settings;
 pub mod views;
+pub mod webhook_form;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -27,7 +34,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use tower_http::compression::CompressionLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -52,7 +58,8 @@ pub enum Access {
     Public,
     /// A signed-in administrator; anyone else is redirected to `/login`.
     Admin,
-    /// A signed-in administrator or an API key; anyone else gets a 401 JSON error.
+    /// A signed-in administrator or an API key; anyone else gets a 401 JSON error. Routes
+    /// other than GET also need the key's `admin` scope (a session has it).
     Api,
 }
 
@@ -86,6 +93,11 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::POST, "/credentials/{id}/token", Admin),
         (Method::GET, "/accounts", Admin),
         (Method::POST, "/accounts", Admin),
+        (Method::GET, "/accounts.csv", Admin),
+        (Method::GET, "/accounts/import", Admin),
+        (Method::POST, "/accounts/import", Admin),
+        (Method::POST, "/accounts/import/apply", Admin),
+        (Method::POST, "/accounts/import/cancel", Admin),
         (Method::GET, "/accounts/new", Admin),
         (Method::GET, "/accounts/{id}", Admin),
         (Method::POST, "/accounts/{id}", Admin),
@@ -103,14 +115,40 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::POST, "/settings/api-keys", Admin),
         (Method::GET, "/settings/api-keys/{id}/delete", Admin),
         (Method::POST, "/settings/api-keys/{id}/delete", Admin),
+        (Method::GET, "/webhooks", Admin),
+        (Method::POST, "/webhooks", Admin),
+        (Method::GET, "/webhooks/new", Admin),
+        (Method::GET, "/webhooks/{id}", Admin),
+        (Method::POST, "/webhooks/{id}", Admin),
+        (Method::GET, "/webhooks/{id}/delete", Admin),
+        (Method::POST, "/webhooks/{id}/delete", Admin),
+        (Method::POST, "/webhooks/{id}/rotate-secret", Admin),
+        (Method::POST, "/webhooks/{id}/test", Admin),
+        (Method::POST, "/webhooks/{id}/redeliver", Admin),
+        (
+            Method::POST,
+            "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            Admin,
+        ),
+        (Method::POST, "/webhooks/{id}/send-existing", Admin),
         (Method::GET, "/api/v1/openapi.json", Api),
         (Method::GET, "/api/v1/credentials", Api),
         (Method::GET, "/api/v1/credentials/{id}", Api),
         (Method::GET, "/api/v1/accounts", Api),
+        (Method::POST, "/api/v1/accounts", Api),
+        (Method::PATCH, "/api/v1/accounts", Api),
         (Method::GET, "/api/v1/accounts/{id}", Api),
+        (Method::PUT, "/api/v1/accounts/{id}", Api),
+        (Method::PATCH, "/api/v1/accounts/{id}", Api),
+        (Method::DELETE, "/api/v1/accounts/{id}", Api),
         (Method::GET, "/api/v1/messages", Api),
         (Method::GET, "/api/v1/messages/{id}", Api),
         (Method::GET, "/api/v1/messages/{id}/raw", Api),
+        (Method::GET, "/api/v1/messages/{id}/attachments/{n}", Api),
+        (Method::GET, "/api/v1/webhooks", Api),
+        (Method::GET, "/api/v1/webhooks/{id}", Api),
+        (Method::GET, "/api/v1/webhooks/{id}/deliveries", Api),
+        (Method::GET, "/api/v1/events", Api),
     ]
 };
 
@@ -184,6 +222,7 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
         .merge(accounts::router())
         .merge(mail::router())
         .merge(settings::router())
+        .merge(webhooks::router())
         .merge(oauth_flow::private_router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -235,12 +274,29 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
         // Pages, CSS and JavaScript go out gzipped to browsers that ask; downloads of mail
         // and attachments keep their exact bytes on the wire for clients that do not.
         .layer(CompressionLayer::new().gzip(true))
-        .layer(RequestBodyLimitLayer::new(csrf::MAX_FORM_BYTES))
+        .layer(middleware::from_fn(limit_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
         .with_state(state)
+}
+
+/// Caps request bodies at [`csrf::max_body_bytes`] for their path (64 KB for forms, more
+/// for the CSV upload): 413 at once for a larger Content-Length, else while reading.
+async fn limit_body(request: Request, next: Next) -> Response {
+    let limit = csrf::max_body_bytes(request.method(), request.uri().path());
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Where `static/` is: next to the binary's crate in development, or MAILPORT_STATIC_DIR.

@@ -14,34 +14,48 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, api_messages};
+use super::{api, api_accounts, api_messages, api_webhooks};
 
 /// The API's OpenAPI document (OpenAPI Specification 3.1, <https://spec.openapis.org/oas/v3.1.0>).
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Mailport API",
-        description = "Read-only JSON API over Mailport's credentials, email server accounts and \
-            imported mail. Authenticate with `Authorization: Bearer <API key>` (Settings > API \
-            keys, or `mailport apikey create`) or a signed-in session. Errors are \
-            `{\"error\":{\"code\",\"message\"}}`.",
+        description = "JSON API over Mailport's credentials, email server accounts, imported \
+            mail, webhook endpoints and the changes feed. Authenticate with \
+            `Authorization: Bearer <API key>` (Settings > API keys, or `mailport apikey create`) \
+            or a signed-in session (which sends its CSRF token as `X-CSRF-Token` on writes). \
+            Writes need a key with the `admin` scope. Errors are \
+            `{\"error\":{\"code\",\"message\"}}`; a 422 adds `fields`.",
     ),
     paths(
         openapi_json,
         api::list_credentials,
         api::get_credential,
-        api::list_accounts,
-        api::get_account,
+        api_accounts::list,
+        api_accounts::create,
+        api_accounts::bulk_enable,
+        api_accounts::show,
+        api_accounts::replace,
+        api_accounts::change,
+        api_accounts::remove,
         api_messages::list,
         api_messages::show,
         api_messages::raw,
+        api_webhooks::attachment,
+        api_webhooks::list,
+        api_webhooks::show,
+        api_webhooks::deliveries,
+        api_webhooks::feed,
     ),
     modifiers(&Authentication),
     security(("api_key" = []), ("session" = [])),
     tags(
         (name = "credentials", description = "OAuth2 credentials and the state of their tokens"),
-        (name = "accounts", description = "Email server accounts and their latest import run"),
+        (name = "accounts", description = "Email server accounts, their polling and their latest import run"),
         (name = "messages", description = "Imported mail"),
+        (name = "webhooks", description = "Webhook endpoints and their deliveries (read-only)"),
+        (name = "events", description = "The changes feed: imported mail as events to pull"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -87,6 +101,20 @@ impl utoipa::PartialSchema for RawMessage {
 }
 
 impl utoipa::ToSchema for RawMessage {}
+
+/// A file download (an attachment's decoded bytes), as OpenAPI 3.1 describes binary content.
+pub struct Download;
+
+impl utoipa::PartialSchema for Download {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .content_media_type("application/octet-stream")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Download {}
 
 /// The document as JSON, built once.
 pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {

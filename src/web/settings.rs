@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
 pub struct KeyView {
     pub id: i64,
     pub name: String,
+    /// `read` or `admin`.
+    pub scope: String,
     pub created: TimeView,
     pub last_used: Option<TimeView>,
 }
@@ -60,6 +62,7 @@ async fn render_page(
         .map(|k| KeyView {
             id: k.id,
             name: k.name,
+            scope: k.scope,
             created: TimeView::at(k.created_at),
             last_used: k.last_used_at.map(TimeView::at),
         })
@@ -91,6 +94,9 @@ async fn page(
 struct NewKey {
     #[serde(default)]
     name: String,
+    /// `read` (the default) or `admin`.
+    #[serde(default)]
+    scope: String,
 }
 
 fn validate_name(name: &str) -> Result<(), String> {
@@ -116,8 +122,16 @@ async fn create(
     if let Err(e) = validate_name(&name) {
         return render_page(&state, &session, user, None, name, Some(e)).await;
     }
+    let scope = match form.scope.trim() {
+        "" => Some(api_keys::ApiScope::Read),
+        s => api_keys::ApiScope::parse(s),
+    };
+    let Some(scope) = scope else {
+        let msg = "Choose what the key may do: read, or read and change (admin).".to_string();
+        return render_page(&state, &session, user, None, name, Some(msg)).await;
+    };
     let key = format!("mp_{}", random_token(32));
-    match api_keys::create(&state.db, &name, &sha256_hex(key.as_bytes())).await {
+    match api_keys::create_with_scope(&state.db, &name, &sha256_hex(key.as_bytes()), scope).await {
         Ok(()) => {}
         Err(e) if store::is_unique_violation(&e) => {
             let msg = format!("An API key named {name} already exists. Choose another name.");
@@ -125,7 +139,7 @@ async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(key = %name, by = %user.username, "API key created");
+    tracing::info!(key = %name, scope = scope.as_str(), by = %user.username, "API key created");
     // Rendered, not redirected: the key must not pass through the session store.
     render_page(&state, &session, user, Some(key), String::new(), None).await
 }
@@ -156,6 +170,7 @@ async fn confirm_delete(
         key: KeyView {
             id: k.id,
             name: k.name,
+            scope: k.scope,
             created: TimeView::at(k.created_at),
             last_used: k.last_used_at.map(TimeView::at),
         },

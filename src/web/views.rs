@@ -4,6 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::import::lag::AccountLag;
 use crate::store::credentials::{Credential, TokenStatus};
 
 /// `2026-11-27 05:12 UTC`; pages turn it into local time with a little JavaScript.
@@ -249,6 +250,14 @@ pub struct AccountView {
     /// to repair it.
     pub credential_problem: Option<String>,
     pub last_run: Option<RunView>,
+    /// How its polling goes; `None` when it is not scheduled (disabled or parked).
+    pub lag: Option<AccountLag>,
+    /// "on time", "12 s late", "waiting 40 s": the lag in words.
+    pub lag_label: String,
+    /// Set when it has not been polled successfully for several intervals.
+    pub poll_warning: Option<String>,
+    /// When its last poll started (empty polls are not in the run history).
+    pub last_poll: Option<TimeView>,
 }
 
 impl AccountView {
@@ -258,29 +267,16 @@ impl AccountView {
         last: Option<&crate::store::runs::Run>,
         running: bool,
     ) -> Self {
-        let credential_problem = match cred.map(|c| (c.stored_status(), c.grant_type())) {
-            None => Some("the credential is missing".to_string()),
-            Some((TokenStatus::NeedsConsent, _)) => {
-                Some("the credential needs consent".to_string())
-            }
-            Some((TokenStatus::InvalidClient, _)) => {
-                Some("the credential's client secret was rejected".to_string())
-            }
-            // Only a person can get the first token of a delegated credential.
-            Some((TokenStatus::None, crate::store::credentials::GrantType::AuthorizationCode)) => {
-                Some("the credential has no token yet: press its key button and sign in".into())
-            }
-            _ => None,
-        };
-        let status = if credential_problem.is_some() && a.enabled {
-            "needs_consent".to_string()
-        } else {
-            a.status.clone()
+        let (credential_problem, problem_status) = credential_problem(cred);
+        let status = match problem_status {
+            Some(s) if a.enabled => s.to_string(),
+            _ => a.status.clone(),
         };
         let (label, time) = match status.as_str() {
             "ok" => ("OK".to_string(), None),
             "error" => ("Error".to_string(), None),
             "needs_consent" => ("Needs consent".to_string(), None),
+            "invalid_client" => ("Secret rejected".to_string(), None),
             "disabled" => ("Disabled".to_string(), None),
             "throttled" => match a.throttled_until {
                 Some(t) => ("Throttled until".to_string(), Some(TimeView::at(t))),
@@ -288,7 +284,30 @@ impl AccountView {
             },
             other => (other.to_string(), None),
         };
+        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let lag = crate::import::lag::AccountLag::of_account(a, running, now_ms as i64);
+        let lag_label = match &lag {
+            None if a.enabled => "waiting for its credential".to_string(),
+            None => "not polled (disabled)".to_string(),
+            Some(l) if l.overdue => format!("waiting {} past due", short_duration(l.lag_secs)),
+            Some(l) if l.lag_secs >= 1.0 => {
+                format!("last poll {} late", short_duration(l.lag_secs))
+            }
+            Some(_) if a.last_poll_started_at.is_none() => "not polled yet".to_string(),
+            Some(_) => "on time".to_string(),
+        };
+        let poll_warning = lag.as_ref().filter(|l| l.stale).map(|l| {
+            format!(
+                "No successful poll for {} ({} poll intervals or more).",
+                short_duration(l.since_success_secs as f64),
+                crate::store::schedule::STALE_AFTER_INTERVALS
+            )
+        });
         AccountView {
+            lag,
+            lag_label,
+            poll_warning,
+            last_poll: a.last_poll_started_at.map(TimeView::at),
             id: a.id.clone(),
             description: a.description.clone(),
             mailbox: if a.mailbox.is_empty() {
@@ -312,6 +331,53 @@ impl AccountView {
             credential_problem,
             last_run: last.map(RunView::new),
         }
+    }
+}
+
+/// What is wrong with an account's credential, in words, and the account status that
+/// names it (None: the account keeps its own status). A rejected client secret whose
+/// access token still works is said so: imports go on until the token expires.
+fn credential_problem(cred: Option<&Credential>) -> (Option<String>, Option<&'static str>) {
+    let Some(c) = cred else {
+        return (Some("the credential is missing".into()), Some("error"));
+    };
+    let code = c
+        .last_error_code
+        .as_deref()
+        .map(|code| format!(" ({code})"))
+        .unwrap_or_default();
+    match c.stored_status() {
+        TokenStatus::NeedsConsent => (
+            Some("the credential needs consent: press its key button and sign in again".into()),
+            Some("needs_consent"),
+        ),
+        TokenStatus::InvalidClient => {
+            let text = match c.expires_at.filter(|&t| t > crate::store::now()) {
+                Some(until) => format!(
+                    "the credential's client secret was rejected{code}; imports use the access token issued before until {}: enter a new client secret by then",
+                    format_time(until)
+                ),
+                None => format!(
+                    "the credential's client secret was rejected{code}: enter a new client secret"
+                ),
+            };
+            (Some(text), Some("invalid_client"))
+        }
+        // Only a person can get the first token of a delegated credential.
+        TokenStatus::None if c.grant_type() == crate::store::credentials::GrantType::AuthorizationCode => (
+            Some("the credential has no token yet: press its key button and sign in".into()),
+            Some("needs_consent"),
+        ),
+        TokenStatus::Error => (
+            Some(format!(
+                "the credential's last token request failed{code}: {}",
+                c.last_error_description
+                    .as_deref()
+                    .unwrap_or("see the credential")
+            )),
+            None,
+        ),
+        _ => (None, None),
     }
 }
 
@@ -351,10 +417,11 @@ impl RunView {
         }
     }
 
-    /// A run still going: its counts so far, from the importer's memory (the database has
+    /// The run going on: its counts so far, from the importer's memory (the database has
     /// them only when the run ends).
-    pub fn with_live(mut self, live: &crate::store::runs::RunSummary) -> Self {
-        self.counts = counts(
+    pub fn live(run: &crate::import::live::LiveRun) -> Self {
+        let live = &run.summary;
+        let mut counts = counts(
             live.listed,
             live.imported,
             live.skipped,
@@ -362,10 +429,19 @@ impl RunView {
                 (live.too_large, "too large"),
                 (live.failed, "failed"),
                 (live.post_action_failures, "post-action failures"),
+                (live.retries, "retries"),
             ],
         );
-        self.counts.push_str(" so far");
-        self
+        counts.push_str(" so far");
+        RunView {
+            started: TimeView::at(run.started_at),
+            finished: None,
+            outcome: "running".into(),
+            counts,
+            error: None,
+            reference: None,
+            log: live.log.join("\n"),
+        }
     }
 }
 
@@ -388,7 +464,8 @@ fn reference(code: Option<&str>, request_id: Option<&str>) -> Option<String> {
     }
 }
 
-/// An email server account in the JSON API (`/api/v1/accounts`).
+/// An email server account in the JSON API (`/api/v1/accounts`): its settings, status, how
+/// its polling goes, and its latest run.
 #[derive(Serialize, ToSchema)]
 pub struct AccountJson {
     pub id: String,
@@ -401,12 +478,45 @@ pub struct AccountJson {
     pub credential_id: String,
     /// `move`, `mark_read`, `delete` or `keep`.
     pub after_import: &'static str,
+    /// Where `move` puts imported mail (a folder path).
+    pub move_to: String,
+    /// The Microsoft Graph endpoint, e.g. `https://graph.microsoft.com/v1.0`.
+    pub graph_url: String,
+    /// Seconds between polls.
+    pub poll_interval: i64,
     /// Whether the account is imported in the background.
     pub enabled: bool,
-    /// `ok`, `error`, `needs_consent`, `disabled` or `throttled`.
+    /// `YYYY-MM-DD`: mail received before is not imported (`mark_read` and `keep`); or null.
+    pub import_since: Option<String>,
+    /// `ok`, `error`, `needs_consent`, `invalid_client` (the credential's client secret was
+    /// rejected), `disabled` or `throttled`.
     pub status: String,
-    /// The latest run, finished or still running; `null` before the first run.
+    pub poll: PollJson,
+    /// The latest run: the one going on (`outcome` `running`, its counts so far), else the
+    /// last in the history (runs that imported something or failed; empty polls show in
+    /// `poll` only); `null` when there is none.
     pub last_run: Option<RunJson>,
+}
+
+/// How an account's polling goes. Times are RFC 3339 in UTC.
+#[derive(Serialize, ToSchema)]
+pub struct PollJson {
+    /// Whether a poll of this account is going on now.
+    pub running: bool,
+    /// When it is due next; null while disabled or waiting for its credential.
+    pub next_due_at: Option<String>,
+    pub last_started_at: Option<String>,
+    pub last_finished_at: Option<String>,
+    /// `ok`, `error` or `cancelled`.
+    pub last_outcome: Option<String>,
+    /// The start of the last poll that ended `ok`.
+    pub last_success_at: Option<String>,
+    /// The end of the last poll that imported something.
+    pub last_import_at: Option<String>,
+    /// Polls since the last one that imported something.
+    pub polls_since_import: i64,
+    /// Lag figures; null when the account is not scheduled.
+    pub lag: Option<AccountLag>,
 }
 
 /// One import run.
@@ -438,8 +548,9 @@ impl AccountJson {
         a: &crate::store::accounts::Account,
         cred: Option<&Credential>,
         last: Option<&crate::store::runs::Run>,
+        running: bool,
     ) -> Self {
-        let view = AccountView::new(a, cred, None, false);
+        let view = AccountView::new(a, cred, None, running);
         AccountJson {
             id: a.id.clone(),
             description: a.description.clone(),
@@ -447,8 +558,23 @@ impl AccountJson {
             folder: a.folder.clone(),
             credential_id: a.credential_id.clone(),
             after_import: a.after_import().as_str(),
+            move_to: a.move_to.clone(),
+            graph_url: a.graph_url.clone(),
+            poll_interval: a.poll_interval,
             enabled: a.enabled,
+            import_since: a.import_since.map(super::account_form::format_date),
             status: view.status,
+            poll: PollJson {
+                running,
+                next_due_at: a.next_due_at.filter(|_| a.enabled).and_then(rfc3339),
+                last_started_at: a.last_poll_started_at.and_then(rfc3339),
+                last_finished_at: a.last_poll_finished_at.and_then(rfc3339),
+                last_outcome: a.last_poll_outcome.clone(),
+                last_success_at: a.last_success_at.and_then(rfc3339),
+                last_import_at: a.last_import_at.and_then(rfc3339),
+                polls_since_import: a.polls_since_import,
+                lag: view.lag,
+            },
             last_run: last.map(|r| RunJson {
                 started_at: rfc3339(r.started_at),
                 finished_at: r.finished_at.and_then(rfc3339),
@@ -461,5 +587,40 @@ impl AccountJson {
                 error: r.error_message.clone(),
             }),
         }
+    }
+
+    /// Shows the run going on as `last_run` (`outcome` `running`, its counts so far).
+    pub fn with_live(mut self, live: Option<&crate::import::live::LiveRun>) -> Self {
+        if let Some(run) = live {
+            let s = &run.summary;
+            self.last_run = Some(RunJson {
+                started_at: rfc3339(run.started_at),
+                finished_at: None,
+                outcome: "running".into(),
+                listed: s.listed,
+                imported: s.imported,
+                skipped: s.skipped,
+                too_large: s.too_large,
+                failed: s.failed,
+                error: None,
+            });
+        }
+        self
+    }
+}
+
+/// "3 s", "2 min", "5 h": a duration as a page shows it.
+pub fn short_duration(secs: f64) -> String {
+    let s = secs.max(0.0);
+    if s < 10.0 {
+        format!("{s:.1} s")
+    } else if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.0} h", s / 3600.0)
+    } else {
+        format!("{:.0} days", s / 86_400.0)
     }
 }

@@ -656,6 +656,8 @@ fn new_message(account: &str, graph_id: &str) -> mailport::store::messages::NewM
         text_body: Some("body".into()),
         html_body: None,
         attachments: vec![],
+        attachment_count: 0,
+        calendar: None,
     }
 }
 
@@ -702,4 +704,186 @@ async fn the_group_commit_stores_each_message_once_and_isolates_a_bad_one() {
     assert!(results[1].is_err(), "{:?}", results[1]);
     assert!(results[2].as_ref().is_ok_and(|(_, new)| *new));
     assert_eq!(app.stored("acct").await.len(), 42);
+}
+
+/// POSTs JSON to one of the sandbox's control routes.
+async fn sandbox_control(app: &TestApp, path: &str, body: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", app.sandbox.base_url))
+        .json(&body)
+        .send()
+        .await
+        .expect("sandbox control");
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+}
+
+#[tokio::test]
+async fn an_expired_client_secret_says_so_and_imports_go_on_until_the_token_expires() {
+    use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+    let app = app_with_account("move").await;
+    seed(&app, "inbox", 1, false);
+    assert_eq!(
+        app.state
+            .importer
+            .run_account("acct")
+            .await
+            .unwrap()
+            .imported,
+        1
+    );
+
+    // The secret expires; Mailport's access token has two minutes left, so the next run
+    // tries a refresh, which Entra ID refuses with AADSTS7000222.
+    let expire = format!("/_sandbox/identity/apps/{DEMO_CLIENT_ID}/secrets/expire");
+    sandbox_control(&app, &expire, serde_json::json!({})).await;
+    app.expire_token_in("app", 120).await;
+    seed(&app, "inbox", 1, false);
+    let s = app.state.importer.run_account("acct").await.unwrap();
+    assert_eq!(
+        (s.outcome.as_str(), s.imported),
+        ("ok", 1),
+        "the token still works: {s:?}"
+    );
+    let cred = app.credential("app").await;
+    assert_eq!(cred["token"]["status"], "invalid_client");
+    assert_eq!(cred["token"]["last_error"]["code"], "AADSTS7000222");
+    assert_eq!(app.api("/accounts/acct").await["status"], "invalid_client");
+    let page = app.get_text("/accounts/acct").await;
+    assert!(page.contains("Secret rejected"), "{page}");
+    assert!(
+        page.contains("client secret was rejected (AADSTS7000222)"),
+        "{page}"
+    );
+    assert!(
+        page.contains("imports use the access token issued before until"),
+        "{page}"
+    );
+    assert!(page.contains("href=\"/credentials/app\""));
+    assert!(!page.contains("Needs consent") && !page.contains("needs consent"));
+
+    // Once that token has expired, the run stops and says what to repair.
+    app.expire_token_in("app", -10).await;
+    seed(&app, "inbox", 1, false);
+    let s = app.state.importer.run_account("acct").await.unwrap();
+    assert_eq!(s.outcome, "error");
+    assert_eq!(s.error_code.as_deref(), Some("invalid_client"));
+    assert!(
+        s.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("enter a new client secret"),
+        "{s:?}"
+    );
+    assert_eq!(
+        app.graph().messages(ADELE, "inbox").unwrap().len(),
+        1,
+        "untouched"
+    );
+    let json = app.api("/accounts/acct").await;
+    assert_eq!(json["status"], "invalid_client");
+    let list = app.get_text("/accounts").await;
+    // The account's badge (the status filter offers every status, so look at the badge).
+    assert!(
+        list.contains("data-status=\"invalid_client\"")
+            && !list.contains("data-status=\"needs_consent\""),
+        "{list}"
+    );
+    let page = app.get_text("/accounts/acct").await;
+    assert!(
+        page.contains("client secret was rejected (AADSTS7000222): enter a new client secret"),
+        "{page}"
+    );
+
+    // The administrator makes a new secret (here: the sandbox's secret valid again) and
+    // saves it on the credential; the next run imports the rest.
+    sandbox_control(
+        &app,
+        &expire,
+        serde_json::json!({"expires_at": mailport::store::now() + 86_400}),
+    )
+    .await;
+    let token_url = app.tenant_url("token");
+    let r = app
+        .post_form(
+            "/credentials/app",
+            &[
+                ("id", "app"),
+                ("description", "test credential"),
+                ("grant_type", "client_credentials"),
+                ("authorization_url", ""),
+                ("access_token_url", token_url.as_str()),
+                ("client_id", DEMO_CLIENT_ID),
+                ("client_secret", DEMO_CLIENT_SECRET),
+                ("scope", "https://graph.microsoft.com/.default"),
+                ("client_auth", "post"),
+            ],
+        )
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let s = app.state.importer.run_account("acct").await.unwrap();
+    assert_eq!((s.outcome.as_str(), s.imported), ("ok", 1), "{s:?}");
+    assert_eq!(app.api("/accounts/acct").await["status"], "ok");
+    assert_eq!(app.credential("app").await["token"]["status"], "valid");
+}
+
+#[tokio::test]
+async fn a_message_removed_between_listing_and_download_is_skipped_not_failed() {
+    let app = app_with_account("move").await;
+    let seeded = seed(&app, "inbox", 2, false);
+    // The importer lists both messages, then Graph throttles the downloads for 3 seconds.
+    sandbox_control(
+        &app,
+        "/_sandbox/graph/faults",
+        serde_json::json!({"faults": [
+            {"kind": "throttle", "retry_after": {"seconds": "3"}, "target": "value"},
+            {"kind": "throttle", "retry_after": {"seconds": "3"}, "target": "value"},
+            {"kind": "throttle", "retry_after": {"seconds": "3"}, "target": "value"},
+            {"kind": "throttle", "retry_after": {"seconds": "3"}, "target": "value"}
+        ]}),
+    )
+    .await;
+    let importer = app.state.importer.clone();
+    let run = tokio::spawn(async move { importer.run_account("acct").await });
+    // While the importer waits (the tests cap a wait at 0.5 s; two more 429s follow), another
+    // client deletes one message through Graph.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.graph().pending_faults().len() > 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the downloads never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let token = app.state.tokens.access_token("app").await.expect("token");
+    let gone = &seeded[0];
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/v1.0/users/{ADELE}/messages/{}",
+            app.sandbox.base_url, gone.immutable_id
+        ))
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let s = run.await.expect("join").expect("run");
+    assert_eq!(
+        (s.outcome.as_str(), s.imported, s.failed, s.skipped),
+        ("ok", 1, 0, 1),
+        "{s:?}"
+    );
+    assert!(
+        s.log
+            .iter()
+            .any(|l| l.contains("was gone from the mailbox")),
+        "{:?}",
+        s.log
+    );
+    let json = app.api("/accounts/acct").await;
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["last_run"]["failed"], 0);
+    assert_eq!(json["last_run"]["outcome"], "ok");
+    assert_stored_once(&app, &seeded[1..]).await;
+    assert_eq!(app.stored("acct").await.len(), 1);
 }

@@ -233,7 +233,7 @@ async fn message_page_shows_headers_bodies_and_attachments() {
         rows,
         [
             vec![
-                "attachment-1".to_string(),
+                "attachment-1.png".to_string(),
                 "image/png".into(),
                 format!("{} B", PNG.len()),
                 "inline".into()
@@ -328,4 +328,55 @@ async fn too_large_messages_are_listed_and_explained() {
     assert_eq!(json["size"], 83886080);
     let r = app.get(&format!("/api/v1/messages/{id}/raw")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn messages_stored_by_an_older_parser_are_derived_again_from_their_raw_bytes() {
+    let app = TestApp::signed_in().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/mail");
+    let raw = std::fs::read(dir.join("iso2022jp-subject-multiword.eml")).expect("case");
+    let (id, _) = store(&app, "sales", "g-old", &raw, None).await;
+    let tnef = std::fs::read(dir.join("tnef-winmail-dat.eml")).expect("case");
+    let (tnef_id, _) = store(&app, "sales", "g-old-tnef", &tnef, None).await;
+    // What the parser before this version stored: escape sequences, and winmail.dat alone.
+    sqlx::query(
+        "UPDATE messages SET subject = $1, from_name = NULL, parse_version = 0, attachment_count = NULL",
+    )
+    .bind("\u{1b}$B!ZKI?eFC=8![\u{1b}(B")
+    .execute(&app.state.db)
+    .await
+    .expect("age the rows");
+    sqlx::query("DELETE FROM attachments WHERE message_id = $1 AND idx > 0")
+        .bind(tnef_id)
+        .execute(&app.state.db)
+        .await
+        .expect("old attachment list");
+    assert!(
+        app.get_text(&format!("/mail/{id}"))
+            .await
+            .contains("\u{1b}")
+    );
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let done = mailport::import::rederive::run(&app.state.importer, &cancel)
+        .await
+        .expect("rederive");
+    assert_eq!(done, 2);
+    let json = app.api(&format!("/messages/{id}")).await;
+    assert_eq!(
+        json["subject"],
+        "【防水特集】台風や豪雨に備える商品のご案内"
+    );
+    assert_eq!(json["from_name"], "山田 太郎");
+    let json = app.api(&format!("/messages/{tnef_id}")).await;
+    let names: Vec<&str> = json["attachments"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["winmail.dat", "figures.txt"]);
+    // Done once: the next start has nothing to do.
+    let again = mailport::import::rederive::run(&app.state.importer, &cancel)
+        .await
+        .expect("rederive");
+    assert_eq!(again, 0);
 }

@@ -2,8 +2,11 @@
 //! HTTP on loopback ports: the app and the sandbox each on port 0.
 
 mod accounts;
+mod accounts_api;
+mod accounts_csv;
 mod auth;
 mod cli;
+mod corpus;
 mod credentials;
 mod error_text;
 mod graph_client;
@@ -15,4 +18,6 @@ mod mail;
 mod openapi;
 mod sandbox_graph;
 mod sandbox_identity;
+mod scheduler;
 mod tokens;
+mod webhooks;

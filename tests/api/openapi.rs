@@ -88,8 +88,11 @@ async fn the_openapi_document_names_every_api_route_and_no_other() {
     for (_, path) in &documented {
         for (method, _) in doc["paths"][path].as_object().expect("operations") {
             let op = &doc["paths"][path][method];
+            // A create answers 201 and a delete 204, so any 2xx counts as its success.
             assert!(
-                op["responses"]["200"].is_object(),
+                op["responses"]
+                    .as_object()
+                    .is_some_and(|r| r.keys().any(|status| status.starts_with('2'))),
                 "{method} {path} documents its success"
             );
             assert!(
@@ -120,14 +123,26 @@ fn closed(schema: &mut Value) {
     }
 }
 
-/// Checks one real answer against what the document says for its route and status.
+/// Checks one real answer of a GET against what the document says for its route and
+/// status.
 async fn check(doc: &Value, template: &str, r: reqwest::Response) -> Value {
+    check_op(doc, "get", template, r).await
+}
+
+/// Checks one real answer of `method` against what the document says for its route and
+/// status. An answer without a body (204) must be documented without content.
+async fn check_op(doc: &Value, method: &str, template: &str, r: reqwest::Response) -> Value {
     let status = r.status().as_u16().to_string();
-    let documented = &doc["paths"][template]["get"]["responses"][&status];
+    let documented = &doc["paths"][template][method]["responses"][&status];
     assert!(
         documented.is_object(),
-        "GET {template} answered {status}, which the document does not list"
+        "{method} {template} answered {status}, which the document does not list"
     );
+    if r.status() == StatusCode::NO_CONTENT {
+        assert!(documented["content"].is_null(), "{method} {template} 204");
+        assert!(r.bytes().await.expect("body").is_empty());
+        return Value::Null;
+    }
     let content_type = r
         .headers()
         .get(header::CONTENT_TYPE)
@@ -138,7 +153,7 @@ async fn check(doc: &Value, template: &str, r: reqwest::Response) -> Value {
     let content = &documented["content"][media];
     assert!(
         content.is_object(),
-        "GET {template} {status} answered {media}, the document says {}",
+        "{method} {template} {status} answered {media}, the document says {}",
         documented["content"]
     );
     let bytes = r.bytes().await.expect("body");
@@ -146,7 +161,7 @@ async fn check(doc: &Value, template: &str, r: reqwest::Response) -> Value {
         assert_eq!(
             content["schema"]["contentMediaType"].as_str(),
             Some(media),
-            "GET {template}: binary content is described by its media type"
+            "{method} {template}: binary content is described by its media type"
         );
         assert!(!bytes.is_empty());
         return Value::Null;
@@ -155,7 +170,7 @@ async fn check(doc: &Value, template: &str, r: reqwest::Response) -> Value {
     let errors = mismatches(content, doc, &body);
     assert!(
         errors.is_empty(),
-        "GET {template} {status}: the answer does not match the document: {errors:?}\n{body:#}"
+        "{method} {template} {status}: the answer does not match the document: {errors:?}\n{body:#}"
     );
     body
 }
@@ -214,9 +229,38 @@ async fn real_api_answers_match_the_openapi_document() {
     app.create_account("acct", &[]).await;
     app.create_account("idle", &[("credential_id", "fresh")])
         .await;
+    // A webhook endpoint to the sandbox's receiver, so that deliveries and events exist.
+    let receiver = format!("{}/_sandbox/receiver/openapi", app.sandbox.base_url);
+    let r = app
+        .post_form(
+            "/webhooks",
+            &[
+                ("id", "erp"),
+                ("description", "the ERP"),
+                ("url", receiver.as_str()),
+                ("accounts", "*"),
+                ("payload", "json"),
+                ("include_attachments", "0"),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "webhook created");
     app.state.importer.run_account("acct").await.expect("run");
     let list = app.api("/messages").await;
     let id = list["items"][0]["id"].to_string();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.api("/webhooks/erp/deliveries").await["items"][0]["attempts"]
+        .as_i64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a delivery was attempted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let doc = document(&app).await;
     let with_key = reqwest::Client::new();
@@ -342,6 +386,66 @@ async fn real_api_answers_match_the_openapi_document() {
             Some(API_KEY),
             404,
         ),
+        (
+            "/api/v1/messages/{id}/attachments/{n}",
+            format!("/api/v1/messages/{id}/attachments/0"),
+            Some(API_KEY),
+            200,
+        ),
+        (
+            "/api/v1/messages/{id}/attachments/{n}",
+            format!("/api/v1/messages/{id}/attachments/99"),
+            Some(API_KEY),
+            404,
+        ),
+        (
+            "/api/v1/webhooks",
+            "/api/v1/webhooks".into(),
+            Some(API_KEY),
+            200,
+        ),
+        (
+            "/api/v1/webhooks/{id}",
+            "/api/v1/webhooks/erp".into(),
+            Some(API_KEY),
+            200,
+        ),
+        (
+            "/api/v1/webhooks/{id}",
+            "/api/v1/webhooks/nope".into(),
+            Some(API_KEY),
+            404,
+        ),
+        (
+            "/api/v1/webhooks/{id}/deliveries",
+            "/api/v1/webhooks/erp/deliveries".into(),
+            Some(API_KEY),
+            200,
+        ),
+        (
+            "/api/v1/webhooks/{id}/deliveries",
+            "/api/v1/webhooks/erp/deliveries?status=lost".into(),
+            Some(API_KEY),
+            400,
+        ),
+        (
+            "/api/v1/events",
+            "/api/v1/events?limit=2".into(),
+            Some(API_KEY),
+            200,
+        ),
+        (
+            "/api/v1/events",
+            "/api/v1/events?after=nonsense".into(),
+            Some(API_KEY),
+            400,
+        ),
+        (
+            "/api/v1/accounts",
+            "/api/v1/accounts?per_page=0".into(),
+            Some(API_KEY),
+            400,
+        ),
     ];
     let mut covered = BTreeSet::new();
     let mut account = Value::Null;
@@ -397,4 +501,77 @@ fn merge(target: &mut Value, patch: &Value) {
         }
         (t, p) => *t = p.clone(),
     }
+}
+
+#[tokio::test]
+async fn real_answers_of_the_write_operations_match_the_openapi_document() {
+    const ADMIN_KEY: &str = "mp_openapi_admin_key_0123456789abcdefghijk";
+    let app = TestApp::signed_in().await;
+    add_key(&app).await;
+    mailport::store::api_keys::create_with_scope(
+        &app.state.db,
+        "openapi-admin",
+        &mailport::crypto::sha256_hex(ADMIN_KEY.as_bytes()),
+        mailport::store::api_keys::ApiScope::Admin,
+    )
+    .await
+    .expect("admin key");
+    app.app_credential().await;
+    app.create_account("taken", &[]).await;
+    let doc = document(&app).await;
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, key: &str, body: Option<Value>| {
+        let mut request = client.request(method, app.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    use reqwest::Method;
+    let new = json!({"id": "sales", "mailbox": "sales@contoso.onmicrosoft.com", "credential_id": "app", "after_import": "keep"});
+    // (method, template, path, key, body, expected status)
+    let samples: Vec<(Method, &str, &str, &str, Option<Value>, u16)> = vec![
+        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(new.clone()), 201),
+        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(new.clone()), 409),
+        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", API_KEY, Some(new.clone()), 403),
+        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(json!({"id": "x", "poll_interval": 1})), 422),
+        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(json!({"nonsense": true})), 400),
+        (Method::PUT, "/api/v1/accounts/{id}", "/api/v1/accounts/sales", ADMIN_KEY, Some(new.clone()), 200),
+        (Method::PUT, "/api/v1/accounts/{id}", "/api/v1/accounts/north", ADMIN_KEY, Some(json!({"mailbox": "north@contoso.onmicrosoft.com", "credential_id": "app"})), 201),
+        (Method::PATCH, "/api/v1/accounts/{id}", "/api/v1/accounts/sales", ADMIN_KEY, Some(json!({"poll_interval": 120})), 200),
+        (Method::PATCH, "/api/v1/accounts/{id}", "/api/v1/accounts/sales", ADMIN_KEY, Some(json!({"id": "other"})), 422),
+        (Method::PATCH, "/api/v1/accounts/{id}", "/api/v1/accounts/nope", ADMIN_KEY, Some(json!({"enabled": false})), 404),
+        (Method::PATCH, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(json!({"ids": ["sales", "north"], "enabled": false})), 200),
+        (Method::PATCH, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(json!({"ids": ["unknown"], "enabled": false})), 422),
+        (Method::DELETE, "/api/v1/accounts/{id}", "/api/v1/accounts/north", ADMIN_KEY, None, 204),
+        (Method::DELETE, "/api/v1/accounts/{id}", "/api/v1/accounts/north", ADMIN_KEY, None, 404),
+        (Method::DELETE, "/api/v1/accounts/{id}", "/api/v1/accounts/sales", API_KEY, None, 403),
+    ];
+    let mut covered = BTreeSet::new();
+    for (method, template, path, key, body, expected) in samples {
+        let r = send(method.clone(), path, key, body).await.expect("request");
+        assert_eq!(r.status().as_u16(), expected, "{method} {path}");
+        let name = method.as_str().to_lowercase();
+        let answer = check_op(&doc, &name, template, r).await;
+        if expected == 201 {
+            assert!(answer["warnings"].is_array(), "{answer}");
+        }
+        if (200..300).contains(&expected) {
+            covered.insert((name, template));
+        }
+    }
+    // Every write operation of the document had a success checked here.
+    let writes: BTreeSet<(String, &str)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flat_map(|ops| ops.keys())
+                .filter(|method| *method != "get")
+                .map(move |method| (method.clone(), path.as_str()))
+        })
+        .collect();
+    assert_eq!(covered, writes);
 }

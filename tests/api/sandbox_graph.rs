@@ -1521,3 +1521,101 @@ async fn an_eml_seeded_with_a_given_immutable_id_keeps_it_and_the_id_stays_uniqu
     let inbox = t.state().messages(ALICE, "inbox").unwrap();
     assert_eq!(inbox.len(), 1);
 }
+
+#[tokio::test]
+async fn many_mailboxes_and_their_link_settings_come_from_one_control_call_each() {
+    let t = spawn().await;
+    let control = format!("{}/_sandbox/graph", t.handle.base_url);
+    let r = t
+        .client
+        .post(format!("{control}/mailboxes"))
+        .json(&json!({"count": 300, "prefix": "desk", "settings": {"delay_ms": 5}}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["created"], 300);
+    assert_eq!(body["first"], "desk00001@contoso.example");
+    assert_eq!(body["last"], "desk00300@contoso.example");
+    // Graph knows them, by UPN, with the settings given.
+    let r = t
+        .get(
+            "/users/desk00150@contoso.example/mailFolders/inbox",
+            APP_TOKEN,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let settings = t
+        .state()
+        .mailbox_settings("desk00150@contoso.example")
+        .expect("settings");
+    assert_eq!(settings.delay_ms, 5);
+    // One call sets the link of every mailbox, including ones made later.
+    let r = t
+        .client
+        .patch(format!("{control}/mailboxes/settings"))
+        .json(&json!({"latency_ms": 30, "delay_ms": 20}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), StatusCode::OK);
+    for user in ["desk00001@contoso.example", ALICE_UPN] {
+        let s = t.state().mailbox_settings(user).expect("settings");
+        assert_eq!((s.latency_ms, s.delay_ms), (30, 20), "{user}");
+    }
+    // Taken names, bad counts and prefixes change nothing.
+    for bad in [
+        json!({"count": 1, "prefix": "desk"}),
+        json!({"count": 0}),
+        json!({"count": 100_001}),
+        json!({"count": 1, "prefix": "a/b"}),
+        json!({"count": 1, "domain": "unknown.example"}),
+    ] {
+        let r = t
+            .client
+            .post(format!("{control}/mailboxes"))
+            .json(&bad)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let r = t
+        .get(
+            "/users/desk00301@contoso.example/mailFolders/inbox",
+            APP_TOKEN,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // The log can be narrowed to one kind and to what came after a point.
+    let log: Value = t
+        .client
+        .get(format!("{control}/log?kind=folders"))
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    let entries = log["entries"].as_array().expect("entries");
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e["kind"] == "folders"));
+    let last = entries.last().and_then(|e| e["seq"].as_u64()).expect("seq");
+    let later: Value = t
+        .client
+        .get(format!("{control}/log?after={last}"))
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        later["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .all(|e| e["seq"].as_u64() > Some(last))
+    );
+}

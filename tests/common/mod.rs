@@ -12,6 +12,7 @@ use mailport::config::{Config, HttpSettings};
 use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
 use mailport::sandbox::{self, SandboxConfig, SandboxHandle};
 use mailport::web::ServerLimits;
+use mailport::webhooks::{HostPolicy, WebhookSettings};
 use reqwest::{Client, Response, StatusCode, header};
 use scraper::{Html, Selector};
 use serde_json::Value;
@@ -27,6 +28,23 @@ pub struct Options {
     pub limits: ServerLimits,
     /// The public URL Mailport believes it has (default: its loopback address).
     pub public_url: Option<String>,
+    /// Webhook sender settings (default: [`test_webhook_settings`]).
+    pub webhooks: Option<WebhookSettings>,
+    /// Changes the configuration last (for instance to let the scheduler poll on its own).
+    pub config: Option<fn(&mut Config)>,
+}
+
+/// The webhook sender as tests run it: the sandbox's receiver on 127.0.0.1 allowed, a short
+/// tick and timeout; the production retry schedule unless a test shortens it.
+pub fn test_webhook_settings() -> WebhookSettings {
+    WebhookSettings {
+        hosts: HostPolicy::parse(["127.0.0.1"]).expect("policy"),
+        tick: Duration::from_millis(100),
+        timeout: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(2),
+        shutdown_grace: Duration::from_secs(2),
+        ..WebhookSettings::default()
+    }
 }
 
 pub struct TestApp {
@@ -91,10 +109,14 @@ impl TestApp {
             token_retry_base: Duration::from_millis(50),
             ..HttpSettings::default()
         };
-        // The scheduler only runs when woken (Run now), so tests drive runs themselves.
-        config.import.tick = Duration::from_secs(3600);
+        // The scheduler polls nothing on its own (Run now still works): tests drive runs.
+        config.import.scheduled = false;
         config.import.graph.base_backoff = Duration::from_millis(20);
         config.import.graph.max_backoff = Duration::from_millis(500);
+        config.webhooks = options.webhooks.unwrap_or_else(test_webhook_settings);
+        if let Some(adjust) = options.config {
+            adjust(&mut config);
+        }
         let state = AppState::open(config).await.expect("open app");
         let running = app::start_with(listener, state.clone(), options.limits)
             .await

@@ -1,6 +1,7 @@
 //! `mailport demo` as a real process: it prints how to sign in, the printed password works,
-//! pages carry the sandbox banner, the seeded mail is imported without any clicking, the
-//! sandbox has a front page, and a restart on the same data dir imports nothing twice.
+//! pages carry the sandbox banner, the seeded mail is imported without any clicking and
+//! handed on, signed, to the sandbox's receiver, the sandbox has a front page, and a restart
+//! on the same data dir imports (and delivers) nothing twice.
 //! Needs no browser, so it runs wherever `cargo test` does.
 
 use std::path::Path;
@@ -130,6 +131,43 @@ impl Demo {
         }
     }
 
+    /// Waits until the sandbox's receiver `demo` has answered 200 to `count` distinct
+    /// webhook-ids, each with a valid signature; returns what it received.
+    async fn wait_for_deliveries(&self, count: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let got: Value = reqwest::get(format!(
+                "{}/_sandbox/receiver/demo/deliveries",
+                self.sandbox
+            ))
+            .await
+            .expect("receiver")
+            .json()
+            .await
+            .expect("json");
+            let list = got["deliveries"].as_array().cloned().unwrap_or_default();
+            let delivered: std::collections::BTreeSet<&str> = list
+                .iter()
+                .filter(|d| d["answer"] == "200")
+                .filter_map(|d| d["webhook_id"].as_str())
+                .collect();
+            if delivered.len() >= count {
+                assert!(
+                    list.iter().all(|d| d["signature_valid"] == true),
+                    "every delivery verifies: {got}"
+                );
+                return list;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "the receiver got {} of {count}: {got}\n{}",
+                delivered.len(),
+                self.proc.output()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     async fn sandbox_folder_sizes(&self) -> (u64, u64) {
         let folders: Value = reqwest::get(format!(
             "{}/_sandbox/graph/mailboxes/adele@contoso.onmicrosoft.com/folders",
@@ -165,6 +203,7 @@ pub async fn demo_starts_app_and_sandbox_with_data_ready_to_use() {
         "\"Pick an account\"",
         "arrive within seconds",
         "apikey create NAME --data-dir",
+        "/_sandbox/receiver/demo/deliveries",
     ] {
         assert!(output.contains(expected), "prints {expected}:\n{output}");
     }
@@ -231,6 +270,12 @@ pub async fn demo_starts_app_and_sandbox_with_data_ready_to_use() {
         "real-looking senders: {list}"
     );
 
+    // Every imported message reached the sandbox's business application, signed.
+    let deliveries = demo.wait_for_deliveries(INBOX as usize).await;
+    assert_eq!(deliveries.len(), INBOX as usize, "each once: {deliveries:?}");
+    let webhook = demo.api("/webhooks/demo-receiver").await;
+    assert_eq!(webhook["status"], "ok", "{webhook}");
+
     // The delegated account waits for a person at the key button.
     let archive = demo.api("/accounts/demo-archive").await;
     assert_eq!(archive["status"], "needs_consent", "{archive}");
@@ -273,7 +318,9 @@ pub async fn a_restarted_demo_imports_nothing_twice() {
         .await;
     assert_eq!(first.api("/messages").await["total"], INBOX);
     assert_eq!(first.sandbox_folder_sizes().await, (0, INBOX));
-    let first_run = first.api("/accounts/demo-inbox").await["last_run"]["started_at"].clone();
+    first.wait_for_deliveries(INBOX as usize).await;
+    // Empty polls are not in the run history, only in the account's `poll`.
+    let first_poll = first.api("/accounts/demo-inbox").await["poll"].clone();
     first.proc.terminate().await;
 
     // Straight away, well within the poll interval: the first poll still runs at once.
@@ -287,11 +334,23 @@ pub async fn a_restarted_demo_imports_nothing_twice() {
     assert_eq!(second.sandbox_folder_sizes().await, (0, INBOX));
     let run = second
         .wait_for_run("demo-inbox", |a| {
-            a["last_run"]["started_at"] != first_run && a["last_run"]["outcome"] == "ok"
+            let poll = &a["poll"];
+            poll["running"] == false
+                && (poll["last_started_at"] != first_poll["last_started_at"]
+                    || poll["polls_since_import"] != first_poll["polls_since_import"])
         })
         .await;
-    assert_eq!(run["last_run"]["imported"], 0, "{run}");
+    // That poll imported nothing: the count of polls since the last import went up.
+    assert_eq!(run["poll"]["last_outcome"], "ok", "{run}");
+    assert!(
+        run["poll"]["polls_since_import"].as_i64() > first_poll["polls_since_import"].as_i64(),
+        "{run}"
+    );
     let list = second.api("/messages").await;
     assert_eq!(list["total"], INBOX, "no message twice: {list}");
+    // Nothing was queued for the receiver again.
+    let webhook = second.api("/webhooks/demo-receiver").await;
+    assert_eq!(webhook["backlog"]["waiting"], 0, "{webhook}");
+    assert_eq!(webhook["backlog"]["delivered"], INBOX, "{webhook}");
     second.proc.terminate().await;
 }

@@ -145,34 +145,142 @@ fn corpus_eml() -> String {
     )
 }
 
-/// All payloads of the corpus, opened in Chromium: nothing runs (no flag, no dialog).
+/// The corpus again in the new renderers: a meeting request that is nothing but a calendar
+/// (payloads in its title, location, organizer and description, shown as a summary), and a
+/// message whose HTML body and file are inside `winmail.dat` (TNEF).
+fn calendar_eml() -> String {
+    let flagged: Vec<String> = PAYLOADS
+        .iter()
+        .map(|p| {
+            p.replace("alert(1)", "window.__xss=1")
+                .replace(['\r', '\n'], " ")
+        })
+        .collect();
+    // RFC 5545 TEXT: `,` `;` and `\` are escaped, so every payload arrives whole.
+    let text = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace(',', "\\,")
+            .replace(';', "\\;")
+    };
+    let all = text(&flagged.join(" "));
+    let ics = format!(
+        "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nSUMMARY:Meetingxss {}\r\nLOCATION:{}\r\n\
+         ORGANIZER;CN=\"{}\":mailto:evil@evil.example\r\nDESCRIPTION:{all}\r\nDTSTART;TZID=\"{}\":20261126T110000\r\n\
+         DTEND;TZID=\"{}\":20261126T120000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        text(&flagged[..8].concat()),
+        text(&flagged[8..16].concat()),
+        flagged[2].replace('"', "'"),
+        flagged[3].replace('"', "'"),
+        flagged[3].replace('"', "'"),
+    );
+    format!(
+        "From: attacker@evil.example\r\nTo: adele@contoso.onmicrosoft.com\r\nSubject: Meetingxss\r\n\
+         Date: Thu, 26 Nov 2026 11:01:00 +0000\r\nMessage-ID: <corpus-cal@evil.example>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/calendar; charset=utf-8; method=REQUEST\r\n\r\n{ics}"
+    )
+}
+
+/// One TNEF attribute: level, id, length, value, checksum ([MS-OXTNEF] 2.1.3).
+fn tnef_attribute(level: u8, id: u32, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![level];
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(value);
+    let sum = value
+        .iter()
+        .fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+fn tnef_eml() -> String {
+    use base64::Engine;
+    let flagged: Vec<String> = PAYLOADS
+        .iter()
+        .map(|p| p.replace("alert(1)", "window.__xss=1"))
+        .collect();
+    let html = format!("<html><body>{}</body></html>", flagged.join("<hr>\r\n"));
+    // attMsgProps with PR_BODY_HTML (0x1013, PT_BINARY).
+    let mut props = 1u32.to_le_bytes().to_vec();
+    props.extend_from_slice(&0x0102u16.to_le_bytes());
+    props.extend_from_slice(&0x1013u16.to_le_bytes());
+    props.extend_from_slice(&1u32.to_le_bytes());
+    props.extend_from_slice(&(html.len() as u32).to_le_bytes());
+    props.extend_from_slice(html.as_bytes());
+    props.extend(std::iter::repeat_n(0u8, (4 - html.len() % 4) % 4));
+    let mut tnef = 0x223E_9F78u32.to_le_bytes().to_vec();
+    tnef.extend_from_slice(&1u16.to_le_bytes());
+    tnef.extend(tnef_attribute(1, 0x0006_9003, &props));
+    tnef.extend(tnef_attribute(
+        2,
+        0x0006_9002,
+        &[1, 0, 0xFF, 0xFF, 0xFF, 0xFF],
+    ));
+    let name = format!("{}\0", flagged[2].replace('"', "'"));
+    tnef.extend(tnef_attribute(2, 0x0001_8010, name.as_bytes()));
+    tnef.extend(tnef_attribute(2, 0x0006_800F, b"harmless"));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&tnef);
+    format!(
+        "From: attacker@evil.example\r\nTo: adele@contoso.onmicrosoft.com\r\nSubject: Winmailxss\r\n\
+         Date: Thu, 26 Nov 2026 11:02:00 +0000\r\nMessage-ID: <corpus-tnef@evil.example>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"t1\"\r\n\r\n--t1\r\n\
+         Content-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--t1--\r\n"
+    )
+}
+
+/// All payloads of the corpus, opened in Chromium: nothing runs (no flag, no dialog), in the
+/// HTML body, and in the meeting summary and the TNEF body that Mailport renders itself.
 pub async fn xss_corpus_executes_nothing(w: &mut World) {
+    for (subject, eml) in [
+        ("Corpus", corpus_eml()),
+        ("Meetingxss", calendar_eml()),
+        ("Winmailxss", tnef_eml()),
+    ] {
+        corpus_message_executes_nothing(w, subject, eml).await;
+    }
+}
+
+async fn corpus_message_executes_nothing(w: &mut World, subject: &str, eml: String) {
     let r = w
         .http
         .post(format!(
             "{}/_sandbox/graph/mailboxes/{ADELE}/folders/inbox/eml",
             w.sandbox
         ))
-        .body(corpus_eml())
+        .body(eml)
         .send()
         .await
         .expect("seed eml");
     assert!(r.status().is_success());
-    run_now_until_imported(w, "Corpus").await;
+    run_now_until_imported(w, subject).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         w.xss_flag().await,
         Value::Null,
-        "the mail list ran a corpus payload"
+        "the mail list ran a payload of {subject}"
     );
-    w.goto("/mail?q=Corpus").await;
+    w.goto(&format!("/mail?q={subject}")).await;
     w.click("td.subject a").await;
     w.find("a.attachment-name").await;
+    // The payloads really reach the renderer under test.
+    match subject {
+        "Meetingxss" => {
+            w.find("#cal-description").await;
+            assert!(
+                w.text().await.contains("window.__xss=1"),
+                "the summary shows payloads as text"
+            );
+        }
+        "Winmailxss" => {
+            w.find(".mail-html hr").await;
+        }
+        _ => {}
+    }
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         w.xss_flag().await,
         Value::Null,
-        "the message page ran one of {} corpus payloads",
+        "the message page of {subject} ran one of {} corpus payloads",
         PAYLOADS.len()
     );
     // The page's CSP (no inline script) would stop most payloads even if sanitising failed;
@@ -198,9 +306,10 @@ pub async fn xss_corpus_executes_nothing(w: &mut World) {
     assert_eq!(
         live,
         json!(0),
-        "live DOM elements that could run or navigate"
+        "live DOM elements that could run or navigate in {subject}"
     );
-    w.shot("mail-xss-corpus").await;
+    w.shot(&format!("mail-xss-{}", subject.to_lowercase()))
+        .await;
 }
 
 /// A revoked refresh token: credential and account say "needs consent"; the key repairs both.

@@ -239,6 +239,8 @@ impl World {
             .arg("--public-url")
             .arg(&app)
             .env("MAILPORT_LOG", "info")
+            // The sandbox's webhook receiver is plain http on this machine.
+            .env("MAILPORT_ALLOW_HOSTS", "127.0.0.1")
             .env_remove("MAILPORT_SECRET_KEY")
             .env_remove("MAILPORT_DATA_DIR");
         let mut app_proc = Proc::spawn("mailport", cmd, dir.path());

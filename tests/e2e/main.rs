@@ -61,6 +61,8 @@ async fn the_whole_flow(tools: harness::BrowserTools) {
     failures::xss_corpus_executes_nothing(&mut w).await;
     failures::revoked_refresh_token_and_repair(&mut w).await;
     scenario::api_keys(&mut w).await;
+    scenario::webhooks(&mut w).await;
+    scenario::many_accounts_paged_and_filtered(&mut w).await;
     scenario::narrow_screen(&mut w).await;
 
     eprintln!(

@@ -396,6 +396,109 @@ pub async fn api_keys(w: &mut World) {
     assert!(!text.contains(&key), "the key is shown only once");
 }
 
+/// Webhooks: an endpoint to the sandbox's receiver, its secret shown once, Test, mail
+/// already imported sent on request, the delivery log, and a redelivery.
+pub async fn webhooks(w: &mut World) {
+    w.goto("/webhooks").await;
+    w.wait_for_text("No webhook endpoints yet", false).await;
+    w.click("a[href='/webhooks/new']").await;
+    let receiver = format!("{}/_sandbox/receiver/erp", w.sandbox);
+    w.fill("#id", "erp").await;
+    w.fill("#description", "ERP work orders").await;
+    w.fill("#url", &receiver).await;
+    w.click("#webhook-form button.primary").await;
+    w.wait_for_text("shown only once", false).await;
+    let secret = w.value("#new-secret").await;
+    assert!(secret.starts_with("whsec_"), "the new secret: {secret}");
+    w.shot("webhook-created").await;
+    // The business application learns the secret.
+    let r = w
+        .http
+        .put(format!("{}/_sandbox/receiver/erp", w.sandbox))
+        .json(&json!({"secrets": [secret]}))
+        .send()
+        .await
+        .expect("receiver");
+    assert!(r.status().is_success());
+    w.goto("/webhooks/erp").await;
+    let text = w.wait_for_text("Deliveries", false).await;
+    assert!(!text.contains(&secret), "the secret is shown only once");
+    assert!(w.find_all("#new-secret").await.is_empty());
+
+    w.click("#test-button").await;
+    w.wait_for_text("The endpoint accepted the ping", false)
+        .await;
+    w.shot("webhook-ping").await;
+
+    // The mail imported earlier goes out when asked for.
+    let _ = w
+        .browser
+        .execute(
+            "document.getElementById('since').value = '2000-01-01'; return null;",
+            vec![],
+        )
+        .await;
+    w.click("form[action='/webhooks/erp/send-existing'] button[type=submit]")
+        .await;
+    w.wait_for_text("are queued for this endpoint", false).await;
+    let start = Instant::now();
+    while w
+        .find_all("tr[data-delivery] [data-status='delivered']")
+        .await
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nothing was delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        w.browser.refresh().await.expect("reload");
+    }
+    let first = w.find("tr[data-delivery]").await;
+    let webhook_id = first
+        .attr("data-webhook-id")
+        .await
+        .expect("attr")
+        .unwrap_or_default();
+    assert!(webhook_id.starts_with("msg_"), "{webhook_id}");
+    w.find("#delivery-log details summary")
+        .await
+        .click()
+        .await
+        .expect("open the attempt log");
+    w.shot("webhook-delivery-log").await;
+
+    w.click("tr[data-delivery] form button[type=submit]").await;
+    w.wait_for_text("is sent again now", false).await;
+    let start = Instant::now();
+    loop {
+        let got = w.sandbox_get("/_sandbox/receiver/erp/deliveries").await;
+        let same: Vec<&Value> = got["deliveries"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter(|r| r["webhook_id"] == webhook_id.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if same.len() == 2 {
+            assert!(
+                same.iter()
+                    .all(|r| r["signature_valid"] == true && r["answer"] == "200")
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no redelivery arrived: {got}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    w.goto("/webhooks").await;
+    assert_eq!(w.badge("tr[data-endpoint='erp'] .badge").await, "ok");
+    w.shot("webhook-list").await;
+}
+
 /// The main screens on a phone-sized window, and a 404.
 pub async fn narrow_screen(w: &mut World) {
     w.browser
@@ -418,4 +521,52 @@ pub async fn narrow_screen(w: &mut World) {
     w.goto("/no/such/page").await;
     w.wait_for_text("does not exist", false).await;
     w.shot("not-found").await;
+}
+
+/// Thousands of accounts, in small: an admin-scoped key creates 55 accounts through the
+/// API, and the list pages, searches and filters them.
+pub async fn many_accounts_paged_and_filtered(w: &mut World) {
+    w.goto("/settings").await;
+    w.fill("#key-name", "provisioning").await;
+    w.find("input[name=scope][value=admin]")
+        .await
+        .click()
+        .await
+        .expect("admin scope");
+    w.click("form[action='/settings/api-keys'] button[type=submit]")
+        .await;
+    let key = w.value("#new-api-key").await;
+    let graph = format!("{}/v1.0", w.sandbox);
+    for n in 1..=55 {
+        let r = w
+            .http
+            .post(w.url("/api/v1/accounts"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({
+                "id": format!("bulk-{n:02}"),
+                "mailbox": format!("bulk{n}@contoso.example"),
+                "credential_id": "app",
+                "after_import": "keep",
+                "graph_url": graph,
+                // Disabled: these mailboxes do not exist in the sandbox.
+                "enabled": false,
+            }))
+            .send()
+            .await
+            .expect("api");
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED, "account {n}");
+    }
+    w.goto("/accounts").await;
+    w.wait_for_text("of 56 accounts", false).await;
+    w.find(".lag-overview").await;
+    w.shot("accounts-paged").await;
+    w.click("a[rel=next]").await;
+    let page2 = w.wait_for_text("Page 2 of 2", false).await;
+    assert!(page2.contains("bulk-55"), "the second page");
+    w.fill("#q", "BULK-0").await;
+    w.select("#status", "disabled").await;
+    w.click("form[role=search] button[type=submit]").await;
+    let filtered = w.wait_for_text("of 9 accounts", false).await;
+    assert!(filtered.contains("bulk-09") && !filtered.contains("bulk-10"));
+    w.shot("accounts-filtered").await;
 }

@@ -44,7 +44,7 @@ impl Lcg {
 pub struct Sandbox {
     child: Child,
     pub base: String,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl Drop for Sandbox {
@@ -226,6 +226,11 @@ impl Drop for Server {
 
 impl Server {
     pub fn start(data: &Path) -> Server {
+        Self::start_with(data, &[])
+    }
+
+    /// [`Server::start`] with more environment variables.
+    pub fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailport"))
             .args([
@@ -236,7 +241,10 @@ impl Server {
             ])
             .arg(data)
             .env("MAILPORT_LOG", "warn")
+            // The sandbox's webhook receiver is plain http on this machine.
+            .env("MAILPORT_ALLOW_HOSTS", "127.0.0.1")
             .env_remove("MAILPORT_SECRET_KEY")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start serve");
@@ -384,4 +392,59 @@ pub fn blob_leftovers(data: &Path, shas: &HashSet<String>) -> (usize, usize) {
         }
     }
     (tmp, orphans)
+}
+
+/// Adds webhook endpoint `erp` (JSON, every account) pointing at the sandbox's receiver
+/// `erp`, and gives that receiver the signing secret. Returns the secret.
+pub async fn add_webhook(data: &Path, sandbox: &Sandbox) -> String {
+    let config = mailport::config::Config::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        data.to_path_buf(),
+        None,
+    );
+    let state = mailport::app::AppState::open(config).await.expect("open");
+    let secret = mailport::webhooks::signature::new_secret();
+    let settings = mailport::store::webhooks::Settings {
+        id: "erp".into(),
+        description: String::new(),
+        url: format!("{}/_sandbox/receiver/erp", sandbox.base),
+        accounts: None,
+        payload: mailport::store::webhooks::Payload::Json,
+        include_attachments_mb: 0,
+        enabled: true,
+    };
+    let blob = state.key.encrypt_str(
+        &mailport::store::webhooks::secret_context("erp"),
+        secret.expose(),
+    );
+    mailport::store::webhooks::insert(&state.db, &settings, "killtest0000", &blob)
+        .await
+        .expect("endpoint");
+    state.db.close().await;
+    let r = sandbox
+        .http
+        .put(format!("{}/_sandbox/receiver/erp", sandbox.base))
+        .json(&json!({"secrets": [secret.expose()]}))
+        .send()
+        .await
+        .expect("receiver");
+    assert!(r.status().is_success());
+    secret.expose().to_string()
+}
+
+/// What the sandbox's receiver `name` got, bodies included.
+pub async fn received(sandbox: &Sandbox, name: &str) -> Vec<Value> {
+    let r: Value = sandbox
+        .http
+        .get(format!(
+            "{}/_sandbox/receiver/{name}/deliveries?bodies=1",
+            sandbox.base
+        ))
+        .send()
+        .await
+        .expect("deliveries")
+        .json()
+        .await
+        .expect("json");
+    r["deliveries"].as_array().cloned().unwrap_or_default()
 }

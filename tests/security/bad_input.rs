@@ -33,7 +33,7 @@ use crate::routes::{concrete, populated, signed_in_csrf};
 /// Requests of one generated case must finish within this, or the case fails as a hang.
 const CASE_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn runner(cases: u32) -> TestRunner {
+pub(crate) fn runner(cases: u32) -> TestRunner {
     TestRunner::new(Config {
         cases,
         failure_persistence: None,
@@ -618,6 +618,10 @@ fn random_form_fields_and_query_parameters_never_cause_a_server_error() {
             "csrf",
             "tenant",
             "cloud",
+            "status",
+            "before",
+            "after",
+            "limit",
         ]
         .into_iter()
         .map(String::from)
@@ -630,6 +634,9 @@ fn random_form_fields_and_query_parameters_never_cause_a_server_error() {
             "/accounts/acct",
             "/credentials/app/delete",
             "/accounts/acct/delete",
+            "/webhooks/new",
+            "/webhooks/hook",
+            "/webhooks/hook/delete",
         ] {
             for form in parse_forms(&app.get_text(page).await) {
                 names.extend(form.fields.into_iter().map(|(k, _)| k));
@@ -658,7 +665,8 @@ fn random_form_fields_and_query_parameters_never_cause_a_server_error() {
             let path = match odd_id {
                 Some(id) => path
                     .replacen("/app", &format!("/{}", urlencode(&id)), 1)
-                    .replacen("/acct", &format!("/{}", urlencode(&id)), 1),
+                    .replacen("/acct", &format!("/{}", urlencode(&id)), 1)
+                    .replacen("/hook", &format!("/{}", urlencode(&id)), 1),
                 None => path,
             };
             rt.block_on(bounded("a form or query", async {

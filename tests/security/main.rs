@@ -15,6 +15,7 @@ mod bad_input;
 mod hostile;
 mod limits;
 mod logs;
+mod mail_text;
 mod oauth;
 mod rate_limit;
 mod routes;

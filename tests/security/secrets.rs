@@ -57,6 +57,35 @@ async fn no_secret_or_token_is_stored_logged_or_shown_in_plaintext() {
             at.expose().to_string(),
         ));
     }
+    // A webhook endpoint: its signing secret is shown once (on the answer), then rotated, so
+    // that the delivery below is signed with both.
+    let receiver = format!("{}/_sandbox/receiver/hook", app.sandbox.base_url);
+    for path in ["/webhooks", "/webhooks/hook/rotate-secret"] {
+        let page = app
+            .post_form(
+                path,
+                &[
+                    ("id", "hook"),
+                    ("url", receiver.as_str()),
+                    ("accounts", "*"),
+                    ("payload", "json"),
+                    ("enabled", "on"),
+                ],
+            )
+            .await
+            .text()
+            .await
+            .expect("page");
+        // Read with plain string search: an HTML parser would log the page at debug level.
+        let secret = page
+            .split("id=\"new-secret\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the secret is shown once")
+            .to_string();
+        assert!(secret.starts_with("whsec_"), "{secret}");
+        secrets.push(("webhook signing secret".into(), secret));
+    }
     // An import of one message.
     app.graph()
         .seed_generated(
@@ -78,6 +107,14 @@ async fn no_secret_or_token_is_stored_logged_or_shown_in_plaintext() {
         .await
         .expect("import");
     assert_eq!(summary.imported, 1, "{summary:?}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.sandbox.sandbox.receiver.received("hook").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no webhook delivery"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let log = app.sandbox.sandbox.world.identity().token_log();
     for entry in &log {
@@ -133,7 +170,13 @@ async fn no_secret_or_token_is_stored_logged_or_shown_in_plaintext() {
         }
         assert!(
             !log_text.contains(secret.as_str()),
-            "{what} in the debug log"
+            "{what} in the debug log: {}",
+            log_text
+                .lines()
+                .filter(|l| l.contains(secret.as_str()))
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         assert!(
             !shown.contains(secret.as_str()),

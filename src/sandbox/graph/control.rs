@@ -6,10 +6,12 @@
 //! - `POST /mailboxes/{user}/folders/{folder}/generate` — [`GenerateSpec`] JSON
 //! - `GET  /mailboxes/{user}/folders/{folder}/messages` — ids, sizes, sha256
 //! - `GET|PATCH /mailboxes/{user}/settings` — [`MailboxSettings`] (partial on PATCH)
+//! - `POST /mailboxes` — [`BulkMailboxes`]: many users with mailboxes in one call
+//! - `PATCH /mailboxes/settings` — a [`SettingsPatch`] for every mailbox, now and later
 //! - `POST /mailboxes/{user}/expire-delta-tokens`
 //! - `GET|POST|DELETE /faults` — the fault queue ([`FaultSpec`] or `{"faults":[...]}`)
 //! - `GET|PUT|DELETE /storm` — random faults ([`StormSpec`])
-//! - `GET|DELETE /log` — the request log
+//! - `GET|DELETE /log` — the request log (`?kind=delta&after=SEQ` narrows it)
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
@@ -28,6 +30,7 @@ use super::mailbox::{Folder, MailboxSettings, StoredMessage};
 use super::mime;
 use super::render::graph_time;
 use super::seed::{self, GenerateSpec};
+use crate::sandbox::world::UserConfig;
 
 /// Why a control call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +119,60 @@ pub struct SettingsPatch {
     pub value_bytes_per_sec: Option<u64>,
     pub budget_requests: Option<u64>,
     pub budget_window_secs: Option<u64>,
+}
+
+/// `POST /_sandbox/graph/mailboxes`: users `{prefix}{n}@{domain}` (n zero-padded to five
+/// digits, from `start`) with a mailbox each, in the tenant owning `domain`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkMailboxes {
+    pub count: usize,
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Default: the first domain of the first tenant.
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default = "default_start")]
+    pub start: usize,
+    /// Applied to each new mailbox.
+    #[serde(default)]
+    pub settings: SettingsPatch,
+}
+
+fn default_prefix() -> String {
+    "box".into()
+}
+
+fn default_start() -> usize {
+    1
+}
+
+/// The most mailboxes one call creates.
+pub const MAX_BULK_MAILBOXES: usize = 100_000;
+
+fn apply_patch(settings: &mut MailboxSettings, patch: &SettingsPatch) {
+    if let Some(v) = patch.access_policy_denies_apps {
+        settings.access_policy_denies_apps = v;
+    }
+    if let Some(v) = patch.enabled {
+        settings.enabled = v;
+    }
+    if let Some(v) = patch.delay_ms {
+        settings.delay_ms = v;
+    }
+    if let Some(v) = patch.latency_ms {
+        settings.latency_ms = v;
+    }
+    if let Some(v) = patch.value_bytes_per_sec {
+        settings.value_bytes_per_sec = v;
+    }
+    if let Some(v) = patch.budget_requests {
+        settings.budget_requests = v;
+    }
+    if let Some(v) = patch.budget_window_secs {
+        // A day at most: longer windows mean nothing here and would overflow instants.
+        settings.budget_window_secs = v.clamp(1, 86_400);
+    }
 }
 
 fn info(m: &StoredMessage, folder: Option<&Folder>) -> MessageInfo {
@@ -315,29 +372,81 @@ impl GraphState {
         let user_id = self.resolve_user(user)?;
         let mut inner = self.lock();
         let settings = &mut inner.mailbox(&user_id).settings;
-        if let Some(v) = patch.access_policy_denies_apps {
-            settings.access_policy_denies_apps = v;
-        }
-        if let Some(v) = patch.enabled {
-            settings.enabled = v;
-        }
-        if let Some(v) = patch.delay_ms {
-            settings.delay_ms = v;
-        }
-        if let Some(v) = patch.latency_ms {
-            settings.latency_ms = v;
-        }
-        if let Some(v) = patch.value_bytes_per_sec {
-            settings.value_bytes_per_sec = v;
-        }
-        if let Some(v) = patch.budget_requests {
-            settings.budget_requests = v;
-        }
-        if let Some(v) = patch.budget_window_secs {
-            // A day at most: longer windows mean nothing here and would overflow instants.
-            settings.budget_window_secs = v.clamp(1, 86_400);
-        }
+        apply_patch(settings, patch);
         Ok(settings.clone())
+    }
+
+    /// Applies a patch to every mailbox and to the settings new mailboxes start with.
+    /// Returns how many mailboxes exist.
+    pub fn update_all_mailbox_settings(&self, patch: &SettingsPatch) -> usize {
+        let mut inner = self.lock();
+        apply_patch(&mut inner.default_settings, patch);
+        for mailbox in inner.mailboxes.values_mut() {
+            apply_patch(&mut mailbox.settings, patch);
+        }
+        inner.mailboxes.len()
+    }
+
+    /// Creates users with mailboxes (see [`BulkMailboxes`]); returns their UPNs.
+    pub fn create_mailboxes(&self, spec: &BulkMailboxes) -> Result<Vec<String>, ControlError> {
+        if spec.count == 0 || spec.count > MAX_BULK_MAILBOXES {
+            return Err(ControlError::BadRequest(format!(
+                "count must be 1 to {MAX_BULK_MAILBOXES}"
+            )));
+        }
+        if spec.prefix.is_empty()
+            || !spec
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(ControlError::BadRequest(
+                "prefix: letters, digits, '.', '-' and '_' only".into(),
+            ));
+        }
+        let (tenant_id, domain) = {
+            let world = self.world.lock();
+            let tenant = match &spec.domain {
+                Some(d) => world
+                    .config
+                    .tenants
+                    .iter()
+                    .find(|t| t.domains.iter().any(|x| x.eq_ignore_ascii_case(d))),
+                None => world.config.tenants.iter().find(|t| !t.domains.is_empty()),
+            }
+            .ok_or_else(|| ControlError::BadRequest("no tenant has that domain".into()))?;
+            let domain = spec
+                .domain
+                .clone()
+                .unwrap_or_else(|| tenant.domains[0].clone());
+            (tenant.id.clone(), domain)
+        };
+        let users: Vec<UserConfig> = (spec.start..spec.start + spec.count)
+            .map(|n| {
+                let upn = format!("{}{n:05}@{domain}", spec.prefix);
+                UserConfig {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    display_name: upn.clone(),
+                    mail: Some(upn.clone()),
+                    user_principal_name: upn,
+                    password: crate::sandbox::world::DEMO_PASSWORD.to_string(),
+                }
+            })
+            .collect();
+        let ids: Vec<(String, String)> = users
+            .iter()
+            .map(|u| (u.id.to_lowercase(), u.user_principal_name.clone()))
+            .collect();
+        self.world
+            .add_users(&tenant_id, users)
+            .map_err(ControlError::BadRequest)?;
+        let mut inner = self.lock();
+        let mut upns = Vec::with_capacity(ids.len());
+        for (id, upn) in ids {
+            apply_patch(&mut inner.mailbox(&id).settings, &spec.settings);
+            upns.push(upn);
+        }
+        Ok(upns)
     }
 
     /// Turns an application access policy excluding this mailbox on or off.
@@ -454,6 +563,23 @@ async fn patch_settings(
     Ok(Json(s.update_mailbox_settings(&user, &patch)?))
 }
 
+async fn create_mailboxes(
+    State(s): State<GraphState>,
+    Json(spec): Json<BulkMailboxes>,
+) -> Ctl<Response> {
+    let upns = s.create_mailboxes(&spec)?;
+    let body = json!({"created": upns.len(), "first": upns.first(), "last": upns.last()});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn patch_all_settings(
+    State(s): State<GraphState>,
+    Json(patch): Json<SettingsPatch>,
+) -> Json<serde_json::Value> {
+    let mailboxes = s.update_all_mailbox_settings(&patch);
+    Json(json!({"mailboxes": mailboxes}))
+}
+
 async fn expire(State(s): State<GraphState>, Path(user): Path<String>) -> Ctl<StatusCode> {
     s.expire_delta_tokens(&user)?;
     Ok(StatusCode::NO_CONTENT)
@@ -504,8 +630,25 @@ async fn delete_storm(State(s): State<GraphState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn get_log(State(s): State<GraphState>) -> Json<super::log::RequestLogSnapshot> {
-    Json(s.request_log())
+/// `?kind=delta` keeps one kind of request, `?after=SEQ` only later entries.
+#[derive(Deserialize)]
+struct LogQuery {
+    kind: Option<String>,
+    after: Option<u64>,
+}
+
+async fn get_log(
+    State(s): State<GraphState>,
+    Query(q): Query<LogQuery>,
+) -> Json<super::log::RequestLogSnapshot> {
+    let mut log = s.request_log();
+    if q.kind.is_some() || q.after.is_some() {
+        log.entries.retain(|e| {
+            q.after.is_none_or(|after| e.seq > after)
+                && q.kind.as_ref().is_none_or(|k| e.kind.as_ref() == Some(k))
+        });
+    }
+    Json(log)
 }
 
 async fn delete_log(State(s): State<GraphState>) -> StatusCode {
@@ -518,6 +661,11 @@ const MAX_SEED_BODY: usize = 512 * 1024 * 1024;
 
 pub fn router() -> Router<GraphState> {
     Router::new()
+        .route("/mailboxes", post(create_mailboxes))
+        .route(
+            "/mailboxes/settings",
+            axum::routing::patch(patch_all_settings),
+        )
         .route("/mailboxes/{user}/folders", get(folders))
         .route("/mailboxes/{user}/folders/{folder}/eml", post(seed_eml))
         .route(

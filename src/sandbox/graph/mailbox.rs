@@ -155,6 +155,14 @@ impl Default for Mailbox {
 }
 
 impl Mailbox {
+    /// A new mailbox with its well-known folders and the given settings.
+    pub fn with_settings(settings: MailboxSettings) -> Self {
+        Mailbox {
+            settings,
+            ..Self::new()
+        }
+    }
+
     pub fn new() -> Self {
         // msgfolderroot's parent ("Top of Information Store" in MAPI) is never listed.
         let top_id = ids::new_folder_id();

@@ -43,11 +43,13 @@ use axum::routing::{get, post};
 
 use super::world::World;
 
-pub use control::{ControlError, FolderInfo, MessageInfo, SeedOptions, SettingsPatch};
+pub use control::{
+    BulkMailboxes, ControlError, FolderInfo, MessageInfo, SeedOptions, SettingsPatch,
+};
 pub use faults::{Fault, FaultSpec, FaultTarget, RetryAfter, StormSpec};
 pub use log::{LogEntry, RequestLogSnapshot};
 pub use mailbox::MailboxSettings;
-pub use seed::GenerateSpec;
+pub use seed::{GenerateSpec, Generated, generate};
 
 /// Outlook's per-mailbox concurrency limit: a fifth simultaneous request is throttled.
 pub const MAILBOX_CONCURRENCY: usize = 4;
@@ -63,6 +65,8 @@ pub struct GraphState {
 #[derive(Default)]
 struct Inner {
     mailboxes: HashMap<String, mailbox::Mailbox>,
+    /// The settings a mailbox starts with (`PATCH /_sandbox/graph/mailboxes/settings`).
+    default_settings: mailbox::MailboxSettings,
     faults: faults::Faults,
     log: log::RequestLog,
     delta: delta::SyncStates,
@@ -71,7 +75,9 @@ struct Inner {
 impl Inner {
     /// Mailboxes come into being on first use, with the well-known folders.
     fn mailbox(&mut self, user_id: &str) -> &mut mailbox::Mailbox {
-        self.mailboxes.entry(user_id.to_lowercase()).or_default()
+        self.mailboxes
+            .entry(user_id.to_lowercase())
+            .or_insert_with(|| mailbox::Mailbox::with_settings(self.default_settings.clone()))
     }
 }
 

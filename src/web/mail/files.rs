@@ -172,12 +172,13 @@ fn looks_like(content_type: &str, bytes: &[u8]) -> bool {
 }
 
 /// `attachment; filename="…"; filename*=UTF-8''…`: an ASCII fallback without quotes,
-/// backslashes, control characters or path separators, and the exact name encoded per
-/// RFC 6266/8187 for browsers that read it.
+/// backslashes, control characters or path separators, and the name encoded per
+/// RFC 6266/8187 for browsers that read it, with format characters (Unicode Cf, such as
+/// the right-to-left override) replaced by `_` in both.
 pub fn content_disposition(kind: &str, name: &str) -> HeaderValue {
-    let cleaned: String = name
+    // Bidi and other format characters (Unicode Cf) would make a name read as another one.
+    let cleaned: String = crate::mime::clean::attachment_name(name)
         .chars()
-        .filter(|c| !c.is_control())
         .map(|c| if matches!(c, '/' | '\\') { '_' } else { c })
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.');
@@ -218,7 +219,7 @@ mod tests {
         let v = v.to_str().unwrap_or_default();
         assert_eq!(
             v,
-            "attachment; filename=\"a_bSet-Cookie: x=1_.pdf\"; filename*=UTF-8''a%22bSet-Cookie%3A%20x%3D1%3B.pdf"
+            "attachment; filename=\"a_b  Set-Cookie: x=1_.pdf\"; filename*=UTF-8''a%22b%20%20Set-Cookie%3A%20x%3D1%3B.pdf"
         );
         let v = content_disposition("attachment", "../../Résumé.pdf");
         assert!(
@@ -229,6 +230,34 @@ mod tests {
         assert_eq!(
             content_disposition("attachment", "\r\n").to_str().ok(),
             Some("attachment; filename=\"attachment\"; filename*=UTF-8''attachment")
+        );
+    }
+
+    #[test]
+    fn format_characters_never_reach_the_file_name() {
+        // "invoice" + RIGHT-TO-LEFT OVERRIDE + "fdp.exe" would show as "invoiceexe.pdf".
+        for spoof in [
+            "invoice\u{202E}fdp.exe",
+            "a\u{2066}b\u{200F}.pdf",
+            "x\u{FEFF}\u{200B}.txt",
+        ] {
+            let v = content_disposition("attachment", spoof);
+            let v = v.to_str().unwrap_or_default();
+            for bidi in [
+                "%E2%80%AE",
+                "%E2%81%A6",
+                "%E2%80%8F",
+                "%EF%BB%BF",
+                "%E2%80%8B",
+            ] {
+                assert!(!v.contains(bidi), "{v}");
+            }
+        }
+        assert_eq!(
+            content_disposition("attachment", "invoice\u{202E}fdp.exe")
+                .to_str()
+                .ok(),
+            Some("attachment; filename=\"invoice_fdp.exe\"; filename*=UTF-8''invoice_fdp.exe")
         );
     }
 

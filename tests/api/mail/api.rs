@@ -28,8 +28,12 @@ async fn json_message_has_the_documented_shape() {
         keys,
         [
             "account",
+            "attachment_count",
             "attachments",
+            "attachments_truncated",
+            "calendar",
             "from",
+            "from_name",
             "graph_id",
             "id",
             "internet_message_id",
@@ -38,6 +42,7 @@ async fn json_message_has_the_documented_shape() {
             "size",
             "state",
             "subject",
+            "text_body",
             "to"
         ]
     );
@@ -47,6 +52,11 @@ async fn json_message_has_the_documented_shape() {
     assert_eq!(json["internet_message_id"], "m1@contoso.example");
     assert_eq!(json["subject"], "Shape");
     assert_eq!(json["from"], "adele@contoso.example");
+    assert_eq!(json["from_name"], "Adele");
+    assert_eq!(json["text_body"], "t");
+    assert_eq!(json["calendar"], Value::Null);
+    assert_eq!(json["attachment_count"], 1);
+    assert_eq!(json["attachments_truncated"], false);
     assert_eq!(
         json["to"],
         serde_json::json!(["a@x.example", "b@x.example"])
@@ -61,6 +71,8 @@ async fn json_message_has_the_documented_shape() {
 
     let list = app.api("/messages").await;
     assert_eq!(list["items"][0]["attachment_count"], 1);
+    assert_eq!(list["items"][0]["attachments_truncated"], false);
+    assert_eq!(list["items"][0]["from_name"], "Adele");
     assert_eq!(list["items"][0]["from"], "adele@contoso.example");
 
     // No sender, no date: null, not a made-up value.
@@ -126,4 +138,55 @@ async fn mail_needs_a_session_and_the_api_a_key() {
         .expect("GET");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.bytes().await.expect("body").as_ref(), raw.as_slice());
+}
+
+#[tokio::test]
+async fn a_message_with_more_than_a_thousand_attachments_says_so() {
+    let app = TestApp::signed_in().await;
+    let mut eml = Eml::new("Scans").text("1,005 scans");
+    for i in 0..1005 {
+        eml = eml.part(Part::attachment(
+            &format!("scan-{i:04}.txt"),
+            "text/plain",
+            b"s",
+        ));
+    }
+    let raw = eml.build();
+    let (id, _) = store(&app, "sales", "g-many", &raw, None).await;
+
+    let json = app.api(&format!("/messages/{id}")).await;
+    assert_eq!(json["attachments"].as_array().map(Vec::len), Some(1000));
+    assert_eq!(json["attachment_count"], 1005);
+    assert_eq!(json["attachments_truncated"], true);
+    assert_eq!(json["attachments"][999]["name"], "scan-0999.txt");
+    let list = app.api("/messages").await;
+    assert_eq!(list["items"][0]["attachment_count"], 1005);
+    assert_eq!(list["items"][0]["attachments_truncated"], true);
+
+    let page = app.get_text(&format!("/mail/{id}")).await;
+    let doc = scraper::Html::parse_document(&page);
+    let notice = super::select(&doc, "#attachments-truncated")
+        .first()
+        .map(super::text)
+        .unwrap_or_default();
+    assert!(
+        notice.contains("1005 attachments") && notice.contains("first 1000"),
+        "{notice}"
+    );
+    assert_eq!(super::select(&doc, "a.attachment-name").len(), 1000);
+
+    // A message with exactly the listed number says nothing.
+    let raw = Eml::new("Few")
+        .part(Part::attachment("a.txt", "text/plain", b"a"))
+        .build();
+    let (few, _) = store(&app, "sales", "g-few", &raw, None).await;
+    assert!(
+        !app.get_text(&format!("/mail/{few}"))
+            .await
+            .contains("attachments-truncated")
+    );
+    assert_eq!(
+        app.api(&format!("/messages/{few}")).await["attachments_truncated"],
+        false
+    );
 }

@@ -163,3 +163,107 @@ async fn inline_images_are_served_but_svg_and_impostors_are_not() {
     let r = app.get(&format!("/mail/{id}")).await;
     assert!(header_of(&r, header::CONTENT_SECURITY_POLICY).starts_with("default-src 'self'"));
 }
+
+/// Unicode format characters (category Cf) that make a name read as another one.
+const FORMAT_CHARACTERS: &[char] = &[
+    '\u{202E}',
+    '\u{202D}',
+    '\u{202A}',
+    '\u{202B}',
+    '\u{202C}',
+    '\u{2066}',
+    '\u{2067}',
+    '\u{2068}',
+    '\u{2069}',
+    '\u{200E}',
+    '\u{200F}',
+    '\u{200B}',
+    '\u{200D}',
+    '\u{FEFF}',
+    '\u{00AD}',
+    '\u{061C}',
+    '\u{E0041}',
+];
+
+#[tokio::test]
+async fn format_characters_in_attachment_names_become_underscores_everywhere() {
+    let app = TestApp::signed_in().await;
+    // Parsed by today's parser...
+    let mut eml = Eml::new("spoofs").text("x");
+    for (i, c) in FORMAT_CHARACTERS.iter().enumerate() {
+        eml = eml.part(Part::attachment(
+            &format!("invoice{i}{c}fdp.exe"),
+            "application/octet-stream",
+            b"MZ",
+        ));
+    }
+    let (id, _) = store(&app, "sales", "g-bidi", &eml.build(), None).await;
+    // ...and a name stored as it was before names were cleaned.
+    let mut old = mailport::store::messages::NewMessage {
+        account_id: "sales".into(),
+        graph_id: "g-old".into(),
+        internet_message_id: None,
+        subject: "stored before".into(),
+        from: None,
+        to: vec![],
+        cc: vec![],
+        sent_at: None,
+        received_at: None,
+        size: 0,
+        sha256: String::new(),
+        text_body: None,
+        html_body: None,
+        attachments: vec![],
+        attachment_count: 1,
+        calendar: None,
+    };
+    let raw = Eml::new("old")
+        .part(Part::attachment(
+            "old.exe",
+            "application/octet-stream",
+            b"MZ",
+        ))
+        .build();
+    let (_, sha) = store(&app, "sales", "g-raw", &raw, None).await;
+    old.sha256 = sha;
+    old.size = raw.len() as i64;
+    old.attachments = vec![mailport::mime::AttachmentInfo {
+        name: "report\u{202E}fdp.exe".into(),
+        content_type: "application/octet-stream".into(),
+        size: 2,
+        content_id: None,
+        is_inline: false,
+    }];
+    let (old_id, _) = mailport::store::messages::insert_imported(&app.state.db, &old)
+        .await
+        .expect("insert");
+
+    for (message, count) in [(id, FORMAT_CHARACTERS.len()), (old_id, 1)] {
+        let page = app.get_text(&format!("/mail/{message}")).await;
+        let doc = Html::parse_document(&page);
+        let names: Vec<String> = select(&doc, "a.attachment-name")
+            .iter()
+            .map(super::text)
+            .collect();
+        assert_eq!(names.len(), count);
+        let json = app.api(&format!("/messages/{message}")).await;
+        for (n, name) in names.iter().enumerate() {
+            assert!(name.ends_with("_fdp.exe"), "{name:?}");
+            assert!(
+                !name.chars().any(|c| FORMAT_CHARACTERS.contains(&c)),
+                "{name:?}"
+            );
+            assert_eq!(json["attachments"][n]["name"], name.as_str());
+            let r = app.get(&format!("/mail/{message}/attachments/{n}")).await;
+            let disposition = header_of(&r, header::CONTENT_DISPOSITION);
+            assert!(
+                disposition.contains("_fdp.exe\"; filename*=UTF-8''"),
+                "{disposition}"
+            );
+            assert!(
+                !disposition.contains("%E2%80") && !disposition.contains("%EF%BB%BF"),
+                "{disposition}"
+            );
+        }
+    }
+}

@@ -42,6 +42,8 @@ pub async fn store(
         text_body: parsed.text_body,
         html_body: parsed.html_body,
         attachments: parsed.attachments,
+        attachment_count: parsed.attachment_count as i64,
+        calendar: parsed.calendar,
     };
     let (id, new) = insert_imported(&app.state.db, &message)
         .await
