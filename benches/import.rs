@@ -205,7 +205,12 @@ struct ImportRun {
 /// Runs `mailport import` until `expected` messages are in (or a run finds nothing). `budget` is the mailbox's request
 /// budget as the sandbox enforces it; the importer is told the same, as in production where
 /// its default is Microsoft's (10,000 per 600 s, kept with a 1 s margin).
-fn run_importer(data_dir: &std::path::Path, budget: (u64, u64), expected: u64) -> ImportRun {
+fn run_importer(
+    data_dir: &std::path::Path,
+    sandbox_base: &str,
+    budget: (u64, u64),
+    expected: u64,
+) -> ImportRun {
     let (requests, window) = client_budget(budget);
     let budget_arg = format!("{requests}/{}", window.as_secs_f64());
     let start = Instant::now();
@@ -220,6 +225,8 @@ fn run_importer(data_dir: &std::path::Path, budget: (u64, u64), expected: u64) -
             .args(["import", "--account", "bench", "--data-dir"])
             .arg(data_dir)
             .args(["--graph-request-budget", &budget_arg])
+            // The sandbox is the one host besides Microsoft's that may receive tokens.
+            .args(["--allow-host", sandbox_base.trim_start_matches("http://")])
             .env("MAILPORT_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
@@ -338,9 +345,10 @@ async fn scenario(sc: &Scenario) {
         .expect("reset log");
     let run = tokio::task::spawn_blocking({
         let path = data_dir.path().to_path_buf();
+        let base = sandbox.base.clone();
         let budget = sc.link.budget;
         let expected = n as u64;
-        move || run_importer(&path, budget, expected)
+        move || run_importer(&path, &base, budget, expected)
     })
     .await
     .expect("importer");
@@ -407,7 +415,9 @@ async fn add_endpoint(
     let db = mailport::store::connect(&data_dir.join("mailport.db"))
         .await
         .expect("db");
-    let key = mailport::crypto::MasterKey::load_or_create(data_dir).expect("key");
+    let (key, _) = mailport::crypto::MasterKey::load(data_dir)
+        .expect("key")
+        .expect("the prepared data dir has a key");
     let secret = mailport::webhooks::signature::new_secret();
     let settings = webhooks::Settings {
         id: id.into(),
@@ -481,9 +491,11 @@ async fn webhooks_scenario() {
     seed(&http, &sandbox, count, 30_000).await;
     let plain = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
     let path = plain.path().to_path_buf();
-    let without = tokio::task::spawn_blocking(move || run_importer(&path, GRAPH_BUDGET, 2000))
-        .await
-        .expect("importer");
+    let base = sandbox.base.clone();
+    let without =
+        tokio::task::spawn_blocking(move || run_importer(&path, &base, GRAPH_BUDGET, 2000))
+            .await
+            .expect("importer");
 
     // With an endpoint but nothing sending: the cost of the outbox rows alone.
     drop(sandbox);
@@ -492,9 +504,11 @@ async fn webhooks_scenario() {
     let quiet = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
     add_endpoint(&http, quiet.path(), &sandbox, "quiet").await;
     let path = quiet.path().to_path_buf();
-    let outbox_only = tokio::task::spawn_blocking(move || run_importer(&path, GRAPH_BUDGET, 2000))
-        .await
-        .expect("importer");
+    let base = sandbox.base.clone();
+    let outbox_only =
+        tokio::task::spawn_blocking(move || run_importer(&path, &base, GRAPH_BUDGET, 2000))
+            .await
+            .expect("importer");
 
     drop(sandbox);
     let sandbox = start_sandbox();
@@ -512,8 +526,9 @@ async fn webhooks_scenario() {
             "serve",
             "--listen",
             &format!("127.0.0.1:{port}"),
+            // The sandbox (Graph, token endpoint, webhook receiver) is the one host allowed.
             "--allow-host",
-            "127.0.0.1",
+            sandbox.base.trim_start_matches("http://"),
             "--data-dir",
         ])
         .arg(dir.path())
@@ -533,8 +548,9 @@ async fn webhooks_scenario() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let path = dir.path().to_path_buf();
+    let base = sandbox.base.clone();
     let started = Instant::now();
-    let with = tokio::task::spawn_blocking(move || run_importer(&path, GRAPH_BUDGET, 2000))
+    let with = tokio::task::spawn_blocking(move || run_importer(&path, &base, GRAPH_BUDGET, 2000))
         .await
         .expect("importer");
     let import_time = started.elapsed();

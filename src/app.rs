@@ -11,7 +11,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
@@ -19,6 +18,7 @@ use crate::import::Importer;
 use crate::oauth::TokenService;
 use crate::oauth::client::{build_graph_http_client, build_http_client};
 use crate::store::blobs::BlobStore;
+use crate::store::sessions::DbSessionStore;
 use crate::store::{self, Db};
 use crate::web::ServerLimits;
 use crate::web::login_limit::LoginLimiter;
@@ -30,9 +30,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub key: MasterKey,
     pub tokens: TokenService,
-    pub http: reqwest::Client,
     pub login_limiter: LoginLimiter,
-    pub session_store: SqliteStore,
+    /// Sessions of signed-in administrators, stored by the hash of their id.
+    pub session_store: DbSessionStore,
     /// Raw messages, by sha256.
     pub blobs: BlobStore,
     pub importer: Importer,
@@ -43,23 +43,17 @@ pub struct AppState {
 impl AppState {
     /// Opens the data dir, database and key; nothing is served yet.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        store::prepare_data_dir(&config.data_dir)?;
         let db = store::connect(&config.database_path()).await?;
-        let key = MasterKey::load_or_create(&config.data_dir)?;
-        let http = build_http_client(&config.http)?;
+        let key = open_master_key(&config.data_dir, &db).await?;
         let tokens = TokenService::new(
             db.clone(),
             key.clone(),
-            http.clone(),
+            build_http_client(&config.http, &config.hosts)?,
             config.http.clone(),
             config.redirect_uri(),
         );
-        let session_store = SqliteStore::new(db.clone());
-        session_store
-            .migrate()
-            .await
-            .context("creating the session table")?;
+        let session_store = DbSessionStore::new(db.clone(), config.sessions.lifetime);
         let blobs = BlobStore::new(&config.data_dir);
         let swept = blobs
             .sweep_tmp()
@@ -75,7 +69,7 @@ impl AppState {
             db.clone(),
             blobs.clone(),
             tokens.clone(),
-            build_graph_http_client(&config.http)?,
+            build_graph_http_client(&config.http, &config.hosts)?,
             config.import.clone(),
         );
         let webhooks = crate::webhooks::Sender::new(
@@ -84,6 +78,7 @@ impl AppState {
             key.clone(),
             config.public_url.clone(),
             config.webhooks.clone(),
+            &config.hosts,
         )?;
         Ok(AppState {
             importer,
@@ -93,7 +88,6 @@ impl AppState {
             config: Arc::new(config),
             key,
             tokens,
-            http,
             login_limiter: LoginLimiter::default(),
             session_store,
         })
@@ -122,6 +116,17 @@ impl AppState {
                 "removed files left by an interrupted import"
             );
         }
+        let tightened = self
+            .blobs
+            .restrict_permissions()
+            .await
+            .context("restricting the blob store's permissions")?;
+        if tightened > 0 {
+            tracing::warn!(
+                entries = tightened,
+                "blob store entries were readable by others; set to 0700/0600"
+            );
+        }
         Ok(())
     }
 
@@ -137,6 +142,52 @@ impl AppState {
             self.config.public_url.as_str().trim_end_matches('/')
         )))
     }
+}
+
+/// The master key, checked against the database before anything is read or written with
+/// it: a database opened with another key refuses to start, saying which key to restore.
+/// A data dir without a key gets a new key file, unless its database already holds data
+/// encrypted with a key (then the missing file is an error, not a reason for a new key).
+async fn open_master_key(data_dir: &std::path::Path, db: &Db) -> anyhow::Result<MasterKey> {
+    let check = store::key_check::get(db).await?;
+    let old_secret = store::credentials::any_secret(db).await?;
+    let (key, source) = match crypto::MasterKey::load(data_dir)? {
+        Some(loaded) => loaded,
+        None if check.is_none() && old_secret.is_none() => MasterKey::create(data_dir)?,
+        None => anyhow::bail!(
+            "{} is missing, but the database {} holds secrets encrypted with a key. Restore \
+             secret.key from the backup made with the database, or set {} to that key. \
+             Nothing was changed.",
+            data_dir.join(crypto::KEY_FILE).display(),
+            data_dir.join(store::DATABASE_FILE).display(),
+            crypto::KEY_ENV
+        ),
+    };
+    let wrong = || {
+        anyhow::anyhow!(
+            "the encryption key from {source} does not match the database in {}: it was set \
+             up with another key (MAILPORT_SECRET_KEY or secret.key). Start with the key that \
+             belongs to this database (restore it from the backup made with the database, or \
+             unset MAILPORT_SECRET_KEY if it was set by mistake). Nothing was changed.",
+            data_dir.display()
+        )
+    };
+    match check {
+        Some(sealed) if key.opens_check_value(&sealed) => {}
+        Some(_) => return Err(wrong()),
+        None => {
+            // A database from before the check value: the key must open what it holds.
+            if let Some((id, blob)) = old_secret
+                && key
+                    .decrypt(&store::credentials::secret_context(&id), &blob)
+                    .is_err()
+            {
+                return Err(wrong());
+            }
+            store::key_check::insert(db, &key.check_value()).await?;
+        }
+    }
+    Ok(key)
 }
 
 /// A running server.
@@ -169,7 +220,7 @@ pub async fn start_with(
     crate::import::rederive::start(state.importer.clone(), shutdown.clone());
     state.webhooks.start();
 
-    let cleanup = state.session_store.clone();
+    let cleanup = state.db.clone();
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -177,8 +228,7 @@ pub async fn start_with(
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {
-                    use tower_sessions::session_store::ExpiredDeletion;
-                    if let Err(e) = cleanup.delete_expired().await {
+                    if let Err(e) = store::sessions::delete_expired(&cleanup).await {
                         tracing::warn!(error = %e, "could not delete expired sessions");
                     }
                 }

@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::graph::RequestBudget;
+use crate::outbound::{AllowedHost, HostPolicy};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,15 +75,17 @@ pub struct ServeArgs {
     /// Lower it when other tools use the same app registration on the same mailboxes.
     #[arg(long, env = "MAILPORT_GRAPH_REQUEST_BUDGET", value_parser = parse_budget)]
     pub graph_request_budget: Option<Budget>,
-    /// A host (HOST or HOST:PORT) webhooks may go to although it is not public: an internal
-    /// business application on a private address, or plain http on this machine. Repeatable;
-    /// MAILPORT_ALLOW_HOSTS takes a comma-separated list.
+    /// Another host that may receive secrets and tokens, besides Microsoft's sign-in and
+    /// Graph hosts: HOST or HOST:PORT (repeatable; the environment variable takes a
+    /// comma-separated list). A host without a port allows every port of it. For the
+    /// sandbox, a test identity provider, an on-premises proxy, or an internal business
+    /// application that receives webhooks; plain http only to loopback.
     #[arg(
         long = "allow-host",
         env = "MAILPORT_ALLOW_HOSTS",
         value_delimiter = ','
     )]
-    pub allow_host: Vec<String>,
+    pub allow_hosts: Vec<AllowedHost>,
     /// Accounts polled at the same time (1 to 1024). Microsoft's limits per mailbox hold
     /// whatever this is. Default: 32, enough for 10,000 mailboxes polled every minute.
     #[arg(long, env = "MAILPORT_CONCURRENT_ACCOUNTS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -93,6 +96,34 @@ pub struct ServeArgs {
     /// Runs kept in the history per account, newest first. Default: 100.
     #[arg(long, env = "MAILPORT_RUN_HISTORY_PER_ACCOUNT", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub run_history_per_account: Option<u32>,
+    /// How long a sign-in lasts at most, however busy the session: hours (12), or a number
+    /// with the unit h, m or s (90m). Sessions also end after 8 hours without a request.
+    #[arg(long, env = "MAILPORT_SESSION_LIFETIME", value_parser = parse_lifetime)]
+    pub session_lifetime: Option<std::time::Duration>,
+}
+
+/// `12`, `12h`, `90m` or `600s`: at least a minute, at most 30 days.
+fn parse_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let usage = || format!("{text:?}: expected hours (12) or a number with h, m or s (90m)");
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, 'h'),
+    };
+    let n: u64 = number.trim().parse().map_err(|_| usage())?;
+    let secs = match unit {
+        'h' => n.checked_mul(3600),
+        'm' => n.checked_mul(60),
+        's' => Some(n),
+        _ => None,
+    }
+    .ok_or_else(usage)?;
+    if !(60..=30 * 86_400).contains(&secs) {
+        return Err(format!(
+            "{text:?}: a session lifetime must be between a minute and 30 days"
+        ));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// A parsed `--graph-request-budget`.
@@ -130,9 +161,7 @@ impl ServeArgs {
         if let Some(Budget(budget)) = self.graph_request_budget {
             config.import.graph.mailbox_budget = budget;
         }
-        config.webhooks.hosts =
-            crate::webhooks::HostPolicy::parse(self.allow_host.iter().map(String::as_str))
-                .map_err(|e| anyhow::anyhow!("--allow-host: {e}"))?;
+        config.hosts = HostPolicy::new(self.allow_hosts);
         if let Some(n) = self.concurrent_accounts {
             config.import.concurrent_accounts = usize::from(n);
         }
@@ -142,6 +171,9 @@ impl ServeArgs {
         }
         if let Some(n) = self.run_history_per_account {
             config.import.history_per_account = i64::from(n);
+        }
+        if let Some(lifetime) = self.session_lifetime {
+            config.sessions.lifetime = lifetime;
         }
         Ok(config)
     }
@@ -242,9 +274,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn open_db(data_dir: &std::path::Path) -> anyhow::Result<crate::store::Db> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-    crate::store::connect(&data_dir.join("mailport.db")).await
+    crate::store::prepare_data_dir(data_dir)?;
+    crate::store::connect(&data_dir.join(crate::store::DATABASE_FILE)).await
 }
 
 async fn add_user(
@@ -265,8 +296,15 @@ async fn add_user(
     crate::passwords::validate(&password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let db = open_db(data_dir).await?;
     let hash = crate::passwords::hash(password).await?;
-    crate::store::users::upsert(&db, name, &hash).await?;
-    println!("Administrator {name} saved.");
+    let (_, existed) = crate::store::users::upsert(&db, name, &hash).await?;
+    if existed {
+        println!(
+            "Password of administrator {name} changed. Every session of {name} was signed out, \
+             and a running Mailport forgets {name}'s failed sign-ins."
+        );
+    } else {
+        println!("Administrator {name} created.");
+    }
     Ok(())
 }
 

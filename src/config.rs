@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::outbound::HostPolicy;
+
 /// Everything `serve` needs to know. Secrets never live here: the encryption key is loaded
 /// by `crypto::MasterKey` and is never printed.
 #[derive(Debug, Clone)]
@@ -19,6 +21,27 @@ pub struct Config {
     pub webhooks: crate::webhooks::WebhookSettings,
     /// `mailport demo`: every page carries a banner saying that its data is sandbox data.
     pub demo: bool,
+    /// Where secrets and tokens may be sent (Microsoft's hosts plus `--allow-host`).
+    pub hosts: HostPolicy,
+    pub sessions: SessionSettings,
+}
+
+/// How long a sign-in lasts (OWASP ASVS 4.0.3, 3.3.1 and 3.3.2).
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// A session ends after this long without a request.
+    pub idle: Duration,
+    /// A session ends this long after sign-in, however busy (`--session-lifetime`).
+    pub lifetime: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            idle: Duration::from_secs(8 * 3600),
+            lifetime: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 /// Limits for every outbound request (token endpoint and, later, Graph).
@@ -59,6 +82,8 @@ impl Config {
             import: crate::import::ImportSettings::default(),
             webhooks: crate::webhooks::WebhookSettings::default(),
             demo: false,
+            hosts: HostPolicy::default(),
+            sessions: SessionSettings::default(),
         }
     }
 
@@ -76,7 +101,7 @@ impl Config {
     }
 
     pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("mailport.db")
+        self.data_dir.join(crate::store::DATABASE_FILE)
     }
 }
 

@@ -12,7 +12,9 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 
 /// Format byte in front of every ciphertext, so the scheme can change later.
 const VERSION: u8 = 1;
@@ -24,7 +26,32 @@ pub const KEY_FILE: &str = "secret.key";
 #[derive(Clone)]
 pub struct MasterKey {
     cipher: Aes256Gcm,
+    /// HMAC-SHA256 keyed with a key derived from the master key, for signed tokens (never
+    /// the master key itself, which only ever encrypts).
+    mac: Hmac<Sha256>,
 }
+
+/// Where the master key came from, for messages that tell the operator what to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `MAILPORT_SECRET_KEY`.
+    Environment,
+    /// The key file at this path.
+    File(std::path::PathBuf),
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Environment => write!(f, "{KEY_ENV}"),
+            KeySource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The text encrypted as the key's check value (store::key_check).
+const CHECK_CONTEXT: &str = "mailport/key-check";
+const CHECK_TEXT: &[u8] = b"Mailport master key check, version 1";
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -42,7 +69,61 @@ impl MasterKey {
             bail!("the secret key must be 32 bytes, got {}", bytes.len());
         }
         let cipher = Aes256Gcm::new_from_slice(bytes).context("invalid AES-256 key")?;
-        Ok(MasterKey { cipher })
+        let mut derive =
+            <Hmac<Sha256> as Mac>::new_from_slice(bytes).context("invalid HMAC key")?;
+        derive.update(b"mailport signed tokens v1");
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(&derive.finalize().into_bytes())
+            .context("invalid HMAC key")?;
+        Ok(MasterKey { cipher, mac })
+    }
+
+    /// HMAC-SHA256 of `data` under a key derived from the master key, bound to `purpose`.
+    pub fn sign(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The check value stored with the database (`store::key_check`).
+    pub fn check_value(&self) -> Vec<u8> {
+        self.encrypt(CHECK_CONTEXT, CHECK_TEXT)
+    }
+
+    /// Whether `sealed` is this key's check value.
+    pub fn opens_check_value(&self, sealed: &[u8]) -> bool {
+        self.decrypt(CHECK_CONTEXT, sealed)
+            .is_ok_and(|text| text == CHECK_TEXT)
+    }
+
+    /// `MAILPORT_SECRET_KEY` if set, else `<data_dir>/secret.key`; None when neither exists.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Option<(Self, KeySource)>> {
+        if let Ok(text) = std::env::var(KEY_ENV) {
+            let key = Self::from_base64(&text).with_context(|| format!("reading {KEY_ENV}"))?;
+            return Ok(Some((key, KeySource::Environment)));
+        }
+        let path = data_dir.join(KEY_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                restrict_permissions(&path)?;
+                let key = Self::from_base64(&text)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Ok(Some((key, KeySource::File(path))))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Generates a new key file `<data_dir>/secret.key` (mode 0600).
+    pub fn create(data_dir: &Path) -> anyhow::Result<(Self, KeySource)> {
+        let path = data_dir.join(KEY_FILE);
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        write_new_key_file(&path, &STANDARD.encode(key))?;
+        tracing::info!(path = %path.display(), "generated a new encryption key; back it up with the database");
+        Ok((Self::from_bytes(&key)?, KeySource::File(path)))
     }
 
     pub fn from_base64(text: &str) -> anyhow::Result<Self> {
@@ -50,29 +131,6 @@ impl MasterKey {
             .decode(text.trim())
             .context("the secret key is not valid base64")?;
         Self::from_bytes(&bytes)
-    }
-
-    /// `MAILPORT_SECRET_KEY` if set, else `<data_dir>/secret.key`, generated (mode 0600) on
-    /// first start.
-    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
-        if let Ok(text) = std::env::var(KEY_ENV) {
-            return Self::from_base64(&text).with_context(|| format!("reading {KEY_ENV}"));
-        }
-        let path = data_dir.join(KEY_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => {
-                restrict_permissions(&path)?;
-                Self::from_base64(&text).with_context(|| format!("reading {}", path.display()))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut key);
-                write_new_key_file(&path, &STANDARD.encode(key))?;
-                tracing::info!(path = %path.display(), "generated a new encryption key; back it up with the database");
-                Self::from_bytes(&key)
-            }
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
     }
 
     /// Encrypts `plaintext`, binding it to `context` (e.g. `credential/ID/client_secret`).

@@ -21,6 +21,7 @@ use url::Url;
 
 use crate::app::{self, AppState};
 use crate::config::Config;
+use crate::outbound::{AllowedHost, HostPolicy};
 use crate::sandbox::graph::{GraphState, SeedOptions};
 use crate::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
 use crate::sandbox::{self, SandboxConfig};
@@ -73,16 +74,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         options.public_url,
     );
     config.demo = true;
-    // The sandbox's webhook receiver is plain http on this machine: allowed explicitly.
-    let sandbox_addr = sandbox_listener.local_addr()?;
-    config
-        .webhooks
-        .hosts
-        .allowed
-        .push(crate::webhooks::policy::AllowedHost {
-            host: sandbox_addr.ip().to_string(),
-            port: Some(sandbox_addr.port()),
-        });
+    // The sandbox (sign-in, Graph and the webhook receiver) is the one host besides
+    // Microsoft's that may receive the demo's secrets, tokens and mail.
+    config.hosts = HostPolicy::new(vec![AllowedHost::socket(sandbox_listener.local_addr()?)]);
 
     // The sandbox's app registration accepts exactly this app's callback.
     let sandbox = sandbox::spawn(
@@ -139,7 +133,7 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
         save_sandbox_credential(state, settings).await?;
     }
     if let Err(e) = state.tokens.fetch_client_credentials(APP_CREDENTIAL).await {
-        tracing::warn!(error = %e, "the demo's application credential got no token");
+        tracing::warn!(error = ?e.to_string(), "the demo's application credential got no token");
     }
 
     let inbox = accounts::Settings {

@@ -23,6 +23,8 @@ pub mod logging;
 pub mod mime;
 /// The OAuth2 client and token service.
 pub mod oauth;
+/// The outbound host policy: where secrets and tokens may be sent.
+pub mod outbound;
 /// Administrator password hashing.
 pub mod passwords;
 /// Messages as sentences.

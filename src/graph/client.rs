@@ -21,6 +21,7 @@ use super::limits::MailboxSlot;
 use super::links::LinkPolicy;
 use super::retry_after::parse_retry_after;
 use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
+use crate::outbound::{OutboundClient, REFUSED_CODE, Refused, is_microsoft_host};
 
 /// Where the client gets bearer tokens (the token service, or a fixed string in tests).
 pub trait TokenSource: Send + Sync + 'static {
@@ -115,7 +116,9 @@ pub struct GraphClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: OutboundClient,
+    /// Whether Graph's own error texts may be shown: only for Microsoft's Graph hosts.
+    echo_errors: bool,
     base: Url,
     /// `["users", "<upn>"]` or `["me"]`.
     mailbox: Vec<String>,
@@ -156,6 +159,17 @@ impl<'a> Call<'a> {
     }
 }
 
+/// The outbound host policy refused where a request would go; nothing was sent.
+fn refused(r: &Refused) -> GraphError {
+    GraphError {
+        kind: GraphErrorKind::Other,
+        status: None,
+        code: Some(REFUSED_CODE.into()),
+        message: format!("nothing was sent to Graph: {r}"),
+        request_id: None,
+    }
+}
+
 /// Exponential backoff with "equal jitter": half fixed, half random, so that many clients
 /// throttled at once do not come back in lockstep.
 pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
@@ -180,14 +194,18 @@ fn seconds(d: Duration) -> String {
 }
 
 impl GraphClient {
+    /// A client for one mailbox. `http` comes from the outbound host policy
+    /// ([`crate::outbound::HostPolicy::client`] with [`crate::outbound::Use::Graph`]): the
+    /// Graph URL must pass it, or nothing is ever sent (error with code `host_not_allowed`).
     pub fn new(
-        http: reqwest::Client,
+        http: OutboundClient,
         target: &MailboxTarget,
         tokens: Arc<dyn TokenSource>,
         limits: &MailboxLimits,
         settings: GraphSettings,
     ) -> Result<Self, GraphError> {
         let base = graph_base(&target.graph_url)?;
+        http.check(&base).map_err(|r| refused(&r))?;
         let mailbox = match target.mailbox.as_deref().map(str::trim) {
             None | Some("") => vec!["me".to_string()],
             Some(m) if m.chars().any(|c| c.is_control() || c == '/' || c == '\\') => {
@@ -217,6 +235,7 @@ impl GraphClient {
         );
         Ok(GraphClient {
             inner: Arc::new(Inner {
+                echo_errors: base.host_str().is_some_and(is_microsoft_host),
                 http,
                 links: LinkPolicy::new(&base),
                 base,
@@ -246,7 +265,8 @@ impl GraphClient {
 
     pub(crate) fn note(&self, line: String) {
         let line = crate::prose::sentence(line);
-        tracing::info!(target: "mailport::graph", "{line}");
+        // Lines quote Graph's error codes: escaped, so that they stay one log line.
+        tracing::info!(target: "mailport::graph", "{}", line.escape_debug());
         let mut stats = self.stats_lock();
         if stats.log.len() >= MAX_LOG_LINES {
             stats.log.remove(0);
@@ -328,10 +348,12 @@ impl GraphClient {
                 Some(n) => format!("IdType=\"ImmutableId\", odata.maxpagesize={n}"),
                 None => "IdType=\"ImmutableId\"".to_string(),
             };
-            let mut request = self
+            let request = self
                 .inner
                 .http
                 .request(call.method.clone(), call.url.clone())
+                .map_err(|r| refused(&r))?;
+            let mut request = request
                 .header(header::AUTHORIZATION, auth)
                 .header("Prefer", prefer)
                 .header("client-request-id", uuid::Uuid::new_v4().to_string())
@@ -346,6 +368,10 @@ impl GraphClient {
                 Ok(Ok(response)) => response,
                 Ok(Err(e)) => {
                     drop(permit);
+                    // The resolver refused the host's address: never worth a retry.
+                    if let Some(r) = Refused::find_in(&e) {
+                        return Err(refused(r));
+                    }
                     let error = network_error(e);
                     self.retry_or_fail(&label, &call.method, attempt, error, None)
                         .await?;
@@ -385,7 +411,10 @@ impl GraphClient {
                 .await
                 .unwrap_or_default();
             drop(permit);
-            let error = errors::from_response(status, &body, request_id);
+            let mut error = errors::from_response(status, &body, request_id);
+            if !self.inner.echo_errors {
+                error = error.withhold_remote_text();
+            }
 
             if status == 401
                 && !refreshed

@@ -172,6 +172,33 @@ struct InnerError {
 /// not be able to fill the run log.
 const MAX_MESSAGE_CHARS: usize = 500;
 
+impl GraphError {
+    /// For a Graph host that is not Microsoft's (one the operator allowed): Graph's own
+    /// message is replaced by Mailport's words and a code is kept only if it is shaped like
+    /// one, so that an admin session cannot read another service through error texts. The
+    /// kind, classified from the original, stays.
+    pub(crate) fn withhold_remote_text(mut self) -> Self {
+        self.code = self.code.filter(|c| {
+            (1..=80).contains(&c.len())
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-'))
+        });
+        self.request_id = self
+            .request_id
+            .filter(|id| uuid::Uuid::parse_str(id.trim()).is_ok());
+        let status = self.status.map(|s| format!("HTTP {s}")).unwrap_or_default();
+        self.message = match &self.code {
+            Some(code) => format!(
+                "Graph answered {status} with {code}; its own message is shown only for Microsoft's Graph hosts"
+            ),
+            None => format!(
+                "Graph answered {status}; its own message is shown only for Microsoft's Graph hosts"
+            ),
+        };
+        self
+    }
+}
+
 /// Builds the error for a non-success answer from its status, its (already size-capped) body
 /// and the `request-id` header.
 pub(crate) fn from_response(

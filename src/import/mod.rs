@@ -102,8 +102,8 @@ pub struct Inner {
     pub db: Db,
     pub blobs: BlobStore,
     pub tokens: TokenService,
-    /// Outbound client for Graph: no redirects, connect and read timeouts.
-    pub graph_http: reqwest::Client,
+    /// Outbound client for Graph: the host policy, no redirects, connect and read timeouts.
+    pub graph_http: crate::outbound::OutboundClient,
     pub limits: MailboxLimits,
     pub settings: ImportSettings,
     running: Mutex<HashSet<String>>,
@@ -178,7 +178,7 @@ impl Importer {
         db: Db,
         blobs: BlobStore,
         tokens: TokenService,
-        graph_http: reqwest::Client,
+        graph_http: crate::outbound::OutboundClient,
         settings: ImportSettings,
     ) -> Self {
         let slots = Arc::new(Semaphore::new(settings.concurrent_accounts.max(1)));

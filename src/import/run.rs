@@ -117,6 +117,21 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
             ),
         });
     };
+    // The access token goes only to a Graph host of the token host's cloud (or one the
+    // operator allowed): checked before a token is even fetched.
+    if let Err(refused) = importer
+        .graph_http
+        .policy()
+        .check_graph_for(&account.graph_url, &cred.access_token_url)
+    {
+        return Err(Stop::Graph(GraphError {
+            kind: GraphErrorKind::Other,
+            status: None,
+            code: Some(crate::outbound::REFUSED_CODE.into()),
+            message: format!("nothing was sent to Graph: {refused}"),
+            request_id: None,
+        }));
+    }
     if cred.stored_status() == TokenStatus::NeedsConsent {
         return Err(Stop::Credential {
             status: "needs_consent",

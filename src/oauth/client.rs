@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{AadErrorResponse, GrantContext, TokenFailure, classify};
 use crate::config::HttpSettings;
 use crate::crypto::Secret;
-use crate::store::credentials::{ClientAuth, RecordedError};
+use crate::outbound::{HostPolicy, OutboundClient, REFUSED_CODE, Use, is_microsoft_host};
+use crate::store::credentials::{ClientAuth, RecordedError, TokenStatus};
 
 /// The id_token rides along in the token response when `openid` was requested.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,39 +80,55 @@ pub enum HttpError {
          redirects from a token endpoint, so check the access token URL."
     )]
     Redirect(u16),
+    /// The outbound host policy refused the destination; nothing was sent.
+    #[error("{0}")]
+    Refused(String),
 }
 
-/// The shared outbound HTTP client: never follows redirects (a redirect from a token or
-/// Graph endpoint is an SSRF vector, not a feature), with timeouts.
-pub fn build_http_client(settings: &HttpSettings) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(settings.timeout)
-        .connect_timeout(settings.connect_timeout)
-        .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+/// The client for the token endpoint, built by the outbound host policy: no redirects (a
+/// redirect from a token endpoint is an SSRF vector, not a feature), timeouts, and only
+/// hosts the policy allows, checked again after DNS resolution.
+pub fn build_http_client(
+    settings: &HttpSettings,
+    hosts: &HostPolicy,
+) -> anyhow::Result<OutboundClient> {
+    Ok(hosts.client(
+        Use::SignIn,
+        reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION"))),
+    )?)
 }
 
-/// The client for Graph: no redirects, and connect and read timeouts but no overall
-/// timeout, since a large `$value` download may rightly take long while bytes keep coming.
-pub fn build_graph_http_client(settings: &HttpSettings) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(settings.connect_timeout)
-        .read_timeout(settings.timeout)
-        .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+/// The client for Graph, built by the outbound host policy: no redirects, and connect and
+/// read timeouts but no overall timeout, since a large `$value` download may rightly take
+/// long while bytes keep coming.
+pub fn build_graph_http_client(
+    settings: &HttpSettings,
+    hosts: &HostPolicy,
+) -> anyhow::Result<OutboundClient> {
+    Ok(hosts.client(
+        Use::Graph,
+        reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.timeout)
+            .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION"))),
+    )?)
 }
 
 /// Sends one oauth2 request with reqwest, reading at most `max_bytes` of the answer.
 /// 5xx answers become `HttpError::ServerError` so they are retried, not parsed.
 async fn send(
-    http: &reqwest::Client,
+    http: &OutboundClient,
     max_bytes: usize,
     request: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, HttpError> {
     let request = reqwest::Request::try_from(request).map_err(transport_error)?;
-    let mut response = http.execute(request).await.map_err(transport_error)?;
+    let mut response = http.execute(request).await.map_err(|e| match e {
+        Ok(refused) => HttpError::Refused(refused.message().to_string()),
+        Err(e) => transport_error(e),
+    })?;
     let status = response.status();
     if status.is_server_error() {
         return Err(HttpError::ServerError(status.as_u16()));
@@ -175,13 +192,21 @@ fn scopes(scope: &str) -> impl Iterator<Item = Scope> + '_ {
 }
 
 /// The browser redirect for the authorization-code grant, with PKCE S256. Query parameters
-/// already in `auth_url` (such as `prompt=select_account`) are kept.
+/// already in `auth_url` (such as `prompt=select_account`) are kept. The authorization URL
+/// must pass the outbound host policy: the sign-in page the browser is sent to receives the
+/// client id and the redirect URI, and returns the code redeemed with the secret.
 pub fn authorize_redirect(
+    hosts: &HostPolicy,
     cfg: &ClientConfig,
     auth_url: &str,
     scope: &str,
     state: &str,
 ) -> Result<(url::Url, Secret), TokenFailure> {
+    hosts.check(auth_url, Use::SignIn).map_err(|refused| {
+        TokenFailure::NotUsable(format!(
+            "the browser was not sent to the authorization URL: {refused}"
+        ))
+    })?;
     let auth = AuthUrl::new(auth_url.to_string())
         .map_err(|_| TokenFailure::NotUsable("The authorization URL is not a valid URL.".into()))?;
     let client = base_client(cfg)?.set_auth_uri(auth);
@@ -197,7 +222,7 @@ pub fn authorize_redirect(
 
 /// Our HTTP function as an oauth2 client: capped response size, no redirects.
 struct CappedHttp<'a> {
-    http: &'a reqwest::Client,
+    http: &'a OutboundClient,
     max_bytes: usize,
 }
 
@@ -220,7 +245,7 @@ enum SilentGrant<'a> {
 
 /// Sends token requests for one credential.
 pub struct TokenRequester<'a> {
-    pub http: &'a reqwest::Client,
+    pub http: &'a OutboundClient,
     pub settings: &'a HttpSettings,
 }
 
@@ -245,7 +270,11 @@ impl TokenRequester<'_> {
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_string()))
             .request_async(&self.http())
             .await;
-        finish(result, GrantContext::CodeExchange)
+        finish(
+            result,
+            GrantContext::CodeExchange,
+            Echo::for_url(&cfg.token_url),
+        )
     }
 
     pub async fn refresh(
@@ -283,7 +312,7 @@ impl TokenRequester<'_> {
                     .add_scopes(scopes(scope))
                     .request_async(&http)
                     .await;
-                finish(result, GrantContext::Refresh)
+                finish(result, GrantContext::Refresh, Echo::for_url(&cfg.token_url))
             }
             SilentGrant::ClientCredentials => {
                 let result = client
@@ -291,7 +320,11 @@ impl TokenRequester<'_> {
                     .add_scopes(scopes(scope))
                     .request_async(&http)
                     .await;
-                finish(result, GrantContext::ClientCredentials)
+                finish(
+                    result,
+                    GrantContext::ClientCredentials,
+                    Echo::for_url(&cfg.token_url),
+                )
             }
         }
     }
@@ -309,7 +342,7 @@ impl TokenRequester<'_> {
         loop {
             match self.once(cfg, &grant, scope).await {
                 Err(TokenFailure::Transient(e)) if n < attempts => {
-                    tracing::warn!(attempt = n, error = %e.description, "token endpoint unavailable; retrying");
+                    tracing::warn!(attempt = n, error = ?e.description, "token endpoint unavailable; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                     n += 1;
@@ -322,7 +355,82 @@ impl TokenRequester<'_> {
 
 type OAuthResult = Result<AadTokenResponse, RequestTokenError<HttpError, AadErrorResponse>>;
 
-fn finish(result: OAuthResult, context: GrantContext) -> Result<IssuedTokens, TokenFailure> {
+/// Whether error texts of the token endpoint may be shown: only Microsoft's own. Any other
+/// host (even one the operator allowed) could be an internal service, and quoting its
+/// answers would let whoever holds an admin session read it through the credential page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    /// Microsoft's sign-in host: its descriptions are shown.
+    Microsoft,
+    /// Another host: only codes that fit a known shape are shown, in Mailport's words.
+    Withheld,
+}
+
+impl Echo {
+    fn for_url(url: &str) -> Echo {
+        let microsoft = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(is_microsoft_host))
+            .unwrap_or(false);
+        if microsoft {
+            Echo::Microsoft
+        } else {
+            Echo::Withheld
+        }
+    }
+}
+
+/// Error codes of RFC 6749 §5.2 and OpenID Connect Core §3.1.2.6: the only `error` values
+/// of a non-Microsoft host that are repeated.
+const KNOWN_ERROR_CODES: &[&str] = &[
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "interaction_required",
+    "login_required",
+    "consent_required",
+    "account_selection_required",
+    "temporarily_unavailable",
+    "server_error",
+];
+
+/// A refusal from a host whose texts are not shown: codes of a known shape only.
+fn withheld(err: &AadErrorResponse) -> RecordedError {
+    let error = KNOWN_ERROR_CODES
+        .iter()
+        .find(|c| **c == err.error)
+        .map(|c| c.to_string());
+    let aadsts = err.aadsts().filter(|n| (0..100_000_000).contains(n));
+    let code = aadsts
+        .map(|n| format!("AADSTS{n}"))
+        .or(error.clone())
+        .unwrap_or_else(|| "rejected".into());
+    let what = match (&error, aadsts) {
+        (Some(e), Some(n)) => format!("{e}, AADSTS{n}"),
+        (Some(e), None) => e.clone(),
+        (None, Some(n)) => format!("AADSTS{n}"),
+        (None, None) => "an error code Mailport does not know".into(),
+    };
+    let trace_id = err
+        .trace()
+        .filter(|t| uuid::Uuid::parse_str(t.trim()).is_ok());
+    RecordedError {
+        code: Some(code),
+        description: format!(
+            "The token endpoint refused the request ({what}); its own description is shown only for Microsoft's sign-in hosts."
+        ),
+        trace_id,
+    }
+}
+
+fn finish(
+    result: OAuthResult,
+    context: GrantContext,
+    echo: Echo,
+) -> Result<IssuedTokens, TokenFailure> {
     match result {
         Ok(resp) => Ok(IssuedTokens {
             access_token: Secret::new(resp.access_token().secret().to_string()),
@@ -337,8 +445,21 @@ fn finish(result: OAuthResult, context: GrantContext) -> Result<IssuedTokens, To
         }),
         Err(RequestTokenError::ServerResponse(err)) => Err(TokenFailure::Rejected {
             status: classify(&err, context),
-            error: err.to_recorded(),
+            error: match echo {
+                Echo::Microsoft => err.to_recorded(),
+                Echo::Withheld => withheld(&err),
+            },
         }),
+        Err(RequestTokenError::Request(HttpError::Refused(reason))) => {
+            Err(TokenFailure::Rejected {
+                status: TokenStatus::Error,
+                error: RecordedError {
+                    code: Some(REFUSED_CODE.into()),
+                    description: crate::prose::sentence(format!("nothing was sent: {reason}")),
+                    trace_id: None,
+                },
+            })
+        }
         Err(RequestTokenError::Request(e)) => {
             let error = RecordedError {
                 code: None,
@@ -356,22 +477,28 @@ fn finish(result: OAuthResult, context: GrantContext) -> Result<IssuedTokens, To
         Err(RequestTokenError::Parse(_, body)) => Err(TokenFailure::BadResponse(RecordedError {
             code: None,
             // Never quote the body: a malformed success response may hold a token.
-            description: format!(
-                "The token endpoint did not answer with valid OAuth JSON (it sent {} bytes{}).",
-                body.len(),
-                if body.trim_ascii_start().starts_with(b"<") {
-                    ", which look like HTML"
-                } else {
-                    ""
-                }
-            ),
+            description: match echo {
+                Echo::Microsoft => format!(
+                    "The token endpoint did not answer with valid OAuth JSON (it sent {} bytes{}).",
+                    body.len(),
+                    if body.trim_ascii_start().starts_with(b"<") {
+                        ", which look like HTML"
+                    } else {
+                        ""
+                    }
+                ),
+                Echo::Withheld => "The token endpoint did not answer with valid OAuth JSON.".into(),
+            },
             trace_id: None,
         })),
         Err(RequestTokenError::Other(msg)) => Err(TokenFailure::BadResponse(RecordedError {
             code: None,
-            description: crate::prose::sentence(format!(
-                "the token endpoint sent an unexpected answer: {msg}"
-            )),
+            description: match echo {
+                Echo::Microsoft => crate::prose::sentence(format!(
+                    "the token endpoint sent an unexpected answer: {msg}"
+                )),
+                Echo::Withheld => "The token endpoint sent an unexpected answer.".into(),
+            },
             trace_id: None,
         })),
     }

@@ -1,6 +1,8 @@
 //! Reading who signed in from the id_token. The token comes straight from the token
 //! endpoint over TLS, so (as OpenID Connect Core §3.1.3.7 allows) its signature is not
-//! checked; its tenant is, against the tenant the credential's token URL names.
+//! checked; its tenant (`tid`) is: against the tenant GUID the credential's token URL
+//! names, or, for a domain, `common` or `organizations`, against the tenant of the
+//! credential's first sign-in (the pin). A sign-in without a `tid` is refused.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -33,12 +35,48 @@ pub fn account_from_id_token(jwt: &str) -> Option<Account> {
     })
 }
 
-/// The tenant segment of a Microsoft token or authorize URL, when it is a tenant GUID.
-/// `common`, `organizations` and domains cannot be compared with `tid`, so they yield None.
-pub fn tenant_guid_of(url: &str) -> Option<String> {
+/// The tenant segment of a Microsoft token or authorize URL: the segment before
+/// `oauth2` (`…/{tenant}/oauth2/v2.0/token`), so that a path prefix in front (a proxy) does
+/// not hide it; without an `oauth2` segment, the first segment.
+pub fn tenant_segment(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
-    let first = parsed.path_segments()?.next()?.to_ascii_lowercase();
-    uuid::Uuid::parse_str(&first).ok().map(|u| u.to_string())
+    let segments: Vec<&str> = parsed.path_segments()?.collect();
+    let at = segments
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("oauth2"))
+        .and_then(|i| i.checked_sub(1))
+        .unwrap_or(0);
+    segments
+        .get(at)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_ascii_lowercase())
+}
+
+/// The tenant GUID a token or authorize URL names. `common`, `organizations` and domains
+/// cannot be compared with `tid`, so they yield None (their sign-ins are pinned instead).
+pub fn tenant_guid_of(url: &str) -> Option<String> {
+    let segment = tenant_segment(url)?;
+    uuid::Uuid::parse_str(&segment).ok().map(|u| u.to_string())
+}
+
+/// Which tenant a sign-in must come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedTenant {
+    /// The token URL names this tenant GUID.
+    Named(String),
+    /// The token URL names a domain or a multi-tenant endpoint: the tenant of the first
+    /// sign-in (None before it), which later sign-ins must match.
+    Pinned(Option<String>),
+}
+
+impl ExpectedTenant {
+    /// For a credential with this token URL and stored pin.
+    pub fn of(token_url: &str, pin: Option<&str>) -> Self {
+        match tenant_guid_of(token_url) {
+            Some(guid) => ExpectedTenant::Named(guid),
+            None => ExpectedTenant::Pinned(pin.map(str::to_string)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -61,6 +99,21 @@ mod tests {
         assert_eq!(
             tenant_guid_of("https://login.microsoftonline.com/contoso.com/oauth2/v2.0/token"),
             None
+        );
+        assert_eq!(
+            tenant_guid_of(
+                "https://proxy.example/entra/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token"
+            )
+            .as_deref(),
+            Some("72f988bf-86f1-41af-91ab-2d7cd011db47"),
+            "a path prefix does not hide the tenant"
+        );
+        assert_eq!(
+            ExpectedTenant::of(
+                "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+                Some("t")
+            ),
+            ExpectedTenant::Pinned(Some("t".into()))
         );
     }
 }

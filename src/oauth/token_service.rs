@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::HttpSettings;
 use crate::crypto::{MasterKey, Secret};
+use crate::outbound::{HostPolicy, OutboundClient};
 use crate::store::Db;
 use crate::store::credentials::{
     self, Account, Credential, GrantType, NewTokens, RecordedError, RefreshTokenUpdate, TokenStatus,
@@ -13,7 +14,7 @@ use crate::store::credentials::{
 
 use super::client::{ClientConfig, IssuedTokens, TokenRequester};
 use super::error::TokenFailure;
-use super::id_token::{account_from_id_token, tenant_guid_of};
+use super::id_token::{ExpectedTenant, account_from_id_token};
 
 /// A token is refreshed when it has less than this left.
 pub const REFRESH_MARGIN_SECS: i64 = 300;
@@ -38,7 +39,7 @@ impl AccessToken {
 pub struct TokenService {
     db: Db,
     key: MasterKey,
-    http: reqwest::Client,
+    http: OutboundClient,
     settings: Arc<HttpSettings>,
     redirect_uri: Arc<str>,
     /// One lock per credential: concurrent callers wait for the refresh in progress and
@@ -50,7 +51,7 @@ impl TokenService {
     pub fn new(
         db: Db,
         key: MasterKey,
-        http: reqwest::Client,
+        http: OutboundClient,
         settings: HttpSettings,
         redirect_uri: String,
     ) -> Self {
@@ -66,6 +67,11 @@ impl TokenService {
 
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
+    }
+
+    /// The outbound host policy every token request goes through.
+    pub fn hosts(&self) -> &HostPolicy {
+        self.http.policy()
     }
 
     fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -261,25 +267,25 @@ impl TokenService {
             }),
             other => other,
         };
-        let expected_tenant = tenant_guid_of(&cred.access_token_url);
-        self.store_outcome(&cred, result, Some(expected_tenant))
-            .await
+        let expected = ExpectedTenant::of(&cred.access_token_url, cred.tenant_pin.as_deref());
+        self.store_outcome(&cred, result, Some(expected)).await
     }
 
     /// Stores new tokens, or records the failure in the credential's status.
-    /// `sign_in` is Some(expected tenant) for a code exchange, which also records the account.
+    /// `sign_in` is Some(expected tenant) for a code exchange, which also records the account
+    /// (and pins its tenant when the credential expects a pin and has none yet).
     async fn store_outcome(
         &self,
         cred: &Credential,
         result: Result<IssuedTokens, TokenFailure>,
-        sign_in: Option<Option<String>>,
+        sign_in: Option<ExpectedTenant>,
     ) -> Result<(), TokenFailure> {
         let issued = match result {
             Ok(issued) => issued,
             Err(failure) => return Err(self.record_failure(cred, failure).await),
         };
-        let account = match sign_in {
-            Some(expected) => match signed_in_account(expected.as_deref(), &issued) {
+        let account = match &sign_in {
+            Some(expected) => match signed_in_account(expected, &issued) {
                 Ok(account) => Some(account),
                 Err(failure) => return Err(self.record_failure(cred, failure).await),
             },
@@ -305,6 +311,10 @@ impl TokenService {
             refresh_token,
             expires_at: crate::store::now() + lifetime,
             granted_scope: issued.scope.clone(),
+            pin_tenant: match &sign_in {
+                Some(ExpectedTenant::Pinned(None)) => account.as_ref().and_then(|a| a.tid.clone()),
+                _ => None,
+            },
             account,
         };
         credentials::save_tokens(&self.db, &cred.id, tokens)
@@ -321,7 +331,7 @@ impl TokenService {
             TokenFailure::Rejected { status, .. } => Some(*status),
             _ => None,
         };
-        tracing::warn!(credential = %cred.id, error = %failure, "token request failed");
+        tracing::warn!(credential = %cred.id, error = ?failure.to_string(), "token request failed");
         if let Err(e) =
             credentials::record_error(&self.db, &cred.id, status, &failure.recorded()).await
         {
@@ -335,42 +345,63 @@ fn db_error(e: sqlx::Error) -> TokenFailure {
     TokenFailure::NotUsable(format!("The database failed: {e}."))
 }
 
-/// Who signed in, from the id_token (an empty account when none came back).
+/// Who signed in, from the id_token, checked against the tenant the credential expects.
+/// A sign-in whose tenant cannot be read (no id_token, no `tid`) is refused: a check that
+/// cannot be made must not pass.
 fn signed_in_account(
-    expected_tenant: Option<&str>,
+    expected: &ExpectedTenant,
     issued: &IssuedTokens,
 ) -> Result<Account, TokenFailure> {
-    let Some(jwt) = &issued.id_token else {
-        return Ok(Account::default());
-    };
-    let account = account_from_id_token(jwt).ok_or_else(|| {
-        TokenFailure::BadResponse(RecordedError {
-            code: None,
-            description: "The id_token in the token response is not a readable JWT.".into(),
-            trace_id: None,
+    let account = issued
+        .id_token
+        .as_deref()
+        .map(|jwt| {
+            account_from_id_token(jwt).ok_or_else(|| {
+                TokenFailure::BadResponse(RecordedError {
+                    code: None,
+                    description: "The id_token in the token response is not a readable JWT.".into(),
+                    trace_id: None,
+                })
+            })
         })
-    })?;
-    check_tenant(expected_tenant, &account)?;
-    Ok(account)
+        .transpose()?;
+    let Some(tid) = account.as_ref().and_then(|a| a.tid.clone()) else {
+        return Err(tenant_failure(
+            "tenant_unknown",
+            "the sign-in did not say which tenant the account belongs to (no id_token with a \
+             tid claim), so it cannot be checked; nothing was stored"
+                .into(),
+        ));
+    };
+    match expected {
+        ExpectedTenant::Named(guid) if !guid.eq_ignore_ascii_case(&tid) => Err(tenant_failure(
+            "tenant_mismatch",
+            format!(
+                "the account signed in to tenant {tid}, but this credential is for tenant {guid}; nothing was stored"
+            ),
+        )),
+        ExpectedTenant::Pinned(Some(pin)) if !pin.eq_ignore_ascii_case(&tid) => {
+            Err(tenant_failure(
+                "tenant_mismatch",
+                format!(
+                    "the account signed in to tenant {tid}, but this credential's sign-ins are \
+                     pinned to tenant {pin}, the tenant of its first sign-in; nothing was stored. \
+                     If the credential really belongs to another tenant now, tick \
+                     \"Forget the pinned tenant\" on its form, save, and sign in again"
+                ),
+            ))
+        }
+        _ => Ok(account.unwrap_or_default()),
+    }
 }
 
-/// The signed-in account must belong to the tenant the credential names (when it names a
-/// GUID): tokens from another tenant would read someone else's mail.
-fn check_tenant(expected: Option<&str>, account: &Account) -> Result<(), TokenFailure> {
-    let (Some(expected), Some(tid)) = (expected, account.tid.as_deref()) else {
-        return Ok(());
-    };
-    if expected.eq_ignore_ascii_case(tid) {
-        return Ok(());
-    }
-    Err(TokenFailure::Rejected {
+fn tenant_failure(code: &str, description: String) -> TokenFailure {
+    TokenFailure::Rejected {
         status: TokenStatus::Error,
         error: RecordedError {
-            code: Some("tenant_mismatch".into()),
-            description: format!(
-                "The account signed in to tenant {tid}, but this credential is for tenant {expected}; nothing was stored."
-            ),
+            code: Some(code.into()),
+            description: crate::prose::sentence(description),
             trace_id: None,
         },
-    })
+    }
 }

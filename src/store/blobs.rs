@@ -92,15 +92,16 @@ impl BlobStore {
     }
 
     pub async fn begin(&self) -> std::io::Result<BlobWriter> {
-        fs::create_dir_all(self.tmp_dir()).await?;
+        create_private_dir(&self.tmp_dir()).await?;
         let tmp = self
             .tmp_dir()
             .join(format!("{}.part", uuid::Uuid::new_v4()));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .await?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // Raw mail is for Mailport's user only (the rename keeps the mode).
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options.open(&tmp).await?;
         Ok(BlobWriter {
             file,
             tmp,
@@ -125,6 +126,56 @@ impl BlobStore {
     }
 }
 
+/// Creates a folder (and its parents) readable by Mailport's user only.
+async fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(dir).await
+}
+
+impl BlobStore {
+    /// Tightens what an older version wrote: folders 0700, blobs 0600. Returns how many
+    /// entries it changed. Only folders and files the blob store made are visited.
+    pub async fn restrict_permissions(&self) -> std::io::Result<usize> {
+        let mut changed = 0;
+        #[cfg(unix)]
+        {
+            let mut pending = vec![self.root.clone()];
+            while let Some(dir) = pending.pop() {
+                let mut entries = match fs::read_dir(&dir).await {
+                    Ok(d) => d,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                changed += usize::from(tighten(&dir, 0o700).await?);
+                while let Some(entry) = entries.next_entry().await? {
+                    let kind = entry.file_type().await?;
+                    if kind.is_dir() {
+                        pending.push(entry.path());
+                    } else if kind.is_file() {
+                        changed += usize::from(tighten(&entry.path(), 0o600).await?);
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// Sets `mode` when the group or others have more; true when it did.
+#[cfg(unix)]
+async fn tighten(path: &Path, mode: u32) -> std::io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = fs::metadata(path).await?.permissions().mode() & 0o777;
+    if current & !mode == 0 {
+        return Ok(false);
+    }
+    fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await?;
+    Ok(true)
+}
+
 impl BlobWriter {
     pub async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
         self.hasher.update(chunk);
@@ -142,7 +193,7 @@ impl BlobWriter {
         self.file.sync_all().await?;
         let sha256 = hex::encode(self.hasher.finalize_reset());
         let dir = self.root.join(&sha256[..2]);
-        fs::create_dir_all(&dir).await?;
+        create_private_dir(&dir).await?;
         let target = dir.join(&sha256);
         fs::rename(&self.tmp, &target).await?;
         // Make the rename itself durable.

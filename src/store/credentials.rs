@@ -134,6 +134,8 @@ pub struct Credential {
     pub last_error_description: Option<String>,
     pub last_error_trace_id: Option<String>,
     pub last_error_at: Option<i64>,
+    /// The tenant of the first sign-in when the token URL names no tenant GUID.
+    pub tenant_pin: Option<String>,
 }
 
 // Secrets are ciphertexts, but keep them out of logs all the same.
@@ -200,7 +202,7 @@ pub fn refresh_token_context(id: &str) -> String {
 const COLUMNS: &str = "id, description, grant_type, authorization_url, access_token_url, client_id, \
     client_secret, scope, client_auth, created_at, updated_at, token_status, access_token, refresh_token, \
     expires_at, granted_scope, token_updated_at, account_username, account_name, account_tid, account_oid, \
-    last_error_code, last_error_description, last_error_trace_id, last_error_at";
+    last_error_code, last_error_description, last_error_trace_id, last_error_at, tenant_pin";
 
 pub async fn list(db: &Db) -> sqlx::Result<Vec<Credential>> {
     sqlx::query_as(&format!(
@@ -239,9 +241,11 @@ pub async fn insert(db: &Db, s: &Settings, secret: Option<Vec<u8>>) -> sqlx::Res
     .map(|_| ())
 }
 
-/// Saves new settings. `secret` None keeps the stored secret. When `reset_tokens` is set
-/// (the app, endpoint, grant or scope changed) the old tokens no longer belong to this
-/// credential and are dropped. A new secret clears an `invalid_client` status.
+/// Saves new settings. `secret` None keeps the stored secret, unless the access token URL
+/// moves to another origin: then the stored secret is dropped, since it was entered for the
+/// old host (callers ask for a new one first). When `reset_tokens` is set (the app,
+/// endpoint, grant or scope changed) the old tokens no longer belong to this credential and
+/// are dropped. A new secret clears an `invalid_client` status.
 pub async fn update(
     db: &Db,
     s: &Settings,
@@ -249,9 +253,18 @@ pub async fn update(
     reset_tokens: bool,
 ) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
+    let old_url: Option<String> =
+        sqlx::query_scalar("SELECT access_token_url FROM credentials WHERE id = $1")
+            .bind(&s.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let keep_secret = old_url.is_some_and(|old| {
+        crate::outbound::origin_of(&old) == crate::outbound::origin_of(&s.access_token_url)
+    });
     let changed = sqlx::query(
         "UPDATE credentials SET description = $2, grant_type = $3, authorization_url = $4,
-            access_token_url = $5, client_id = $6, client_secret = COALESCE($7, client_secret),
+            access_token_url = $5, client_id = $6,
+            client_secret = CASE WHEN $7 IS NOT NULL THEN $7 WHEN $11 THEN client_secret ELSE NULL END,
             scope = $8, client_auth = $9, updated_at = $10,
             token_status = CASE WHEN $7 IS NOT NULL AND token_status = 'invalid_client' THEN 'none' ELSE token_status END
          WHERE id = $1",
@@ -266,6 +279,7 @@ pub async fn update(
     .bind(&s.scope)
     .bind(s.client_auth.as_str())
     .bind(now())
+    .bind(keep_secret)
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -323,6 +337,8 @@ pub struct NewTokens {
     pub granted_scope: Option<String>,
     /// Replaces the stored account when present (a new sign-in).
     pub account: Option<Account>,
+    /// Pins this tenant when the credential has no pin yet (its first sign-in).
+    pub pin_tenant: Option<String>,
 }
 
 /// Stores new tokens and marks the credential valid, in ONE statement: the rotated refresh
@@ -345,6 +361,7 @@ pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<b
             account_name = CASE WHEN $8 THEN $10 ELSE account_name END,
             account_tid = CASE WHEN $8 THEN $11 ELSE account_tid END,
             account_oid = CASE WHEN $8 THEN $12 ELSE account_oid END,
+            tenant_pin = COALESCE(tenant_pin, $13),
             last_error_code = NULL, last_error_description = NULL, last_error_trace_id = NULL, last_error_at = NULL
          WHERE id = $1",
     )
@@ -360,6 +377,7 @@ pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<b
     .bind(account.name)
     .bind(account.tid)
     .bind(account.oid)
+    .bind(tokens.pin_tenant)
     .execute(db)
     .await?
     .rows_affected();
@@ -397,6 +415,25 @@ pub async fn record_error(
     .execute(db)
     .await
     .map(|_| ())
+}
+
+/// Forgets a credential's tenant pin: the next sign-in pins its tenant anew.
+pub async fn reset_tenant_pin(db: &Db, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE credentials SET tenant_pin = NULL WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Some credential with a stored client secret: `(id, ciphertext)`, for checking that the
+/// master key still opens what the database holds.
+pub async fn any_secret(db: &Db) -> sqlx::Result<Option<(String, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT id, client_secret FROM credentials WHERE client_secret IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// The e-mail accounts that use a credential.

@@ -7,10 +7,12 @@ pub mod blobs;
 pub mod credentials;
 pub mod events;
 pub mod imports;
+pub mod key_check;
 pub mod messages;
 pub mod outbox;
 pub mod runs;
 pub mod schedule;
+pub mod sessions;
 pub mod setup;
 pub mod users;
 pub mod webhooks;
@@ -24,6 +26,61 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub type Db = SqlitePool;
+
+/// The database file inside a data dir.
+pub const DATABASE_FILE: &str = "mailport.db";
+
+/// Creates the data dir (mode 0700) and the database file (mode 0600) if missing, and
+/// tightens both if they are looser: the database holds every imported message and the
+/// sessions. SQLite gives its `-wal` and `-shm` files the database file's mode; existing
+/// ones are tightened here too. Blobs are written 0600 in 0700 folders (`blobs.rs`).
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
+        restrict(dir, 0o700)?;
+        let db = dir.join(DATABASE_FILE);
+        if !db.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&db)
+                .with_context(|| format!("creating {}", db.display()))?;
+        }
+        for name in [DATABASE_FILE, "mailport.db-wal", "mailport.db-shm"] {
+            let path = dir.join(name);
+            if path.exists() {
+                restrict(&path, 0o600)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+    Ok(())
+}
+
+/// Sets `mode` on `path` when others or the group have more than it allows.
+#[cfg(unix)]
+pub fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = std::fs::metadata(path)
+        .with_context(|| format!("reading the mode of {}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if current & !mode != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{current:o}"), "readable by others; setting it to {mode:o}");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+    }
+    Ok(())
+}
 
 /// Opens (creating if missing) the SQLite database in WAL mode and applies migrations.
 pub async fn connect(path: &Path) -> anyhow::Result<Db> {

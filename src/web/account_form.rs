@@ -2,7 +2,8 @@
 
 use serde::Deserialize;
 
-use super::credential_form::{Validation, check_url, valid_id};
+use super::credential_form::{Validation, valid_id};
+use crate::outbound::{HostPolicy, Use};
 use crate::store::accounts::{AfterImport, Settings};
 use crate::store::credentials::{Credential, GrantType};
 
@@ -108,11 +109,14 @@ fn valid_folder_path(p: &str) -> bool {
         && !p.chars().any(char::is_control)
 }
 
-/// Checks the form. `credential` is the chosen credential if it exists.
+/// Checks the form. `credential` is the chosen credential if it exists. The Graph URL must
+/// pass the outbound host policy `hosts`, in the same Microsoft cloud as the credential's
+/// token endpoint (or allowed explicitly): it receives the credential's access tokens.
 pub fn validate(
     form: &AccountForm,
     existing_id: Option<&str>,
     credential: Option<&Credential>,
+    hosts: &HostPolicy,
 ) -> Result<(Settings, Validation), Validation> {
     let mut v = Validation::default();
     let id = existing_id
@@ -188,17 +192,19 @@ pub fn validate(
     } else {
         graph_url
     };
-    check_url(&mut v, "graph_url", &graph_url);
-    // The URL check warns about non-Microsoft sign-in hosts; for Graph, compare presets.
-    v.warnings
-        .retain(|w| !w.contains("is not a Microsoft sign-in host"));
-    if !v.errors.contains_key("graph_url")
-        && !GRAPH_PRESETS.iter().any(|(url, _)| *url == graph_url)
-        && !graph_url.starts_with("http://")
-    {
-        v.warnings.push(format!(
-            "{graph_url} is not one of Microsoft's Graph endpoints."
-        ));
+    if graph_url.len() > 2048 {
+        v.add("graph_url", "This URL is too long.");
+    } else {
+        let checked = match credential {
+            Some(c) => hosts.check_graph_for(&graph_url, &c.access_token_url),
+            None => hosts.check(&graph_url, Use::Graph),
+        };
+        if let Err(refused) = checked {
+            v.add(
+                "graph_url",
+                format!("Not allowed: {refused}. Nothing was sent to it."),
+            );
+        }
     }
     let poll_interval = match form.poll_interval.trim() {
         "" => Some(60),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::account_form::{AccountForm, validate};
 use super::credential_form::Validation;
+use crate::outbound::HostPolicy;
 use crate::store::accounts::{Account, Settings};
 use crate::store::credentials::Credential;
 
@@ -87,14 +88,16 @@ pub fn base_form(existing: Option<&Account>) -> AccountForm {
 }
 
 /// Validates a form as the account form does, with the credentials looked up in `credentials`
-/// (by id), and refuses reserved ids for new accounts.
+/// (by id) and hosts checked by the outbound host policy, and refuses reserved ids for new
+/// accounts.
 pub fn check(
     form: &AccountForm,
     existing: Option<&Account>,
     credentials: &HashMap<String, Credential>,
+    hosts: &HostPolicy,
 ) -> Result<(Settings, Validation), Validation> {
     let credential = credentials.get(form.credential_id.trim());
-    let result = validate(form, existing.map(|a| a.id.as_str()), credential);
+    let result = validate(form, existing.map(|a| a.id.as_str()), credential, hosts);
     if existing.is_none() && is_reserved(&form.id) {
         let mut v = match result {
             Ok((_, v)) | Err(v) => v,

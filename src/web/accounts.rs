@@ -334,7 +334,7 @@ async fn create(
     Form(form): Form<AccountForm>,
 ) -> Result<Response, AppError> {
     let cred = lookup_credential(&state, &form.credential_id).await?;
-    let (settings, mut v) = match validate(&form, None, cred.as_ref()) {
+    let (settings, mut v) = match validate(&form, None, cred.as_ref(), &state.config.hosts) {
         Ok(_) if is_reserved(&form.id) => {
             let mut v = Validation::default();
             v.add(
@@ -430,7 +430,8 @@ async fn update(
     let account = load(&state, &id).await?;
     form.id = account.id.clone();
     let cred = lookup_credential(&state, &form.credential_id).await?;
-    let (settings, v) = match validate(&form, Some(&account.id), cred.as_ref()) {
+    let (settings, v) = match validate(&form, Some(&account.id), cred.as_ref(), &state.config.hosts)
+    {
         Ok(ok) => ok,
         Err(v) => return invalid(&state, &session, user, Some(&account), form, v).await,
     };

@@ -28,6 +28,7 @@ use super::layout::Layout;
 use super::session::AppSession;
 use crate::app::AppState;
 use crate::error::{AppError, render};
+use crate::outbound::HostPolicy;
 use crate::store::accounts::{self, Account, Settings};
 use crate::store::credentials::Credential;
 use crate::store::imports;
@@ -234,11 +235,13 @@ fn row_form(
     Ok(form)
 }
 
-/// Reads and checks a file against the stored accounts and credentials.
+/// Reads and checks a file against the stored accounts and credentials, with Graph hosts
+/// checked by the outbound host policy.
 pub fn plan(
     text: &str,
     existing: &HashMap<String, Account>,
     credentials: &HashMap<String, Credential>,
+    hosts: &HostPolicy,
 ) -> Plan {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
@@ -318,7 +321,7 @@ pub fn plan(
                 continue;
             }
         };
-        match check(&form, stored, credentials) {
+        match check(&form, stored, credentials, hosts) {
             Ok((settings, v)) => {
                 let change = match stored {
                     None => Change::Create,
@@ -358,7 +361,7 @@ async fn plan_for(state: &AppState, text: &str) -> Result<Plan, AppError> {
         .map(|a| (a.id.clone(), a))
         .collect();
     let credentials = credentials_by_id(&state.db).await?;
-    Ok(plan(text, &existing, &credentials))
+    Ok(plan(text, &existing, &credentials, &state.config.hosts))
 }
 
 #[derive(Template)]

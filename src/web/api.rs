@@ -1,7 +1,9 @@
 //! The JSON API under `/api/v1`, for an API key or a signed-in session: credentials here,
 //! accounts in `api_accounts`, messages in `api_messages`.
 
-use axum::extract::{Path, Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -41,8 +43,8 @@ pub struct ApiErrorBody {
 /// What went wrong: a stable code for programs and a sentence for people.
 #[derive(Serialize, ToSchema)]
 pub struct ApiErrorDetail {
-    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict` or
-    /// `internal_error`.
+    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`,
+    /// `too_many_requests` or `internal_error`.
     pub code: &'static str,
     /// What went wrong, as a sentence.
     pub message: String,
@@ -111,9 +113,16 @@ impl IntoResponse for ApiError {
             StatusCode::UNAUTHORIZED => "unauthorized",
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
             _ => "internal_error",
         };
-        ApiErrorBody::response(status, code, self.0.public_message())
+        let mut response = ApiErrorBody::response(status, code, self.0.public_message());
+        if let AppError::TooManyRequests { retry_after, .. } = &self.0
+            && let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
     }
 }
 
@@ -143,9 +152,19 @@ pub struct ApiCaller {
     pub scope: ApiScope,
 }
 
+/// The credentials of an `Authorization` value: the scheme is case-insensitive (RFC 9110
+/// §11.1), so `Bearer`, `bearer` and `BEARER` all work. None for another scheme.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
 /// An API key (`Authorization: Bearer …`) or a signed-in session. A request with an
 /// `Authorization` header is never taken as the session's: that is what lets such requests
-/// skip the CSRF check (`csrf::verify`).
+/// skip the CSRF check (`csrf::verify`). Bad keys are counted per address; an address that
+/// keeps sending them gets 429 before any key is looked up.
 pub async fn require_api_auth(
     State(state): State<AppState>,
     session: AppSession,
@@ -155,22 +174,9 @@ pub async fn require_api_auth(
     let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").map(str::trim));
-    match bearer {
-        Some(Some(key)) if !key.is_empty() && key.len() <= 256 => {
-            match store::api_keys::authenticate(&state.db, &sha256_hex(key.as_bytes())).await {
-                Ok(Some((_, scope))) => {
-                    request.extensions_mut().insert(ApiCaller { scope });
-                    next.run(request).await
-                }
-                Ok(None) => unauthorized(UNKNOWN_KEY),
-                Err(e) => ApiError::from(e).into_response(),
-            }
-        }
-        Some(Some(key)) if !key.is_empty() => unauthorized(UNKNOWN_KEY),
-        Some(_) => unauthorized(NO_CREDENTIALS),
-        None => match current_user(&state, &session).await {
+        .map(|v| v.to_str().ok().and_then(bearer_token));
+    let Some(key) = bearer else {
+        return match current_user(&state, &session).await {
             Ok(Some(_)) => {
                 request.extensions_mut().insert(ApiCaller {
                     scope: ApiScope::Admin,
@@ -179,7 +185,41 @@ pub async fn require_api_auth(
             }
             Ok(None) => unauthorized(NO_CREDENTIALS),
             Err(e) => ApiError(e).into_response(),
-        },
+        };
+    };
+    let addr = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if let Err(wait) = state.login_limiter.check_api_key(addr) {
+        return ApiError(AppError::TooManyRequests {
+            message: format!(
+                "Too many requests with a wrong API key from this address; try again in {wait} seconds."
+            ),
+            retry_after: wait,
+        })
+        .into_response();
+    }
+    let found = match key {
+        Some(key) if !key.is_empty() && key.len() <= 256 => {
+            match store::api_keys::authenticate(&state.db, &sha256_hex(key.as_bytes())).await {
+                Ok(found) => found.map(|(_, scope)| scope),
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
+        _ => None,
+    };
+    if let Some(scope) = found {
+        request.extensions_mut().insert(ApiCaller { scope });
+        next.run(request).await
+    } else {
+        state.login_limiter.record_bad_api_key(addr);
+        tracing::info!(addr = %addr, "refused an API request with a wrong key");
+        match key {
+            Some(key) if !key.is_empty() => unauthorized(UNKNOWN_KEY),
+            _ => unauthorized(NO_CREDENTIALS),
+        }
     }
 }
 

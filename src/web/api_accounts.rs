@@ -336,7 +336,8 @@ async fn saved(
 async fn insert(state: &AppState, fields: &AccountFields) -> Result<Response, WriteError> {
     let creds = credentials_by_id(&state.db).await?;
     let form = fields.apply_to(base_form(None));
-    let (settings, v) = check(&form, None, &creds).map_err(WriteError::Invalid)?;
+    let (settings, v) =
+        check(&form, None, &creds, &state.config.hosts).map_err(WriteError::Invalid)?;
     if let Err(e) = accounts::insert(&state.db, &settings).await {
         if store::is_unique_violation(&e) {
             return Err(WriteError::Conflict(format!(
@@ -373,7 +374,8 @@ async fn overwrite(
     same_id(fields, &existing.id)?;
     let creds = credentials_by_id(&state.db).await?;
     let form = fields.apply_to(base);
-    let (settings, v) = check(&form, Some(existing), &creds).map_err(WriteError::Invalid)?;
+    let (settings, v) =
+        check(&form, Some(existing), &creds, &state.config.hosts).map_err(WriteError::Invalid)?;
     if settings != existing.settings() {
         accounts::update(&state.db, &settings).await?;
         tracing::info!(account = %existing.id, "email server account changed through the API");
@@ -620,8 +622,8 @@ pub(super) async fn bulk_enable(
 
 impl utoipa::PartialSchema for SavedAccount {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
         use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
         // One object (not an allOf of two): the account's fields and `warnings`.
         let warnings = ArrayBuilder::new()
             .items(ObjectBuilder::new().schema_type(Type::String))
@@ -634,9 +636,8 @@ impl utoipa::PartialSchema for SavedAccount {
                     .properties
                     .insert("warnings".to_string(), warnings.into());
                 object.required.push("warnings".to_string());
-                object.description = Some(
-                    "The account as stored, and the validation's warnings.".to_string(),
-                );
+                object.description =
+                    Some("The account as stored, and the validation's warnings.".to_string());
                 RefOr::T(Schema::Object(object))
             }
             other => other,

@@ -4,15 +4,17 @@ use std::net::SocketAddr;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use super::form_token;
 use super::layout::Layout;
-use super::session::AppSession;
+use super::redirect::local_target;
+use super::session::{AppSession, Client};
 use crate::app::AppState;
 use crate::crypto::sha256_hex;
 use crate::error::{AppError, render};
@@ -65,19 +67,67 @@ pub async fn require_admin(
     }
 }
 
+/// The signed-in administrator of this session, or None. A session whose user is gone,
+/// whose password changed since (another session generation), or that is older than the
+/// absolute lifetime is ended here, on its next request. A live session's last use is noted
+/// (at most once a minute) for the sessions list.
 pub async fn current_user(
     state: &AppState,
     session: &AppSession,
 ) -> Result<Option<CurrentUser>, AppError> {
-    let Some(id) = session.user_id().await? else {
+    let Some(owner) = session.owner().await? else {
         return Ok(None);
     };
-    Ok(store::users::find_by_id(&state.db, id)
-        .await?
-        .map(|u| CurrentUser {
-            id: u.id,
-            username: u.username,
-        }))
+    let user = store::users::find_by_id(&state.db, owner.user_id).await?;
+    let lifetime = state.config.sessions.lifetime.as_secs() as i64;
+    let user = user.filter(|u| {
+        u.session_generation == owner.generation
+            && store::now() < owner.signed_in_at.saturating_add(lifetime)
+    });
+    let Some(user) = user else {
+        session.sign_out().await?;
+        return Ok(None);
+    };
+    if let Some(hash) = session.id_hash() {
+        state
+            .session_store
+            .touch(&hash, state.config.sessions.idle)
+            .await?;
+    }
+    Ok(Some(CurrentUser {
+        id: user.id,
+        username: user.username,
+    }))
+}
+
+/// Where a sign-in came from, for the sessions list.
+pub fn client_of(peer: SocketAddr, headers: &HeaderMap) -> Client {
+    Client {
+        address: peer.ip().to_string(),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect(),
+    }
+}
+
+/// The layout of a page shown before sign-in, with its signed form token; the response
+/// must carry `cookie` when it is Some.
+fn anonymous_layout(state: &AppState, headers: &HeaderMap) -> (Layout, Option<HeaderValue>) {
+    let (token, cookie) = form_token::issue(&state.key, headers, state.config.secure_cookies());
+    (Layout::anonymous(token), cookie)
+}
+
+/// A page with the form token's cookie, when a new one was issued.
+fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 #[derive(Template)]
@@ -89,35 +139,38 @@ struct LoginPage {
     error: Option<String>,
 }
 
+/// Where sign-in leads: the home screen, or a `next` that [`local_target`] accepts (a
+/// refused one leads to `/`).
+fn after_sign_in(next: Option<&str>) -> String {
+    match next {
+        None | Some("") => "/credentials".into(),
+        Some(raw) => local_target(Some(raw)),
+    }
+}
+
 #[derive(Deserialize)]
 struct NextQuery {
     #[serde(default)]
     next: Option<String>,
 }
 
-/// Only local paths are followed after sign-in (no open redirect).
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/credentials".to_string(),
-    }
-}
-
 async fn login_page(
     State(state): State<AppState>,
     session: AppSession,
+    headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, AppError> {
     if current_user(&state, &session).await?.is_some() {
-        return Ok(Redirect::to(&safe_next(q.next.as_deref())).into_response());
+        return Ok(Redirect::to(&after_sign_in(q.next.as_deref())).into_response());
     }
+    let (layout, cookie) = anonymous_layout(&state, &headers);
     let page = LoginPage {
-        layout: Layout::new(&session, None, "").await?,
+        layout,
         username: String::new(),
-        next: safe_next(q.next.as_deref()),
+        next: after_sign_in(q.next.as_deref()),
         error: None,
     };
-    Ok(render(&page)?.into_response())
+    Ok(with_cookie(render(&page)?.into_response(), cookie))
 }
 
 #[derive(Deserialize)]
@@ -134,36 +187,47 @@ async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: AppSession,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let username = form.username.trim().to_string();
-    let next = safe_next(form.next.as_deref());
-    if let Err(wait) = state
-        .login_limiter
-        .begin_attempt(&username, Some(peer.ip()))
-    {
-        let minutes = wait.div_ceil(60);
-        tracing::warn!(user = %username, addr = %peer.ip(), "sign-in refused: too many failures");
-        let mut response = login_failed(
-            &session,
-            &form.username,
-            &next,
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
-        )
-        .await?;
-        if let Ok(v) = wait.to_string().parse() {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, v);
-        }
-        return Ok(response);
-    }
+    let next = after_sign_in(form.next.as_deref());
     let user = if username.is_empty() || username.len() > 64 {
         None
     } else {
         store::users::find_by_username(&state.db, &username).await?
     };
+    let generation = user.as_ref().map(|u| u.session_generation);
+    let delay = match state
+        .login_limiter
+        .begin_attempt(&username, peer.ip(), generation)
+    {
+        Ok(delay) => delay,
+        Err(wait) => {
+            let minutes = wait.div_ceil(60);
+            // Debug formatting: whatever the visitor typed stays on one log line.
+            tracing::warn!(user = ?username, addr = %peer.ip(), "sign-in refused: too many failures");
+            let mut response = login_failed(
+                &state,
+                &headers,
+                &form.username,
+                &next,
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many failed sign-ins from this address. Try again in {minutes} minute(s), \
+                     from another address, or reset the password with `mailport user add`."
+                ),
+            )
+            .await?;
+            if let Ok(v) = wait.to_string().parse() {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(response);
+        }
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let ok = passwords::verify(
         form.password.clone(),
         user.as_ref().map(|u| u.password_hash.clone()),
@@ -171,17 +235,19 @@ async fn login(
     .await;
     match (ok, user) {
         (true, Some(user)) => {
-            state
-                .login_limiter
-                .record_success(&username, Some(peer.ip()));
-            session.sign_in(user.id).await?;
-            tracing::info!(user = %user.username, "signed in");
+            state.login_limiter.record_success(&username, peer.ip());
+            session
+                .sign_in(user.id, user.session_generation, &client_of(peer, &headers))
+                .await?;
+            tracing::info!(user = ?user.username, addr = %peer.ip(), "signed in");
             Ok(Redirect::to(&next).into_response())
         }
         _ => {
             // begin_attempt already counted this failure.
+            tracing::info!(user = ?username, addr = %peer.ip(), "sign-in refused: wrong user name or password");
             login_failed(
-                &session,
+                &state,
+                &headers,
                 &form.username,
                 &next,
                 StatusCode::UNAUTHORIZED,
@@ -193,19 +259,24 @@ async fn login(
 }
 
 async fn login_failed(
-    session: &AppSession,
+    state: &AppState,
+    headers: &HeaderMap,
     username: &str,
     next: &str,
     status: StatusCode,
     message: String,
 ) -> Result<Response, AppError> {
+    let (layout, cookie) = anonymous_layout(state, headers);
     let page = LoginPage {
-        layout: Layout::new(session, None, "").await?,
+        layout,
         username: username_for_page(username),
         next: next.to_string(),
         error: Some(message),
     };
-    Ok((status, render(&page)?).into_response())
+    Ok(with_cookie(
+        (status, render(&page)?).into_response(),
+        cookie,
+    ))
 }
 
 fn username_for_page(raw: &str) -> String {
@@ -246,19 +317,20 @@ const SETUP_INVALID: &str = "This setup link is not valid: it was already used, 
 
 async fn setup_page(
     State(state): State<AppState>,
-    session: AppSession,
+    headers: HeaderMap,
     Query(q): Query<SetupQuery>,
 ) -> Result<Response, AppError> {
     if !valid_setup_token(&state, &q.token).await? {
         return Err(AppError::Forbidden(SETUP_INVALID.into()));
     }
+    let (layout, cookie) = anonymous_layout(&state, &headers);
     let page = SetupPage {
-        layout: Layout::new(&session, None, "").await?,
+        layout,
         token: q.token,
         username: String::new(),
         errors: Vec::new(),
     };
-    Ok(render(&page)?.into_response())
+    Ok(with_cookie(render(&page)?.into_response(), cookie))
 }
 
 #[derive(Deserialize)]
@@ -286,7 +358,9 @@ pub fn validate_username(name: &str) -> Result<(), String> {
 
 async fn setup(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: AppSession,
+    headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, AppError> {
     if !valid_setup_token(&state, &form.token).await? {
@@ -303,13 +377,15 @@ async fn setup(
         errors.push("The two passwords differ.".into());
     }
     if !errors.is_empty() {
+        let (layout, cookie) = anonymous_layout(&state, &headers);
         let page = SetupPage {
-            layout: Layout::new(&session, None, "").await?,
+            layout,
             token: form.token,
             username: username_for_page(&username),
             errors,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        let response = (StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response();
+        return Ok(with_cookie(response, cookie));
     }
     let hash = passwords::hash(form.password).await?;
     let created = store::setup::consume_and_create_user(
@@ -322,8 +398,10 @@ async fn setup(
     let Some(user_id) = created else {
         return Err(AppError::Forbidden(SETUP_INVALID.into()));
     };
-    tracing::info!(user = %username, "created the first administrator");
-    session.sign_in(user_id).await?;
+    tracing::info!(user = ?username, "created the first administrator");
+    session
+        .sign_in(user_id, 0, &client_of(peer, &headers))
+        .await?;
     session
         .flash(
             "ok",

@@ -2,10 +2,10 @@
 //! that fills in the endpoint URLs and scope from a tenant id.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use crate::outbound::{HostPolicy, Use, origin_of};
 use crate::store::credentials::{ClientAuth, GrantType, Settings};
 
 /// The form as posted. Every field defaults to empty so that a missing field becomes a
@@ -30,6 +30,8 @@ pub struct CredentialForm {
     pub authority: String,
     /// `save` (default) or `fill` (run the helper, save nothing).
     pub action: String,
+    /// A checkbox: forget the tenant the credential's sign-ins are pinned to.
+    pub forget_tenant_pin: Option<String>,
 }
 
 impl CredentialForm {
@@ -75,16 +77,18 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Checks the form. `existing_id` is Some on update (the id cannot change then);
-/// `secret_required` is true on create.
+/// Checks the form. `existing` is the stored credential on update (its id cannot change
+/// then). URLs must pass the outbound host policy `hosts`. A client secret is required on
+/// create, and on update when the access token URL moves to another origin (scheme, host or
+/// port): the stored secret is never sent to a host it was not entered for.
 pub fn validate(
     form: &CredentialForm,
-    existing_id: Option<&str>,
-    secret_required: bool,
+    existing: Option<&Settings>,
+    hosts: &HostPolicy,
 ) -> Result<(Settings, Validation), Validation> {
     let mut v = Validation::default();
-    let id = existing_id
-        .map(str::to_string)
+    let id = existing
+        .map(|e| e.id.clone())
         .unwrap_or_else(|| form.id.trim().to_string());
     if !valid_id(&id) {
         v.add(
@@ -111,14 +115,14 @@ pub fn validate(
                 "The authorization code grant needs the authorization URL.",
             );
         } else {
-            check_url(&mut v, "authorization_url", &authorization_url);
+            check_url(&mut v, "authorization_url", &authorization_url, hosts);
         }
     }
     let access_token_url = form.access_token_url.trim().to_string();
     if access_token_url.is_empty() {
         v.add("access_token_url", "Enter the token URL.");
     } else {
-        check_url(&mut v, "access_token_url", &access_token_url);
+        check_url(&mut v, "access_token_url", &access_token_url, hosts);
     }
     let client_id = form.client_id.trim().to_string();
     if client_id.is_empty() {
@@ -129,8 +133,17 @@ pub fn validate(
     } else if client_id.len() > 256 || client_id.chars().any(char::is_control) {
         v.add("client_id", "This is not a client id.");
     }
+    let origin_changed =
+        existing.is_some_and(|e| origin_of(&e.access_token_url) != origin_of(&access_token_url));
+    let secret_required = existing.is_none() || origin_changed;
     let secret = form.client_secret.expose();
-    if secret_required && secret.trim().is_empty() {
+    if origin_changed && secret.trim().is_empty() {
+        v.add(
+            "client_secret",
+            "The access token URL now points at another host, so the stored secret was not kept: \
+             Mailport never sends a secret to a host it was not entered for. Enter the client secret again.",
+        );
+    } else if secret_required && secret.trim().is_empty() {
         v.add(
             "client_secret",
             "Enter the client secret's Value (shown once in Entra ID under Certificates & secrets).",
@@ -188,58 +201,23 @@ fn check_scope(v: &mut Validation, grant_type: Option<GrantType>, scope: &str) {
     }
 }
 
-/// Absolute http(s) URLs only; plain http only to loopback hosts (the sandbox, tests).
-pub fn check_url(v: &mut Validation, field: &'static str, raw: &str) {
+/// Absolute http(s) URLs that the outbound host policy allows for signing in: Microsoft's
+/// sign-in hosts, or hosts the server's `--allow-host` setting names.
+pub fn check_url(v: &mut Validation, field: &'static str, raw: &str, hosts: &HostPolicy) {
     if raw.len() > MAX_URL {
         v.add(field, "This URL is too long.");
         return;
     }
-    let Ok(url) = url::Url::parse(raw) else {
+    if url::Url::parse(raw).is_err() {
         v.add(field, "Enter an absolute URL starting with https://.");
         return;
-    };
-    if !matches!(url.scheme(), "http" | "https") {
-        v.add(field, "Only http(s) URLs are allowed.");
-        return;
     }
-    if !url.username().is_empty() || url.password().is_some() {
-        v.add(field, "The URL must not contain a user name or password.");
-        return;
-    }
-    let Some(host) = url.host_str() else {
-        v.add(field, "The URL has no host.");
-        return;
-    };
-    match url.scheme() {
-        "https" => {
-            if !is_microsoft_login_host(host) && !is_loopback(host) {
-                v.warnings.push(format!(
-                    "{host} is not a Microsoft sign-in host (login.microsoftonline.com, .us or chinacloudapi.cn)."
-                ));
-            }
-        }
-        "http" if is_loopback(host) => v.warnings.push(format!(
-            "{raw} uses plain http: fine for the sandbox on this machine, never for a real tenant."
-        )),
-        "http" => v.add(
+    if let Err(refused) = hosts.check(raw, Use::SignIn) {
+        v.add(
             field,
-            "Plain http is only allowed for this machine (localhost); use https.",
-        ),
-        _ => v.add(field, "Only http(s) URLs are allowed."),
+            format!("Not allowed: {refused}. Nothing was sent to it."),
+        );
     }
-}
-
-pub fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn is_microsoft_login_host(host: &str) -> bool {
-    CLOUDS
-        .iter()
-        .any(|c| c.login_host.eq_ignore_ascii_case(host))
-        || host.eq_ignore_ascii_case("login.partner.microsoftonline.cn")
 }
 
 /// A Microsoft cloud: where users sign in and where Graph lives.
@@ -288,7 +266,7 @@ fn valid_tenant(t: &str) -> bool {
 
 /// Runs the Entra ID helper on the form: fills the URLs and the scope for its grant type.
 /// Returns field errors when the helper's own inputs are wrong.
-pub fn fill_from_entra(form: &mut CredentialForm) -> Validation {
+pub fn fill_from_entra(form: &mut CredentialForm, hosts: &HostPolicy) -> Validation {
     let mut v = Validation::default();
     let tenant = form.tenant.trim().to_string();
     if !valid_tenant(&tenant) {
@@ -300,7 +278,7 @@ pub fn fill_from_entra(form: &mut CredentialForm) -> Validation {
     let (base, resource) = if form.cloud == "custom" {
         let authority = form.authority.trim().trim_end_matches('/').to_string();
         let mut probe = Validation::default();
-        check_url(&mut probe, "authority", &authority);
+        check_url(&mut probe, "authority", &authority, hosts);
         if let Some(msg) = probe.errors.remove("authority") {
             v.add("authority", msg);
         }
@@ -351,23 +329,42 @@ mod tests {
 
     #[test]
     fn accepts_a_good_form_and_rejects_bad_urls() {
-        assert!(validate(&form(), None, true).is_ok());
+        let hosts = HostPolicy::new(vec!["127.0.0.1:9".parse().unwrap()]);
+        assert!(validate(&form(), None, &hosts).is_ok());
         for bad in [
             "javascript:alert(1)",
             "ftp://x/y",
             "http://example.com/t",
+            "https://example.com/t",
+            "https://169.254.169.254/t",
+            "http://127.0.0.1:10/t",
             "/relative",
             "https://u:p@h/x",
         ] {
             let mut f = form();
             f.access_token_url = bad.into();
-            let v = validate(&f, None, true).unwrap_err();
+            let v = validate(&f, None, &hosts).unwrap_err();
             assert!(v.error("access_token_url").is_some(), "{bad}");
         }
         let mut f = form();
         f.access_token_url = "http://127.0.0.1:9/t/oauth2/v2.0/token".into();
-        let (_, v) = validate(&f, None, true).unwrap();
-        assert_eq!(v.warnings.len(), 1);
+        assert!(validate(&f, None, &hosts).is_ok());
+    }
+
+    #[test]
+    fn a_new_token_origin_needs_the_secret_again() {
+        let hosts = HostPolicy::new(vec!["127.0.0.1".parse().unwrap()]);
+        let (stored, _) = validate(&form(), None, &hosts).unwrap();
+        let mut f = form();
+        f.client_secret = Default::default();
+        assert!(validate(&f, Some(&stored), &hosts).is_ok(), "same origin");
+        f.access_token_url = "https://login.microsoftonline.com/other/oauth2/v2.0/token".into();
+        assert!(validate(&f, Some(&stored), &hosts).is_ok(), "same origin");
+        f.access_token_url = "http://127.0.0.1:9/t/oauth2/v2.0/token".into();
+        let v = validate(&f, Some(&stored), &hosts).unwrap_err();
+        assert!(v.error("client_secret").is_some());
+        f.client_secret = crate::crypto::Secret::new("new".into());
+        assert!(validate(&f, Some(&stored), &hosts).is_ok());
     }
 
     #[test]
@@ -378,7 +375,8 @@ mod tests {
             cloud: "global".into(),
             ..Default::default()
         };
-        assert!(fill_from_entra(&mut f).errors.is_empty());
+        let hosts = HostPolicy::default();
+        assert!(fill_from_entra(&mut f, &hosts).errors.is_empty());
         assert_eq!(
             f.authorization_url,
             "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?prompt=select_account"
@@ -386,9 +384,9 @@ mod tests {
         assert_eq!(f.scope, "Mail.ReadWrite offline_access");
         f.grant_type = "client_credentials".into();
         f.cloud = "usgov".into();
-        fill_from_entra(&mut f);
+        fill_from_entra(&mut f, &hosts);
         assert_eq!(f.scope, "https://graph.microsoft.us/.default");
         f.tenant = "../evil".into();
-        assert!(fill_from_entra(&mut f).error("tenant").is_some());
+        assert!(fill_from_entra(&mut f, &hosts).error("tenant").is_some());
     }
 }

@@ -117,12 +117,12 @@ async fn create(
     Form(mut form): Form<CredentialForm>,
 ) -> Result<Response, AppError> {
     if form.action == "fill" {
-        let v = fill_from_entra(&mut form);
+        let v = fill_from_entra(&mut form, &state.config.hosts);
         let status = status_for(&v);
         let page = form_page(&state, &session, user, None, form, v).await?;
         return Ok((status, render(&page)?).into_response());
     }
-    let (settings, v) = match validate(&form, None, true) {
+    let (settings, v) = match validate(&form, None, &state.config.hosts) {
         Ok(ok) => ok,
         Err(v) => return invalid(&state, &session, user, None, form, v).await,
     };
@@ -216,12 +216,12 @@ async fn update(
     let cred = load(&state, &id).await?;
     form.id = cred.id.clone();
     if form.action == "fill" {
-        let v = fill_from_entra(&mut form);
+        let v = fill_from_entra(&mut form, &state.config.hosts);
         let status = status_for(&v);
         let page = form_page(&state, &session, user, Some(&cred), form, v).await?;
         return Ok((status, render(&page)?).into_response());
     }
-    let (settings, v) = match validate(&form, Some(&cred.id), false) {
+    let (settings, v) = match validate(&form, Some(&cred.settings()), &state.config.hosts) {
         Ok(ok) => ok,
         Err(v) => return invalid(&state, &session, user, Some(&cred), form, v).await,
     };
@@ -238,6 +238,13 @@ async fn update(
             .encrypt_str(&credentials::secret_context(&cred.id), secret)
     });
     credentials::update(&state.db, &settings, secret, reset_tokens).await?;
+    // Another token URL may mean another tenant: its first sign-in pins anew.
+    let forget_pin =
+        form.forget_tenant_pin.is_some() || old.access_token_url != settings.access_token_url;
+    if forget_pin && cred.tenant_pin.is_some() {
+        credentials::reset_tenant_pin(&state.db, &cred.id).await?;
+        tracing::info!(credential = %cred.id, by = %user.username, "tenant pin forgotten");
+    }
     tracing::info!(credential = %cred.id, by = %user.username, reset_tokens, "credential updated");
     let text = if reset_tokens && cred.access_token.is_some() {
         "Credential saved. The app, endpoint or scope changed, so the old token was discarded: press the key to get a new one."

@@ -4,14 +4,16 @@
 //! route cannot forget it. API calls with an API key need none: they carry no cookie.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
+use super::form_token;
 use super::session::AppSession;
+use crate::app::AppState;
 use crate::error::AppError;
 
 /// The largest form body we read (the outer body limit is the same).
@@ -34,7 +36,10 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-pub async fn verify(request: Request, next: Next) -> Response {
+/// The middleware. A signed-in session's requests carry its token; a request without a
+/// session (the sign-in and setup forms) carries the signed pre-session token together with
+/// its cookie (`form_token`), so that no session row exists before sign-in.
+pub async fn verify(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -79,9 +84,13 @@ pub async fn verify(request: Request, next: Next) -> Response {
         None => form_field(&bytes, "csrf_token"),
     };
     let given = header_token.or(form_token);
-    let ok = matches!((&expected, &given), (Some(e), Some(g)) if constant_time_eq(e, g));
+    let ok = match (&expected, &given) {
+        (Some(e), Some(g)) => constant_time_eq(e, g),
+        (None, Some(g)) => form_token::verify(&state.key, &parts.headers, g),
+        _ => false,
+    };
     if !ok {
-        tracing::info!(path = %parts.uri.path(), "refused a request without a valid CSRF token");
+        tracing::info!(path = ?parts.uri.path(), "refused a request without a valid CSRF token");
         return AppError::Forbidden(
             "This form has expired or did not come from Mailport, so nothing was changed. \
              Go back, reload the page and try again."

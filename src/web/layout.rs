@@ -37,6 +37,21 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The frame of a page shown before sign-in (sign-in, first-run setup). It does not
+    /// touch the session, so the visit stores nothing; `form_token` is the signed
+    /// pre-session token for the page's form (`web::form_token`).
+    pub fn anonymous(form_token: String) -> Self {
+        Layout {
+            user: None,
+            csrf: form_token,
+            flash: None,
+            nav: "",
+            demo: DEMO.try_with(|d| *d).unwrap_or(false),
+        }
+    }
+}
+
 /// Middleware: runs the rest of the request with the demo flag in scope.
 pub async fn mark_demo(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,

@@ -14,12 +14,14 @@ pub mod auth;
 pub mod credential_form;
 pub mod credentials;
 pub mod csrf;
+pub mod form_token;
 pub mod health;
 pub mod layout;
 pub mod login_limit;
 pub mod mail;
 pub mod oauth_flow;
 pub mod openapi;
+pub mod redirect;
 pub mod session;
 pub mod settings;
 pub mod views;
@@ -43,8 +45,6 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::app::AppState;
 use crate::error::AppError;
 
-/// Sessions end after this long without a request.
-pub const SESSION_IDLE: time::Duration = time::Duration::hours(8);
 pub const SESSION_COOKIE: &str = "mailport_session";
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -111,6 +111,8 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::GET, "/mail/{id}/cid/{cid}", Admin),
         (Method::GET, "/mail/{id}/raw", Admin),
         (Method::GET, "/settings", Admin),
+        (Method::POST, "/settings/password", Admin),
+        (Method::POST, "/settings/sessions/sign-out-others", Admin),
         (Method::GET, "/settings/api-keys", Admin),
         (Method::POST, "/settings/api-keys", Admin),
         (Method::GET, "/settings/api-keys/{id}/delete", Admin),
@@ -189,6 +191,11 @@ async fn route_guard(matched: Option<MatchedPath>, request: Request, next: Next)
 
 /// The answer for a route or method missing from [`ROUTES`], if it is missing.
 fn refuse_unlisted(method: &Method, path: &str) -> Option<Response> {
+    // The static files' service answers for its whole folder, `/static` and `/static/`
+    // included (404 for what it does not have); the table lists it as `/static/{*path}`.
+    if path == "/static" || path.starts_with("/static/") {
+        return None;
+    }
     let method = if method == Method::HEAD {
         &Method::GET
     } else {
@@ -242,7 +249,9 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.secure_cookies())
-        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+        .with_expiry(Expiry::OnInactivity(
+            time::Duration::try_from(state.config.sessions.idle).unwrap_or(time::Duration::HOUR),
+        ));
 
     Router::new()
         .merge(auth::public_router())
@@ -260,7 +269,7 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
         )
         .layer(middleware::from_fn(route_guard))
         .fallback(|| async { AppError::NotFound })
-        .layer(middleware::from_fn(csrf::verify))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::verify))
         .layer(sessions)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,

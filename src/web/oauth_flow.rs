@@ -62,6 +62,7 @@ async fn key_button(
             };
             let oauth_state = random_token(32);
             let (url, verifier) = match authorize_redirect(
+                state.tokens.hosts(),
                 &cfg,
                 &cred.authorization_url,
                 &sign_in_scope(&cred.scope),
@@ -198,7 +199,8 @@ async fn callback(
             description: description.chars().take(1000).collect(),
             trace_id,
         };
-        tracing::warn!(credential = %pending.credential_id, error = %error, uri = ?q.error_uri, "sign-in failed");
+        // Debug formatting: the callback's parameters come from outside and stay on one line.
+        tracing::warn!(credential = %pending.credential_id, error = ?error, uri = ?q.error_uri, "sign-in failed");
         credentials::record_error(&state.db, &pending.credential_id, None, &recorded).await?;
         session
             .flash(

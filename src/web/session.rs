@@ -7,7 +7,8 @@ use tower_sessions::Session;
 use crate::crypto::{Secret, random_token};
 use crate::error::AppError;
 
-const USER_ID: &str = "user_id";
+use crate::store::sessions::keys::{ADDRESS, GENERATION, SIGNED_IN_AT, USER_AGENT, USER_ID};
+
 const CSRF: &str = "csrf";
 const PENDING_AUTH: &str = "pending_oauth";
 const FLASH: &str = "flash";
@@ -40,19 +41,60 @@ pub struct Flash {
     pub text: String,
 }
 
+/// Who a session belongs to, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub user_id: i64,
+    /// The user's session generation at sign-in; a password change moves the user's on.
+    pub generation: i64,
+    /// Unix seconds; the session ends a lifetime after it, however busy.
+    pub signed_in_at: i64,
+}
+
+/// What the sessions list shows about where a sign-in came from.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub address: String,
+    pub user_agent: String,
+}
+
 pub struct AppSession(pub Session);
 
 impl AppSession {
-    pub async fn user_id(&self) -> Result<Option<i64>, AppError> {
-        Ok(self.0.get(USER_ID).await?)
+    /// The signed-in owner; None for an anonymous visitor.
+    pub async fn owner(&self) -> Result<Option<Owner>, AppError> {
+        let Some(user_id) = self.0.get::<i64>(USER_ID).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Owner {
+            user_id,
+            generation: self.0.get(GENERATION).await?.unwrap_or(0),
+            signed_in_at: self.0.get(SIGNED_IN_AT).await?.unwrap_or(0),
+        }))
     }
 
-    /// Signs the user in under a NEW session id (no fixation) and a new CSRF token.
-    pub async fn sign_in(&self, user_id: i64) -> Result<(), AppError> {
+    /// Signs the user in under a NEW session id (no fixation) and a new CSRF token. Only
+    /// now is the session stored: anonymous visitors never cost a row.
+    pub async fn sign_in(
+        &self,
+        user_id: i64,
+        generation: i64,
+        client: &Client,
+    ) -> Result<(), AppError> {
         self.0.cycle_id().await?;
+        self.0.clear().await;
         self.0.insert(USER_ID, user_id).await?;
+        self.0.insert(GENERATION, generation).await?;
+        self.0.insert(SIGNED_IN_AT, crate::store::now()).await?;
+        self.0.insert(ADDRESS, &client.address).await?;
+        self.0.insert(USER_AGENT, &client.user_agent).await?;
         self.0.insert(CSRF, random_token(32)).await?;
         Ok(())
+    }
+
+    /// The hash under which the store keeps this session, if it has an id.
+    pub fn id_hash(&self) -> Option<String> {
+        self.0.id().map(|id| crate::store::sessions::id_hash(&id))
     }
 
     /// Deletes the session server-side.

@@ -1,26 +1,34 @@
-//! The Settings screen: API keys for `/api/v1`. A new key is shown once, in the answer to
-//! the POST that made it; only its hash is stored, as with `mailport apikey create`.
+//! The Settings screen: API keys for `/api/v1` (a new key is shown once, in the answer to
+//! the POST that made it; only its hash is stored, as with `mailport apikey create`), the
+//! administrator's password, and the administrator's active sessions with "Sign out all
+//! other sessions" (OWASP ASVS 4.0.3, 2.1 and 3.3).
 
 use askama::Template;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
-use super::auth::CurrentUser;
+use super::auth::{CurrentUser, client_of};
 use super::layout::Layout;
 use super::session::AppSession;
 use super::views::TimeView;
 use crate::app::AppState;
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::{AppError, render};
-use crate::store::{self, api_keys};
+use crate::passwords;
+use crate::store::{self, api_keys, sessions, users};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/settings", get(page))
+        .route("/settings/password", post(change_password))
+        .route("/settings/sessions/sign-out-others", post(sign_out_others))
         .route("/settings/api-keys", get(page).post(create))
         .route(
             "/settings/api-keys/{id}/delete",
@@ -37,6 +45,16 @@ pub struct KeyView {
     pub last_used: Option<TimeView>,
 }
 
+/// One of the administrator's sessions, as the list shows it.
+pub struct SessionView {
+    pub created: TimeView,
+    pub last_seen: TimeView,
+    pub address: String,
+    pub user_agent: String,
+    /// The session this page is shown in.
+    pub current: bool,
+}
+
 #[derive(Template)]
 #[template(path = "settings/page.html")]
 struct SettingsPage {
@@ -46,8 +64,41 @@ struct SettingsPage {
     new_key: Option<String>,
     name: String,
     error: Option<String>,
+    sessions: Vec<SessionView>,
+    /// Errors of the password form, by field.
+    password_errors: Vec<(&'static str, String)>,
 }
 
+impl SettingsPage {
+    fn password_error(&self, field: &str) -> Option<&str> {
+        self.password_errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, e)| e.as_str())
+    }
+}
+
+async fn session_views(
+    state: &AppState,
+    session: &AppSession,
+    user: &CurrentUser,
+) -> Result<Vec<SessionView>, AppError> {
+    let current = session.id_hash();
+    Ok(sessions::list_for_user(&state.db, user.id)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            current: current.as_deref() == Some(s.id_hash.as_str()),
+            created: TimeView::at(s.created_at),
+            last_seen: TimeView::at(s.last_seen_at),
+            address: s.address,
+            user_agent: s.user_agent,
+        })
+        .collect())
+}
+
+/// The Settings page: `new_key` shown once, the key form's `name` and `error`, and the
+/// password form's errors.
 async fn render_page(
     state: &AppState,
     session: &AppSession,
@@ -55,6 +106,7 @@ async fn render_page(
     new_key: Option<String>,
     name: String,
     error: Option<String>,
+    password_errors: Vec<(&'static str, String)>,
 ) -> Result<Response, AppError> {
     let keys = api_keys::list(&state.db)
         .await?
@@ -67,17 +119,20 @@ async fn render_page(
             last_used: k.last_used_at.map(TimeView::at),
         })
         .collect();
-    let status = if error.is_some() {
+    let status = if error.is_some() || !password_errors.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
+    let sessions = session_views(state, session, &user).await?;
     let page = SettingsPage {
         layout: Layout::new(session, Some(user.username), "settings").await?,
         keys,
         new_key,
         name,
         error,
+        sessions,
+        password_errors,
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -87,7 +142,16 @@ async fn page(
     Extension(user): Extension<CurrentUser>,
     session: AppSession,
 ) -> Result<Response, AppError> {
-    render_page(&state, &session, user, None, String::new(), None).await
+    render_page(
+        &state,
+        &session,
+        user,
+        None,
+        String::new(),
+        None,
+        Vec::new(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -120,7 +184,7 @@ async fn create(
 ) -> Result<Response, AppError> {
     let name = form.name.trim().to_string();
     if let Err(e) = validate_name(&name) {
-        return render_page(&state, &session, user, None, name, Some(e)).await;
+        return render_page(&state, &session, user, None, name, Some(e), Vec::new()).await;
     }
     let scope = match form.scope.trim() {
         "" => Some(api_keys::ApiScope::Read),
@@ -128,20 +192,29 @@ async fn create(
     };
     let Some(scope) = scope else {
         let msg = "Choose what the key may do: read, or read and change (admin).".to_string();
-        return render_page(&state, &session, user, None, name, Some(msg)).await;
+        return render_page(&state, &session, user, None, name, Some(msg), Vec::new()).await;
     };
     let key = format!("mp_{}", random_token(32));
     match api_keys::create_with_scope(&state.db, &name, &sha256_hex(key.as_bytes()), scope).await {
         Ok(()) => {}
         Err(e) if store::is_unique_violation(&e) => {
             let msg = format!("An API key named {name} already exists. Choose another name.");
-            return render_page(&state, &session, user, None, name, Some(msg)).await;
+            return render_page(&state, &session, user, None, name, Some(msg), Vec::new()).await;
         }
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(key = %name, scope = scope.as_str(), by = %user.username, "API key created");
+    tracing::info!(key = ?name, scope = scope.as_str(), by = %user.username, "API key created");
     // Rendered, not redirected: the key must not pass through the session store.
-    render_page(&state, &session, user, Some(key), String::new(), None).await
+    render_page(
+        &state,
+        &session,
+        user,
+        Some(key),
+        String::new(),
+        None,
+        Vec::new(),
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -186,12 +259,112 @@ async fn delete(
 ) -> Result<Response, AppError> {
     let k = load(&state, &id).await?;
     api_keys::delete(&state.db, k.id).await?;
-    tracing::info!(key = %k.name, by = %user.username, "API key revoked");
+    tracing::info!(key = ?k.name, by = %user.username, "API key revoked");
     session
         .flash(
             "ok",
             format!("API key {} revoked: it no longer opens the API.", k.name),
         )
         .await?;
+    Ok(Redirect::to("/settings").into_response())
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+/// Changes the administrator's password: needs the current one (counted like a sign-in, so
+/// a stolen session cannot guess it faster), and the rules of the setup page. Every other
+/// session of the user ends; this one continues under a new id.
+async fn change_password(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    session: AppSession,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let Some(stored) = users::find_by_id(&state.db, user.id).await? else {
+        return Err(AppError::NotFound);
+    };
+    let mut errors: Vec<(&'static str, String)> = Vec::new();
+    if let Err(e) = passwords::validate(&form.password) {
+        errors.push(("password", e));
+    } else if form.password != form.password_confirm {
+        errors.push(("password_confirm", "The two new passwords differ.".into()));
+    }
+    match state.login_limiter.begin_attempt(
+        &stored.username,
+        peer.ip(),
+        Some(stored.session_generation),
+    ) {
+        Err(wait) => {
+            return Err(AppError::TooManyRequests {
+                message: format!(
+                    "Too many wrong passwords from this address. Try again in {} minute(s).",
+                    wait.div_ceil(60)
+                ),
+                retry_after: wait,
+            });
+        }
+        Ok(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Ok(_) => {}
+    }
+    let current_ok =
+        passwords::verify(form.current_password, Some(stored.password_hash.clone())).await;
+    if current_ok {
+        state
+            .login_limiter
+            .record_success(&stored.username, peer.ip());
+    } else {
+        tracing::info!(user = ?stored.username, addr = %peer.ip(), "password change refused: wrong current password");
+        errors.insert(
+            0,
+            (
+                "current_password",
+                "This is not your current password.".into(),
+            ),
+        );
+    }
+    if !errors.is_empty() {
+        return render_page(&state, &session, user, None, String::new(), None, errors).await;
+    }
+    let hash = passwords::hash(form.password).await?;
+    let generation = users::change_password(&state.db, user.id, &hash).await?;
+    // Every session of the user is gone now; this one signs in again under a new id.
+    session
+        .sign_in(user.id, generation, &client_of(peer, &headers))
+        .await?;
+    tracing::info!(user = ?user.username, "password changed; every other session signed out");
+    session
+        .flash(
+            "ok",
+            "Password changed. Every other session of yours was signed out.",
+        )
+        .await?;
+    Ok(Redirect::to("/settings").into_response())
+}
+
+/// "Sign out all other sessions": ends every session of the administrator but this one.
+async fn sign_out_others(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    session: AppSession,
+) -> Result<Response, AppError> {
+    let keep = session.id_hash().unwrap_or_default();
+    let ended = sessions::delete_others(&state.db, user.id, &keep).await?;
+    tracing::info!(user = ?user.username, ended, "signed out the other sessions");
+    let text = match ended {
+        0 => "There were no other sessions.".to_string(),
+        1 => "Signed out 1 other session.".to_string(),
+        n => format!("Signed out {n} other sessions."),
+    };
+    session.flash("ok", text).await?;
     Ok(Redirect::to("/settings").into_response())
 }

@@ -85,6 +85,8 @@ pub struct CredentialView {
     pub granted_scope: Option<String>,
     pub has_refresh_token: bool,
     pub last_error: Option<ErrorView>,
+    /// The tenant sign-ins are pinned to (token URLs without a tenant GUID).
+    pub tenant_pin: Option<String>,
 }
 
 pub struct ErrorView {
@@ -144,6 +146,7 @@ impl CredentialView {
             granted_scope: c.granted_scope.clone(),
             has_refresh_token: c.has_refresh_token(),
             last_error,
+            tenant_pin: c.tenant_pin.clone(),
         }
     }
 }
@@ -364,10 +367,14 @@ fn credential_problem(cred: Option<&Credential>) -> (Option<String>, Option<&'st
             (Some(text), Some("invalid_client"))
         }
         // Only a person can get the first token of a delegated credential.
-        TokenStatus::None if c.grant_type() == crate::store::credentials::GrantType::AuthorizationCode => (
-            Some("the credential has no token yet: press its key button and sign in".into()),
-            Some("needs_consent"),
-        ),
+        TokenStatus::None
+            if c.grant_type() == crate::store::credentials::GrantType::AuthorizationCode =>
+        {
+            (
+                Some("the credential has no token yet: press its key button and sign in".into()),
+                Some("needs_consent"),
+            )
+        }
         TokenStatus::Error => (
             Some(format!(
                 "the credential's last token request failed{code}: {}",

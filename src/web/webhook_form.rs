@@ -2,8 +2,9 @@
 //! webhook host policy (`webhooks::check_endpoint_url`).
 
 use super::credential_form::{Validation, valid_id};
+use crate::outbound::HostPolicy;
 use crate::store::webhooks::{Endpoint, Payload, Settings};
-use crate::webhooks::{HostPolicy, MAX_INLINE_ATTACHMENT_MB, check_endpoint_url};
+use crate::webhooks::{MAX_INLINE_ATTACHMENT_MB, check_endpoint_url};
 
 /// The form as posted. Read from the raw pairs, since `accounts` may come several times.
 #[derive(Debug, Default, Clone)]
@@ -139,7 +140,10 @@ pub fn validate(
         } else if let Some(bad) = list.iter().find(|a| !valid_id(a)) {
             v.add("accounts", format!("{bad:?} is not an account id."));
         } else if let Some(unknown) = list.iter().find(|a| !account_exists(a)) {
-            v.add("accounts", format!("There is no email server account {unknown}."));
+            v.add(
+                "accounts",
+                format!("There is no email server account {unknown}."),
+            );
         }
     }
     let payload = Payload::parse(form.payload.trim());

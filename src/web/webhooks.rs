@@ -358,7 +358,7 @@ async fn create(
 ) -> Result<Response, AppError> {
     let form = WebhookForm::from_pairs(&pairs);
     let known = existing_accounts(&state, &form).await?;
-    let settings = match validate(&form, None, &state.webhooks.settings().hosts, |a| {
+    let settings = match validate(&form, None, &state.config.hosts, |a| {
         known.iter().any(|k| k == a)
     }) {
         Ok(s) => s,
@@ -475,12 +475,9 @@ async fn update(
     let mut form = WebhookForm::from_pairs(&pairs);
     form.id = endpoint.id.clone();
     let known = existing_accounts(&state, &form).await?;
-    let settings = match validate(
-        &form,
-        Some(&endpoint.id),
-        &state.webhooks.settings().hosts,
-        |a| known.iter().any(|k| k == a),
-    ) {
+    let settings = match validate(&form, Some(&endpoint.id), &state.config.hosts, |a| {
+        known.iter().any(|k| k == a)
+    }) {
         Ok(s) => s,
         Err(v) => return invalid(&state, &session, user, Some(&endpoint), form, v).await,
     };

@@ -11,7 +11,7 @@ pub mod signature;
 use std::time::Duration;
 
 pub use health::{EndpointHealth, EndpointStatus};
-pub use policy::{HostPolicy, check_endpoint_url};
+pub use policy::check_endpoint_url;
 pub use sender::Sender;
 
 /// The retry schedule of the Standard Webhooks specification: the delay before each
@@ -50,8 +50,6 @@ pub struct WebhookSettings {
     pub tick: Duration,
     /// How long shutdown lets deliveries in flight finish; the rest are sent again later.
     pub shutdown_grace: Duration,
-    /// Where deliveries may go. To be replaced by the shared outbound host policy.
-    pub hosts: HostPolicy,
 }
 
 impl Default for WebhookSettings {
@@ -66,7 +64,6 @@ impl Default for WebhookSettings {
             failing_after: Duration::from_secs(3600),
             tick: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
-            hosts: HostPolicy::default(),
         }
     }
 }

@@ -19,10 +19,11 @@ use url::Url;
 
 use super::WebhookSettings;
 use super::payload::{Outgoing, PayloadError, PayloadSource};
-use super::policy::{PolicyResolver, check_endpoint_url};
+use super::policy::check_endpoint_url;
 use super::signature::{secret_key, signature_header};
 use crate::crypto::MasterKey;
 use crate::graph::retry_after::parse_retry_after;
+use crate::outbound::{HostPolicy, OutboundClient, Use};
 use crate::store::blobs::BlobStore;
 use crate::store::webhooks::{self, Attempt, DueDelivery, Endpoint, Then};
 use crate::store::{Db, now, outbox};
@@ -43,7 +44,7 @@ struct Inner {
     recorder: tokio::sync::mpsc::Sender<Recorded>,
     key: MasterKey,
     source: PayloadSource,
-    http: reqwest::Client,
+    http: OutboundClient,
     settings: WebhookSettings,
     /// Endpoints that have a worker right now.
     workers: Mutex<HashSet<String>>,
@@ -78,17 +79,18 @@ impl Sender {
         key: MasterKey,
         public_url: Url,
         settings: WebhookSettings,
+        hosts: &HostPolicy,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(settings.timeout)
-            .connect_timeout(settings.connect_timeout)
-            .tcp_nodelay(true)
-            .dns_resolver(Arc::new(PolicyResolver {
-                policy: Arc::new(settings.hosts.clone()),
-            }))
-            .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        // The outbound host policy builds the client: no redirects, and every connection's
+        // addresses checked after DNS (so a name that changes after saving is refused).
+        let http = hosts.client(
+            Use::Webhook,
+            reqwest::Client::builder()
+                .timeout(settings.timeout)
+                .connect_timeout(settings.connect_timeout)
+                .tcp_nodelay(true)
+                .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION"))),
+        )?;
         Ok(Sender {
             inner: Arc::new(Inner {
                 recorder: start_recorder(db.clone()),
@@ -417,7 +419,7 @@ impl Sender {
     }
 
     async fn post_inner(&self, target: &Target, webhook_id: &str, outgoing: &Outgoing) -> Answer {
-        let url = match check_endpoint_url(&target.url, &self.inner.settings.hosts) {
+        let url = match check_endpoint_url(&target.url, self.inner.http.policy()) {
             Ok(url) => url,
             Err(e) => {
                 return Answer {
@@ -441,10 +443,16 @@ impl Sender {
             timestamp,
             &outgoing.body,
         );
-        let mut request = self
-            .inner
-            .http
-            .post(url)
+        let request = match self.inner.http.request(reqwest::Method::POST, url) {
+            Ok(request) => request,
+            Err(refused) => {
+                return Answer {
+                    error: Some(format!("refused by the host policy: {refused}")),
+                    ..Answer::default()
+                };
+            }
+        };
+        let mut request = request
             .header("webhook-id", webhook_id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)

@@ -18,7 +18,7 @@ async fn account_form_validates_and_keeps_typed_values() {
             "Choose one of the credentials",
         ),
         (&[("poll_interval", "5")], "from 10"),
-        (&[("graph_url", "javascript:alert(1)")], "Only http(s) URLs"),
+        (&[("graph_url", "javascript:alert(1)")], "only https URLs"),
         (&[("after_import", "burn")], "Choose what happens"),
         (&[("move_to", "Inbox")], "would import nothing"),
         (&[("import_since", "yesterday")], "YYYY-MM-DD"),

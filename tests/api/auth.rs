@@ -116,14 +116,20 @@ async fn login_rotates_the_session_and_logout_kills_it() {
     let app = TestApp::spawn().await;
     app.create_admin(ADMIN, ADMIN_PASSWORD).await;
     let before = app.get("/login").await;
-    let before_cookie = session_cookie(&before).expect("anonymous session for the CSRF token");
+    assert!(
+        session_cookie(&before).is_none(),
+        "no session before sign-in: the form carries a signed token instead"
+    );
+    let id = |c: &str| c.split(';').next().unwrap().to_string();
+    let r = app.login(ADMIN, ADMIN_PASSWORD).await;
+    let first_cookie = session_cookie(&r).expect("session cookie at login");
+    app.post_form("/logout", &[]).await;
     let r = app.login(ADMIN, ADMIN_PASSWORD).await;
     let after_cookie = session_cookie(&r).expect("new session cookie at login");
-    let id = |c: &str| c.split(';').next().unwrap().to_string();
     assert_ne!(
-        id(&before_cookie),
+        id(&first_cookie),
         id(&after_cookie),
-        "session id must change at login"
+        "every sign-in gets a new session id"
     );
     assert!(after_cookie.contains("HttpOnly"));
     assert!(after_cookie.contains("SameSite=Lax"));

@@ -74,12 +74,12 @@ async fn invalid_input_is_refused_and_typed_values_are_kept() {
         (&[("id", "")], "Use 1 to 64 characters"),
         (
             &[("access_token_url", "javascript:alert(1)")],
-            "Only http(s) URLs",
+            "only https URLs",
         ),
         (&[("access_token_url", "not a url")], "absolute URL"),
         (
             &[("access_token_url", "http://evil.example/token")],
-            "Plain http",
+            "plain http is allowed only",
         ),
         (&[("scope", "Mail.ReadWrite")], "{resource}/.default"),
         (&[("grant_type", "password")], "Choose Authorization code"),

@@ -531,25 +531,132 @@ async fn real_answers_of_the_write_operations_match_the_openapi_document() {
     let new = json!({"id": "sales", "mailbox": "sales@contoso.onmicrosoft.com", "credential_id": "app", "after_import": "keep"});
     // (method, template, path, key, body, expected status)
     let samples: Vec<(Method, &str, &str, &str, Option<Value>, u16)> = vec![
-        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(new.clone()), 201),
-        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(new.clone()), 409),
-        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", API_KEY, Some(new.clone()), 403),
-        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(json!({"id": "x", "poll_interval": 1})), 422),
-        (Method::POST, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(json!({"nonsense": true})), 400),
-        (Method::PUT, "/api/v1/accounts/{id}", "/api/v1/accounts/sales", ADMIN_KEY, Some(new.clone()), 200),
-        (Method::PUT, "/api/v1/accounts/{id}", "/api/v1/accounts/north", ADMIN_KEY, Some(json!({"mailbox": "north@contoso.onmicrosoft.com", "credential_id": "app"})), 201),
-        (Method::PATCH, "/api/v1/accounts/{id}", "/api/v1/accounts/sales", ADMIN_KEY, Some(json!({"poll_interval": 120})), 200),
-        (Method::PATCH, "/api/v1/accounts/{id}", "/api/v1/accounts/sales", ADMIN_KEY, Some(json!({"id": "other"})), 422),
-        (Method::PATCH, "/api/v1/accounts/{id}", "/api/v1/accounts/nope", ADMIN_KEY, Some(json!({"enabled": false})), 404),
-        (Method::PATCH, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(json!({"ids": ["sales", "north"], "enabled": false})), 200),
-        (Method::PATCH, "/api/v1/accounts", "/api/v1/accounts", ADMIN_KEY, Some(json!({"ids": ["unknown"], "enabled": false})), 422),
-        (Method::DELETE, "/api/v1/accounts/{id}", "/api/v1/accounts/north", ADMIN_KEY, None, 204),
-        (Method::DELETE, "/api/v1/accounts/{id}", "/api/v1/accounts/north", ADMIN_KEY, None, 404),
-        (Method::DELETE, "/api/v1/accounts/{id}", "/api/v1/accounts/sales", API_KEY, None, 403),
+        (
+            Method::POST,
+            "/api/v1/accounts",
+            "/api/v1/accounts",
+            ADMIN_KEY,
+            Some(new.clone()),
+            201,
+        ),
+        (
+            Method::POST,
+            "/api/v1/accounts",
+            "/api/v1/accounts",
+            ADMIN_KEY,
+            Some(new.clone()),
+            409,
+        ),
+        (
+            Method::POST,
+            "/api/v1/accounts",
+            "/api/v1/accounts",
+            API_KEY,
+            Some(new.clone()),
+            403,
+        ),
+        (
+            Method::POST,
+            "/api/v1/accounts",
+            "/api/v1/accounts",
+            ADMIN_KEY,
+            Some(json!({"id": "x", "poll_interval": 1})),
+            422,
+        ),
+        (
+            Method::POST,
+            "/api/v1/accounts",
+            "/api/v1/accounts",
+            ADMIN_KEY,
+            Some(json!({"nonsense": true})),
+            400,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/accounts/{id}",
+            "/api/v1/accounts/sales",
+            ADMIN_KEY,
+            Some(new.clone()),
+            200,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/accounts/{id}",
+            "/api/v1/accounts/north",
+            ADMIN_KEY,
+            Some(json!({"mailbox": "north@contoso.onmicrosoft.com", "credential_id": "app"})),
+            201,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/accounts/{id}",
+            "/api/v1/accounts/sales",
+            ADMIN_KEY,
+            Some(json!({"poll_interval": 120})),
+            200,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/accounts/{id}",
+            "/api/v1/accounts/sales",
+            ADMIN_KEY,
+            Some(json!({"id": "other"})),
+            422,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/accounts/{id}",
+            "/api/v1/accounts/nope",
+            ADMIN_KEY,
+            Some(json!({"enabled": false})),
+            404,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/accounts",
+            "/api/v1/accounts",
+            ADMIN_KEY,
+            Some(json!({"ids": ["sales", "north"], "enabled": false})),
+            200,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/accounts",
+            "/api/v1/accounts",
+            ADMIN_KEY,
+            Some(json!({"ids": ["unknown"], "enabled": false})),
+            422,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/accounts/{id}",
+            "/api/v1/accounts/north",
+            ADMIN_KEY,
+            None,
+            204,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/accounts/{id}",
+            "/api/v1/accounts/north",
+            ADMIN_KEY,
+            None,
+            404,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/accounts/{id}",
+            "/api/v1/accounts/sales",
+            API_KEY,
+            None,
+            403,
+        ),
     ];
     let mut covered = BTreeSet::new();
     for (method, template, path, key, body, expected) in samples {
-        let r = send(method.clone(), path, key, body).await.expect("request");
+        let r = send(method.clone(), path, key, body)
+            .await
+            .expect("request");
         assert_eq!(r.status().as_u16(), expected, "{method} {path}");
         let name = method.as_str().to_lowercase();
         let answer = check_op(&doc, &name, template, r).await;

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use mailport::app::{self, AppState, RunningApp};
 use mailport::config::{Config, HttpSettings};
+use mailport::outbound::{AllowedHost, HostPolicy};
 use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
 use mailport::sandbox::{self, SandboxConfig, SandboxHandle};
 use mailport::web::ServerLimits;
-use mailport::webhooks::{HostPolicy, WebhookSettings};
+use mailport::webhooks::WebhookSettings;
 use reqwest::{Client, Response, StatusCode, header};
 use scraper::{Html, Selector};
 use serde_json::Value;
@@ -28,17 +29,23 @@ pub struct Options {
     pub limits: ServerLimits,
     /// The public URL Mailport believes it has (default: its loopback address).
     pub public_url: Option<String>,
+    /// Hosts allowed besides the sandbox (`--allow-host`).
+    pub allow_hosts: Vec<String>,
+    /// Names the app resolves to these addresses instead of asking DNS.
+    pub fixed_dns: Vec<(String, Vec<std::net::IpAddr>)>,
+    /// The absolute session lifetime (`--session-lifetime`), if not the default.
+    pub session_lifetime: Option<Duration>,
     /// Webhook sender settings (default: [`test_webhook_settings`]).
     pub webhooks: Option<WebhookSettings>,
     /// Changes the configuration last (for instance to let the scheduler poll on its own).
     pub config: Option<fn(&mut Config)>,
 }
 
-/// The webhook sender as tests run it: the sandbox's receiver on 127.0.0.1 allowed, a short
-/// tick and timeout; the production retry schedule unless a test shortens it.
+/// The webhook sender as tests run it: a short tick and timeout; the production retry
+/// schedule unless a test shortens it. The sandbox's receiver is allowed by the app's host
+/// policy, like the rest of the sandbox.
 pub fn test_webhook_settings() -> WebhookSettings {
     WebhookSettings {
-        hosts: HostPolicy::parse(["127.0.0.1"]).expect("policy"),
         tick: Duration::from_millis(100),
         timeout: Duration::from_secs(3),
         connect_timeout: Duration::from_secs(2),
@@ -87,14 +94,13 @@ impl TestApp {
         let redirect_uri = format!("{base}/OAuth2Callback");
         let mut sandbox_config = SandboxConfig::demo(vec![redirect_uri]);
         adjust(&mut sandbox_config);
-        let sandbox = sandbox::spawn(
-            TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind sandbox"),
-            sandbox_config,
-        )
-        .await
-        .expect("sandbox");
+        let sandbox_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sandbox");
+        let sandbox_addr = sandbox_listener.local_addr().expect("sandbox addr");
+        let sandbox = sandbox::spawn(sandbox_listener, sandbox_config)
+            .await
+            .expect("sandbox");
         let data_dir = tempfile::tempdir().expect("tempdir");
         let public_url = options.public_url.unwrap_or_else(|| base.clone());
         let mut config = Config::new(
@@ -109,6 +115,23 @@ impl TestApp {
             token_retry_base: Duration::from_millis(50),
             ..HttpSettings::default()
         };
+        // The sandbox is allowed explicitly, as `--allow-host` does for `mailport serve`.
+        let mut allowed = vec![AllowedHost::socket(sandbox_addr)];
+        allowed.extend(
+            options
+                .allow_hosts
+                .iter()
+                .map(|h| h.parse::<AllowedHost>().expect("allowed host")),
+        );
+        config.hosts = options
+            .fixed_dns
+            .into_iter()
+            .fold(HostPolicy::new(allowed), |p, (name, addrs)| {
+                p.with_fixed_dns(&name, addrs)
+            });
+        if let Some(lifetime) = options.session_lifetime {
+            config.sessions.lifetime = lifetime;
+        }
         // The scheduler polls nothing on its own (Run now still works): tests drive runs.
         config.import.scheduled = false;
         config.import.graph.base_backoff = Duration::from_millis(20);
@@ -134,6 +157,18 @@ impl TestApp {
     /// App + sandbox with a signed-in administrator.
     pub async fn signed_in() -> TestApp {
         Self::signed_in_with(|_| {}).await
+    }
+
+    /// App + sandbox with a signed-in administrator, allowing more hosts than the sandbox.
+    pub async fn signed_in_allowing(hosts: &[&str]) -> TestApp {
+        let options = Options {
+            allow_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..Options::default()
+        };
+        let app = Self::spawn_custom(options, |_| {}).await;
+        app.create_admin(ADMIN, ADMIN_PASSWORD).await;
+        app.login(ADMIN, ADMIN_PASSWORD).await;
+        app
     }
 
     pub async fn signed_in_with(adjust: impl FnOnce(&mut SandboxConfig)) -> TestApp {
@@ -514,17 +549,72 @@ impl Browser<'_> {
     }
 
     pub async fn login(&self, user: &str, password: &str) -> Response {
+        self.post_login(&[("username", user), ("password", password)])
+            .await
+    }
+
+    /// Posts the sign-in form with these fields and the page's form token.
+    pub async fn post_login(&self, fields: &[(&str, &str)]) -> Response {
         let token = self.csrf().await;
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
         self.client
             .post(self.app.url("/login"))
-            .form(&[
-                ("csrf_token", token.as_str()),
-                ("username", user),
-                ("password", password),
-            ])
+            .form(&all)
             .send()
             .await
             .expect("POST")
+    }
+
+    /// Whether this browser is signed in: the settings page, or a redirect to sign-in.
+    pub async fn signed_in(&self) -> bool {
+        let r = self
+            .client
+            .get(self.app.url("/settings"))
+            .send()
+            .await
+            .expect("GET");
+        match r.status() {
+            StatusCode::OK => true,
+            StatusCode::SEE_OTHER => {
+                assert!(location(&r).starts_with("/login"));
+                false
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+impl TestApp {
+    /// Another browser on this app with a client of the test's making (its own source
+    /// address or user agent).
+    pub fn browser_with(&self, client: Client) -> Browser<'_> {
+        Browser { app: self, client }
+    }
+
+    /// Seeds `count` messages with an attachment into Adele's inbox, creates the account
+    /// `acct` on the credential `app` and imports them.
+    pub async fn import_seeded(&self, count: usize) {
+        self.graph()
+            .seed_generated(
+                ADELE,
+                "Inbox",
+                &mailport::sandbox::graph::GenerateSpec {
+                    count,
+                    attachments: 1,
+                    ..Default::default()
+                },
+            )
+            .expect("seed");
+        let r = self.create_account("acct", &[]).await;
+        assert_is_redirect_to(&r, "/accounts/acct");
+        let summary = self
+            .state
+            .importer
+            .run_account("acct")
+            .await
+            .expect("import");
+        assert_eq!(summary.imported, count as i64, "{summary:?}");
     }
 }
 

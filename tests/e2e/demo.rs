@@ -272,7 +272,11 @@ pub async fn demo_starts_app_and_sandbox_with_data_ready_to_use() {
 
     // Every imported message reached the sandbox's business application, signed.
     let deliveries = demo.wait_for_deliveries(INBOX as usize).await;
-    assert_eq!(deliveries.len(), INBOX as usize, "each once: {deliveries:?}");
+    assert_eq!(
+        deliveries.len(),
+        INBOX as usize,
+        "each once: {deliveries:?}"
+    );
     let webhook = demo.api("/webhooks/demo-receiver").await;
     assert_eq!(webhook["status"], "ok", "{webhook}");
 

@@ -234,13 +234,16 @@ impl World {
         cmd.arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{app_port}"))
+            // The sandbox (sign-in, Graph, webhook receiver) is the one host besides
+            // Microsoft's that may receive secrets, tokens and mail.
+            .arg("--allow-host")
+            .arg(format!("127.0.0.1:{sandbox_port}"))
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .arg("--public-url")
             .arg(&app)
             .env("MAILPORT_LOG", "info")
-            // The sandbox's webhook receiver is plain http on this machine.
-            .env("MAILPORT_ALLOW_HOSTS", "127.0.0.1")
+            .env_remove("MAILPORT_ALLOW_HOSTS")
             .env_remove("MAILPORT_SECRET_KEY")
             .env_remove("MAILPORT_DATA_DIR");
         let mut app_proc = Proc::spawn("mailport", cmd, dir.path());

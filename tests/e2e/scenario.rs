@@ -60,9 +60,22 @@ pub async fn first_run_setup(w: &mut World) {
     w.shot("credentials-empty").await;
 }
 
-/// Step 2: sign out, then sign in again.
+/// Sign-in `next` values that browsers would otherwise take to another site (tab, backslash,
+/// protocol-relative, dot segments): after signing in, the browser stays on Mailport.
+const HOSTILE_NEXT: &[&str] = &[
+    "/%09/evil.example/x",
+    "/%5Cevil.example",
+    "//evil.example",
+    "/.//evil.example",
+    "https:evil.example",
+];
+
+/// Step 2: sign out, then sign in again (through a hostile `next`); a signed-in browser sent
+/// to the sign-in page with other hostile `next` values stays on Mailport too.
 pub async fn sign_out_and_in(w: &mut World) {
     w.click("form.logout button[type=submit]").await;
+    w.find("form[action='/login']").await;
+    w.goto(&format!("/login?next={}", HOSTILE_NEXT[0])).await;
     w.find("form[action='/login']").await;
     w.shot("signed-out").await;
     w.fill("#username", ADMIN).await;
@@ -79,6 +92,15 @@ pub async fn sign_out_and_in(w: &mut World) {
     w.click("form[action='/login'] button[type=submit]").await;
     w.wait_for_text("Sign out", false).await;
     assert!(w.where_am_i().await.ends_with("/credentials"));
+    for next in &HOSTILE_NEXT[1..] {
+        w.goto(&format!("/login?next={next}")).await;
+        w.wait_for_text("Sign out", false).await;
+        let here = w.where_am_i().await;
+        assert!(
+            here.starts_with(&w.url("/")),
+            "next={next} took the browser to {here}"
+        );
+    }
 }
 
 /// Fills the new-credential form with the Entra ID helper pointed at the sandbox tenant.

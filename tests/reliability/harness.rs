@@ -225,24 +225,25 @@ impl Drop for Server {
 }
 
 impl Server {
-    pub fn start(data: &Path) -> Server {
-        Self::start_with(data, &[])
+    /// `mailport serve` on `data`, allowed to talk to `sandbox` (`--allow-host`).
+    pub fn start(data: &Path, sandbox: &Sandbox) -> Server {
+        Self::start_with(data, sandbox, &[])
     }
 
     /// [`Server::start`] with more environment variables.
-    pub fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
+    pub fn start_with(data: &Path, sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailport"))
             .args([
                 "serve",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                "--allow-host",
+                sandbox.base.trim_start_matches("http://"),
                 "--data-dir",
             ])
             .arg(data)
             .env("MAILPORT_LOG", "warn")
-            // The sandbox's webhook receiver is plain http on this machine.
-            .env("MAILPORT_ALLOW_HOSTS", "127.0.0.1")
             .env_remove("MAILPORT_SECRET_KEY")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

@@ -17,7 +17,7 @@ async fn pages_and_api_stay_up_during_a_large_import() {
     sandbox.seed(messages).await;
     let data = prepare_data_dir(&sandbox, "move").await;
     add_admin_and_key(data.path()).await;
-    let mut server = Server::start(data.path());
+    let mut server = Server::start(data.path(), &sandbox);
     server.wait_ready().await;
     let base = server.base();
 

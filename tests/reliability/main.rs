@@ -29,7 +29,7 @@ async fn kill_test(mode: &str) {
 
     let mut killed_mid_import = 0;
     for _ in 0..kills {
-        let mut server = Server::start(data.path());
+        let mut server = Server::start(data.path(), &sandbox);
         server.wait_ready().await;
         // A random moment: from right after start to well into an import.
         tokio::time::sleep(Duration::from_millis(200 + rng.next() % 1800)).await;
@@ -40,7 +40,7 @@ async fn kill_test(mode: &str) {
     }
 
     sandbox.set_delay_ms(0).await;
-    let mut server = Server::start(data.path());
+    let mut server = Server::start(data.path(), &sandbox);
     server.wait_ready().await;
     // A liveness bound, generous for a busy machine; the pace is measured in `cargo bench`.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
@@ -53,7 +53,7 @@ async fn kill_test(mode: &str) {
     }
     server.terminate().await;
     // The next start sweeps partial downloads and orphaned blobs.
-    let mut server = Server::start(data.path());
+    let mut server = Server::start(data.path(), &sandbox);
     server.wait_ready().await;
     server.terminate().await;
 
@@ -114,7 +114,7 @@ async fn kill_during_import_with_a_webhook_delivers_every_message_at_least_once(
     // as in production.
     let env = [("MAILPORT_PUBLIC_URL", "http://mailport.invalid")];
     for _ in 0..kills {
-        let mut server = Server::start_with(data.path(), &env);
+        let mut server = Server::start_with(data.path(), &sandbox, &env);
         server.wait_ready().await;
         tokio::time::sleep(Duration::from_millis(200 + rng.next() % 1800)).await;
         if sandbox.remaining("move").await > 0 {
@@ -123,7 +123,7 @@ async fn kill_during_import_with_a_webhook_delivers_every_message_at_least_once(
         server.kill();
     }
     sandbox.set_delay_ms(0).await;
-    let mut server = Server::start_with(data.path(), &env);
+    let mut server = Server::start_with(data.path(), &sandbox, &env);
     server.wait_ready().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     let delivered = |got: &[Value]| {
@@ -215,7 +215,7 @@ async fn sigterm_right_after_the_ready_line_shuts_down_gracefully() {
     sandbox.seed(200).await;
     let data = prepare_data_dir(&sandbox, "move").await;
     for _ in 0..10 {
-        let mut server = Server::start(data.path());
+        let mut server = Server::start(data.path(), &sandbox);
         server.wait_ready().await;
         server.terminate().await;
     }

@@ -18,6 +18,7 @@ use mailport::graph::{
 use mailport::oauth::AadErrorResponse;
 use mailport::oauth::error::{GrantContext, classify, parse_aadsts};
 use mailport::oauth::id_token::{account_from_id_token, tenant_guid_of};
+use mailport::outbound::{HostPolicy, Use};
 use mailport::sandbox::world::DEMO_TENANT_ID;
 use mailport::web::ROUTES;
 use proptest::prelude::*;
@@ -226,9 +227,9 @@ fn graph_answers_of_any_shape_are_errors_or_pages_never_panics_or_hangs() {
     let client = {
         let _guard = rt.enter();
         GraphClient::new(
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
+            // The hostile server is allowed explicitly, as `--allow-host` would.
+            HostPolicy::new(vec![hostile.host().parse().expect("host")])
+                .client(Use::Graph, reqwest::Client::builder())
                 .expect("http"),
             &MailboxTarget {
                 graph_url: base.clone(),
@@ -495,8 +496,8 @@ fn token_endpoint_errors_and_id_tokens_of_any_shape_never_panic() {
 fn any_token_endpoint_answer_stores_a_token_or_nothing() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (app, hostile) = rt.block_on(async {
-        let app = TestApp::signed_in().await;
         let hostile = Hostile::spawn(Answer::json(200, "{}")).await;
+        let app = TestApp::signed_in_allowing(&[&hostile.host()]).await;
         let url = hostile.token_url(DEMO_TENANT_ID);
         app.create_credential(
             "c",

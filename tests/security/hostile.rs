@@ -39,12 +39,24 @@ impl Answer {
 
     /// A successful token response whose id_token names tenant `tid`.
     pub fn tokens(tid: &str, access_token: &str, refresh_token: &str) -> Answer {
-        let claims = json!({
-            "tid": tid,
-            "oid": "00000000-0000-0000-0000-00000000e5e5",
-            "preferred_username": "eve@fabrikam.example",
-            "name": "Eve",
-        });
+        Answer::tokens_with_claims(
+            json!({
+                "tid": tid,
+                "oid": "00000000-0000-0000-0000-00000000e5e5",
+                "preferred_username": "eve@fabrikam.example",
+                "name": "Eve",
+            }),
+            access_token,
+            refresh_token,
+        )
+    }
+
+    /// A successful token response with an id_token of these claims.
+    pub fn tokens_with_claims(
+        claims: serde_json::Value,
+        access_token: &str,
+        refresh_token: &str,
+    ) -> Answer {
         let id_token = format!(
             "eyJhbGciOiJub25lIn0.{}.sig",
             URL_SAFE_NO_PAD.encode(claims.to_string())
@@ -131,6 +143,11 @@ impl Hostile {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("seen").clone()
+    }
+
+    /// `127.0.0.1:PORT`, as `--allow-host` takes it.
+    pub fn host(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
     }
 
     /// `<base>/<tenant>/oauth2/v2.0/token`.

@@ -12,12 +12,16 @@ mod helpers;
 mod fixtures;
 
 mod bad_input;
+mod data_dir;
 mod hostile;
 mod limits;
+mod log_lines;
 mod logs;
 mod mail_text;
 mod oauth;
+mod outbound;
 mod rate_limit;
+mod redirects;
 mod routes;
 mod secrets;
 mod sessions;

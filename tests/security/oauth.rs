@@ -101,26 +101,18 @@ async fn state_is_single_use_bound_to_the_session_and_expires_after_ten_minutes(
 /// An authorization-code credential whose token URL is the hostile server (for the
 /// sandbox's demo tenant), signed in at the real sandbox.
 async fn hostile_credential(app: &TestApp, hostile: &Hostile, id: &str) {
-    let token_url = hostile.token_url(DEMO_TENANT_ID);
-    let r = app
-        .create_credential(
-            id,
-            "authorization_code",
-            &[("access_token_url", token_url.as_str())],
-        )
-        .await;
-    assert_is_redirect_to(&r, &format!("/credentials/{id}"));
+    credential_with_token_path(app, hostile, id, DEMO_TENANT_ID).await;
 }
 
 #[tokio::test]
 async fn pkce_is_always_sent_and_an_id_token_of_another_tenant_is_refused() {
-    let app = TestApp::signed_in().await;
     let hostile = Hostile::spawn(Answer::tokens(
         DEMO_TENANT_ID,
         "hostile-access-1",
         "hostile-refresh-1",
     ))
     .await;
+    let app = TestApp::signed_in_allowing(&[&hostile.host()]).await;
     hostile_credential(&app, &hostile, "d").await;
 
     // Every key press sends a fresh S256 challenge.
@@ -202,9 +194,16 @@ async fn pkce_is_always_sent_and_an_id_token_of_another_tenant_is_refused() {
 
 #[tokio::test]
 async fn the_token_client_follows_no_redirect() {
-    let app = TestApp::signed_in().await;
+    let hostile = Hostile::spawn(Answer::json(200, "{}")).await;
+    let hostile_tokens = Hostile::spawn(Answer::tokens(
+        DEMO_TENANT_ID,
+        "first-access-token",
+        "first-refresh-token",
+    ))
+    .await;
+    let app = TestApp::signed_in_allowing(&[&hostile.host(), &hostile_tokens.host()]).await;
     let real_token_url = app.tenant_url("token");
-    let hostile = Hostile::spawn(Answer::redirect(302, &real_token_url)).await;
+    hostile.set(Answer::redirect(302, &real_token_url));
     let token_url = hostile.token_url(DEMO_TENANT_ID);
     app.create_credential(
         "c",
@@ -242,12 +241,6 @@ async fn the_token_client_follows_no_redirect() {
     );
 
     // A refresh meets the same: the refresh token is not sent on to the redirect target.
-    let hostile_tokens = Hostile::spawn(Answer::tokens(
-        DEMO_TENANT_ID,
-        "first-access-token",
-        "first-refresh-token",
-    ))
-    .await;
     let token_url = hostile_tokens.token_url(DEMO_TENANT_ID);
     app.create_credential(
         "d",
@@ -269,4 +262,150 @@ async fn the_token_client_follows_no_redirect() {
             .all(|e| e.grant_type.as_deref() != Some("refresh_token")),
         "the refresh was redirected"
     );
+}
+
+/// An authorization-code credential whose token URL is the hostile server with this tenant
+/// path (a domain, `organizations`, a prefixed GUID), signed in at the real sandbox.
+async fn credential_with_token_path(app: &TestApp, hostile: &Hostile, id: &str, path: &str) {
+    let token_url = format!("{}/{path}/oauth2/v2.0/token", hostile.base);
+    let r = app
+        .create_credential(
+            id,
+            "authorization_code",
+            &[("access_token_url", token_url.as_str())],
+        )
+        .await;
+    assert_is_redirect_to(&r, &format!("/credentials/{id}"));
+}
+
+/// Signs in through the sandbox; the hostile token endpoint answers the code exchange.
+async fn sign_in_through(app: &TestApp, id: &str) -> serde_json::Value {
+    let callback = app.sign_in_at_sandbox(id, ADELE, true).await;
+    let r = app.client.get(&callback).send().await.expect("callback");
+    assert_is_redirect_to(&r, &format!("/credentials/{id}"));
+    app.credential(id).await
+}
+
+const TENANT_A: &str = "aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa";
+const TENANT_B: &str = "bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb";
+
+#[tokio::test]
+async fn a_sign_in_whose_tenant_cannot_be_checked_is_refused() {
+    let hostile = Hostile::spawn(Answer::json(200, "{}")).await;
+    let app = TestApp::signed_in_allowing(&[&hostile.host()]).await;
+    credential_with_token_path(&app, &hostile, "guid", DEMO_TENANT_ID).await;
+    credential_with_token_path(&app, &hostile, "domain", "contoso.onmicrosoft.com").await;
+    let no_tid = serde_json::json!({"oid": "o", "preferred_username": "eve@fabrikam.example"});
+    for id in ["guid", "domain"] {
+        hostile.set(Answer::tokens_with_claims(
+            no_tid.clone(),
+            "at-no-tid",
+            "rt-no-tid",
+        ));
+        let json = sign_in_through(&app, id).await;
+        assert_ne!(json["token"]["status"], "valid", "{id}: {json}");
+        assert_eq!(
+            json["token"]["last_error"]["code"], "tenant_unknown",
+            "{id}"
+        );
+        // No id_token at all fails the same way.
+        hostile.set(Answer::json(
+            200,
+            serde_json::json!({"token_type": "Bearer", "expires_in": 3599,
+                "access_token": "at-none", "refresh_token": "rt-none"})
+            .to_string(),
+        ));
+        let json = sign_in_through(&app, id).await;
+        assert_ne!(json["token"]["status"], "valid", "{id}: {json}");
+        assert_eq!(
+            json["token"]["last_error"]["code"], "tenant_unknown",
+            "{id}"
+        );
+    }
+    // A path prefix in front of the tenant does not hide it.
+    credential_with_token_path(
+        &app,
+        &hostile,
+        "prefixed",
+        &format!("entra/{DEMO_TENANT_ID}"),
+    )
+    .await;
+    hostile.set(Answer::tokens(TENANT_B, "at-b", "rt-b"));
+    let json = sign_in_through(&app, "prefixed").await;
+    assert_eq!(
+        json["token"]["last_error"]["code"], "tenant_mismatch",
+        "{json}"
+    );
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE access_token IS NOT NULL")
+            .fetch_one(&app.state.db)
+            .await
+            .expect("count");
+    assert_eq!(stored, 0, "a token of an unchecked tenant was stored");
+}
+
+#[tokio::test]
+async fn domain_and_multi_tenant_credentials_pin_the_tenant_of_their_first_sign_in() {
+    let hostile = Hostile::spawn(Answer::tokens(TENANT_A, "at-a", "rt-a")).await;
+    let app = TestApp::signed_in_allowing(&[&hostile.host()]).await;
+    for (id, path) in [
+        ("domain", "contoso.onmicrosoft.com"),
+        ("multi", "organizations"),
+    ] {
+        credential_with_token_path(&app, &hostile, id, path).await;
+        hostile.set(Answer::tokens(TENANT_A, "at-a", "rt-a"));
+        let json = sign_in_through(&app, id).await;
+        assert_eq!(json["token"]["status"], "valid", "{json}");
+        let page = app.get_text(&format!("/credentials/{id}")).await;
+        assert!(page.contains(TENANT_A) && page.contains("pinned"), "{id}");
+
+        // Another tenant later: refused, with the way out on the page.
+        hostile.set(Answer::tokens(TENANT_B, "at-b", "rt-b"));
+        let json = sign_in_through(&app, id).await;
+        assert_eq!(
+            json["token"]["last_error"]["code"], "tenant_mismatch",
+            "{json}"
+        );
+        let page = app.get_text(&format!("/credentials/{id}")).await;
+        assert!(page.contains("Forget the pinned tenant"), "{id}");
+        let stored: Vec<u8> =
+            sqlx::query_scalar("SELECT access_token FROM credentials WHERE id = $1")
+                .bind(id)
+                .fetch_one(&app.state.db)
+                .await
+                .expect("row");
+        let token = app.state.key.decrypt_string(
+            &mailport::store::credentials::access_token_context(id),
+            &stored,
+        );
+        assert_eq!(
+            token.expect("token").expose(),
+            "at-a",
+            "tenant A's token stays"
+        );
+
+        // Forgetting the pin lets the next sign-in pin its own tenant.
+        let token_url = format!("{}/{path}/oauth2/v2.0/token", hostile.base);
+        let authorize = app.tenant_url("authorize?prompt=select_account");
+        let r = app
+            .post_form(
+                &format!("/credentials/{id}"),
+                &[
+                    ("description", "test credential"),
+                    ("grant_type", "authorization_code"),
+                    ("authorization_url", &authorize),
+                    ("access_token_url", &token_url),
+                    ("client_id", mailport::sandbox::world::DEMO_CLIENT_ID),
+                    ("scope", "Mail.ReadWrite offline_access"),
+                    ("client_auth", "post"),
+                    ("forget_tenant_pin", "on"),
+                ],
+            )
+            .await;
+        assert_is_redirect_to(&r, &format!("/credentials/{id}"));
+        let json = sign_in_through(&app, id).await;
+        assert_eq!(json["token"]["status"], "valid", "{json}");
+        let page = app.get_text(&format!("/credentials/{id}")).await;
+        assert!(page.contains(TENANT_B), "pinned anew");
+    }
 }

@@ -5,7 +5,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use mailport::sandbox::graph::GenerateSpec;
 use mailport::sandbox::world::DEMO_CLIENT_SECRET;
 use reqwest::Method;
 
@@ -87,26 +86,7 @@ async fn no_secret_or_token_is_stored_logged_or_shown_in_plaintext() {
         secrets.push(("webhook signing secret".into(), secret));
     }
     // An import of one message.
-    app.graph()
-        .seed_generated(
-            ADELE,
-            "Inbox",
-            &GenerateSpec {
-                count: 1,
-                attachments: 1,
-                ..GenerateSpec::default()
-            },
-        )
-        .expect("seed");
-    let r = app.create_account("acct", &[]).await;
-    assert_is_redirect_to(&r, "/accounts/acct");
-    let summary = app
-        .state
-        .importer
-        .run_account("acct")
-        .await
-        .expect("import");
-    assert_eq!(summary.imported, 1, "{summary:?}");
+    app.import_seeded(1).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     while app.sandbox.sandbox.receiver.received("hook").is_empty() {
         assert!(
