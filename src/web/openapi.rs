@@ -48,7 +48,7 @@ use super::{api, api_accounts, api_messages, api_webhooks};
         api_webhooks::deliveries,
         api_webhooks::feed,
     ),
-    modifiers(&Authentication),
+    modifiers(&Authentication, &Throttled),
     security(("api_key" = []), ("session" = [])),
     tags(
         (name = "credentials", description = "OAuth2 credentials and the state of their tokens"),
@@ -85,6 +85,59 @@ impl Modify for Authentication {
                 "The session cookie of a signed-in administrator.",
             ))),
         );
+    }
+}
+
+/// The 429 every operation can answer: an address that sent too many wrong API keys is
+/// refused (with `Retry-After`, in seconds) before any key is looked up
+/// (`api::require_api_auth`), whatever the route.
+struct Throttled;
+
+impl Modify for Throttled {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, header::HeaderBuilder};
+        let response = ResponseBuilder::new()
+            .description(
+                "Too many requests with a wrong API key from this address; try again after \
+                 Retry-After seconds",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::Type::Integer)
+                            .minimum(Some(0)),
+                    ))
+                    .description(Some(
+                        "Seconds until the address may try again (RFC 9110 §10.2.3).",
+                    ))
+                    .build(),
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ApiErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("429".into())
+                    .or_insert_with(|| response.clone().into());
+            }
+        }
     }
 }
 

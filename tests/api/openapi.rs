@@ -490,6 +490,31 @@ async fn real_api_answers_match_the_openapi_document() {
         covered, documented,
         "every documented endpoint has a real answer checked here"
     );
+    // Wrong keys until the address is refused: the 429 is documented on every operation,
+    // with its Retry-After header.
+    let mut refused = None;
+    for _ in 0..20 {
+        let r = get("/api/v1/webhooks".into(), Some("mp_wrong"))
+            .await
+            .expect("GET");
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = refused.expect("wrong keys are throttled");
+    assert!(r.headers().contains_key(header::RETRY_AFTER));
+    let body = check(&doc, "/api/v1/webhooks", r).await;
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            assert!(
+                op["responses"]["429"]["headers"]["Retry-After"].is_object(),
+                "{method} {path} documents the 429"
+            );
+        }
+    }
 }
 
 fn merge(target: &mut Value, patch: &Value) {
@@ -528,7 +553,8 @@ async fn real_answers_of_the_write_operations_match_the_openapi_document() {
         request.send()
     };
     use reqwest::Method;
-    let new = json!({"id": "sales", "mailbox": "sales@contoso.onmicrosoft.com", "credential_id": "app", "after_import": "keep"});
+    let graph_url = format!("{}/v1.0", app.sandbox.base_url);
+    let new = json!({"id": "sales", "mailbox": "sales@contoso.onmicrosoft.com", "credential_id": "app", "after_import": "keep", "graph_url": graph_url});
     // (method, template, path, key, body, expected status)
     let samples: Vec<(Method, &str, &str, &str, Option<Value>, u16)> = vec![
         (
@@ -584,7 +610,9 @@ async fn real_answers_of_the_write_operations_match_the_openapi_document() {
             "/api/v1/accounts/{id}",
             "/api/v1/accounts/north",
             ADMIN_KEY,
-            Some(json!({"mailbox": "north@contoso.onmicrosoft.com", "credential_id": "app"})),
+            Some(
+                json!({"mailbox": "north@contoso.onmicrosoft.com", "credential_id": "app", "graph_url": graph_url}),
+            ),
             201,
         ),
         (
@@ -657,7 +685,11 @@ async fn real_answers_of_the_write_operations_match_the_openapi_document() {
         let r = send(method.clone(), path, key, body)
             .await
             .expect("request");
-        assert_eq!(r.status().as_u16(), expected, "{method} {path}");
+        if r.status().as_u16() != expected {
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            panic!("{method} {path}: expected {expected}, got {status}: {body}");
+        }
         let name = method.as_str().to_lowercase();
         let answer = check_op(&doc, &name, template, r).await;
         if expected == 201 {
