@@ -528,6 +528,17 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// One write request and the status it must get: (method, route template, path, API key,
+/// JSON body, status).
+type WriteSample = (
+    reqwest::Method,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<Value>,
+    u16,
+);
+
 #[tokio::test]
 async fn real_answers_of_the_write_operations_match_the_openapi_document() {
     const ADMIN_KEY: &str = "mp_openapi_admin_key_0123456789abcdefghijk";
@@ -556,7 +567,7 @@ async fn real_answers_of_the_write_operations_match_the_openapi_document() {
     let graph_url = format!("{}/v1.0", app.sandbox.base_url);
     let new = json!({"id": "sales", "mailbox": "sales@contoso.onmicrosoft.com", "credential_id": "app", "after_import": "keep", "graph_url": graph_url});
     // (method, template, path, key, body, expected status)
-    let samples: Vec<(Method, &str, &str, &str, Option<Value>, u16)> = vec![
+    let samples: Vec<WriteSample> = vec![
         (
             Method::POST,
             "/api/v1/accounts",
