@@ -189,10 +189,10 @@ impl GraphError {
         let status = self.status.map(|s| format!("HTTP {s}")).unwrap_or_default();
         self.message = match &self.code {
             Some(code) => format!(
-                "Graph answered {status} with {code}; its own message is shown only for Microsoft's Graph hosts"
+                "Graph answered {status} with {code}; its own message is shown only for Microsoft's Graph hosts."
             ),
             None => format!(
-                "Graph answered {status}; its own message is shown only for Microsoft's Graph hosts"
+                "Graph answered {status}; its own message is shown only for Microsoft's Graph hosts."
             ),
         };
         self

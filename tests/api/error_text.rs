@@ -64,7 +64,10 @@ fn escape(text: &str) -> String {
 
 #[tokio::test]
 async fn importer_and_test_connection_speak_in_sentences_whatever_fails() {
-    let app = TestApp::signed_in().await;
+    // A closed port the host policy allows (as `--allow-host` would): the connection fails,
+    // not the policy.
+    let port = closed_port();
+    let app = TestApp::signed_in_allowing(&[&format!("127.0.0.1:{port}")]).await;
     app.app_credential().await;
     app.graph()
         .seed_generated(
@@ -77,7 +80,7 @@ async fn importer_and_test_connection_speak_in_sentences_whatever_fails() {
         )
         .expect("seed");
     let graph = format!("{}/v1.0", app.sandbox.base_url);
-    let nowhere = format!("http://127.0.0.1:{}/v1.0", closed_port());
+    let nowhere = format!("http://127.0.0.1:{port}/v1.0");
     // (account id, what is wrong, form fields that make it wrong)
     type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
     let cases: [Case; 4] = [

@@ -314,7 +314,10 @@ async fn hostile_token_endpoints_change_nothing() {
     let control = app.sandbox.sandbox.world.identity();
     // The sandbox is not a Microsoft host: what its answers say is never quoted.
     for (fault, expect) in [
-        (FaultKind::Html, "unexpected answer from the token endpoint"),
+        (
+            FaultKind::Html,
+            "The token endpoint sent an unexpected answer.",
+        ),
         (
             FaultKind::Huge {
                 bytes: 10 * 1024 * 1024,
