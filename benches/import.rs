@@ -340,7 +340,8 @@ enum Backend {
 
 /// Runs the scenario on each backend asked for; returns the import rates (msg/s).
 async fn scenario_on_backends(sc: &Scenario) {
-    let which = std::env::var("MAILPORT_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let which =
+        std::env::var("MAILPORT_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let mut rates = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let name = format!("{backend:?}").to_lowercase();
@@ -630,9 +631,10 @@ async fn webhooks_scenario() {
     let path = dir.path().to_path_buf();
     let base = sandbox.base.clone();
     let started = Instant::now();
-    let with = tokio::task::spawn_blocking(move || run_importer(&path, None, &base, GRAPH_BUDGET, 2000))
-        .await
-        .expect("importer");
+    let with =
+        tokio::task::spawn_blocking(move || run_importer(&path, None, &base, GRAPH_BUDGET, 2000))
+            .await
+            .expect("importer");
     let import_time = started.elapsed();
     let all_delivered = wait_received(&http, &sandbox, "erp", count).await + import_time;
 

@@ -50,9 +50,9 @@ pub enum Command {
         #[command(flatten)]
         data: DataDirArg,
     },
-    /// Import one e-mail account once, in the foreground, and print a summary.
+    /// Import one email server account once, in the foreground, and print a summary.
     Import {
-        /// The e-mail account id.
+        /// The email server account id.
         #[arg(long)]
         account: String,
         #[command(flatten)]
@@ -252,7 +252,7 @@ pub enum ApiKeyCommand {
         /// A name for the key (who or what uses it).
         name: String,
         /// `read` (every GET of the API) or `admin` (also creating, changing and deleting
-        /// e-mail accounts).
+        /// email server accounts).
         #[arg(long, default_value = "read", value_parser = ["read", "admin"])]
         scope: String,
         #[command(flatten)]
@@ -331,7 +331,9 @@ async fn open_db(data: &DataDirArg) -> anyhow::Result<crate::store::Db> {
 
 async fn migrate_to_postgres(data: &DataDirArg) -> anyhow::Result<()> {
     let Some(url) = data.database_url()? else {
-        bail!("pass --database-url postgres://user:password@host:port/database (or set MAILPORT_DATABASE_URL)");
+        bail!(
+            "pass --database-url postgres://user:password@host:port/database (or set MAILPORT_DATABASE_URL)"
+        );
     };
     let report = crate::migrate::to_postgres(&data.data_dir, &url).await?;
     for (table, rows) in &report.tables {
@@ -349,11 +351,7 @@ async fn migrate_to_postgres(data: &DataDirArg) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn add_user(
-    name: &str,
-    password_stdin: bool,
-    data: &DataDirArg,
-) -> anyhow::Result<()> {
+async fn add_user(name: &str, password_stdin: bool, data: &DataDirArg) -> anyhow::Result<()> {
     if !password_stdin {
         bail!("pass --password-stdin and type the password on standard input");
     }
@@ -399,8 +397,18 @@ async fn create_api_key(
     }
     println!("{key}");
     eprintln!(
-        "API key {name} ({} scope) created. It is shown only this once; send it as `Authorization: Bearer <key>`.",
-        scope.as_str()
+        "API key {name} ({} scope) created in {}. It is shown only this once; send it as \
+         `Authorization: Bearer <key>` to a server that uses this {}.",
+        scope.as_str(),
+        match data.database_url()? {
+            Some(url) => url.to_string(),
+            None => data.data_dir.display().to_string(),
+        },
+        if data.database_url.is_some() {
+            "database (--database-url)"
+        } else {
+            "data dir (--data-dir)"
+        }
     );
     Ok(())
 }
@@ -424,10 +432,10 @@ async fn import_once(account: &str, args: ServeArgs) -> anyhow::Result<()> {
         summary.retries
     );
     if let Some(e) = &summary.error_message {
-        println!(
-            "error: {} {e}",
-            summary.error_code.clone().unwrap_or_default()
-        );
+        match &summary.error_code {
+            Some(code) => println!("{e} Error code: {code}."),
+            None => println!("{e}"),
+        }
     }
     if summary.outcome == "ok" && summary.failed == 0 {
         Ok(())

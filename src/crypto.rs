@@ -119,10 +119,11 @@ impl MasterKey {
     /// The key in `path` (`--secret-key-file`): base64 of 32 bytes, as in `secret.key`.
     /// The file must exist; a key file readable by others is tightened to 0600.
     pub fn load_file(path: &Path) -> anyhow::Result<(Self, KeySource)> {
-        let text =
-            fs::read_to_string(path).with_context(|| format!("reading the key file {}", path.display()))?;
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("reading the key file {}", path.display()))?;
         restrict_permissions(path)?;
-        let key = Self::from_base64(&text).with_context(|| format!("reading {}", path.display()))?;
+        let key =
+            Self::from_base64(&text).with_context(|| format!("reading {}", path.display()))?;
         Ok((key, KeySource::File(path.to_path_buf())))
     }
 

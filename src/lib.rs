@@ -17,6 +17,8 @@ pub mod error;
 pub mod graph;
 /// The background Graph importer.
 pub mod import;
+/// Log output: filter, destination, colours.
+pub mod logging;
 /// `mailport migrate-to-postgres`: moving a SQLite installation to PostgreSQL.
 pub mod migrate;
 /// Parsing raw messages.
@@ -27,6 +29,8 @@ pub mod oauth;
 pub mod outbound;
 /// Administrator password hashing.
 pub mod passwords;
+/// Messages as sentences.
+pub mod prose;
 /// The offline Entra ID and Graph emulator.
 pub mod sandbox;
 /// Database access.

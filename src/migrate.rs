@@ -49,7 +49,10 @@ pub async fn to_postgres(data_dir: &Path, url: &DatabaseUrl) -> anyhow::Result<R
     }
     for t in &tables {
         let Some(target_table) = target_tables.iter().find(|x| x.name == t.name) else {
-            bail!("the database {url} has no table {}: its schema is older than the source's", t.name);
+            bail!(
+                "the database {url} has no table {}: its schema is older than the source's",
+                t.name
+            );
         };
         for (column, _) in &t.columns {
             if !target_table.columns.iter().any(|(c, _)| c == column) {
@@ -58,7 +61,10 @@ pub async fn to_postgres(data_dir: &Path, url: &DatabaseUrl) -> anyhow::Result<R
         }
     }
     let mut report = Report::default();
-    for t in tables.iter().filter(|t| !BLOB_TABLES.contains(&t.name.as_str())) {
+    for t in tables
+        .iter()
+        .filter(|t| !BLOB_TABLES.contains(&t.name.as_str()))
+    {
         let n = copy::copy_table(&source, &target, t)
             .await
             .with_context(|| format!("copying table {}", t.name))?;
@@ -91,7 +97,10 @@ async fn check_key(data_dir: &Path, source: &store::Db) -> anyhow::Result<()> {
     if let Some(sealed) = store::key_check::get(source).await?
         && !key.opens_check_value(&sealed)
     {
-        bail!("the key from {from} does not match the database in {}. Nothing was changed.", data_dir.display());
+        bail!(
+            "the key from {from} does not match the database in {}. Nothing was changed.",
+            data_dir.display()
+        );
     }
     Ok(())
 }
@@ -117,7 +126,10 @@ async fn copy_blobs(data_dir: &Path, target: &store::Db) -> anyhow::Result<(u64,
         }
         let stored = writer.finish().await?;
         if stored.sha256 != sha {
-            bail!("blob {sha} holds bytes whose sha256 is {}: the file is damaged", stored.sha256);
+            bail!(
+                "blob {sha} holds bytes whose sha256 is {}: the file is damaged",
+                stored.sha256
+            );
         }
         // Read back what the database holds, chunk by chunk.
         let (size, mut chunks) = database.stream(&sha).await?;
@@ -139,15 +151,25 @@ const BLOB_TABLES: &[&str] = &["blobs", "blob_chunks"];
 
 /// Every table: same count and same checksum on both sides; every blob readable back with
 /// its sha256.
-async fn verify(source: &store::Db, target: &store::Db, tables: &[copy::Table]) -> anyhow::Result<()> {
-    for t in tables.iter().filter(|t| !BLOB_TABLES.contains(&t.name.as_str())) {
+async fn verify(
+    source: &store::Db,
+    target: &store::Db,
+    tables: &[copy::Table],
+) -> anyhow::Result<()> {
+    for t in tables
+        .iter()
+        .filter(|t| !BLOB_TABLES.contains(&t.name.as_str()))
+    {
         let (a, n) = copy::checksum(source, t).await?;
         let (b, m) = copy::checksum(target, t).await?;
         if n != m {
             bail!("table {}: {n} rows in SQLite but {m} in PostgreSQL", t.name);
         }
         if a != b {
-            bail!("table {}: the rows differ between SQLite and PostgreSQL (checksum)", t.name);
+            bail!(
+                "table {}: the rows differ between SQLite and PostgreSQL (checksum)",
+                t.name
+            );
         }
     }
     Ok(())

@@ -85,7 +85,8 @@ impl ParserThread {
         match blobs.path(sha256) {
             Some(path) => self.parse(path).await,
             None if blobs.is_in_database() => {
-                self.run(Source::Blob(blobs.clone(), sha256.to_string())).await
+                self.run(Source::Blob(blobs.clone(), sha256.to_string()))
+                    .await
             }
             None => Err(std::io::Error::other("not a blob name")),
         }

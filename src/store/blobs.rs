@@ -535,7 +535,10 @@ mod chunks {
     /// The whole blob, chunk by chunk into `out`.
     pub async fn read_into(db: &Db, sha256: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
         let Some(size) = size(db, sha256).await? else {
-            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such blob"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such blob",
+            ));
         };
         out.reserve(size as usize);
         let mut rows = sqlx::query_scalar::<_, Vec<u8>>(

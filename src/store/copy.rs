@@ -158,10 +158,8 @@ async fn insert_batch(
     columns: &str,
     rows: &[sqlx::any::AnyRow],
 ) -> sqlx::Result<u64> {
-    let mut b = super::builder::QueryBuilder::new(format!(
-        "INSERT INTO {} ({columns}) ",
-        table.name
-    ));
+    let mut b =
+        super::builder::QueryBuilder::new(format!("INSERT INTO {} ({columns}) ", table.name));
     b.push_values(rows, |mut values, row| {
         for (i, (_, kind)) in table.columns.iter().enumerate() {
             match kind {

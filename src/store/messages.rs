@@ -99,10 +99,7 @@ async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, b
     result
 }
 
-async fn insert_one(
-    conn: &mut sqlx::AnyConnection,
-    m: &NewMessage,
-) -> sqlx::Result<(i64, bool)> {
+async fn insert_one(conn: &mut sqlx::AnyConnection, m: &NewMessage) -> sqlx::Result<(i64, bool)> {
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO messages (account_id, graph_id, state, internet_message_id, subject,
             from_name, from_address, to_json, cc_json, sent_at, received_at, size, sha256,
@@ -502,13 +499,11 @@ pub async fn list_summaries(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<Messag
     .bind(f.offset)
     .fetch_all(db)
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM messages WHERE {filter}"
-    ))
-    .bind(&f.account_id)
-    .bind(&pattern)
-    .fetch_one(db)
-    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM messages WHERE {filter}"))
+        .bind(&f.account_id)
+        .bind(&pattern)
+        .fetch_one(db)
+        .await?;
     Ok((rows, total))
 }
 

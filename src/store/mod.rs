@@ -46,7 +46,12 @@ pub enum Backend {
 impl Backend {
     /// The backend of a pool, from its URL scheme.
     pub fn of(db: &Db) -> Backend {
-        if db.connect_options().database_url.scheme().starts_with("postgres") {
+        if db
+            .connect_options()
+            .database_url
+            .scheme()
+            .starts_with("postgres")
+        {
             Backend::Postgres
         } else {
             Backend::Sqlite
@@ -114,7 +119,11 @@ impl std::fmt::Display for DatabaseUrl {
         let pairs: Vec<(String, String)> = shown
             .query_pairs()
             .map(|(k, v)| {
-                let v = if k.eq_ignore_ascii_case("password") { "***".into() } else { v.into_owned() };
+                let v = if k.eq_ignore_ascii_case("password") {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
                 (k.into_owned(), v)
             })
             .collect();

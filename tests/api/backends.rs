@@ -12,7 +12,12 @@ use std::process::Command;
 use crate::helpers::{postgres, test_backend_is_postgres};
 
 /// Modules that never open a database; not worth a second run.
-const STORE_FREE: &[&str] = &["sandbox_identity::", "sandbox_graph::", "graph_client::", "corpus::"];
+const STORE_FREE: &[&str] = &[
+    "sandbox_identity::",
+    "sandbox_graph::",
+    "graph_client::",
+    "corpus::",
+];
 
 #[test]
 fn every_api_test_also_passes_on_postgresql() {
@@ -37,7 +42,9 @@ fn every_api_test_also_passes_on_postgresql() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let summary = stdout
         .lines()
-        .filter(|l| l.starts_with("test result") || l.contains("FAILED") || l.starts_with("failures"))
+        .filter(|l| {
+            l.starts_with("test result") || l.contains("FAILED") || l.starts_with("failures")
+        })
         .collect::<Vec<_>>()
         .join("\n");
     eprintln!("API tests on PostgreSQL:\n{summary}");

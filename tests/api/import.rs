@@ -705,8 +705,10 @@ async fn the_group_commit_stores_each_message_once_and_isolates_a_bad_one() {
              EXECUTE FUNCTION refuse_h2()",
         ]
     } else {
-        &["CREATE TRIGGER refuse_h2 BEFORE INSERT ON messages WHEN NEW.graph_id = 'h2'
-         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"]
+        &[
+            "CREATE TRIGGER refuse_h2 BEFORE INSERT ON messages WHEN NEW.graph_id = 'h2'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        ]
     };
     for sql in trigger {
         sqlx::query(sql).execute(&app.state.db).await.unwrap();

@@ -23,7 +23,11 @@ async fn fresh_postgres() -> Option<DatabaseUrl> {
 }
 
 fn config_for(data_dir: &std::path::Path, url: &DatabaseUrl, key_file: &std::path::Path) -> Config {
-    let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), data_dir.to_path_buf(), None);
+    let mut config = Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        data_dir.to_path_buf(),
+        None,
+    );
     config.database_url = Some(url.clone());
     config.secret_key_file = Some(key_file.to_path_buf());
     config
@@ -31,9 +35,13 @@ fn config_for(data_dir: &std::path::Path, url: &DatabaseUrl, key_file: &std::pat
 
 #[tokio::test]
 async fn both_migration_histories_end_with_the_same_tables_and_columns() {
-    let Some(url) = fresh_postgres().await else { return };
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = store::connect(&dir.path().join("mailport.db")).await.expect("sqlite");
+    let sqlite = store::connect(&dir.path().join("mailport.db"))
+        .await
+        .expect("sqlite");
     let pg = store::connect_postgres(&url).await.expect("postgres");
     let shape = |tables: Vec<copy::Table>| {
         tables
@@ -62,23 +70,35 @@ async fn both_migration_histories_end_with_the_same_tables_and_columns() {
 
 #[tokio::test]
 async fn a_postgresql_instance_needs_the_shared_key_and_refuses_another() {
-    let Some(url) = fresh_postgres().await else { return };
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut no_key = config_for(dir.path(), &url, &dir.path().join("none"));
     no_key.secret_key_file = None;
-    let err = AppState::open(no_key).await.err().expect("refused without a key");
+    let err = AppState::open(no_key)
+        .await
+        .err()
+        .expect("refused without a key");
     assert!(
         format!("{err:#}").contains("MAILPORT_SECRET_KEY"),
         "says which key is missing: {err:#}"
     );
-    assert!(!dir.path().join("secret.key").exists(), "no key file is made up");
+    assert!(
+        !dir.path().join("secret.key").exists(),
+        "no key file is made up"
+    );
 
     let first = dir.path().join("first.key");
     std::fs::write(&first, random_key()).expect("key");
-    let state = AppState::open(config_for(dir.path(), &url, &first)).await.expect("first instance");
+    let state = AppState::open(config_for(dir.path(), &url, &first))
+        .await
+        .expect("first instance");
     state.db.close().await;
     // The same key again: fine. Another key: refused, saying so.
-    AppState::open(config_for(dir.path(), &url, &first)).await.expect("same key");
+    AppState::open(config_for(dir.path(), &url, &first))
+        .await
+        .expect("same key");
     let other = dir.path().join("other.key");
     std::fs::write(&other, random_key()).expect("key");
     let err = AppState::open(config_for(dir.path(), &url, &other))
@@ -99,9 +119,14 @@ async fn the_database_password_is_never_shown() {
         assert!(!shown.contains("s3cr"), "{shown}");
         assert!(shown.contains("127.0.0.1:1/mail"), "{shown}");
     }
-    let err = store::connect_postgres(&url).await.err().expect("nothing listens");
+    let err = store::connect_postgres(&url)
+        .await
+        .err()
+        .expect("nothing listens");
     assert!(!format!("{err:#}").contains("s3cr"), "{err:#}");
-    let bad = DatabaseUrl::parse("mysql://root:hunter2@db/mail").err().expect("not postgres");
+    let bad = DatabaseUrl::parse("mysql://root:hunter2@db/mail")
+        .err()
+        .expect("not postgres");
     assert!(!bad.contains("hunter2"), "{bad}");
 
     // The command line: a refused connection and a bad URL, on stdout, stderr and in logs.
@@ -126,7 +151,8 @@ async fn the_database_password_is_never_shown() {
         );
         assert!(!all.contains("s3cr"), "password shown: {all}");
         assert!(
-            all.contains("postgres://mailport:***@127.0.0.1:1/mail") || all.contains("--database-url"),
+            all.contains("postgres://mailport:***@127.0.0.1:1/mail")
+                || all.contains("--database-url"),
             "says what is wrong: {all}"
         );
     }
@@ -136,15 +162,22 @@ async fn the_database_password_is_never_shown() {
         .output()
         .expect("help");
     let text = String::from_utf8_lossy(&help.stdout);
-    assert!(text.contains("--database-url") && !text.contains("s3cr"), "{text}");
+    assert!(
+        text.contains("--database-url") && !text.contains("s3cr"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn raw_messages_live_in_postgresql_in_chunks_and_read_back_exactly() {
-    let Some(url) = fresh_postgres().await else { return };
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
     let db = store::connect_postgres(&url).await.expect("postgres");
     let blobs = BlobStore::in_database(db.clone());
-    let body: Vec<u8> = (0..CHUNK_BYTES * 2 + 12_345).map(|i| (i * 7 % 251) as u8).collect();
+    let body: Vec<u8> = (0..CHUNK_BYTES * 2 + 12_345)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
     let mut writer = blobs.begin().await.expect("begin");
     for part in body.chunks(100_000) {
         writer.write(part).await.expect("write");
@@ -164,7 +197,10 @@ async fn raw_messages_live_in_postgresql_in_chunks_and_read_back_exactly() {
     again.write(&body).await.expect("write");
     again.finish().await.expect("finish");
     let mut aborted = blobs.begin().await.expect("begin");
-    aborted.write(&body[..CHUNK_BYTES + 1]).await.expect("write");
+    aborted
+        .write(&body[..CHUNK_BYTES + 1])
+        .await
+        .expect("write");
     aborted.abort().await;
     let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blob_chunks")
         .fetch_one(&db)
@@ -179,7 +215,9 @@ async fn raw_messages_live_in_postgresql_in_chunks_and_read_back_exactly() {
 
 #[tokio::test]
 async fn migrate_to_postgres_copies_a_sqlite_installation_and_verifies_it() {
-    let Some(url) = fresh_postgres().await else { return };
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
     if crate::helpers::test_backend_is_postgres() {
         return; // the source must be SQLite
     }
@@ -214,7 +252,10 @@ async fn migrate_to_postgres_copies_a_sqlite_installation_and_verifies_it() {
     let before = app.api("/messages?account=acct").await;
     let message_id = before["items"][0]["id"].clone();
     let raw_before = app
-        .get(&format!("/mail/{}/raw", message_id.as_i64().unwrap_or_default()))
+        .get(&format!(
+            "/mail/{}/raw",
+            message_id.as_i64().unwrap_or_default()
+        ))
         .await
         .bytes()
         .await
@@ -233,7 +274,11 @@ async fn migrate_to_postgres_copies_a_sqlite_installation_and_verifies_it() {
         .output()
         .expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("messages: 5 rows"), "{stdout}");
     assert!(stdout.contains("verified"), "{stdout}");
     assert!(!stdout.contains(postgres::PASSWORD), "{stdout}");
@@ -249,12 +294,24 @@ async fn migrate_to_postgres_copies_a_sqlite_installation_and_verifies_it() {
 
     // PostgreSQL instances with the data dir's key see the same mail, credentials and keys.
     let moved_dir = tempfile::tempdir().expect("tempdir");
-    let state = AppState::open(config_for(moved_dir.path(), &url, &data_dir.join("secret.key")))
-        .await
-        .expect("open the moved installation");
+    let state = AppState::open(config_for(
+        moved_dir.path(),
+        &url,
+        &data_dir.join("secret.key"),
+    ))
+    .await
+    .expect("open the moved installation");
     let db = &state.db;
-    assert_eq!(store::messages::count_for_account(db, "acct").await.expect("count"), 5);
-    let cred = store::credentials::get(db, "app").await.expect("get").expect("credential");
+    assert_eq!(
+        store::messages::count_for_account(db, "acct")
+            .await
+            .expect("count"),
+        5
+    );
+    let cred = store::credentials::get(db, "app")
+        .await
+        .expect("get")
+        .expect("credential");
     let secret = cred.client_secret.clone().expect("secret");
     assert!(
         state
@@ -268,8 +325,71 @@ async fn migrate_to_postgres_copies_a_sqlite_installation_and_verifies_it() {
         .fetch_one(db)
         .await
         .expect("sha");
-    assert_eq!(state.blobs.read(&sha).await.expect("raw in postgres"), raw_before.to_vec());
+    assert_eq!(
+        state.blobs.read(&sha).await.expect("raw in postgres"),
+        raw_before.to_vec()
+    );
     // New rows get new ids after the copied ones.
     let (id, _) = store::users::upsert(db, "second", "x").await.expect("user");
     assert!(id > 1, "identity moved past the copied ids");
+}
+
+/// Two instances on one PostgreSQL database, as behind a load balancer without sticky
+/// sessions: a sign-in on one is a sign-in on the other, and what one stores the other shows.
+#[tokio::test]
+async fn a_session_started_on_one_instance_works_on_another() {
+    if !crate::helpers::test_backend_is_postgres() && !postgres::installed() {
+        return;
+    }
+    if !crate::helpers::test_backend_is_postgres() {
+        return; // runs in the PostgreSQL pass of this binary (backends.rs)
+    }
+    let a = TestApp::signed_in().await;
+    a.app_credential().await;
+    let mut config = (*a.state.config).clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    config.listen = listener.local_addr().expect("addr");
+    config.data_dir = tempfile::tempdir().expect("tempdir").keep();
+    let b = mailport::app::start(
+        listener,
+        AppState::open(config).await.expect("second instance"),
+    )
+    .await
+    .expect("start");
+    // The same cookie jar (cookies are per host, not per port) against the other instance.
+    let page = a
+        .client
+        .get(format!("http://{}/credentials/app", b.addr))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "signed in on the second instance"
+    );
+    let text = page.text().await.expect("page");
+    assert!(
+        text.contains("test credential"),
+        "the first instance's credential"
+    );
+    // Signing out on the second ends the session on the first.
+    let token = crate::helpers::form_value(&text, "csrf_token").expect("csrf");
+    let out = a
+        .client
+        .post(format!("http://{}/logout", b.addr))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .expect("logout");
+    assert!(out.status().is_redirection(), "{}", out.status());
+    let r = a.get("/credentials").await;
+    assert!(
+        r.status().is_redirection(),
+        "signed out on the first too: {}",
+        r.status()
+    );
+    b.shutdown.cancel();
 }

@@ -94,7 +94,10 @@ pub fn available() -> Option<&'static Cluster> {
     CLUSTER
         .get_or_init(|| match bin_dir() {
             Some(bin) => Some(start(&bin).unwrap_or_else(|e| {
-                panic!("could not start the test PostgreSQL cluster from {}: {e}", bin.display())
+                panic!(
+                    "could not start the test PostgreSQL cluster from {}: {e}",
+                    bin.display()
+                )
             })),
             None => {
                 skip_or_fail();
@@ -107,7 +110,9 @@ pub fn available() -> Option<&'static Cluster> {
 /// True when this process runs as root (the PostgreSQL tools then run as `nobody`).
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// `program` as the cluster's owner: itself, or through `setpriv` as `nobody` when root.
@@ -123,7 +128,9 @@ fn as_owner(program: &Path) -> Command {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn run(mut cmd: Command, what: &str) -> Result<(), String> {
@@ -166,7 +173,14 @@ fn start(bin: &Path) -> Result<Cluster, String> {
     initdb
         .arg("-D")
         .arg(&data)
-        .args(["-U", USER, "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"])
+        .args([
+            "-U",
+            USER,
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ])
         .arg(format!("--pwfile={}", pwfile.display()));
     run(initdb, "initdb")?;
     let port = free_port().map_err(|e| e.to_string())?;
@@ -175,9 +189,7 @@ fn start(bin: &Path) -> Result<Cluster, String> {
     } else {
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB"
     };
-    let options = format!(
-        "-h 127.0.0.1 -p {port} -k '' {speed} -c max_connections=400"
-    );
+    let options = format!("-h 127.0.0.1 -p {port} -k '' {speed} -c max_connections=400");
     let mut pg_ctl = as_owner(&bin.join("pg_ctl"));
     pg_ctl
         .arg("-D")
@@ -222,7 +234,9 @@ fn start(bin: &Path) -> Result<Cluster, String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
-            return Err(format!("PostgreSQL did not listen on port {port} within 30 s"));
+            return Err(format!(
+                "PostgreSQL did not listen on port {port} within 30 s"
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -232,7 +246,10 @@ fn start(bin: &Path) -> Result<Cluster, String> {
 impl Cluster {
     /// The URL of database `name` on this cluster.
     pub fn url(&self, name: &str) -> String {
-        format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{name}", self.port)
+        format!(
+            "postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{name}",
+            self.port
+        )
     }
 
     /// A new, empty database with a name unique in this process; returns its URL.
