@@ -24,8 +24,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::Executor;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{ConnectOptions, Executor};
 
 /// The pool every store function takes: SQLite (the embedded default) or PostgreSQL,
 /// through sqlx's `Any` driver. Store SQL is written once, in the dialect both accept (see
@@ -212,8 +212,7 @@ pub async fn connect(path: &Path) -> anyhow::Result<Db> {
     install_drivers();
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let options = AnyConnectOptions::from_str(&url)
-        .with_context(|| format!("bad database path {}", path.display()))?
-        .disable_statement_logging();
+        .with_context(|| format!("bad database path {}", path.display()))?;
     let pool = AnyPoolOptions::new()
         .max_connections(8)
         .after_connect(|conn, _| {
@@ -256,8 +255,7 @@ pub async fn connect_postgres(url: &DatabaseUrl) -> anyhow::Result<Db> {
 pub async fn connect_postgres_unmigrated(url: &DatabaseUrl) -> anyhow::Result<Db> {
     install_drivers();
     let options = AnyConnectOptions::from_str(url.expose())
-        .map_err(|e| anyhow::anyhow!("{url}: {}", redact(&e.to_string(), url)))?
-        .disable_statement_logging();
+        .map_err(|e| anyhow::anyhow!("{url}: {}", redact(&e.to_string(), url)))?;
     // One connection first: its error says why (refused, authentication, no such
     // database), where the pool would only report a timeout.
     let probe = <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options)
