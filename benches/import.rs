@@ -35,7 +35,6 @@ use mailport::store::accounts;
 use serde_json::{Value, json};
 
 mod common;
-#[allow(dead_code)]
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
 

@@ -121,12 +121,9 @@ async fn the_database_password_is_never_shown() {
     }
     let err = store::connect_postgres(&url)
         .await
-        .err()
-        .expect("nothing listens");
+        .expect_err("nothing listens");
     assert!(!format!("{err:#}").contains("s3cr"), "{err:#}");
-    let bad = DatabaseUrl::parse("mysql://root:hunter2@db/mail")
-        .err()
-        .expect("not postgres");
+    let bad = DatabaseUrl::parse("mysql://root:hunter2@db/mail").expect_err("not postgres");
     assert!(!bad.contains("hunter2"), "{bad}");
 
     // The command line: a refused connection and a bad URL, on stdout, stderr and in logs.
