@@ -17,6 +17,8 @@ pub mod error;
 pub mod graph;
 /// The background Graph importer.
 pub mod import;
+/// Prometheus metrics of one instance (`/metrics`).
+pub mod metrics;
 /// Parsing raw messages.
 pub mod mime;
 /// The OAuth2 client and token service.

@@ -19,8 +19,10 @@ pub mod health;
 pub mod layout;
 pub mod login_limit;
 pub mod mail;
+pub mod metrics;
 pub mod oauth_flow;
 pub mod redirect;
+pub mod request_trace;
 pub mod session;
 pub mod settings;
 pub mod views;
@@ -149,6 +151,7 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::GET, "/api/v1/webhooks/{id}", Api),
         (Method::GET, "/api/v1/webhooks/{id}/deliveries", Api),
         (Method::GET, "/api/v1/events", Api),
+        (Method::GET, "/metrics", Api),
     ]
 };
 
@@ -251,10 +254,11 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
             time::Duration::try_from(state.config.sessions.idle).unwrap_or(time::Duration::HOUR),
         ));
 
-    Router::new()
+    let router = Router::new()
         .merge(auth::public_router())
         .merge(oauth_flow::public_router())
         .merge(private)
+        .merge(metrics::router(state.clone()))
         .nest(API_PREFIX, api)
         .nest_service(
             "/static",
@@ -286,7 +290,8 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        .with_state(state)
+        .with_state(state);
+    request_trace::around(router)
 }
 
 /// Caps request bodies at [`csrf::max_body_bytes`] for their path (64 KB for forms, more
