@@ -14,6 +14,7 @@ mod helpers;
 mod import;
 mod import_faults;
 mod mail;
+mod metrics;
 mod sandbox_graph;
 mod sandbox_identity;
 mod scheduler;
