@@ -339,14 +339,14 @@ impl Collector for SnapshotCollector {
             &mut encoder,
             "import_lag",
             "Seconds since the start of the account's last successful poll: the age bound of \
-             its oldest message not imported yet",
+             its oldest message not imported yet.",
             accounts(|a| Some(a.import_lag_secs)),
         )?;
         gauges(
             &mut encoder,
             "poll_lag",
             "How late the account's polling is: its wait past the due time, else how late \
-             its last poll started",
+             its last poll started.",
             accounts(|a| a.poll_lag_secs),
         )?;
         let endpoints = |value: fn(&EndpointGauges) -> i64| {
@@ -365,7 +365,7 @@ impl Collector for SnapshotCollector {
         };
         let mut waiting = encoder.encode_descriptor(
             "webhook_deliveries_waiting",
-            "Webhook deliveries not delivered yet and still being tried, by endpoint",
+            "Webhook deliveries not delivered yet and still being tried, by endpoint.",
             None,
             MetricType::Gauge,
         )?;
@@ -375,7 +375,7 @@ impl Collector for SnapshotCollector {
         gauges(
             &mut encoder,
             "webhook_oldest_waiting_age",
-            "Seconds since the oldest waiting delivery of the endpoint was queued (0: none waits)",
+            "Seconds since the oldest waiting delivery of the endpoint was queued (0: none waits).",
             endpoints(|e| e.oldest_waiting_age_secs)
                 .into_iter()
                 .map(|(l, n)| (l, n as f64))
@@ -383,7 +383,7 @@ impl Collector for SnapshotCollector {
         )?;
         let mut dead = encoder.encode_descriptor(
             "webhook_deliveries_dead",
-            "Webhook deliveries whose retry schedule ran out, by endpoint",
+            "Webhook deliveries whose retry schedule ran out, by endpoint.",
             None,
             MetricType::Gauge,
         )?;
@@ -392,7 +392,7 @@ impl Collector for SnapshotCollector {
         }
         let mut delivered = encoder.encode_descriptor(
             "webhook_deliveries_delivered",
-            "Webhook deliveries the receiver accepted (2xx), by endpoint",
+            "Webhook deliveries the receiver accepted (2xx), by endpoint.",
             None,
             MetricType::Counter,
         )?;

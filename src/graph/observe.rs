@@ -30,7 +30,7 @@ pub(crate) fn exchange(
         target: "mailport::graph",
         request = %label,
         status = response.map(|r| r.status().as_u16()),
-        request_id = ?header("request-id"),
+        request_id = ?header("request-id").unwrap_or_default(),
         client_request_id = ?header("client-request-id").unwrap_or_else(|| sent_id.to_string()),
         latency_ms = latency.as_millis() as u64,
         "graph exchange"

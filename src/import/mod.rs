@@ -492,6 +492,8 @@ impl Importer {
             )
             .await?;
         }
+        let took = Duration::from_millis(u64::try_from(now_ms() - started_ms).unwrap_or(0));
+        observe::run_finished(self, id, &summary, took);
         if summary.is_noteworthy() {
             tracing::info!(
                 account = %id,
@@ -504,8 +506,6 @@ impl Importer {
         } else {
             tracing::debug!(account = %id, "empty poll");
         }
-        let took = Duration::from_millis(u64::try_from(now_ms() - started_ms).unwrap_or(0));
-        observe::run_finished(self, id, &summary, took);
         drop(guard);
         Ok(summary)
     }
