@@ -1,6 +1,6 @@
 //! The web interface: one module per screen, merged into one router here together with the
-//! layers every request passes: body and time limits, compression, security headers, sessions
-//! and CSRF.
+//! layers every request passes: request ids and the request span ([`request_trace`]), body
+//! and time limits, compression, security headers, sessions and CSRF.
 
 pub mod account_form;
 pub mod account_input;
@@ -60,7 +60,8 @@ pub enum Access {
     /// A signed-in administrator; anyone else is redirected to `/login`.
     Admin,
     /// A signed-in administrator or an API key; anyone else gets a 401 JSON error. Routes
-    /// other than GET also need the key's `admin` scope (a session has it).
+    /// other than GET also need the key's `admin` scope (a session has it). The JSON API
+    /// under [`API_PREFIX`], and `/metrics`.
     Api,
 }
 
