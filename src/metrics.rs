@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -331,89 +330,89 @@ impl Collector for SnapshotCollector {
                     let label = AccountLabel {
                         account: a.account.clone(),
                     };
-                    value(a).map(|v| (label, v))
+                    value(a).map(|v| (label, ConstGauge::new(v)))
                 })
                 .collect::<Vec<_>>()
         };
-        gauges(
-            &mut encoder,
-            "import_lag",
-            "Seconds since the start of the account's last successful poll: the age bound of \
-             its oldest message not imported yet.",
-            accounts(|a| Some(a.import_lag_secs)),
-        )?;
-        gauges(
-            &mut encoder,
-            "poll_lag",
-            "How late the account's polling is: its wait past the due time, else how late \
-             its last poll started.",
-            accounts(|a| a.poll_lag_secs),
-        )?;
         let endpoints = |value: fn(&EndpointGauges) -> i64| {
             snapshot
                 .webhooks
                 .iter()
                 .map(move |e| {
-                    (
-                        EndpointLabel {
-                            endpoint: e.endpoint.clone(),
-                        },
-                        value(e),
-                    )
+                    let label = EndpointLabel {
+                        endpoint: e.endpoint.clone(),
+                    };
+                    (label, value(e))
                 })
                 .collect::<Vec<_>>()
         };
-        let mut waiting = encoder.encode_descriptor(
-            "webhook_deliveries_waiting",
-            "Webhook deliveries not delivered yet and still being tried, by endpoint.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (label, n) in endpoints(|e| e.waiting) {
-            ConstGauge::new(n).encode(waiting.encode_family(&label)?)?;
-        }
-        gauges(
-            &mut encoder,
-            "webhook_oldest_waiting_age",
-            "Seconds since the oldest waiting delivery of the endpoint was queued (0: none waits).",
-            endpoints(|e| e.oldest_waiting_age_secs)
+        let gauges = |values: Vec<(EndpointLabel, i64)>| {
+            values
                 .into_iter()
-                .map(|(l, n)| (l, n as f64))
+                .map(|(l, n)| (l, ConstGauge::new(n)))
+                .collect::<Vec<_>>()
+        };
+        let seconds = Some(Unit::Seconds);
+        family(
+            &mut encoder,
+            ("import_lag", seconds.clone()),
+            "Seconds since the start of the account's last successful poll: the age bound of \
+             its oldest message not imported yet.",
+            accounts(|a| Some(a.import_lag_secs)),
+        )?;
+        family(
+            &mut encoder,
+            ("poll_lag", seconds.clone()),
+            "How late the account's polling is: its wait past the due time, else how late \
+             its last poll started.",
+            accounts(|a| a.poll_lag_secs),
+        )?;
+        family(
+            &mut encoder,
+            ("webhook_deliveries_waiting", None),
+            "Webhook deliveries not delivered yet and still being tried, by endpoint.",
+            gauges(endpoints(|e| e.waiting)),
+        )?;
+        family(
+            &mut encoder,
+            ("webhook_oldest_waiting_age", seconds),
+            "Seconds since the oldest waiting delivery of the endpoint was queued (0: none waits).",
+            gauges(endpoints(|e| e.oldest_waiting_age_secs)),
+        )?;
+        family(
+            &mut encoder,
+            ("webhook_deliveries_dead", None),
+            "Webhook deliveries whose retry schedule ran out, by endpoint.",
+            gauges(endpoints(|e| e.dead)),
+        )?;
+        family(
+            &mut encoder,
+            ("webhook_deliveries_delivered", None),
+            "Webhook deliveries the receiver accepted (2xx), by endpoint.",
+            endpoints(|e| e.delivered)
+                .into_iter()
+                .map(|(l, n)| (l, ConstCounter::new(u64::try_from(n).unwrap_or(0))))
                 .collect(),
         )?;
-        let mut dead = encoder.encode_descriptor(
-            "webhook_deliveries_dead",
-            "Webhook deliveries whose retry schedule ran out, by endpoint.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (label, n) in endpoints(|e| e.dead) {
-            ConstGauge::new(n).encode(dead.encode_family(&label)?)?;
-        }
-        let mut delivered = encoder.encode_descriptor(
-            "webhook_deliveries_delivered",
-            "Webhook deliveries the receiver accepted (2xx), by endpoint.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (label, n) in endpoints(|e| e.delivered) {
-            ConstCounter::new(n.max(0) as u64).encode(delivered.encode_family(&label)?)?;
-        }
         Ok(())
     }
 }
 
-/// A gauge family in seconds.
-fn gauges<L: EncodeLabelSet>(
+/// One metric family of constant values: its name and unit, help text, and one value per
+/// label set.
+fn family<L: EncodeLabelSet, M: EncodeMetric>(
     encoder: &mut DescriptorEncoder,
-    name: &str,
+    (name, unit): (&str, Option<Unit>),
     help: &str,
-    values: Vec<(L, f64)>,
+    values: Vec<(L, M)>,
 ) -> Result<(), std::fmt::Error> {
-    let mut family =
-        encoder.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Gauge)?;
+    let Some(kind) = values.first().map(|(_, m)| m.metric_type()) else {
+        // Nothing to report: a family without samples says nothing either.
+        return Ok(());
+    };
+    let mut family = encoder.encode_descriptor(name, help, unit.as_ref(), kind)?;
     for (label, value) in values {
-        ConstGauge::new(value).encode(family.encode_family(&label)?)?;
+        value.encode(family.encode_family(&label)?)?;
     }
     Ok(())
 }

@@ -6,16 +6,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::*;
-use crate::logs;
-
-/// The log lines that mention `marker`.
-fn lines_with(marker: &str) -> Vec<String> {
-    logs::text()
-        .lines()
-        .filter(|l| l.contains(marker))
-        .map(str::to_string)
-        .collect()
-}
+use crate::logs::{self, lines_with};
 
 fn request_id(r: &reqwest::Response) -> String {
     r.headers()
