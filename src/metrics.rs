@@ -106,6 +106,7 @@ pub struct Snapshot {
 /// One account's lag, in seconds (see [`crate::import::lag::AccountLag`]).
 #[derive(Debug, Clone)]
 pub struct AccountGauges {
+    /// The account's id (the `account` label).
     pub account: String,
     /// Seconds since the start of the last successful poll: every message older than that
     /// was listed by it, so this bounds the age of the oldest message not imported yet.
@@ -118,6 +119,7 @@ pub struct AccountGauges {
 /// One webhook endpoint's outbox ([`crate::webhooks::health::EndpointHealth`]).
 #[derive(Debug, Clone)]
 pub struct EndpointGauges {
+    /// The endpoint's id (the `endpoint` label).
     pub endpoint: String,
     /// Deliveries not delivered yet and still being tried.
     pub waiting: i64,
@@ -226,7 +228,8 @@ impl Metrics {
         }
     }
 
-    /// Records a finished import run of `account` (its outcome as in the run history).
+    /// Records a finished import run of `account`; `outcome` as in the run history (`ok`,
+    /// `error`, `cancelled`): a small fixed set, as every label value must be.
     pub fn run_finished(&self, account: &str, outcome: &str, run: &RunFigures) {
         let m = &self.inner;
         let account_label = AccountLabel {
@@ -286,8 +289,9 @@ impl Metrics {
             .inc();
     }
 
-    /// Every metric in the Prometheus text format, with `snapshot` as the scrape-time
-    /// gauges.
+    /// Every metric in the Prometheus text format (served as [`CONTENT_TYPE`]), with
+    /// `snapshot` as the scrape-time gauges. Fails only if formatting fails, which writing
+    /// into a `String` does not.
     pub fn render(&self, snapshot: Snapshot) -> Result<String, std::fmt::Error> {
         let mut held = self
             .inner
@@ -305,9 +309,13 @@ impl Metrics {
 /// The figures of one finished run, for [`Metrics::run_finished`].
 #[derive(Debug, Clone, Default)]
 pub struct RunFigures {
+    /// Messages the run stored.
     pub imported: u64,
+    /// Messages whose import failed (tried again by the next run).
     pub failed: u64,
+    /// Graph requests the run sent again (throttling, server or network errors).
     pub retries: u64,
+    /// From the run's start to its end, recording included.
     pub duration: Duration,
 }
 
