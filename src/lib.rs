@@ -19,6 +19,8 @@ pub mod graph;
 pub mod import;
 /// Log output: filter, destination, colours.
 pub mod logging;
+/// Prometheus metrics of one instance (`/metrics`).
+pub mod metrics;
 /// Parsing raw messages.
 pub mod mime;
 /// The OAuth2 client and token service.

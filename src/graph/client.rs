@@ -19,6 +19,7 @@ use super::errors::{self, GraphError, GraphErrorKind};
 pub use super::limits::MailboxLimits;
 use super::limits::MailboxSlot;
 use super::links::LinkPolicy;
+use super::observe;
 use super::retry_after::parse_retry_after;
 use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
 use crate::outbound::{OutboundClient, REFUSED_CODE, Refused, is_microsoft_host};
@@ -353,17 +354,28 @@ impl GraphClient {
                 .http
                 .request(call.method.clone(), call.url.clone())
                 .map_err(|r| refused(&r))?;
+            let client_request_id = uuid::Uuid::new_v4().to_string();
             let mut request = request
                 .header(header::AUTHORIZATION, auth)
                 .header("Prefer", prefer)
-                .header("client-request-id", uuid::Uuid::new_v4().to_string())
+                .header("client-request-id", &client_request_id)
                 .header(header::ACCEPT, "application/json");
             if let Some(body) = call.body {
                 request = request.json(body);
             }
             self.stats_lock().requests += 1;
             self.inner.slot.mark_sent(&mut permit);
+            let started = std::time::Instant::now();
             let sent = tokio::time::timeout(settings.timeout, request.send()).await;
+            let answered = sent.as_ref().ok().and_then(|r| r.as_ref().ok());
+            let latency = started.elapsed();
+            observe::exchange(
+                &self.inner.http,
+                &label,
+                &client_request_id,
+                latency,
+                answered,
+            );
             let response = match sent {
                 Ok(Ok(response)) => response,
                 Ok(Err(e)) => {

@@ -12,6 +12,7 @@
 pub mod diagnose;
 pub mod lag;
 pub mod live;
+mod observe;
 pub mod parser;
 pub mod post_action;
 pub mod rederive;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::graph::{GraphErrorKind, GraphSettings, MailboxLimits};
 use crate::oauth::TokenService;
@@ -366,7 +368,8 @@ impl Importer {
         let me = self.clone();
         self.tracker.spawn(async move {
             let id = guard.id.clone();
-            match me.run_marked(guard, due_at).await {
+            let run = me.run_marked(guard, due_at);
+            match run.instrument(observe::run_span(&id)).await {
                 Ok(_) => {}
                 Err(RunError::Database(e)) => {
                     // The poll could not be recorded, so the account is still due: hold the
@@ -426,7 +429,9 @@ impl Importer {
         let guard = self
             .mark_running(id)
             .ok_or_else(|| RunError::AlreadyRunning(id.to_string()))?;
-        self.run_marked(guard, None).await
+        self.run_marked(guard, None)
+            .instrument(observe::run_span(id))
+            .await
     }
 
     /// A run of an account already marked as running; `due_at` for a scheduled poll.
@@ -492,6 +497,8 @@ impl Importer {
             )
             .await?;
         }
+        let took = Duration::from_millis(u64::try_from(now_ms() - started_ms).unwrap_or(0));
+        observe::run_finished(self, id, &summary, took);
         // Only now: until the account and the run log hold the final counts, the screens
         // read them here.
         drop(shown);

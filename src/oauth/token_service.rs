@@ -234,7 +234,11 @@ impl TokenService {
                 self.requester().refresh(&cfg, &refresh, &cred.scope).await
             }
         };
-        self.store_outcome(cred, result, None).await
+        self.store_outcome(cred, result, None).await?;
+        if let Some(metrics) = self.http.metrics() {
+            metrics.token_refreshed(&cred.id);
+        }
+        Ok(())
     }
 
     /// Requests a client-credentials token now (the key button), whatever the stored one.
@@ -332,6 +336,9 @@ impl TokenService {
             _ => None,
         };
         tracing::warn!(credential = %cred.id, error = ?failure.to_string(), "token request failed");
+        if let Some(metrics) = self.http.metrics() {
+            metrics.token_failed(&cred.id);
+        }
         if let Err(e) =
             credentials::record_error(&self.db, &cred.id, status, &failure.recorded()).await
         {

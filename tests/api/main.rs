@@ -15,6 +15,7 @@ mod helpers;
 mod import;
 mod import_faults;
 mod mail;
+mod metrics;
 mod openapi;
 mod sandbox_graph;
 mod sandbox_identity;
