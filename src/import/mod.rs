@@ -25,13 +25,14 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::now;
 use crate::graph::{GraphErrorKind, GraphSettings, MailboxLimits};
 use crate::oauth::TokenService;
+use crate::store::Db;
 use crate::store::accounts::{self, Account};
 use crate::store::blobs::BlobStore;
 use crate::store::runs::{self, RunSummary};
 use crate::store::schedule::{self, PollRecord};
-use crate::store::{Db, now};
 use lag::LagOverview;
 use run::{Progress, Stop};
 

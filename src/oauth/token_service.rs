@@ -31,7 +31,7 @@ pub struct AccessToken {
 impl AccessToken {
     /// Still usable for at least the refresh margin.
     pub fn is_fresh(&self) -> bool {
-        self.expires_at - crate::store::now() > REFRESH_MARGIN_SECS
+        self.expires_at - crate::clock::now() > REFRESH_MARGIN_SECS
     }
 }
 
@@ -182,7 +182,7 @@ impl TokenService {
     ) -> Result<Option<AccessToken>, TokenFailure> {
         let expires_at = match (cred.stored_status(), cred.expires_at) {
             (TokenStatus::Valid | TokenStatus::InvalidClient, Some(exp))
-                if exp - crate::store::now() > margin =>
+                if exp - crate::clock::now() > margin =>
             {
                 exp
             }
@@ -309,7 +309,7 @@ impl TokenService {
                 issued.access_token.expose(),
             ),
             refresh_token,
-            expires_at: crate::store::now() + lifetime,
+            expires_at: crate::clock::now() + lifetime,
             granted_scope: issued.scope.clone(),
             pin_tenant: match &sign_in {
                 Some(ExpectedTenant::Pinned(None)) => account.as_ref().and_then(|a| a.tid.clone()),

@@ -105,10 +105,8 @@ pub async fn connect(path: &Path) -> anyhow::Result<Db> {
     Ok(pool)
 }
 
-/// Current unix time in seconds.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+/// Current unix time in seconds; the clock lives in [`crate::clock`].
+pub use crate::clock::now;
 
 /// True when a sqlx error is a UNIQUE constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
