@@ -16,8 +16,8 @@ use url::Url;
 
 use super::answers::{Answer, ERROR_BODY_LIMIT, network, network_error, read_capped, read_json};
 use super::errors::{self, GraphError, GraphErrorKind};
-pub use super::limits::MailboxLimits;
 use super::limits::MailboxSlot;
+pub use super::limits::{MailboxLimits, RequestBudget};
 use super::links::LinkPolicy;
 use super::retry_after::parse_retry_after;
 use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
@@ -56,23 +56,6 @@ pub struct GraphSettings {
     /// throttled at once (Test connection must answer while an import uses the budget up).
     /// `None`: as long as it takes.
     pub budget_wait_limit: Option<Duration>,
-}
-
-/// So many requests in any sliding window of `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestBudget {
-    pub requests: usize,
-    pub window: Duration,
-}
-
-impl RequestBudget {
-    /// Microsoft's: 10,000 requests per 10 minutes per app and mailbox. The window is a
-    /// second longer here: Exchange counts a request when it arrives, a little after we send
-    /// it, so a window as long as Exchange's would let the 10,001st in a moment too early.
-    pub const OUTLOOK: RequestBudget = RequestBudget {
-        requests: 10_000,
-        window: Duration::from_secs(601),
-    };
 }
 
 impl Default for GraphSettings {

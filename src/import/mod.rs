@@ -9,6 +9,7 @@
 //! evenly and shows in [`lag`], nothing starves. Microsoft's per-mailbox limits hold
 //! whatever the concurrency, in [`crate::graph::limits`].
 
+mod blob_sink;
 pub mod diagnose;
 pub mod lag;
 pub mod parser;

@@ -6,5 +6,6 @@ pub mod error;
 pub mod id_token;
 pub mod token_service;
 
+pub use client::HttpSettings;
 pub use error::{AadErrorResponse, TokenFailure};
 pub use token_service::TokenService;

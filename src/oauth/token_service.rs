@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::config::HttpSettings;
+use super::client::HttpSettings;
 use crate::crypto::{MasterKey, Secret};
 use crate::outbound::{HostPolicy, OutboundClient};
 use crate::store::Db;
