@@ -2,7 +2,8 @@
 //! words what is wrong when something is.
 
 use super::Importer;
-use super::run::{Stop, check_credential, client_for};
+use super::progress::Stop;
+use super::run::{check_credential, client_for};
 use crate::graph::{GraphClient, GraphError, GraphErrorKind, GraphSettings};
 use crate::store::accounts::Account;
 use crate::store::credentials;

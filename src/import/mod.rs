@@ -14,6 +14,7 @@ pub mod diagnose;
 pub mod lag;
 pub mod parser;
 pub mod post_action;
+pub mod progress;
 pub mod rederive;
 pub mod run;
 pub mod token_source;
@@ -35,7 +36,7 @@ use crate::store::blobs::BlobStore;
 use crate::store::runs::{self, RunSummary};
 use crate::store::schedule::{self, PollRecord};
 use lag::LagOverview;
-use run::{Progress, Stop};
+use progress::{Progress, Stop};
 
 /// Tunables of the importer.
 #[derive(Debug, Clone)]

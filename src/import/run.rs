@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Importer;
 use super::post_action::PostAction;
+use super::progress::{Handled, Progress, Stop, short, storage};
 use super::token_source::CredentialTokens;
 use crate::graph::{
     DeltaCursor, DeltaPage, GraphClient, GraphError, GraphErrorKind, GraphSettings, MailboxTarget,
@@ -15,64 +16,6 @@ use crate::graph::{
 use crate::store::accounts::{self, Account};
 use crate::store::credentials::{self, TokenStatus};
 use crate::store::messages::{self, NewMessage};
-use crate::store::runs::RunSummary;
-
-/// Why a run stopped early.
-#[derive(Debug)]
-pub enum Stop {
-    /// The account cannot run: credential needs consent, is rejected, or is missing.
-    Credential {
-        status: &'static str,
-        detail: String,
-    },
-    /// Graph refused or failed in a way that ends this run.
-    Graph(GraphError),
-    /// Storage (disk, database) failed: nothing more is touched in the mailbox.
-    Storage(String),
-    /// Shutdown was requested.
-    Cancelled,
-}
-
-/// Counts and log of a run in progress, shared by the messages processed concurrently.
-pub struct Progress {
-    summary: std::sync::Mutex<RunSummary>,
-    /// Messages this run may still process (the per-run cap).
-    budget: std::sync::atomic::AtomicUsize,
-    /// The deltaLink of a delta round this run completed, stored when the run is recorded.
-    round_end: std::sync::Mutex<Option<String>>,
-}
-
-impl Progress {
-    pub(super) fn log(&self, line: impl Into<String>) {
-        self.update(|s| s.log.push(line.into()));
-    }
-
-    pub(super) fn update(&self, f: impl FnOnce(&mut RunSummary)) {
-        f(&mut self.summary.lock().unwrap_or_else(|e| e.into_inner()));
-    }
-
-    /// Takes one message from the budget; false when the run's cap is reached.
-    fn take_budget(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        self.budget
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1))
-            .is_ok()
-    }
-
-    /// The run's counts and log, and the deltaLink of a delta round it completed.
-    pub fn into_parts(self) -> (RunSummary, Option<String>) {
-        (
-            self.summary.into_inner().unwrap_or_else(|e| e.into_inner()),
-            self.round_end
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner()),
-        )
-    }
-
-    fn complete_round(&self, delta_link: String) {
-        *self.round_end.lock().unwrap_or_else(|e| e.into_inner()) = Some(delta_link);
-    }
-}
 
 /// What every step of one run needs.
 pub(super) struct RunCtx<'a> {
@@ -84,8 +27,19 @@ pub(super) struct RunCtx<'a> {
     pub progress: &'a Progress,
 }
 
-pub(super) fn storage(e: impl std::fmt::Display) -> Stop {
-    Stop::Storage(e.to_string())
+impl RunCtx<'_> {
+    /// Applies the post-import action to a stored message.
+    async fn apply_action(&self, message_id: i64, graph_id: &str) -> Handled {
+        self.action
+            .apply(
+                &self.importer.db,
+                self.client,
+                self.progress,
+                message_id,
+                graph_id,
+            )
+            .await
+    }
 }
 
 /// Checks the credential before any Graph request, so a dead grant is reported as such.
@@ -213,7 +167,7 @@ async fn run_with_client(
             folder.id
         }
     };
-    let action = PostAction::prepare(importer, account, client).await?;
+    let action = PostAction::prepare(&importer.db, account, client).await?;
 
     // Messages stored by an earlier run whose post-action did not happen yet.
     let pending = messages::pending_post_actions(&importer.db, &account.id, 1000)
@@ -231,7 +185,7 @@ async fn run_with_client(
         if cancel.is_cancelled() {
             return Err(Stop::Cancelled);
         }
-        action.apply(&ctx, id, &graph_id).await;
+        ctx.apply_action(id, &graph_id).await;
     }
 
     if account.after_import().uses_delta() {
@@ -454,16 +408,6 @@ async fn process_in_slot(
     process(ctx, meta).await
 }
 
-/// What became of one message of a page.
-pub(super) enum Handled {
-    /// Stored (or known, or too large, or gone) and still in the folder.
-    Stayed,
-    /// Stored, then moved or deleted.
-    LeftFolder,
-    /// Not stored this time, left untouched in the mailbox: try again later.
-    Failed,
-}
-
 /// One message: skip or redo the post-action if known, record if too large, otherwise
 /// download, store, then act.
 async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> {
@@ -471,7 +415,6 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         importer,
         account,
         client,
-        action,
         progress,
         ..
     } = *ctx;
@@ -481,7 +424,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
     {
         progress.update(|s| s.skipped += 1);
         if known.state == "imported" && !known.post_action_done {
-            return Ok(action.apply(ctx, known.id, &meta.id).await);
+            return Ok(ctx.apply_action(known.id, &meta.id).await);
         }
         return Ok(Handled::Stayed);
     }
@@ -603,22 +546,5 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .await
         .map_err(|e| Stop::Storage(format!("cannot record the message: {e}")))?;
     progress.update(|s| s.imported += 1);
-    Ok(action.apply(ctx, id, &meta.id).await)
-}
-
-pub(super) fn short(id: &str) -> &str {
-    &id[..id.len().min(16)]
-}
-
-impl Progress {
-    pub fn new(budget: usize) -> Self {
-        Progress {
-            summary: std::sync::Mutex::new(RunSummary {
-                outcome: "running".into(),
-                ..RunSummary::default()
-            }),
-            budget: std::sync::atomic::AtomicUsize::new(budget),
-            round_end: std::sync::Mutex::new(None),
-        }
-    }
+    Ok(ctx.apply_action(id, &meta.id).await)
 }
