@@ -588,8 +588,8 @@ fn until_unix(t: i64) -> Duration {
 
 /// The account status that names a credential's problem: "needs consent" sends the admin
 /// to the key button, "invalid client" to the client secret.
-fn account_status_for(credential: crate::store::credentials::TokenStatus) -> &'static str {
-    use crate::store::credentials::TokenStatus;
+fn account_status_for(credential: crate::oauth::credential::TokenStatus) -> &'static str {
+    use crate::oauth::credential::TokenStatus;
     match credential {
         TokenStatus::NeedsConsent => "needs_consent",
         TokenStatus::InvalidClient => "invalid_client",

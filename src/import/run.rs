@@ -13,8 +13,9 @@ use crate::graph::{
     DeltaCursor, DeltaPage, GraphClient, GraphError, GraphErrorKind, GraphSettings, MailboxTarget,
     MessageMeta,
 };
+use crate::oauth::credential::TokenStatus;
 use crate::store::accounts::{self, Account};
-use crate::store::credentials::{self, TokenStatus};
+use crate::store::credentials;
 use crate::store::messages::{self, NewMessage};
 
 /// What every step of one run needs.

@@ -14,10 +14,10 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::credential::{ClientAuth, RecordedError, TokenStatus};
 use super::error::{AadErrorResponse, GrantContext, TokenFailure, classify};
 use crate::crypto::Secret;
 use crate::outbound::{HostPolicy, OutboundClient, REFUSED_CODE, Use, is_microsoft_host};
-use crate::store::credentials::{ClientAuth, RecordedError, TokenStatus};
 
 /// The id_token rides along in the token response when `openid` was requested.
 #[derive(Debug, Clone, Serialize, Deserialize)]

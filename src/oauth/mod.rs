@@ -2,6 +2,7 @@
 //! errors (`error`), and the token service the importer calls (`token_service`).
 
 pub mod client;
+pub mod credential;
 pub mod error;
 pub mod id_token;
 pub mod token_service;

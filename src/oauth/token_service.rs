@@ -5,12 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::client::HttpSettings;
+use super::credential::{GrantType, RecordedError, SignedIn, TokenStatus};
 use crate::crypto::{MasterKey, Secret};
 use crate::outbound::{HostPolicy, OutboundClient};
 use crate::store::Db;
-use crate::store::credentials::{
-    self, Account, Credential, GrantType, NewTokens, RecordedError, RefreshTokenUpdate, TokenStatus,
-};
+use crate::store::credentials::{self, Credential, NewTokens, RefreshTokenUpdate};
 
 use super::client::{ClientConfig, IssuedTokens, TokenRequester};
 use super::error::TokenFailure;
@@ -351,7 +350,7 @@ fn db_error(e: sqlx::Error) -> TokenFailure {
 fn signed_in_account(
     expected: &ExpectedTenant,
     issued: &IssuedTokens,
-) -> Result<Account, TokenFailure> {
+) -> Result<SignedIn, TokenFailure> {
     let account = issued
         .id_token
         .as_deref()

@@ -1,73 +1,9 @@
 //! OAuth2 credentials and the tokens they hold. Secret columns hold ciphertexts only;
 //! encryption happens in the caller with `crypto::MasterKey` and the `*_context` names below.
 
-use serde::Serialize;
+pub use crate::oauth::credential::{ClientAuth, GrantType, RecordedError, SignedIn, TokenStatus};
 
 use super::{Db, now};
-
-/// The grant a credential uses, as stored and as posted by the form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantType {
-    AuthorizationCode,
-    ClientCredentials,
-}
-
-impl GrantType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::AuthorizationCode => "authorization_code",
-            GrantType::ClientCredentials => "client_credentials",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "authorization_code" => Some(GrantType::AuthorizationCode),
-            "client_credentials" => Some(GrantType::ClientCredentials),
-            _ => None,
-        }
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            GrantType::AuthorizationCode => "Authorization code",
-            GrantType::ClientCredentials => "Client credentials",
-        }
-    }
-}
-
-/// What the token of a credential is good for right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenStatus {
-    None,
-    Valid,
-    Expired,
-    NeedsConsent,
-    InvalidClient,
-    Error,
-}
-
-impl TokenStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenStatus::None => "none",
-            TokenStatus::Valid => "valid",
-            TokenStatus::Expired => "expired",
-            TokenStatus::NeedsConsent => "needs_consent",
-            TokenStatus::InvalidClient => "invalid_client",
-            TokenStatus::Error => "error",
-        }
-    }
-    fn parse_stored(s: &str) -> Self {
-        match s {
-            "valid" => TokenStatus::Valid,
-            "needs_consent" => TokenStatus::NeedsConsent,
-            "invalid_client" => TokenStatus::InvalidClient,
-            "error" => TokenStatus::Error,
-            _ => TokenStatus::None,
-        }
-    }
-}
 
 /// The editable settings of a credential (everything on the form but the secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,30 +16,6 @@ pub struct Settings {
     pub client_id: String,
     pub scope: String,
     pub client_auth: ClientAuth,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// `client_secret_post`: client id and secret in the form body (Microsoft's usual).
-    Post,
-    /// HTTP Basic (RFC 6749 §2.3.1).
-    Basic,
-}
-
-impl ClientAuth {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientAuth::Post => "post",
-            ClientAuth::Basic => "basic",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "post" | "" => Some(ClientAuth::Post),
-            "basic" => Some(ClientAuth::Basic),
-            _ => None,
-        }
-    }
 }
 
 /// A credential row, secrets still encrypted.
@@ -308,15 +220,6 @@ pub async fn delete(db: &Db, id: &str) -> sqlx::Result<bool> {
         > 0)
 }
 
-/// The signed-in account, from the id_token.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Account {
-    pub username: Option<String>,
-    pub name: Option<String>,
-    pub tid: Option<String>,
-    pub oid: Option<String>,
-}
-
 /// What to do with the stored refresh token when new tokens arrive.
 #[derive(Debug)]
 pub enum RefreshTokenUpdate {
@@ -336,7 +239,7 @@ pub struct NewTokens {
     pub expires_at: i64,
     pub granted_scope: Option<String>,
     /// Replaces the stored account when present (a new sign-in).
-    pub account: Option<Account>,
+    pub account: Option<SignedIn>,
     /// Pins this tenant when the credential has no pin yet (its first sign-in).
     pub pin_tenant: Option<String>,
 }
@@ -382,15 +285,6 @@ pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<b
     .await?
     .rows_affected();
     Ok(n > 0)
-}
-
-/// An error from the token endpoint or the sign-in, as shown to the administrator.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecordedError {
-    /// e.g. `AADSTS70008` or `invalid_grant`.
-    pub code: Option<String>,
-    pub description: String,
-    pub trace_id: Option<String>,
 }
 
 /// Records an error. `status` Some changes the token status (the tokens stay; the key
