@@ -240,6 +240,18 @@ impl Importer {
         self.wake.notify_one();
     }
 
+    /// A credential was repaired (a new sign-in, token or client secret): its enabled
+    /// accounts that waited for consent or for a valid client are ready again and run at
+    /// once. Returns the ids of the accounts resumed.
+    pub async fn resume_accounts(&self, credential_id: &str) -> sqlx::Result<Vec<String>> {
+        let resumed = accounts::credential_repaired(&self.db, credential_id).await?;
+        for id in &resumed {
+            tracing::info!(account = %id, credential = %credential_id, "credential repaired; resuming imports");
+            self.request_run(id);
+        }
+        Ok(resumed)
+    }
+
     /// Accounts were created, changed or deleted: the dispatcher looks again at once.
     pub fn accounts_changed(&self) {
         *self.lag_cache.lock().unwrap_or_else(|e| e.into_inner()) = None;
