@@ -31,9 +31,9 @@ use crate::clock::now;
 use crate::graph::{GraphErrorKind, GraphSettings, MailboxLimits};
 use crate::oauth::TokenService;
 use crate::store::Db;
-use crate::store::accounts::{self, Account};
+use crate::store::accounts::{self, Account, AccountStatus};
 use crate::store::blobs::BlobStore;
-use crate::store::runs::{self, RunSummary};
+use crate::store::runs::{self, RunOutcome, RunSummary};
 use crate::store::schedule::{self, PollRecord};
 use lag::LagOverview;
 use progress::{Progress, Stop};
@@ -163,7 +163,7 @@ pub enum RunError {
 
 /// The account's status as a run left it.
 struct Concluded {
-    status: String,
+    status: AccountStatus,
     detail: Option<String>,
     throttled_until: Option<i64>,
 }
@@ -462,14 +462,14 @@ impl Importer {
         let result = run::run(self, &account, &self.shutdown, &progress).await;
         let (summary, delta_link) = progress.into_parts();
         let (summary, concluded) = self.conclude(&account, result, summary).await?;
-        let next_due_at = match summary.outcome.as_str() {
+        let next_due_at = match summary.outcome {
             // Not polled while its credential is dead: the key button repairs it.
-            _ if concluded.status == "needs_consent" => None,
+            _ if concluded.status == AccountStatus::NeedsConsent => None,
             // Cut short by shutdown: its work resumes at once after the restart.
-            "cancelled" => account.next_due_at,
+            RunOutcome::Cancelled => account.next_due_at,
             // A backlog: due again now, so it goes on as soon as the accounts already due
             // had their turn (oldest-due first keeps it from delaying them).
-            "ok" if summary.capped => Some(now()),
+            RunOutcome::Ok if summary.capped => Some(now()),
             _ => Some(
                 (started_at + account.poll_interval).max(concluded.throttled_until.unwrap_or(0)),
             ),
@@ -481,9 +481,9 @@ impl Importer {
                 started_at,
                 lag_ms: due_at.map(|due| (started_ms - due * 1000).max(0)),
                 finished_at: now(),
-                outcome: &summary.outcome,
+                outcome: summary.outcome,
                 imported: summary.imported,
-                status: &concluded.status,
+                status: concluded.status,
                 status_detail: concluded.detail.as_deref(),
                 throttled_until: concluded.throttled_until,
                 next_due_at,
@@ -528,34 +528,34 @@ impl Importer {
         let mut s = summary;
         let (status, detail, throttled_until) = match result {
             Ok(()) => {
-                s.outcome = "ok".into();
+                s.outcome = RunOutcome::Ok;
                 let detail = (s.failed > 0 || s.post_action_failures > 0).then(|| {
                     format!(
                         "{} messages failed and {} post-import actions failed; they are retried",
                         s.failed, s.post_action_failures
                     )
                 });
-                ("ok", detail, None)
+                (AccountStatus::Ok, detail, None)
             }
             Err(Stop::Cancelled) => {
-                s.outcome = "cancelled".into();
+                s.outcome = RunOutcome::Cancelled;
                 s.error_message = Some("stopped by shutdown".into());
-                (account.status.as_str(), account.status_detail.clone(), None)
+                (account.status, account.status_detail.clone(), None)
             }
             Err(Stop::Credential { status, detail }) => {
-                s.outcome = "error".into();
+                s.outcome = RunOutcome::Error;
                 s.error_code = Some(status.to_string());
                 s.error_message = Some(detail.clone());
                 (status, Some(detail), None)
             }
             Err(Stop::Storage(msg)) => {
-                s.outcome = "error".into();
+                s.outcome = RunOutcome::Error;
                 s.error_code = Some("storage".into());
                 s.error_message = Some(format!("{msg}. The mailbox was left untouched."));
-                ("error", s.error_message.clone(), None)
+                (AccountStatus::Error, s.error_message.clone(), None)
             }
             Err(Stop::Graph(e)) => {
-                s.outcome = "error".into();
+                s.outcome = RunOutcome::Error;
                 s.error_code = e.code.clone().or(Some(format!("{:?}", e.kind)));
                 s.error_message = Some(e.message.clone());
                 if e.request_id.is_some() {
@@ -563,7 +563,7 @@ impl Importer {
                 }
                 match e.kind {
                     GraphErrorKind::Throttled => (
-                        "throttled",
+                        AccountStatus::Throttled,
                         Some(format!("Graph kept throttling this mailbox: {}", e.message)),
                         Some(now() + self.settings.throttle_pause.as_secs() as i64),
                     ),
@@ -572,16 +572,20 @@ impl Importer {
                             .await?;
                         let status = cred
                             .map(|c| account_status_for(c.stored_status()))
-                            .unwrap_or("error");
+                            .unwrap_or(AccountStatus::Error);
                         (status, Some(e.to_string()), None)
                     }
-                    _ => ("error", Some(e.to_string()), None),
+                    _ => (AccountStatus::Error, Some(e.to_string()), None),
                 }
             }
         };
-        let status = if account.enabled { status } else { "disabled" };
+        let status = if account.enabled {
+            status
+        } else {
+            AccountStatus::Disabled
+        };
         let concluded = Concluded {
-            status: status.to_string(),
+            status,
             detail,
             throttled_until,
         };
@@ -600,11 +604,11 @@ fn until_unix(t: i64) -> Duration {
 
 /// The account status that names a credential's problem: "needs consent" sends the admin
 /// to the key button, "invalid client" to the client secret.
-fn account_status_for(credential: crate::oauth::credential::TokenStatus) -> &'static str {
+fn account_status_for(credential: crate::oauth::credential::TokenStatus) -> AccountStatus {
     use crate::oauth::credential::TokenStatus;
     match credential {
-        TokenStatus::NeedsConsent => "needs_consent",
-        TokenStatus::InvalidClient => "invalid_client",
-        _ => "error",
+        TokenStatus::NeedsConsent => AccountStatus::NeedsConsent,
+        TokenStatus::InvalidClient => AccountStatus::InvalidClient,
+        _ => AccountStatus::Error,
     }
 }

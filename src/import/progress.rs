@@ -3,14 +3,15 @@
 //! post-import action, which import it and nothing of each other.
 
 use crate::graph::GraphError;
-use crate::store::runs::RunSummary;
+use crate::store::accounts::AccountStatus;
+use crate::store::runs::{RunOutcome, RunSummary};
 
 /// Why a run stopped early.
 #[derive(Debug)]
 pub enum Stop {
     /// The account cannot run: credential needs consent, is rejected, or is missing.
     Credential {
-        status: &'static str,
+        status: AccountStatus,
         detail: String,
     },
     /// Graph refused or failed in a way that ends this run.
@@ -76,7 +77,7 @@ impl Progress {
     pub fn new(budget: usize) -> Self {
         Progress {
             summary: std::sync::Mutex::new(RunSummary {
-                outcome: "running".into(),
+                outcome: RunOutcome::Running,
                 ..RunSummary::default()
             }),
             budget: std::sync::atomic::AtomicUsize::new(budget),

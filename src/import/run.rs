@@ -14,7 +14,7 @@ use crate::graph::{
     MessageMeta,
 };
 use crate::oauth::credential::TokenStatus;
-use crate::store::accounts::{self, Account};
+use crate::store::accounts::{self, Account, AccountStatus};
 use crate::store::credentials;
 use crate::store::messages::{self, NewMessage};
 
@@ -52,7 +52,7 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
         .map_err(storage)?
     else {
         return Err(Stop::Credential {
-            status: "error",
+            status: AccountStatus::Error,
             detail: format!("credential {} does not exist", account.credential_id),
         });
     };
@@ -73,7 +73,7 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
     }
     if cred.stored_status() == TokenStatus::NeedsConsent {
         return Err(Stop::Credential {
-            status: "needs_consent",
+            status: AccountStatus::NeedsConsent,
             detail: format!(
                 "credential {} needs consent: press its key button and sign in",
                 cred.id
@@ -88,12 +88,12 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
                 .ok()
                 .flatten();
             let status = match now.as_ref().map(|c| c.stored_status()) {
-                Some(TokenStatus::NeedsConsent) => "needs_consent",
-                Some(TokenStatus::InvalidClient) => "invalid_client",
-                _ => "error",
+                Some(TokenStatus::NeedsConsent) => AccountStatus::NeedsConsent,
+                Some(TokenStatus::InvalidClient) => AccountStatus::InvalidClient,
+                _ => AccountStatus::Error,
             };
             let detail = match (status, now.and_then(|c| c.last_error_code)) {
-                ("invalid_client", code) => format!(
+                (AccountStatus::InvalidClient, code) => format!(
                     "the client secret of credential {} was rejected{}: enter a new client secret on the credential",
                     cred.id,
                     code.map(|c| format!(" ({c})")).unwrap_or_default()

@@ -4,9 +4,11 @@
 
 use serde::Serialize;
 
-/// The grant a credential uses, as stored and as posted by the form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The grant a credential uses, as stored and as posted by the form. Stored as snake_case
+/// text (`sqlx::Type`); a row holding any other text fails to load, naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
@@ -34,9 +36,11 @@ impl GrantType {
     }
 }
 
-/// What the token of a credential is good for right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What the token of a credential is good for right now. Stored as snake_case text; a row
+/// holding any other text fails to load, naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum TokenStatus {
     None,
     Valid,
@@ -57,20 +61,12 @@ impl TokenStatus {
             TokenStatus::Error => "error",
         }
     }
-    /// The stored text; an unknown value reads as `None` (no token).
-    pub fn parse_stored(s: &str) -> Self {
-        match s {
-            "valid" => TokenStatus::Valid,
-            "needs_consent" => TokenStatus::NeedsConsent,
-            "invalid_client" => TokenStatus::InvalidClient,
-            "error" => TokenStatus::Error,
-            _ => TokenStatus::None,
-        }
-    }
 }
 
-/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1). Stored as
+/// `post` or `basic`; a row holding any other text fails to load, naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum ClientAuth {
     /// `client_secret_post`: client id and secret in the form body (Microsoft's usual).
     Post,

@@ -3,11 +3,14 @@
 
 use serde::Serialize;
 
+use super::runs::RunOutcome;
 use super::{Db, now};
 
-/// What happens to a message in the mailbox once it is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What happens to a message in the mailbox once it is stored. Stored as snake_case text;
+/// a row holding any other text fails to load, naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum AfterImport {
     Move,
     MarkRead,
@@ -47,6 +50,46 @@ impl AfterImport {
     }
 }
 
+/// An account's import status, as stored in `email_accounts.status` and shown as its badge.
+/// Stored as snake_case text; a row holding any other text fails to load, naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// The last run ended well (or the account was never run).
+    Ok,
+    /// The last run failed; `status_detail` says why.
+    Error,
+    /// Its credential needs a new sign-in (the key button): not polled until repaired.
+    NeedsConsent,
+    /// Its credential's client secret was rejected: not polled until a new one is entered.
+    InvalidClient,
+    /// Switched off by the administrator.
+    Disabled,
+    /// Graph kept throttling the mailbox: paused until `throttled_until`.
+    Throttled,
+}
+
+impl AccountStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Ok => "ok",
+            AccountStatus::Error => "error",
+            AccountStatus::NeedsConsent => "needs_consent",
+            AccountStatus::InvalidClient => "invalid_client",
+            AccountStatus::Disabled => "disabled",
+            AccountStatus::Throttled => "throttled",
+        }
+    }
+}
+
+impl std::fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The editable settings of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -70,14 +113,14 @@ pub struct Account {
     pub mailbox: String,
     pub folder: String,
     pub credential_id: String,
-    after_import: String,
+    after_import: AfterImport,
     pub move_to: String,
     pub graph_url: String,
     pub poll_interval: i64,
     pub enabled: bool,
     pub import_since: Option<i64>,
     pub max_message_bytes: i64,
-    pub status: String,
+    pub status: AccountStatus,
     pub status_detail: Option<String>,
     pub throttled_until: Option<i64>,
     pub folder_id: Option<String>,
@@ -93,8 +136,7 @@ pub struct Account {
     /// How late the last poll started, in milliseconds after its due time.
     pub last_poll_lag_ms: Option<i64>,
     pub last_poll_finished_at: Option<i64>,
-    /// `ok`, `error` or `cancelled`.
-    pub last_poll_outcome: Option<String>,
+    pub last_poll_outcome: Option<RunOutcome>,
     /// The start of the last poll that ended `ok`.
     pub last_success_at: Option<i64>,
     /// The end of the last poll that imported something.
@@ -104,8 +146,7 @@ pub struct Account {
 
 impl Account {
     pub fn after_import(&self) -> AfterImport {
-        // The CHECK constraint keeps other values out; keep is the harmless fallback.
-        AfterImport::parse(&self.after_import).unwrap_or(AfterImport::Keep)
+        self.after_import
     }
     pub fn settings(&self) -> Settings {
         Settings {
@@ -167,7 +208,11 @@ pub async fn insert(db: impl sqlx::SqliteExecutor<'_>, s: &Settings) -> sqlx::Re
     .bind(s.poll_interval)
     .bind(s.enabled)
     .bind(s.import_since)
-    .bind(if s.enabled { "ok" } else { "disabled" })
+    .bind(if s.enabled {
+        AccountStatus::Ok
+    } else {
+        AccountStatus::Disabled
+    })
     .bind(t)
     .execute(db)
     .await
@@ -230,7 +275,7 @@ pub async fn using_credential(db: &Db, credential_id: &str) -> sqlx::Result<Vec<
 pub async fn set_status(
     db: &Db,
     id: &str,
-    status: &str,
+    status: AccountStatus,
     detail: Option<&str>,
     throttled_until: Option<i64>,
 ) -> sqlx::Result<()> {

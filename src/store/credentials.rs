@@ -23,16 +23,16 @@ pub struct Settings {
 pub struct Credential {
     pub id: String,
     pub description: String,
-    grant_type: String,
+    grant_type: GrantType,
     pub authorization_url: String,
     pub access_token_url: String,
     pub client_id: String,
     pub client_secret: Option<Vec<u8>>,
     pub scope: String,
-    client_auth: String,
+    client_auth: ClientAuth,
     pub created_at: i64,
     pub updated_at: i64,
-    token_status: String,
+    token_status: TokenStatus,
     pub access_token: Option<Vec<u8>>,
     pub refresh_token: Option<Vec<u8>>,
     pub expires_at: Option<i64>,
@@ -63,14 +63,14 @@ impl std::fmt::Debug for Credential {
 
 impl Credential {
     pub fn grant_type(&self) -> GrantType {
-        GrantType::parse(&self.grant_type).unwrap_or(GrantType::ClientCredentials)
+        self.grant_type
     }
     pub fn client_auth(&self) -> ClientAuth {
-        ClientAuth::parse(&self.client_auth).unwrap_or(ClientAuth::Post)
+        self.client_auth
     }
     /// The stored status, with `valid` turned into `expired` once the access token ran out.
     pub fn status_at(&self, now: i64) -> TokenStatus {
-        let stored = TokenStatus::parse_stored(&self.token_status);
+        let stored = self.token_status;
         match (stored, self.expires_at) {
             (TokenStatus::Valid, Some(exp)) if exp <= now => TokenStatus::Expired,
             _ => stored,
@@ -81,7 +81,7 @@ impl Credential {
     }
     /// The status as stored, before the expiry check.
     pub fn stored_status(&self) -> TokenStatus {
-        TokenStatus::parse_stored(&self.token_status)
+        self.token_status
     }
     pub fn settings(&self) -> Settings {
         Settings {
