@@ -92,7 +92,7 @@ impl std::fmt::Display for AccountStatus {
 
 /// The editable settings of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub struct AccountSettings {
     pub id: String,
     pub description: String,
     pub mailbox: String,
@@ -148,8 +148,8 @@ impl Account {
     pub fn after_import(&self) -> AfterImport {
         self.after_import
     }
-    pub fn settings(&self) -> Settings {
-        Settings {
+    pub fn settings(&self) -> AccountSettings {
+        AccountSettings {
             id: self.id.clone(),
             description: self.description.clone(),
             mailbox: self.mailbox.clone(),
@@ -189,7 +189,7 @@ pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Account>> {
 }
 
 /// Creates an account; it is due at once. `db` is the pool or a transaction.
-pub async fn insert(db: impl sqlx::SqliteExecutor<'_>, s: &Settings) -> sqlx::Result<()> {
+pub async fn insert(db: impl sqlx::SqliteExecutor<'_>, s: &AccountSettings) -> sqlx::Result<()> {
     let t = now();
     sqlx::query(
         "INSERT INTO email_accounts (id, description, mailbox, folder, credential_id, after_import,
@@ -223,7 +223,7 @@ pub async fn insert(db: impl sqlx::SqliteExecutor<'_>, s: &Settings) -> sqlx::Re
 /// cached folder ids and the delta cursor no longer apply and are cleared. An enabled
 /// account becomes due at once (a parked one too), so a change shows its effect in the next
 /// seconds. `db` is the pool or a transaction.
-pub async fn update(db: impl sqlx::SqliteExecutor<'_>, s: &Settings) -> sqlx::Result<bool> {
+pub async fn update(db: impl sqlx::SqliteExecutor<'_>, s: &AccountSettings) -> sqlx::Result<bool> {
     let n = sqlx::query(
         "UPDATE email_accounts SET
             folder_id = CASE WHEN mailbox = $3 AND folder = $4 AND graph_url = $8 AND credential_id = $5 THEN folder_id ELSE NULL END,

@@ -7,7 +7,7 @@ use super::{Db, now};
 
 /// The editable settings of a credential (everything on the form but the secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub struct CredentialSettings {
     pub id: String,
     pub description: String,
     pub grant_type: GrantType,
@@ -83,8 +83,8 @@ impl Credential {
     pub fn stored_status(&self) -> TokenStatus {
         self.token_status
     }
-    pub fn settings(&self) -> Settings {
-        Settings {
+    pub fn settings(&self) -> CredentialSettings {
+        CredentialSettings {
             id: self.id.clone(),
             description: self.description.clone(),
             grant_type: self.grant_type(),
@@ -131,7 +131,7 @@ pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Credential>> {
         .await
 }
 
-pub async fn insert(db: &Db, s: &Settings, secret: Option<Vec<u8>>) -> sqlx::Result<()> {
+pub async fn insert(db: &Db, s: &CredentialSettings, secret: Option<Vec<u8>>) -> sqlx::Result<()> {
     let t = now();
     sqlx::query(
         "INSERT INTO credentials (id, description, grant_type, authorization_url, access_token_url,
@@ -160,7 +160,7 @@ pub async fn insert(db: &Db, s: &Settings, secret: Option<Vec<u8>>) -> sqlx::Res
 /// are dropped. A new secret clears an `invalid_client` status.
 pub async fn update(
     db: &Db,
-    s: &Settings,
+    s: &CredentialSettings,
     secret: Option<Vec<u8>>,
     reset_tokens: bool,
 ) -> sqlx::Result<bool> {
