@@ -121,7 +121,7 @@ pub struct Inner {
     /// Parses stored messages one at a time on its own thread: bounds memory.
     pub parser: parser::ParserThread,
     /// Records imported messages, several per WAL sync.
-    pub committer: crate::store::messages::Committer,
+    pub committer: crate::store::committer::Committer,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -185,7 +185,7 @@ impl Importer {
         let extra = Arc::new(Semaphore::new(settings.extra_requested_runs));
         Importer {
             inner: Arc::new(Inner {
-                committer: crate::store::messages::Committer::start(db.clone()),
+                committer: crate::store::committer::Committer::start(db.clone()),
                 db,
                 blobs,
                 tokens,

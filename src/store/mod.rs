@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod blobs;
+pub mod committer;
 pub mod credentials;
 pub mod events;
 pub mod imports;
