@@ -4,6 +4,7 @@
 
 use crate::graph::GraphError;
 use crate::store::accounts::AccountStatus;
+use crate::store::committer::CommitError;
 use crate::store::runs::{RunOutcome, RunSummary};
 
 /// Why a run stopped early.
@@ -17,7 +18,7 @@ pub enum Stop {
     /// Graph refused or failed in a way that ends this run.
     Graph(GraphError),
     /// Storage (disk, database) failed: nothing more is touched in the mailbox.
-    Storage(String),
+    Storage(StorageError),
     /// Shutdown was requested.
     Cancelled,
 }
@@ -86,8 +87,34 @@ impl Progress {
     }
 }
 
-pub(super) fn storage(e: impl std::fmt::Display) -> Stop {
-    Stop::Storage(e.to_string())
+/// What failed in storage, with its cause kept (`source()`). The texts are what the run
+/// history shows.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("cannot write to the blob store: {0}")]
+    BlobWrite(#[source] std::io::Error),
+    #[error("the blob store returned a bad hash")]
+    BadHash,
+    #[error("cannot read back a stored message: {0}")]
+    ReadBack(#[source] std::io::Error),
+    #[error("cannot record the message: {0}")]
+    Record(#[source] CommitError),
+    /// The run's message slots were closed (only when the run is torn down).
+    #[error("the run's message slots closed: {0}")]
+    Slots(#[from] tokio::sync::AcquireError),
+}
+
+impl From<StorageError> for Stop {
+    fn from(e: StorageError) -> Self {
+        Stop::Storage(e)
+    }
+}
+
+/// A storage failure as the [`Stop`] it causes.
+pub(super) fn storage(e: impl Into<StorageError>) -> Stop {
+    Stop::Storage(e.into())
 }
 
 pub(super) fn short(id: &str) -> &str {

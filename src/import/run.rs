@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Importer;
 use super::post_action::PostAction;
-use super::progress::{Handled, Progress, Stop, short, storage};
+use super::progress::{Handled, Progress, Stop, StorageError, short, storage};
 use super::token_source::CredentialTokens;
 use crate::graph::{
     DeltaCursor, DeltaPage, GraphClient, GraphError, GraphErrorKind, GraphSettings, MailboxTarget,
@@ -454,7 +454,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .blobs
         .begin()
         .await
-        .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
+        .map_err(|e| storage(StorageError::BlobWrite(e)))?;
     match client
         .download_value(&meta.id, &mut writer, limit as u64)
         .await
@@ -504,18 +504,18 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
     let blob = writer
         .finish()
         .await
-        .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
+        .map_err(|e| storage(StorageError::BlobWrite(e)))?;
     // Downloads stream to disk; parsing needs the message in memory and happens on one
     // dedicated thread, one message at a time.
     let path = importer
         .blobs
         .path(&blob.sha256)
-        .ok_or_else(|| Stop::Storage("the blob store returned a bad hash".into()))?;
+        .ok_or_else(|| storage(StorageError::BadHash))?;
     let parsed = importer
         .parser
         .parse(path)
         .await
-        .map_err(|e| Stop::Storage(format!("cannot read back a stored message: {e}")))?;
+        .map_err(|e| storage(StorageError::ReadBack(e)))?;
     let new = NewMessage {
         account_id: account.id.clone(),
         graph_id: meta.id.clone(),
@@ -545,7 +545,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .committer
         .insert(new)
         .await
-        .map_err(|e| Stop::Storage(format!("cannot record the message: {e}")))?;
+        .map_err(|e| storage(StorageError::Record(e)))?;
     progress.update(|s| s.imported += 1);
     Ok(ctx.apply_action(id, &meta.id).await)
 }

@@ -4,10 +4,21 @@
 use super::Db;
 use super::messages::{NewMessage, insert_group, insert_imported};
 
+/// Why the group commit could not store a message.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The committing task has ended (the runtime is shutting down).
+    #[error("the database writer has stopped")]
+    Stopped,
+    /// The database refused the message (tried on its own, outside its group).
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
 /// A message waiting for the group commit, and where its answer goes.
 type Queued = (
     NewMessage,
-    tokio::sync::oneshot::Sender<Result<(i64, bool), String>>,
+    tokio::sync::oneshot::Sender<Result<(i64, bool), CommitError>>,
 );
 
 /// Most messages committed in one transaction.
@@ -40,7 +51,7 @@ impl Committer {
                     Err(_) => {
                         for (message, reply) in messages.iter().zip(replies) {
                             let one = insert_imported(&db, message).await;
-                            let _ = reply.send(one.map_err(|e| e.to_string()));
+                            let _ = reply.send(one.map_err(CommitError::Database));
                         }
                     }
                 }
@@ -50,13 +61,12 @@ impl Committer {
     }
 
     /// Stores one message (see [`insert_imported`]) together with any others waiting.
-    pub async fn insert(&self, message: NewMessage) -> Result<(i64, bool), String> {
-        let stopped = || "the database writer has stopped".to_string();
+    pub async fn insert(&self, message: NewMessage) -> Result<(i64, bool), CommitError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.queue
             .send((message, reply))
             .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| CommitError::Stopped)?;
+        answer.await.map_err(|_| CommitError::Stopped)?
     }
 }
