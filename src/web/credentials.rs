@@ -16,7 +16,7 @@ use super::session::AppSession;
 use super::views::CredentialView;
 use crate::app::AppState;
 use crate::error::{AppError, render};
-use crate::store::{self, credentials};
+use crate::store::{Taken, UniqueViolationExt, credentials};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -131,16 +131,16 @@ async fn create(
         form.client_secret.expose().trim(),
     );
     // The primary key, not a look-up first, decides whether the id is taken: no race.
-    if let Err(e) = credentials::insert(&state.db, &settings, Some(secret)).await {
-        if store::is_unique_violation(&e) {
-            let mut v = v;
-            v.errors.insert(
-                "id",
-                format!("A credential with the id {} already exists.", settings.id),
-            );
-            return invalid(&state, &session, user, None, form, v).await;
-        }
-        return Err(e.into());
+    if let Err(Taken) = credentials::insert(&state.db, &settings, Some(secret))
+        .await
+        .on_unique_violation()?
+    {
+        let mut v = v;
+        v.errors.insert(
+            "id",
+            format!("A credential with the id {} already exists.", settings.id),
+        );
+        return invalid(&state, &session, user, None, form, v).await;
     }
     tracing::info!(credential = %settings.id, by = %user.username, "credential created");
     flash_saved(&session, &v, "Credential saved.").await?;
