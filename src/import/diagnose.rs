@@ -6,7 +6,6 @@ use super::progress::Stop;
 use super::run::{check_credential, client_for};
 use crate::graph::{GraphClient, GraphError, GraphErrorKind, GraphSettings};
 use crate::store::accounts::Account;
-use crate::store::credentials;
 
 /// What Test connection found.
 #[derive(Debug, Clone, Default)]
@@ -23,8 +22,32 @@ pub struct Diagnosis {
 }
 
 pub async fn test_connection(importer: &Importer, account: &Account) -> Diagnosis {
-    if let Err(stop) = check_credential(importer, account).await {
-        return match stop {
+    let checked = match check_credential(importer, account).await {
+        Ok(checked) => checked,
+        Err(stop) => return diagnose_stop(account, stop),
+    };
+    // One message is all the probe lists; and a person is waiting for the answer, so it
+    // does not queue for minutes behind an import that has used the request budget up.
+    let settings = GraphSettings {
+        page_size: 1,
+        budget_wait_limit: Some(std::time::Duration::from_secs(5)),
+        ..importer.settings.graph.clone()
+    };
+    let client_id = checked.credential.client_id.as_str();
+    let client = match client_for(importer, account, settings, Some(checked.token)) {
+        Ok(c) => c,
+        Err(e) => return explain(client_id, account, e),
+    };
+    match probe(&client, account).await {
+        Ok(d) => d,
+        Err(e) => explain(client_id, account, e),
+    }
+}
+
+/// A credential check that stopped before any Graph request.
+fn diagnose_stop(account: &Account, stop: Stop) -> Diagnosis {
+    {
+        match stop {
             Stop::Credential { detail, .. } => Diagnosis {
                 title: "No access token".into(),
                 details: vec![detail],
@@ -36,22 +59,7 @@ pub async fn test_connection(importer: &Importer, account: &Account) -> Diagnosi
                 details: vec![format!("{other:?}")],
                 ..Diagnosis::default()
             },
-        };
-    }
-    // One message is all the probe lists; and a person is waiting for the answer, so it
-    // does not queue for minutes behind an import that has used the request budget up.
-    let settings = GraphSettings {
-        page_size: 1,
-        budget_wait_limit: Some(std::time::Duration::from_secs(5)),
-        ..importer.settings.graph.clone()
-    };
-    let client = match client_for(importer, account, settings) {
-        Ok(c) => c,
-        Err(e) => return explain(importer, account, e).await,
-    };
-    match probe(&client, account).await {
-        Ok(d) => d,
-        Err(e) => explain(importer, account, e).await,
+        }
     }
 }
 
@@ -90,7 +98,7 @@ fn mailbox_label(account: &Account) -> String {
     }
 }
 
-async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagnosis {
+fn explain(client_id: &str, account: &Account, e: GraphError) -> Diagnosis {
     let mailbox = mailbox_label(account);
     let reference = format!(
         "Graph said: {} {}{}",
@@ -101,12 +109,6 @@ async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagn
             .map(|r| format!(" (request-id {r})"))
             .unwrap_or_default()
     );
-    let client_id = credentials::get(&importer.db, &account.credential_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.client_id)
-        .unwrap_or_else(|| "<client id>".into());
     let mut d = Diagnosis::default();
     match &e.kind {
         GraphErrorKind::AccessPolicy => {

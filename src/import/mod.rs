@@ -10,8 +10,11 @@
 //! whatever the concurrency, in [`crate::graph::limits`].
 
 mod blob_sink;
+mod ctx;
+mod delta;
 pub mod diagnose;
 pub mod lag;
+mod message;
 pub mod parser;
 pub mod post_action;
 pub mod progress;

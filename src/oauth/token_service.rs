@@ -118,9 +118,17 @@ impl TokenService {
     /// Like [`Self::access_token`], with the token's expiry, so a caller making many
     /// requests can keep it instead of asking the database each time.
     pub async fn fresh_token(&self, id: &str) -> Result<AccessToken, TokenFailure> {
-        if let Some(token) = self.cached_token(&self.load(id).await?, REFRESH_MARGIN_SECS)? {
+        self.fresh_token_for(&self.load(id).await?).await
+    }
+
+    /// Like [`Self::fresh_token`], for a credential the caller has just read: a fresh
+    /// stored token is handed out without reading the row again. A refresh reads it again
+    /// under the credential's lock, since someone may have refreshed meanwhile.
+    pub async fn fresh_token_for(&self, cred: &Credential) -> Result<AccessToken, TokenFailure> {
+        if let Some(token) = self.cached_token(cred, REFRESH_MARGIN_SECS)? {
             return Ok(token);
         }
+        let id = cred.id.as_str();
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
         // Someone may have refreshed while we waited for the lock.
