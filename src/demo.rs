@@ -220,14 +220,12 @@ pub async fn save_sandbox_credential(
     state: &AppState,
     settings: &credentials::CredentialSettings,
 ) -> anyhow::Result<()> {
-    let secret = state.key.encrypt_str(
-        &credentials::secret_context(&settings.id),
-        DEMO_CLIENT_SECRET,
-    );
+    let secret = crate::crypto::Secret::new(DEMO_CLIENT_SECRET.to_string());
+    let key = &state.key;
     match credentials::get(&state.db, &settings.id).await? {
-        None => credentials::insert(&state.db, settings, Some(secret)).await?,
+        None => credentials::insert(&state.db, key, settings, Some(&secret)).await?,
         Some(_) => {
-            credentials::update(&state.db, settings, Some(secret), true).await?;
+            credentials::update(&state.db, key, settings, Some(&secret), true).await?;
         }
     }
     Ok(())

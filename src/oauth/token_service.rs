@@ -87,13 +87,10 @@ impl TokenService {
 
     /// The client settings of a credential, with its secret decrypted.
     pub fn client_config(&self, cred: &Credential) -> Result<ClientConfig, TokenFailure> {
-        let secret = match &cred.client_secret {
-            Some(blob) => self
-                .key
-                .decrypt_string(&credentials::secret_context(&cred.id), blob)
-                .map_err(|e| TokenFailure::NotUsable(e.to_string()))?,
-            None => Secret::default(),
-        };
+        let secret = cred
+            .open_client_secret(&self.key)
+            .map_err(|e| TokenFailure::NotUsable(e.to_string()))?
+            .unwrap_or_default();
         Ok(ClientConfig {
             client_id: cred.client_id.clone(),
             client_secret: secret,
@@ -195,13 +192,12 @@ impl TokenService {
             }
             _ => return Ok(None),
         };
-        let Some(blob) = &cred.access_token else {
+        let Some(secret) = cred
+            .open_access_token(&self.key)
+            .map_err(|e| TokenFailure::NotUsable(e.to_string()))?
+        else {
             return Ok(None);
         };
-        let secret = self
-            .key
-            .decrypt_string(&credentials::access_token_context(&cred.id), blob)
-            .map_err(|e| TokenFailure::NotUsable(e.to_string()))?;
         Ok(Some(AccessToken { secret, expires_at }))
     }
 
@@ -228,16 +224,15 @@ impl TokenService {
                 self.requester().client_credentials(&cfg, &cred.scope).await
             }
             GrantType::AuthorizationCode => {
-                let Some(blob) = &cred.refresh_token else {
+                let Some(refresh) = cred
+                    .open_refresh_token(&self.key)
+                    .map_err(|e| TokenFailure::NotUsable(e.to_string()))?
+                else {
                     return Err(TokenFailure::NotUsable(format!(
                         "credential {} has no refresh token: press its key button and sign in",
                         cred.id
                     )));
                 };
-                let refresh = self
-                    .key
-                    .decrypt_string(&credentials::refresh_token_context(&cred.id), blob)
-                    .map_err(|e| TokenFailure::NotUsable(e.to_string()))?;
                 self.requester().refresh(&cfg, &refresh, &cred.scope).await
             }
         };
@@ -304,17 +299,11 @@ impl TokenService {
             .unwrap_or(DEFAULT_LIFETIME_SECS);
         let refresh_token = match (cred.grant_type(), &issued.refresh_token) {
             (GrantType::ClientCredentials, _) => RefreshTokenUpdate::Clear,
-            (_, Some(rt)) => RefreshTokenUpdate::Replace(
-                self.key
-                    .encrypt_str(&credentials::refresh_token_context(&cred.id), rt.expose()),
-            ),
+            (_, Some(rt)) => RefreshTokenUpdate::Replace(rt.clone()),
             (_, None) => RefreshTokenUpdate::Keep,
         };
         let tokens = NewTokens {
-            access_token: self.key.encrypt_str(
-                &credentials::access_token_context(&cred.id),
-                issued.access_token.expose(),
-            ),
+            access_token: issued.access_token.clone(),
             refresh_token,
             expires_at: crate::clock::now() + lifetime,
             granted_scope: issued.scope.clone(),
@@ -324,7 +313,7 @@ impl TokenService {
             },
             account,
         };
-        credentials::save_tokens(&self.db, &cred.id, tokens)
+        credentials::save_tokens(&self.db, &self.key, &cred.id, tokens)
             .await
             .map_err(db_error)?;
         tracing::info!(credential = %cred.id, expires_in = lifetime, "stored new tokens");

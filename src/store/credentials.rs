@@ -1,9 +1,12 @@
-//! OAuth2 credentials and the tokens they hold. Secret columns hold ciphertexts only;
-//! encryption happens in the caller with `crypto::MasterKey` and the `*_context` names below.
+//! OAuth2 credentials and the tokens they hold. Secret columns hold ciphertexts only. The
+//! repository speaks [`Secret`]s at its edge: it encrypts what it writes and decrypts what
+//! it is asked for with the `crypto::MasterKey` passed in, under the `*_context` names
+//! below, so that no caller handles a ciphertext.
 
 pub use crate::oauth::credential::{ClientAuth, GrantType, RecordedError, SignedIn, TokenStatus};
 
 use super::{Db, now};
+use crate::crypto::{DecryptError, MasterKey, Secret};
 
 /// The editable settings of a credential (everything on the form but the secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +101,38 @@ impl Credential {
     pub fn has_refresh_token(&self) -> bool {
         self.refresh_token.is_some()
     }
+    /// The client secret, decrypted; `None` when none is stored.
+    pub fn open_client_secret(&self, key: &MasterKey) -> Result<Option<Secret>, DecryptError> {
+        open(
+            key,
+            &secret_context(&self.id),
+            self.client_secret.as_deref(),
+        )
+    }
+    /// The stored access token, decrypted; `None` when none is stored.
+    pub fn open_access_token(&self, key: &MasterKey) -> Result<Option<Secret>, DecryptError> {
+        open(
+            key,
+            &access_token_context(&self.id),
+            self.access_token.as_deref(),
+        )
+    }
+    /// The stored refresh token, decrypted; `None` when none is stored.
+    pub fn open_refresh_token(&self, key: &MasterKey) -> Result<Option<Secret>, DecryptError> {
+        open(
+            key,
+            &refresh_token_context(&self.id),
+            self.refresh_token.as_deref(),
+        )
+    }
+}
+
+fn open(
+    key: &MasterKey,
+    context: &str,
+    blob: Option<&[u8]>,
+) -> Result<Option<Secret>, DecryptError> {
+    blob.map(|b| key.decrypt_string(context, b)).transpose()
 }
 
 /// Encryption contexts: a ciphertext only decrypts in the row and column it was made for.
@@ -131,7 +166,15 @@ pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Credential>> {
         .await
 }
 
-pub async fn insert(db: &Db, s: &CredentialSettings, secret: Option<Vec<u8>>) -> sqlx::Result<()> {
+/// Creates a credential; `secret` is encrypted here. Fails with a unique violation when
+/// the id is taken (see [`super::UniqueViolationExt`]).
+pub async fn insert(
+    db: &Db,
+    key: &MasterKey,
+    s: &CredentialSettings,
+    secret: Option<&Secret>,
+) -> sqlx::Result<()> {
+    let secret = secret.map(|v| key.encrypt_str(&secret_context(&s.id), v.expose()));
     let t = now();
     sqlx::query(
         "INSERT INTO credentials (id, description, grant_type, authorization_url, access_token_url,
@@ -160,10 +203,12 @@ pub async fn insert(db: &Db, s: &CredentialSettings, secret: Option<Vec<u8>>) ->
 /// are dropped. A new secret clears an `invalid_client` status.
 pub async fn update(
     db: &Db,
+    key: &MasterKey,
     s: &CredentialSettings,
-    secret: Option<Vec<u8>>,
+    secret: Option<&Secret>,
     reset_tokens: bool,
 ) -> sqlx::Result<bool> {
+    let secret = secret.map(|v| key.encrypt_str(&secret_context(&s.id), v.expose()));
     let mut tx = db.begin().await?;
     let old_url: Option<String> =
         sqlx::query_scalar("SELECT access_token_url FROM credentials WHERE id = $1")
@@ -223,18 +268,18 @@ pub async fn delete(db: &Db, id: &str) -> sqlx::Result<bool> {
 /// What to do with the stored refresh token when new tokens arrive.
 #[derive(Debug)]
 pub enum RefreshTokenUpdate {
-    /// Store this rotated (encrypted) refresh token.
-    Replace(Vec<u8>),
+    /// Store this rotated refresh token.
+    Replace(Secret),
     /// The server sent none: keep what we have.
     Keep,
     /// This grant has no refresh token (client credentials).
     Clear,
 }
 
-/// New tokens, already encrypted.
+/// New tokens, in the clear: [`save_tokens`] encrypts them.
 #[derive(Debug)]
 pub struct NewTokens {
-    pub access_token: Vec<u8>,
+    pub access_token: Secret,
     pub refresh_token: RefreshTokenUpdate,
     pub expires_at: i64,
     pub granted_scope: Option<String>,
@@ -247,9 +292,17 @@ pub struct NewTokens {
 /// Stores new tokens and marks the credential valid, in ONE statement: the rotated refresh
 /// token can never be lost while the access token is kept (peers lose mail after 90 days
 /// that way).
-pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<bool> {
+pub async fn save_tokens(
+    db: &Db,
+    key: &MasterKey,
+    id: &str,
+    tokens: NewTokens,
+) -> sqlx::Result<bool> {
     let (refresh_mode, refresh_blob) = match tokens.refresh_token {
-        RefreshTokenUpdate::Replace(blob) => ("replace", Some(blob)),
+        RefreshTokenUpdate::Replace(rt) => (
+            "replace",
+            Some(key.encrypt_str(&refresh_token_context(id), rt.expose())),
+        ),
         RefreshTokenUpdate::Keep => ("keep", None),
         RefreshTokenUpdate::Clear => ("clear", None),
     };
@@ -269,7 +322,7 @@ pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<b
          WHERE id = $1",
     )
     .bind(id)
-    .bind(tokens.access_token)
+    .bind(key.encrypt_str(&access_token_context(id), tokens.access_token.expose()))
     .bind(refresh_mode)
     .bind(refresh_blob)
     .bind(tokens.expires_at)
