@@ -17,5 +17,6 @@ mod mail;
 mod sandbox_graph;
 mod sandbox_identity;
 mod scheduler;
+mod stored_values;
 mod tokens;
 mod webhooks;
