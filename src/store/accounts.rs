@@ -50,6 +50,10 @@ impl AfterImport {
     }
 }
 
+/// An enabled account not polled successfully for this many poll intervals gets a warning
+/// (status filter `stale`, the lag overview's `stale` count).
+pub const STALE_AFTER_INTERVALS: i64 = 3;
+
 /// An account's import status, as stored in `email_accounts.status` and shown as its badge.
 /// Stored as snake_case text; a row holding any other text fails to load, naming it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
@@ -131,7 +135,7 @@ pub struct Account {
     pub updated_at: i64,
     /// When the account is next due (unix seconds); `None` while parked for consent.
     pub next_due_at: Option<i64>,
-    /// What the last poll left; see [`super::schedule`].
+    /// What the last poll left; see `store::schedule`.
     pub last_poll_started_at: Option<i64>,
     /// How late the last poll started, in milliseconds after its due time.
     pub last_poll_lag_ms: Option<i64>,
@@ -358,7 +362,7 @@ pub async fn credential_repaired(db: &Db, credential_id: &str) -> sqlx::Result<V
 
 /// The statuses the accounts list filters by: the five stored ones (with "needs consent" as
 /// the screens show it: also when the account's credential needs consent) and `stale`, an
-/// enabled account not polled successfully for [`super::schedule::STALE_AFTER_INTERVALS`]
+/// enabled account not polled successfully for [`STALE_AFTER_INTERVALS`]
 /// poll intervals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {
@@ -447,7 +451,7 @@ fn push_filter<'a>(b: &mut Builder<'a>, f: &'a ListFilter, now: i64) {
             b.push(" AND enabled = 1 AND COALESCE(last_success_at, created_at) < ")
                 .push_bind(now)
                 .push(" - poll_interval * ")
-                .push_bind(super::schedule::STALE_AFTER_INTERVALS);
+                .push_bind(STALE_AFTER_INTERVALS);
         }
         Some(s) => {
             b.push(" AND status = ")

@@ -6,9 +6,7 @@ use super::Db;
 use super::accounts::AccountStatus;
 use super::runs::RunOutcome;
 
-/// An enabled account not polled successfully for this many poll intervals gets a warning
-/// (status filter `stale`, the lag overview's `stale` count).
-pub const STALE_AFTER_INTERVALS: i64 = 3;
+pub use super::accounts::STALE_AFTER_INTERVALS;
 
 /// An account waiting to be polled.
 #[derive(Debug, Clone, sqlx::FromRow)]
