@@ -201,7 +201,7 @@ impl GraphClient {
             None | Some("") => vec!["me".to_string()],
             Some(m) if m.chars().any(|c| c.is_control() || c == '/' || c == '\\') => {
                 return Err(config_error(
-                    "the mailbox name contains characters Graph does not accept",
+                    "The mailbox name contains characters Graph does not accept.",
                 ));
             }
             Some(m) => vec!["users".to_string(), m.to_string()],
@@ -255,6 +255,7 @@ impl GraphClient {
     }
 
     pub(crate) fn note(&self, line: String) {
+        let line = crate::prose::sentence(line);
         // Lines quote Graph's error codes: escaped, so that they stay one log line.
         tracing::info!(target: "mailport::graph", "{}", line.escape_debug());
         let mut stats = self.stats_lock();
@@ -275,7 +276,7 @@ impl GraphClient {
         {
             let mut path = url
                 .path_segments_mut()
-                .map_err(|_| config_error("the Graph URL cannot take a path"))?;
+                .map_err(|_| config_error("The Graph URL cannot take a path."))?;
             path.pop_if_empty();
             path.extend(self.inner.mailbox.iter());
             path.extend(segments);
@@ -370,7 +371,7 @@ impl GraphClient {
                 GraphErrorKind::Throttled,
                 format!(
                     "Mailport has sent this mailbox the {} Graph requests it allows \
-                     itself per {} (Microsoft's limit); the next may go in {}",
+                     itself per {} (Microsoft's limit); the next may go in {}.",
                     budget.requests,
                     seconds(budget.window),
                     seconds(wait)
@@ -390,7 +391,7 @@ impl GraphClient {
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
             GraphError::new(
                 GraphErrorKind::Unauthorized,
-                "the access token contains characters that cannot be sent",
+                "The access token contains characters that cannot be sent.",
             )
         })?;
         auth.set_sensitive(true);
@@ -427,7 +428,7 @@ impl GraphClient {
                 None => Err(SendFailure::Transient(network_error(e))),
             },
             Err(_) => Err(SendFailure::Transient(network(format!(
-                "Graph did not answer within {}",
+                "Graph did not answer within {}.",
                 seconds(timeout)
             )))),
         }
@@ -500,7 +501,10 @@ impl GraphClient {
             || matches!(*method, Method::GET | Method::DELETE | Method::PATCH);
         if !repeatable || attempt >= settings.max_attempts {
             if attempt > 1 {
-                error.message = format!("{} (gave up after {attempt} attempts)", error.message);
+                error.message = format!(
+                    "{} Mailport gave up after {attempt} attempts.",
+                    error.message
+                );
             }
             return Err(error);
         }

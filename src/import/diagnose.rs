@@ -46,20 +46,28 @@ pub async fn test_connection(importer: &Importer, account: &Account) -> Diagnosi
 
 /// A credential check that stopped before any Graph request.
 fn diagnose_stop(account: &Account, stop: Stop) -> Diagnosis {
-    {
-        match stop {
-            Stop::Credential { detail, .. } => Diagnosis {
-                title: "No access token".into(),
-                details: vec![detail],
-                credential_id: Some(account.credential_id.clone()),
-                ..Diagnosis::default()
-            },
-            other => Diagnosis {
-                title: "Mailport could not check the credential".into(),
-                details: vec![format!("{other:?}")],
-                ..Diagnosis::default()
-            },
-        }
+    match stop {
+        Stop::Credential { detail, .. } => Diagnosis {
+            title: "No access token".into(),
+            details: vec![detail],
+            credential_id: Some(account.credential_id.clone()),
+            ..Diagnosis::default()
+        },
+        Stop::Graph(e) => Diagnosis {
+            title: "Mailport could not check the credential".into(),
+            details: vec![e.to_string()],
+            ..Diagnosis::default()
+        },
+        Stop::Storage(message) => Diagnosis {
+            title: "Mailport could not check the credential".into(),
+            details: vec![crate::prose::sentence(message.to_string())],
+            ..Diagnosis::default()
+        },
+        Stop::Cancelled => Diagnosis {
+            title: "Mailport is shutting down".into(),
+            details: vec!["Try again when Mailport runs again.".into()],
+            ..Diagnosis::default()
+        },
     }
 }
 
@@ -100,15 +108,21 @@ fn mailbox_label(account: &Account) -> String {
 
 fn explain(client_id: &str, account: &Account, e: GraphError) -> Diagnosis {
     let mailbox = mailbox_label(account);
-    let reference = format!(
-        "Graph said: {} {}{}",
-        e.code.clone().unwrap_or_default(),
-        e.message,
-        e.request_id
-            .as_deref()
-            .map(|r| format!(" (request-id {r})"))
-            .unwrap_or_default()
-    );
+    let about: Vec<String> = e
+        .code
+        .iter()
+        .cloned()
+        .chain(e.request_id.iter().map(|r| format!("request-id {r}")))
+        .collect();
+    let reference = if about.is_empty() {
+        format!("Graph said: \u{201c}{}\u{201d}", e.message)
+    } else {
+        format!(
+            "Graph said: \u{201c}{}\u{201d} ({}).",
+            e.message,
+            about.join(", ")
+        )
+    };
     let mut d = Diagnosis::default();
     match &e.kind {
         GraphErrorKind::AccessPolicy => {
@@ -157,7 +171,12 @@ fn explain(client_id: &str, account: &Account, e: GraphError) -> Diagnosis {
             d.title = "The mailbox cannot be used through Graph".into();
             d.details = vec![
                 format!(
-                    "{mailbox} is inactive, soft-deleted, hosted on-premises, or has no Exchange Online licence."
+                    "{} is inactive, soft-deleted, hosted on-premises, or has no Exchange Online licence.",
+                    if account.mailbox.trim().is_empty() {
+                        "The signed-in user's mailbox".to_string()
+                    } else {
+                        format!("The mailbox {mailbox}")
+                    }
                 ),
                 reference,
             ];
@@ -174,7 +193,13 @@ fn explain(client_id: &str, account: &Account, e: GraphError) -> Diagnosis {
         GraphErrorKind::FolderNotFound { existing } => {
             d.title = format!("Folder \u{201c}{}\u{201d} not found", account.folder);
             d.details = vec![
-                "Use a well-known name (Inbox, Archive, …) or a path such as Inbox/Service desk. These folders exist at the level where the path stopped:".into(),
+                "Use a well-known name (Inbox, Archive, …) or a path such as Inbox/Service desk."
+                    .into(),
+                if existing.is_empty() {
+                    "There are no folders at the level where the path stopped.".into()
+                } else {
+                    "These folders exist at the level where the path stopped.".into()
+                },
             ];
             d.folders = existing.clone();
         }

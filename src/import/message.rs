@@ -159,7 +159,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
             writer.abort().await;
             progress.update(|s| s.skipped += 1);
             progress.log(format!(
-                "message {} was gone from the mailbox when it was downloaded (removed after it was listed); skipped",
+                "message {} was gone from the mailbox when it was downloaded (removed after it was listed) and was skipped",
                 short(&meta.id)
             ));
             return Ok(Handled::Stayed);

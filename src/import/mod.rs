@@ -14,6 +14,7 @@ mod ctx;
 mod delta;
 pub mod diagnose;
 pub mod lag;
+pub mod live;
 mod message;
 pub mod parser;
 pub mod post_action;
@@ -114,6 +115,8 @@ pub struct Inner {
     running: Mutex<HashSet<String>>,
     /// Run now requests, oldest first.
     requested: Mutex<VecDeque<String>>,
+    /// Counts of the runs going on, for the screens.
+    live: live::LiveRuns,
     wake: Notify,
     /// One permit per scheduled run in progress.
     slots: Arc<Semaphore>,
@@ -154,13 +157,13 @@ impl Drop for RunningGuard {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("account {0} does not exist")]
+    #[error("The account {0} does not exist.")]
     NoSuchAccount(String),
-    #[error("account {0} is already importing")]
+    #[error("The account {0} is already importing.")]
     AlreadyRunning(String),
-    #[error("account {0} is no longer due")]
+    #[error("The account {0} is no longer due.")]
     NotDue(String),
-    #[error("database error: {0}")]
+    #[error("The database failed: {0}.")]
     Database(#[from] sqlx::Error),
 }
 
@@ -197,6 +200,7 @@ impl Importer {
                 settings,
                 running: Mutex::default(),
                 requested: Mutex::default(),
+                live: live::LiveRuns::default(),
                 wake: Notify::new(),
                 slots,
                 extra,
@@ -461,9 +465,10 @@ impl Importer {
             // Disabled or rescheduled since the dispatcher chose it.
             return Err(RunError::NotDue(id.to_string()));
         }
-        let progress = Progress::new(self.settings.max_messages_per_run);
+        let progress = Arc::new(Progress::new(self.settings.max_messages_per_run));
+        let shown = self.live.register(id, started_at, progress.clone());
         let result = run::run(self, &account, &self.shutdown, &progress).await;
-        let (summary, delta_link) = progress.into_parts();
+        let (summary, delta_link) = progress.take_parts();
         let (summary, concluded) = self.conclude(&account, result, summary).await?;
         let next_due_at = match summary.outcome {
             // Not polled while its credential is dead: the key button repairs it.
@@ -505,6 +510,9 @@ impl Importer {
             )
             .await?;
         }
+        // Only now: until the account and the run log hold the final counts, the screens
+        // read them here.
+        drop(shown);
         if summary.is_noteworthy() {
             tracing::info!(
                 account = %id,
@@ -534,7 +542,7 @@ impl Importer {
                 s.outcome = RunOutcome::Ok;
                 let detail = (s.failed > 0 || s.post_action_failures > 0).then(|| {
                     format!(
-                        "{} messages failed and {} post-import actions failed; they are retried",
+                        "{} messages failed and {} post-import actions failed; they are retried.",
                         s.failed, s.post_action_failures
                     )
                 });
@@ -542,7 +550,8 @@ impl Importer {
             }
             Err(Stop::Cancelled) => {
                 s.outcome = RunOutcome::Cancelled;
-                s.error_message = Some("stopped by shutdown".into());
+                s.error_message =
+                    Some("Mailport was shutting down; the next run goes on from here.".into());
                 (account.status, account.status_detail.clone(), None)
             }
             Err(Stop::Credential { status, detail }) => {
@@ -554,12 +563,15 @@ impl Importer {
             Err(Stop::Storage(msg)) => {
                 s.outcome = RunOutcome::Error;
                 s.error_code = Some("storage".into());
-                s.error_message = Some(format!("{msg}. The mailbox was left untouched."));
+                s.error_message = Some(format!(
+                    "{} The mailbox was left untouched.",
+                    crate::prose::sentence(msg.to_string())
+                ));
                 (AccountStatus::Error, s.error_message.clone(), None)
             }
             Err(Stop::Graph(e)) => {
                 s.outcome = RunOutcome::Error;
-                s.error_code = e.code.clone().or(Some(format!("{:?}", e.kind)));
+                s.error_code = e.code.clone().or(Some(e.kind.as_str().to_string()));
                 s.error_message = Some(e.message.clone());
                 if e.request_id.is_some() {
                     s.request_id = e.request_id.clone();
@@ -567,7 +579,7 @@ impl Importer {
                 match e.kind {
                     GraphErrorKind::Throttled => (
                         AccountStatus::Throttled,
-                        Some(format!("Graph kept throttling this mailbox: {}", e.message)),
+                        Some(format!("Graph kept throttling this mailbox. {}", e.message)),
                         Some(now() + self.settings.throttle_pause.as_secs() as i64),
                     ),
                     GraphErrorKind::Unauthorized => {

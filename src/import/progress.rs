@@ -33,8 +33,10 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Adds a line to the run's log, as a sentence.
     pub(super) fn log(&self, line: impl Into<String>) {
-        self.update(|s| s.log.push(line.into()));
+        let line = crate::prose::sentence(line.into());
+        self.update(|s| s.log.push(line));
     }
 
     pub(super) fn update(&self, f: impl FnOnce(&mut RunSummary)) {
@@ -49,14 +51,25 @@ impl Progress {
             .is_ok()
     }
 
-    /// The run's counts and log, and the deltaLink of a delta round it completed.
-    pub fn into_parts(self) -> (RunSummary, Option<String>) {
+    /// The run's counts and log, and the deltaLink of a delta round it completed (taken:
+    /// a second call has none). The screens may still read the counts through
+    /// [`Progress::snapshot`] until the run is recorded.
+    pub fn take_parts(&self) -> (RunSummary, Option<String>) {
         (
-            self.summary.into_inner().unwrap_or_else(|e| e.into_inner()),
+            self.snapshot(),
             self.round_end
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner()),
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
         )
+    }
+
+    /// The counts and log so far.
+    pub fn snapshot(&self) -> RunSummary {
+        self.summary
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(super) fn complete_round(&self, delta_link: String) {
@@ -93,13 +106,13 @@ impl Progress {
 pub enum StorageError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    #[error("cannot write to the blob store: {0}")]
+    #[error("Mailport cannot write to the blob store: {0}.")]
     BlobWrite(#[source] std::io::Error),
-    #[error("the blob store returned a bad hash")]
+    #[error("The blob store returned a bad hash.")]
     BadHash,
-    #[error("cannot read back a stored message: {0}")]
+    #[error("Mailport cannot read back a stored message: {0}.")]
     ReadBack(#[source] std::io::Error),
-    #[error("cannot record the message: {0}")]
+    #[error("Mailport cannot record the message: {0}.")]
     Record(#[source] CommitError),
     /// The run's message slots were closed (only when the run is torn down).
     #[error("the run's message slots closed: {0}")]

@@ -41,7 +41,10 @@ pub async fn check_credential(
     else {
         return Err(Stop::Credential {
             status: AccountStatus::Error,
-            detail: format!("credential {} does not exist", account.credential_id),
+            detail: format!(
+                "The credential {} does not exist. Choose another one for this account.",
+                account.credential_id
+            ),
         });
     };
     // The access token goes only to a Graph host of the token host's cloud (or one the
@@ -63,7 +66,7 @@ pub async fn check_credential(
         return Err(Stop::Credential {
             status: AccountStatus::NeedsConsent,
             detail: format!(
-                "credential {} needs consent: press its key button and sign in",
+                "Credential {} needs consent: press its key button and sign in.",
                 cred.id
             ),
         });
@@ -78,18 +81,36 @@ pub async fn check_credential(
                 .await
                 .ok()
                 .flatten();
-            let status = match now.as_ref().map(|c| c.stored_status()) {
-                Some(TokenStatus::NeedsConsent) => AccountStatus::NeedsConsent,
-                Some(TokenStatus::InvalidClient) => AccountStatus::InvalidClient,
+            let status = match now.as_ref() {
+                Some(c) if c.stored_status() == TokenStatus::NeedsConsent => {
+                    AccountStatus::NeedsConsent
+                }
+                Some(c) if c.stored_status() == TokenStatus::InvalidClient => {
+                    AccountStatus::InvalidClient
+                }
+                // A delegated credential's first token needs a person at the key button.
+                Some(c)
+                    if c.grant_type() == credentials::GrantType::AuthorizationCode
+                        && !c.has_refresh_token() =>
+                {
+                    AccountStatus::NeedsConsent
+                }
                 _ => AccountStatus::Error,
             };
             let detail = match (status, now.and_then(|c| c.last_error_code)) {
                 (AccountStatus::InvalidClient, code) => format!(
-                    "the client secret of credential {} was rejected{}: enter a new client secret on the credential",
+                    "The client secret of credential {} was rejected{}: enter a new client secret on the credential.",
                     cred.id,
                     code.map(|c| format!(" ({c})")).unwrap_or_default()
                 ),
-                _ => format!("credential {}: {e}", cred.id),
+                _ => {
+                    let why = e.to_string();
+                    if why.contains(cred.id.as_str()) {
+                        why
+                    } else {
+                        format!("Credential {} has no usable token. {why}", cred.id)
+                    }
+                }
             };
             Err(Stop::Credential { status, detail })
         }

@@ -103,8 +103,8 @@ impl TokenService {
     async fn load(&self, id: &str) -> Result<Credential, TokenFailure> {
         credentials::get(&self.db, id)
             .await
-            .map_err(|e| TokenFailure::NotUsable(format!("database error: {e}")))?
-            .ok_or_else(|| TokenFailure::NotUsable(format!("credential {id} does not exist")))
+            .map_err(db_error)?
+            .ok_or_else(|| TokenFailure::NotUsable(format!("The credential {id} does not exist.")))
     }
 
     /// An access token valid for at least five more minutes.
@@ -172,7 +172,7 @@ impl TokenService {
         self.renew(cred).await?;
         let cred = self.load(&cred.id).await?;
         self.cached_token(&cred, 0)?.ok_or_else(|| {
-            TokenFailure::NotUsable("the token endpoint issued an already expired token".into())
+            TokenFailure::NotUsable("The token endpoint issued an already expired token.".into())
         })
     }
 
@@ -194,7 +194,7 @@ impl TokenService {
         };
         let Some(secret) = cred
             .open_access_token(&self.key)
-            .map_err(|e| TokenFailure::NotUsable(e.to_string()))?
+            .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?
         else {
             return Ok(None);
         };
@@ -206,13 +206,13 @@ impl TokenService {
         match cred.stored_status() {
             TokenStatus::NeedsConsent => {
                 return Err(TokenFailure::NotUsable(format!(
-                    "credential {} needs consent: press its key button and sign in again",
+                    "Credential {} needs consent: press its key button and sign in again.",
                     cred.id
                 )));
             }
             TokenStatus::InvalidClient => {
                 return Err(TokenFailure::NotUsable(format!(
-                    "the client secret of credential {} was rejected: enter a new one",
+                    "The client secret of credential {} was rejected: enter a new one.",
                     cred.id
                 )));
             }
@@ -226,10 +226,10 @@ impl TokenService {
             GrantType::AuthorizationCode => {
                 let Some(refresh) = cred
                     .open_refresh_token(&self.key)
-                    .map_err(|e| TokenFailure::NotUsable(e.to_string()))?
+                    .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?
                 else {
                     return Err(TokenFailure::NotUsable(format!(
-                        "credential {} has no refresh token: press its key button and sign in",
+                        "Credential {} has no refresh token: press its key button and sign in.",
                         cred.id
                     )));
                 };
@@ -338,7 +338,7 @@ impl TokenService {
 }
 
 fn db_error(e: sqlx::Error) -> TokenFailure {
-    TokenFailure::NotUsable(format!("database error: {e}"))
+    TokenFailure::NotUsable(format!("The database failed: {e}."))
 }
 
 /// Who signed in, from the id_token, checked against the tenant the credential expects.
@@ -355,7 +355,7 @@ fn signed_in_account(
             account_from_id_token(jwt).ok_or_else(|| {
                 TokenFailure::BadResponse(RecordedError {
                     code: None,
-                    description: "the id_token in the token response is not a readable JWT".into(),
+                    description: "The id_token in the token response is not a readable JWT.".into(),
                     trace_id: None,
                 })
             })
@@ -396,7 +396,7 @@ fn tenant_failure(code: &str, description: String) -> TokenFailure {
         status: TokenStatus::Error,
         error: RecordedError {
             code: Some(code.into()),
-            description,
+            description: crate::prose::sentence(description),
             trace_id: None,
         },
     }
