@@ -14,10 +14,11 @@ use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
+use crate::graph::build_graph_http_client;
 use crate::import::Importer;
 use crate::metrics::Metrics;
 use crate::oauth::TokenService;
-use crate::oauth::client::{build_graph_http_client, build_http_client};
+use crate::oauth::client::build_http_client;
 use crate::store::blobs::BlobStore;
 use crate::store::sessions::DbSessionStore;
 use crate::store::{self, Db};
@@ -73,7 +74,12 @@ impl AppState {
             db.clone(),
             blobs.clone(),
             tokens.clone(),
-            build_graph_http_client(&config.http, &config.hosts)?.with_metrics(metrics.clone()),
+            build_graph_http_client(
+                config.http.connect_timeout,
+                config.http.timeout,
+                &config.hosts,
+            )?
+            .with_metrics(metrics.clone()),
             config.import.clone(),
         );
         let webhooks = crate::webhooks::Sender::new(

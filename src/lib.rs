@@ -5,6 +5,8 @@
 pub mod app;
 /// The command line.
 pub mod cli;
+/// The wall clock in unix seconds.
+pub mod clock;
 /// Configuration from flags and environment.
 pub mod config;
 /// Encryption at rest and redacted secrets.

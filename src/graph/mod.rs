@@ -18,6 +18,7 @@ mod answers;
 pub mod client;
 pub mod errors;
 pub mod folders;
+mod http;
 pub mod limits;
 pub mod links;
 pub mod messages;
@@ -30,5 +31,6 @@ pub use client::{
 };
 pub use errors::{GraphError, GraphErrorKind};
 pub use folders::Folder;
+pub use http::build_graph_http_client;
 pub use messages::{DeltaCursor, DeltaPage, MessageMeta, MessagePage, ValueSink};
 pub use target::MailboxTarget;

@@ -40,7 +40,7 @@ pub(crate) fn run_finished(
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         metrics.run_finished(
             account,
-            &summary.outcome,
+            summary.outcome.as_str(),
             &RunFigures {
                 imported: count(summary.imported),
                 failed: count(summary.failed),

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod blobs;
+pub mod committer;
 pub mod credentials;
 pub mod events;
 pub mod imports;
@@ -105,12 +106,41 @@ pub async fn connect(path: &Path) -> anyhow::Result<Db> {
     Ok(pool)
 }
 
-/// Current unix time in seconds.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+/// Current unix time in seconds; the clock lives in [`crate::clock`].
+pub use crate::clock::now;
 
-/// True when a sqlx error is a UNIQUE constraint violation.
+/// True when a sqlx error is a UNIQUE (or primary key) constraint violation, on SQLite and
+/// PostgreSQL alike (sqlx maps both backends' codes).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The row could not be written because its unique key (an id or a name) is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the id or name is already taken")]
+pub struct Taken;
+
+/// Tells a taken unique key apart from every other database error, in the manner of
+/// realworld-axum-sqlx's `ResultExt::on_constraint`: the primary key, not a look-up first,
+/// decides whether an id is taken, so there is no race.
+///
+/// ```ignore
+/// match accounts::insert(&db, &settings).await.on_unique_violation()? {
+///     Ok(()) => {}
+///     Err(Taken) => { /* "an account with this id already exists" */ }
+/// }
+/// ```
+pub trait UniqueViolationExt<T> {
+    /// `Ok(Err(Taken))` on a unique violation, `Err` on any other database error.
+    fn on_unique_violation(self) -> sqlx::Result<Result<T, Taken>>;
+}
+
+impl<T> UniqueViolationExt<T> for sqlx::Result<T> {
+    fn on_unique_violation(self) -> sqlx::Result<Result<T, Taken>> {
+        match self {
+            Ok(v) => Ok(Ok(v)),
+            Err(e) if is_unique_violation(&e) => Ok(Err(Taken)),
+            Err(e) => Err(e),
+        }
+    }
 }

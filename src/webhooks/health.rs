@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use crate::clock::now;
+use crate::store::Db;
 use crate::store::webhooks::{self, Endpoint};
-use crate::store::{Db, now};
 
 /// An endpoint's state, most serious first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -664,7 +664,7 @@ fn new_message(account: &str, graph_id: &str) -> mailport::store::messages::NewM
 #[tokio::test]
 async fn the_group_commit_stores_each_message_once_and_isolates_a_bad_one() {
     let app = app_with_account("move").await;
-    let committer = mailport::store::messages::Committer::start(app.state.db.clone());
+    let committer = mailport::store::committer::Committer::start(app.state.db.clone());
     // 40 at once (groups form while earlier ones sync), one of them twice.
     let mut ids: Vec<String> = (0..40).map(|i| format!("g{i}")).collect();
     ids.push("g7".into());

@@ -20,5 +20,6 @@ mod openapi;
 mod sandbox_graph;
 mod sandbox_identity;
 mod scheduler;
+mod stored_values;
 mod tokens;
 mod webhooks;
