@@ -16,7 +16,7 @@ async fn create_folder(t: &TestGraph, url: &str, name: &str) -> Response {
 async fn folders_list_filter_create_and_duplicate() {
     let t = spawn().await;
     let base = format!("/users/{ALICE}/mailFolders");
-    let body: Value = t.get(&base, APP_TOKEN).await.json().await.unwrap();
+    let body: Value = t.get_json(&base, APP_TOKEN).await;
     let names: HashSet<&str> = body["value"]
         .as_array()
         .unwrap()
@@ -73,10 +73,10 @@ async fn folders_list_filter_create_and_duplicate() {
     }
 
     // 12 top-level folders: a page of 10 (the default) plus a nextLink to the last 2.
-    let page1: Value = t.get(&base, APP_TOKEN).await.json().await.unwrap();
+    let page1: Value = t.get_json(&base, APP_TOKEN).await;
     assert_eq!(page1["value"].as_array().unwrap().len(), 10);
     let next = page1["@odata.nextLink"].as_str().unwrap();
-    let page2: Value = t.get(next, APP_TOKEN).await.json().await.unwrap();
+    let page2: Value = t.get_json(next, APP_TOKEN).await;
     assert_eq!(page2["value"].as_array().unwrap().len(), 2);
 
     let filtered: Value = t
@@ -97,15 +97,10 @@ async fn folders_list_filter_create_and_duplicate() {
         create_folder(&t, &child_url, "Sub").await.status(),
         StatusCode::CREATED
     );
-    let children: Value = t.get(&child_url, APP_TOKEN).await.json().await.unwrap();
+    let children: Value = t.get_json(&child_url, APP_TOKEN).await;
     assert_eq!(children["value"][0]["displayName"], "Sub");
     assert_eq!(children["value"][0]["parentFolderId"], inbox["id"]);
-    let by_name: Value = t
-        .get(&format!("{base}/Inbox"), APP_TOKEN)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let by_name: Value = t.get_json(&format!("{base}/Inbox"), APP_TOKEN).await;
     assert_eq!(by_name["id"], inbox["id"]);
     assert_eq!(by_name["childFolderCount"], 1);
 

@@ -56,11 +56,8 @@ async fn select_filter_orderby_and_query_errors() {
     let base = format!("/users/{ALICE}/mailFolders/inbox/messages");
 
     let body: Value = t
-        .get(&format!("{base}?$select=subject,isRead"), APP_TOKEN)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("{base}?$select=subject,isRead"), APP_TOKEN)
+        .await;
     let keys: HashSet<&str> = body["value"][0]
         .as_object()
         .unwrap()
@@ -73,11 +70,8 @@ async fn select_filter_orderby_and_query_errors() {
     );
 
     let body: Value = t
-        .get(&format!("{base}?$filter=isRead eq false"), APP_TOKEN)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("{base}?$filter=isRead eq false"), APP_TOKEN)
+        .await;
     assert_eq!(body["value"].as_array().unwrap().len(), 6);
 
     let message = assert_graph_error(
@@ -195,11 +189,8 @@ async fn eml_seed_renders_message_fields() {
     let seeded: Value = response.json().await.unwrap();
     let id = seeded["messages"][0]["regular_id"].as_str().unwrap();
     let message: Value = t
-        .get(&format!("/users/{ALICE}/messages/{id}"), APP_TOKEN)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/users/{ALICE}/messages/{id}"), APP_TOKEN)
+        .await;
     assert_eq!(message["subject"], "Grüße");
     assert_eq!(message["internetMessageId"], "<abc@example.com>");
     assert_eq!(
@@ -263,13 +254,10 @@ async fn large_messages_stream_intact() {
     );
     assert!(many.iter().all(|m| (25_000..35_000).contains(&m.size)));
     let url = format!("/users/{ALICE}/mailFolders/archive/messages?$top=1000&$select=id");
-    let page1: Value = t.get(&url, APP_TOKEN).await.json().await.unwrap();
+    let page1: Value = t.get_json(&url, APP_TOKEN).await;
     let page2: Value = t
-        .get(page1["@odata.nextLink"].as_str().unwrap(), APP_TOKEN)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(page1["@odata.nextLink"].as_str().unwrap(), APP_TOKEN)
+        .await;
     assert_eq!(
         page1["value"].as_array().unwrap().len() + page2["value"].as_array().unwrap().len(),
         2000
@@ -299,11 +287,8 @@ async fn an_eml_seeded_with_a_given_immutable_id_keeps_it_and_the_id_stays_uniqu
     let seeded: Value = first.json().await.unwrap();
     assert_eq!(seeded["messages"][0]["immutable_id"], id);
     let message: Value = t
-        .get(&format!("/users/{ALICE}/messages/{id}"), APP_TOKEN)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/users/{ALICE}/messages/{id}"), APP_TOKEN)
+        .await;
     assert_eq!(message["subject"], "Same every time");
 
     // Taken, or not an Exchange id: refused, and nothing is stored.

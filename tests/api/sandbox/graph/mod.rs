@@ -106,28 +106,32 @@ impl TestGraph {
         &self.handle.sandbox.graph
     }
 
-    async fn get(&self, url: &str, token: &str) -> Response {
-        let url = if url.starts_with("http") {
+    /// `url` as given when absolute, else below `{base_url}/v1.0`.
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with("http") {
             url.to_string()
         } else {
             format!("{}{url}", self.graph)
-        };
+        }
+    }
+
+    async fn get(&self, url: &str, token: &str) -> Response {
         self.client
-            .get(url)
+            .get(self.absolute(url))
             .bearer_auth(token)
             .send()
             .await
             .expect("send")
     }
 
+    /// The JSON body of a GET with this token, whatever its status.
+    async fn get_json(&self, url: &str, token: &str) -> Value {
+        self.get(url, token).await.json().await.expect("json")
+    }
+
     async fn get_immutable(&self, url: &str) -> Response {
-        let url = if url.starts_with("http") {
-            url.to_string()
-        } else {
-            format!("{}{url}", self.graph)
-        };
         self.client
-            .get(url)
+            .get(self.absolute(url))
             .bearer_auth(APP_TOKEN)
             .header("Prefer", PREFER_IMMUTABLE)
             .send()
