@@ -181,7 +181,7 @@ async fn sign_in_and_consent(
     url: &str,
     consent: &str,
 ) -> reqwest::Response {
-    let page = authorize_page(&client, url).await;
+    let page = authorize_page(client, url).await;
     assert!(page.contains("Mailport sandbox — not Microsoft"), "{page}");
     let response = submit(
         client,
