@@ -3,18 +3,22 @@
 
 use super::*;
 
-#[tokio::test]
-async fn a_dropped_download_leaves_nothing_and_is_retried() {
-    let app = app_with_account("move").await;
-    let seeded = seed(&app, "inbox", 2, false);
-    let drops: Vec<FaultSpec> = (0..10)
+/// `count` downloads whose body the sandbox drops half way.
+fn dropped_downloads(count: usize) -> Vec<FaultSpec> {
+    (0..count)
         .map(|_| FaultSpec {
             fault: Fault::DropBody,
             target: FaultTarget::Value,
             mailbox: None,
         })
-        .collect();
-    app.graph().push_faults(drops).unwrap();
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dropped_download_leaves_nothing_and_is_retried() {
+    let app = app_with_account("move").await;
+    let seeded = seed(&app, "inbox", 2, false);
+    app.graph().push_faults(dropped_downloads(10)).unwrap();
     let s = app.state.importer.run_account("acct").await.unwrap();
     assert_eq!(s.imported, 0, "{s:?}");
     assert!(s.failed >= 1);
@@ -39,14 +43,7 @@ async fn in_delta_mode_a_failed_download_keeps_the_cursor_before_its_page() {
         let app = app_with_account(mode).await;
         let seeded = seed(&app, "inbox", 1, false);
         // More drops than the client's attempts: this run cannot download the message.
-        let drops: Vec<FaultSpec> = (0..10)
-            .map(|_| FaultSpec {
-                fault: Fault::DropBody,
-                target: FaultTarget::Value,
-                mailbox: None,
-            })
-            .collect();
-        app.graph().push_faults(drops).unwrap();
+        app.graph().push_faults(dropped_downloads(10)).unwrap();
         let s = app.state.importer.run_account("acct").await.unwrap();
         assert_eq!((s.imported, s.failed), (0, 1), "{mode}: {s:?}");
         assert!(
