@@ -192,7 +192,7 @@ async fn raw_download(
 /// A data dir with a client-credentials credential and a disabled account on the sandbox.
 async fn prepare_data_dir(sandbox: &Sandbox, after: accounts::AfterImport) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let account = accounts::Settings {
+    let account = accounts::AccountSettings {
         enabled: false,
         ..mailport::demo::sandbox_account("bench", "bench", &sandbox.base, after)
     };

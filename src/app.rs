@@ -14,9 +14,11 @@ use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
+use crate::graph::build_graph_http_client;
 use crate::import::Importer;
+use crate::metrics::Metrics;
 use crate::oauth::TokenService;
-use crate::oauth::client::{build_graph_http_client, build_http_client};
+use crate::oauth::client::build_http_client;
 use crate::store::blobs::BlobStore;
 use crate::store::sessions::DbSessionStore;
 use crate::store::{self, Db};
@@ -38,6 +40,8 @@ pub struct AppState {
     pub importer: Importer,
     /// Sends the webhook deliveries of the outbox.
     pub webhooks: crate::webhooks::Sender,
+    /// This instance's Prometheus registry (`/metrics`).
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -52,10 +56,11 @@ impl AppState {
                 open_master_key(&config.data_dir, config.secret_key_file.as_deref(), &db).await?
             }
         };
+        let metrics = Metrics::new();
         let tokens = TokenService::new(
             db.clone(),
             key.clone(),
-            build_http_client(&config.http, &config.hosts)?,
+            build_http_client(&config.http, &config.hosts)?.with_metrics(metrics.clone()),
             config.http.clone(),
             config.redirect_uri(),
         );
@@ -78,7 +83,12 @@ impl AppState {
             db.clone(),
             blobs.clone(),
             tokens.clone(),
-            build_graph_http_client(&config.http, &config.hosts)?,
+            build_graph_http_client(
+                config.http.connect_timeout,
+                config.http.timeout,
+                &config.hosts,
+            )?
+            .with_metrics(metrics.clone()),
             config.import.clone(),
         );
         let webhooks = crate::webhooks::Sender::new(
@@ -99,6 +109,7 @@ impl AppState {
             tokens,
             login_limiter: LoginLimiter::default(),
             session_store,
+            metrics,
         })
     }
 

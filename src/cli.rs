@@ -388,12 +388,12 @@ async fn create_api_key(
     let db = open_db(data).await?;
     let key = format!("mp_{}", crate::crypto::random_token(32));
     let hash = crate::crypto::sha256_hex(key.as_bytes());
-    match crate::store::api_keys::create_with_scope(&db, name, &hash, scope).await {
-        Ok(()) => {}
-        Err(e) if crate::store::is_unique_violation(&e) => {
-            bail!("an API key named {name} already exists")
-        }
-        Err(e) => return Err(e.into()),
+    use crate::store::{Taken, UniqueViolationExt};
+    if let Err(Taken) = crate::store::api_keys::create_with_scope(&db, name, &hash, scope)
+        .await
+        .on_unique_violation()?
+    {
+        bail!("an API key named {name} already exists");
     }
     println!("{key}");
     eprintln!(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
+pub use crate::oauth::HttpSettings;
 use crate::outbound::HostPolicy;
 
 /// Everything `serve` needs to know. Secrets never live here: the encryption key is loaded
@@ -44,32 +45,6 @@ impl Default for SessionSettings {
         SessionSettings {
             idle: Duration::from_secs(8 * 3600),
             lifetime: Duration::from_secs(12 * 3600),
-        }
-    }
-}
-
-/// Limits for every outbound request (token endpoint and, later, Graph).
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    /// Whole-request timeout.
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
-    /// Largest token-endpoint response body we read.
-    pub max_token_response_bytes: usize,
-    /// How often a transient token-endpoint failure (5xx, network) is tried in total.
-    pub token_attempts: u32,
-    /// First backoff delay between those attempts; doubles each time.
-    pub token_retry_base: Duration,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            max_token_response_bytes: 256 * 1024,
-            token_attempts: 3,
-            token_retry_base: Duration::from_millis(500),
         }
     }
 }

@@ -116,11 +116,11 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
     let hash = crate::passwords::hash(password.clone()).await?;
     crate::store::users::upsert(db, ADMIN, &hash).await?;
 
-    let app = credentials::Settings {
+    let app = credentials::CredentialSettings {
         description: "Sandbox app, application permission Mail.ReadWrite".into(),
         ..sandbox_credential(APP_CREDENTIAL, sandbox_url, GrantType::ClientCredentials)
     };
-    let sign_in = credentials::Settings {
+    let sign_in = credentials::CredentialSettings {
         description: "Sandbox app, delegated Mail.ReadWrite: press the key and sign in as Adele"
             .into(),
         ..sandbox_credential(
@@ -136,12 +136,12 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
         tracing::warn!(error = ?e.to_string(), "the demo's application credential got no token");
     }
 
-    let inbox = accounts::Settings {
+    let inbox = accounts::AccountSettings {
         description: "Adele's inbox, moved to Imported (application permission)".into(),
         ..sandbox_account(ACCOUNT, APP_CREDENTIAL, sandbox_url, AfterImport::Move)
     };
     // The delegated credential reads the signed-in user's own mailbox (`/me`).
-    let archive = accounts::Settings {
+    let archive = accounts::AccountSettings {
         description: "Adele's Archive with her own sign-in: press the key of demo-sign-in".into(),
         mailbox: String::new(),
         folder: "Archive".into(),
@@ -217,7 +217,11 @@ pub async fn prepare_webhook(
 
 /// A credential for the sandbox's demo app (its client id and the tenant's endpoints).
 /// Also used by the benchmark and the reliability tests to set up a data dir.
-pub fn sandbox_credential(id: &str, sandbox_url: &str, grant: GrantType) -> credentials::Settings {
+pub fn sandbox_credential(
+    id: &str,
+    sandbox_url: &str,
+    grant: GrantType,
+) -> credentials::CredentialSettings {
     let tenant_url = |tail: &str| format!("{sandbox_url}/{DEMO_TENANT_ID}/oauth2/v2.0/{tail}");
     let (authorization_url, scope) = match grant {
         GrantType::ClientCredentials => (String::new(), "https://graph.microsoft.com/.default"),
@@ -226,7 +230,7 @@ pub fn sandbox_credential(id: &str, sandbox_url: &str, grant: GrantType) -> cred
             "Mail.ReadWrite offline_access",
         ),
     };
-    credentials::Settings {
+    credentials::CredentialSettings {
         id: id.into(),
         description: String::new(),
         grant_type: grant,
@@ -242,16 +246,14 @@ pub fn sandbox_credential(id: &str, sandbox_url: &str, grant: GrantType) -> cred
 /// loses its tokens: the sandbox is new on every start, so they are worthless.
 pub async fn save_sandbox_credential(
     state: &AppState,
-    settings: &credentials::Settings,
+    settings: &credentials::CredentialSettings,
 ) -> anyhow::Result<()> {
-    let secret = state.key.encrypt_str(
-        &credentials::secret_context(&settings.id),
-        DEMO_CLIENT_SECRET,
-    );
+    let secret = crate::crypto::Secret::new(DEMO_CLIENT_SECRET.to_string());
+    let key = &state.key;
     match credentials::get(&state.db, &settings.id).await? {
-        None => credentials::insert(&state.db, settings, Some(secret)).await?,
+        None => credentials::insert(&state.db, key, settings, Some(&secret)).await?,
         Some(_) => {
-            credentials::update(&state.db, settings, Some(secret), true).await?;
+            credentials::update(&state.db, key, settings, Some(&secret), true).await?;
         }
     }
     Ok(())
@@ -263,8 +265,8 @@ pub fn sandbox_account(
     credential_id: &str,
     sandbox_url: &str,
     after_import: AfterImport,
-) -> accounts::Settings {
-    accounts::Settings {
+) -> accounts::AccountSettings {
+    accounts::AccountSettings {
         id: id.into(),
         description: String::new(),
         mailbox: SANDBOX_USER.into(),
@@ -284,7 +286,7 @@ pub fn sandbox_account(
 pub async fn prepare_data_dir(
     data_dir: &std::path::Path,
     sandbox_url: &str,
-    account: &accounts::Settings,
+    account: &accounts::AccountSettings,
 ) -> anyhow::Result<()> {
     let config = Config::new(
         SocketAddr::from(([127, 0, 0, 1], 0)),

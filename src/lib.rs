@@ -5,6 +5,8 @@
 pub mod app;
 /// The command line.
 pub mod cli;
+/// The wall clock in unix seconds.
+pub mod clock;
 /// Configuration from flags and environment.
 pub mod config;
 /// Encryption at rest and redacted secrets.
@@ -19,6 +21,8 @@ pub mod graph;
 pub mod import;
 /// Log output: filter, destination, colours.
 pub mod logging;
+/// Prometheus metrics of one instance (`/metrics`).
+pub mod metrics;
 /// `mailport migrate-to-postgres`: moving a SQLite installation to PostgreSQL.
 pub mod migrate;
 /// Parsing raw messages.

@@ -16,9 +16,10 @@ use url::Url;
 
 use super::answers::{Answer, ERROR_BODY_LIMIT, network, network_error, read_capped, read_json};
 use super::errors::{self, GraphError, GraphErrorKind};
-pub use super::limits::MailboxLimits;
-use super::limits::MailboxSlot;
+pub use super::limits::{MailboxLimits, RequestBudget};
+use super::limits::{MailboxSlot, Permit};
 use super::links::LinkPolicy;
+use super::observe;
 use super::retry_after::parse_retry_after;
 use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
 use crate::outbound::{OutboundClient, REFUSED_CODE, Refused, is_microsoft_host};
@@ -56,23 +57,6 @@ pub struct GraphSettings {
     /// throttled at once (Test connection must answer while an import uses the budget up).
     /// `None`: as long as it takes.
     pub budget_wait_limit: Option<Duration>,
-}
-
-/// So many requests in any sliding window of `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestBudget {
-    pub requests: usize,
-    pub window: Duration,
-}
-
-impl RequestBudget {
-    /// Microsoft's: 10,000 requests per 10 minutes per app and mailbox. The window is a
-    /// second longer here: Exchange counts a request when it arrives, a little after we send
-    /// it, so a window as long as Exchange's would let the 10,001st in a moment too early.
-    pub const OUTLOOK: RequestBudget = RequestBudget {
-        requests: 10_000,
-        window: Duration::from_secs(601),
-    };
 }
 
 impl Default for GraphSettings {
@@ -157,6 +141,14 @@ impl<'a> Call<'a> {
             max_page_size: None,
         }
     }
+}
+
+/// Why a request got no answer.
+enum SendFailure {
+    /// A network error or timeout: worth a retry.
+    Transient(GraphError),
+    /// The resolver refused the host's address: never worth a retry.
+    Refused(GraphError),
 }
 
 /// The outbound host policy refused where a request would go; nothing was sent.
@@ -307,114 +299,40 @@ impl GraphClient {
     }
 
     /// Sends one request with retries; returns the successful answer with its permit.
+    /// Each attempt: a permit (the mailbox's concurrency and request budget), the request
+    /// with a token, the exchange, then on failure one token refresh after a 401, a wait
+    /// after throttling or a transient error, or the error.
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Answer, GraphError> {
-        let settings = &self.inner.settings;
         let label = format!("{} {}", call.method, short_path(&call.url));
         let mut attempt = 1u32;
         let mut force_refresh = false;
         let mut refreshed = false;
         loop {
-            let acquired = self
-                .inner
-                .slot
-                .acquire(self.inner.global.as_ref(), settings.budget_wait_limit)
-                .await;
-            let mut permit = match acquired {
-                Ok(permit) => permit,
-                Err(wait) => {
-                    let budget = settings.mailbox_budget.unwrap_or(RequestBudget::OUTLOOK);
-                    return Err(GraphError::new(
-                        GraphErrorKind::Throttled,
-                        format!(
-                            "Mailport has sent this mailbox the {} Graph requests it allows \
-                             itself per {} (Microsoft's limit); the next may go in {}.",
-                            budget.requests,
-                            seconds(budget.window),
-                            seconds(wait)
-                        ),
-                    ));
-                }
-            };
-            let token = self.inner.tokens.token(force_refresh).await?;
+            let mut permit = self.acquire_permit().await?;
+            let (request, client_request_id) = self.build_request(&call, force_refresh).await?;
             force_refresh = false;
-            let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                GraphError::new(
-                    GraphErrorKind::Unauthorized,
-                    "The access token contains characters that cannot be sent.",
-                )
-            })?;
-            auth.set_sensitive(true);
-            let prefer = match call.max_page_size {
-                Some(n) => format!("IdType=\"ImmutableId\", odata.maxpagesize={n}"),
-                None => "IdType=\"ImmutableId\"".to_string(),
-            };
-            let request = self
-                .inner
-                .http
-                .request(call.method.clone(), call.url.clone())
-                .map_err(|r| refused(&r))?;
-            let mut request = request
-                .header(header::AUTHORIZATION, auth)
-                .header("Prefer", prefer)
-                .header("client-request-id", uuid::Uuid::new_v4().to_string())
-                .header(header::ACCEPT, "application/json");
-            if let Some(body) = call.body {
-                request = request.json(body);
-            }
             self.stats_lock().requests += 1;
             self.inner.slot.mark_sent(&mut permit);
-            let sent = tokio::time::timeout(settings.timeout, request.send()).await;
-            let response = match sent {
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) => {
+            let response = match self.exchange(request, &label, &client_request_id).await {
+                Ok(response) => response,
+                Err(failure) => {
                     drop(permit);
-                    // The resolver refused the host's address: never worth a retry.
-                    if let Some(r) = Refused::find_in(&e) {
-                        return Err(refused(r));
-                    }
-                    let error = network_error(e);
-                    self.retry_or_fail(&label, &call.method, attempt, error, None)
-                        .await?;
-                    attempt += 1;
-                    continue;
-                }
-                Err(_) => {
-                    drop(permit);
-                    let error = network(format!(
-                        "Graph did not answer within {}.",
-                        seconds(settings.timeout)
-                    ));
+                    let error = match failure {
+                        SendFailure::Transient(error) => error,
+                        SendFailure::Refused(error) => return Err(error),
+                    };
                     self.retry_or_fail(&label, &call.method, attempt, error, None)
                         .await?;
                     attempt += 1;
                     continue;
                 }
             };
-            let request_id = response
-                .headers()
-                .get("request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            if request_id.is_some() {
-                self.stats_lock().last_request_id = request_id.clone();
-            }
-            let status = response.status().as_u16();
+            let request_id = self.note_request_id(&response);
             if response.status().is_success() {
                 return Ok(Answer { response, permit });
             }
-            let retry_after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()));
-            let body = read_capped(response, ERROR_BODY_LIMIT, settings.timeout)
-                .await
-                .unwrap_or_default();
+            let (status, error, retry_after) = self.read_failure(response, request_id).await;
             drop(permit);
-            let mut error = errors::from_response(status, &body, request_id);
-            if !self.inner.echo_errors {
-                error = error.withhold_remote_text();
-            }
 
             if status == 401
                 && !refreshed
@@ -429,24 +347,157 @@ impl GraphClient {
                 continue;
             }
             if matches!(status, 429 | 503 | 504) {
-                self.stats_lock().throttled += 1;
-                if status == 429 {
-                    let pause = retry_after
-                        .unwrap_or_else(|| {
-                            backoff(settings.base_backoff, settings.max_backoff, attempt)
-                        })
-                        .min(settings.max_backoff);
-                    // Exchange throttles the mailbox, not the request: everyone waits.
-                    self.inner
-                        .slot
-                        .pause_until(tokio::time::Instant::now() + pause);
-                }
+                self.note_throttled(status, retry_after, attempt);
                 self.retry_or_fail(&label, &call.method, attempt, error, retry_after)
                     .await?;
                 attempt += 1;
                 continue;
             }
             return Err(error);
+        }
+    }
+
+    /// Waits for a permit to send to this mailbox; an error when its request budget would
+    /// make the wait longer than `budget_wait_limit`.
+    async fn acquire_permit(&self) -> Result<Permit, GraphError> {
+        let settings = &self.inner.settings;
+        let acquired = self
+            .inner
+            .slot
+            .acquire(self.inner.global.as_ref(), settings.budget_wait_limit)
+            .await;
+        acquired.map_err(|wait| {
+            let budget = settings.mailbox_budget.unwrap_or(RequestBudget::OUTLOOK);
+            GraphError::new(
+                GraphErrorKind::Throttled,
+                format!(
+                    "Mailport has sent this mailbox the {} Graph requests it allows \
+                     itself per {} (Microsoft's limit); the next may go in {}.",
+                    budget.requests,
+                    seconds(budget.window),
+                    seconds(wait)
+                ),
+            )
+        })
+    }
+
+    /// The request with a (fresh when `force_refresh`) access token, immutable ids, the page
+    /// size, a `client-request-id` (returned too, for the log) and the body.
+    async fn build_request(
+        &self,
+        call: &Call<'_>,
+        force_refresh: bool,
+    ) -> Result<(reqwest::RequestBuilder, String), GraphError> {
+        let token = self.inner.tokens.token(force_refresh).await?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            GraphError::new(
+                GraphErrorKind::Unauthorized,
+                "The access token contains characters that cannot be sent.",
+            )
+        })?;
+        auth.set_sensitive(true);
+        let prefer = match call.max_page_size {
+            Some(n) => format!("IdType=\"ImmutableId\", odata.maxpagesize={n}"),
+            None => "IdType=\"ImmutableId\"".to_string(),
+        };
+        let request = self
+            .inner
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .map_err(|r| refused(&r))?;
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let mut request = request
+            .header(header::AUTHORIZATION, auth)
+            .header("Prefer", prefer)
+            .header("client-request-id", &client_request_id)
+            .header(header::ACCEPT, "application/json");
+        if let Some(body) = call.body {
+            request = request.json(body);
+        }
+        Ok((request, client_request_id))
+    }
+
+    /// Sends the request within the timeout, and records the exchange (debug line with
+    /// Graph's ids, metrics) whatever its end.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        label: &str,
+        client_request_id: &str,
+    ) -> Result<reqwest::Response, SendFailure> {
+        let timeout = self.inner.settings.timeout;
+        let started = std::time::Instant::now();
+        let sent = tokio::time::timeout(timeout, request.send()).await;
+        let answered = sent.as_ref().ok().and_then(|r| r.as_ref().ok());
+        observe::exchange(
+            &self.inner.http,
+            label,
+            client_request_id,
+            started.elapsed(),
+            answered,
+        );
+        match sent {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => match Refused::find_in(&e) {
+                Some(r) => Err(SendFailure::Refused(refused(r))),
+                None => Err(SendFailure::Transient(network_error(e))),
+            },
+            Err(_) => Err(SendFailure::Transient(network(format!(
+                "Graph did not answer within {}.",
+                seconds(timeout)
+            )))),
+        }
+    }
+
+    /// Keeps the answer's `request-id` (Microsoft support asks for it) in the stats.
+    fn note_request_id(&self, response: &reqwest::Response) -> Option<String> {
+        let request_id = response
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if request_id.is_some() {
+            self.stats_lock().last_request_id = request_id.clone();
+        }
+        request_id
+    }
+
+    /// A failed answer: its status, its error (remote text withheld unless echoing is on)
+    /// and its `Retry-After`.
+    async fn read_failure(
+        &self,
+        response: reqwest::Response,
+        request_id: Option<String>,
+    ) -> (u16, GraphError, Option<Duration>) {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = read_capped(response, ERROR_BODY_LIMIT, self.inner.settings.timeout)
+            .await
+            .unwrap_or_default();
+        let mut error = errors::from_response(status, &body, request_id);
+        if !self.inner.echo_errors {
+            error = error.withhold_remote_text();
+        }
+        (status, error, retry_after)
+    }
+
+    /// Counts a throttling answer (429, 503, 504); after a 429 the whole mailbox pauses for
+    /// its `Retry-After` (or the backoff), since Exchange throttles the mailbox, not the
+    /// request.
+    fn note_throttled(&self, status: u16, retry_after: Option<Duration>, attempt: u32) {
+        let settings = &self.inner.settings;
+        self.stats_lock().throttled += 1;
+        if status == 429 {
+            let pause = retry_after
+                .unwrap_or_else(|| backoff(settings.base_backoff, settings.max_backoff, attempt))
+                .min(settings.max_backoff);
+            self.inner
+                .slot
+                .pause_until(tokio::time::Instant::now() + pause);
         }
     }
 

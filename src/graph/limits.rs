@@ -13,10 +13,27 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use tokio::time::Instant;
 
-use super::client::RequestBudget;
+/// So many requests in any sliding window of `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestBudget {
+    pub requests: usize,
+    pub window: Duration,
+}
+
+impl RequestBudget {
+    /// Microsoft's: 10,000 requests per 10 minutes per app and mailbox. The window is a
+    /// second longer here: Exchange counts a request when it arrives, a little after we send
+    /// it, so a window as long as Exchange's would let the 10,001st in a moment too early.
+    pub const OUTLOOK: RequestBudget = RequestBudget {
+        requests: 10_000,
+        window: Duration::from_secs(601),
+    };
+}
 
 /// The shared registry: one semaphore per (Graph host, mailbox), plus an optional global cap.
 #[derive(Clone, Default)]

@@ -13,7 +13,6 @@ use super::answers::network_error;
 use super::client::{Call, GraphClient};
 use super::errors::{GraphError, GraphErrorKind};
 use super::folders::require_id;
-use crate::store::blobs::BlobWriter;
 
 /// What the importer needs before deciding to download a message.
 const LIST_SELECT: &str = "id,subject,receivedDateTime,internetMessageId,isRead,from";
@@ -70,15 +69,9 @@ pub enum DeltaCursor<'a> {
     Link(&'a str),
 }
 
-/// Where `$value` bytes go, chunk by chunk (a [`BlobWriter`], or a `Vec<u8>` in tests).
+/// Where `$value` bytes go, chunk by chunk (the importer's blob writer, or a `Vec<u8>` in tests).
 pub trait ValueSink: Send {
     fn write_chunk(&mut self, chunk: &[u8]) -> impl Future<Output = std::io::Result<()>> + Send;
-}
-
-impl ValueSink for BlobWriter {
-    async fn write_chunk(&mut self, chunk: &[u8]) -> std::io::Result<()> {
-        self.write(chunk).await
-    }
 }
 
 impl ValueSink for Vec<u8> {

@@ -12,14 +12,17 @@
 //! - [`links`]: the SSRF guard for nextLink/deltaLink.
 //! - [`limits`]: per-mailbox concurrency shared across clients.
 //! - [`retry_after`]: parsing `Retry-After`.
+//! - `observe`: request ids in the debug log, and the app's metrics.
 
 mod answers;
 pub mod client;
 pub mod errors;
 pub mod folders;
+mod http;
 pub mod limits;
 pub mod links;
 pub mod messages;
+mod observe;
 pub mod retry_after;
 mod target;
 
@@ -28,5 +31,6 @@ pub use client::{
 };
 pub use errors::{GraphError, GraphErrorKind};
 pub use folders::Folder;
+pub use http::build_graph_http_client;
 pub use messages::{DeltaCursor, DeltaPage, MessageMeta, MessagePage, ValueSink};
 pub use target::MailboxTarget;

@@ -2,10 +2,10 @@
 //! words what is wrong when something is.
 
 use super::Importer;
-use super::run::{Stop, check_credential, client_for};
+use super::progress::Stop;
+use super::run::{check_credential, client_for};
 use crate::graph::{GraphClient, GraphError, GraphErrorKind, GraphSettings};
 use crate::store::accounts::Account;
-use crate::store::credentials;
 
 /// What Test connection found.
 #[derive(Debug, Clone, Default)]
@@ -22,31 +22,10 @@ pub struct Diagnosis {
 }
 
 pub async fn test_connection(importer: &Importer, account: &Account) -> Diagnosis {
-    if let Err(stop) = check_credential(importer, account).await {
-        return match stop {
-            Stop::Credential { detail, .. } => Diagnosis {
-                title: "No access token".into(),
-                details: vec![detail],
-                credential_id: Some(account.credential_id.clone()),
-                ..Diagnosis::default()
-            },
-            Stop::Graph(e) => Diagnosis {
-                title: "Mailport could not check the credential".into(),
-                details: vec![e.to_string()],
-                ..Diagnosis::default()
-            },
-            Stop::Storage(message) => Diagnosis {
-                title: "Mailport could not check the credential".into(),
-                details: vec![crate::prose::sentence(message)],
-                ..Diagnosis::default()
-            },
-            Stop::Cancelled => Diagnosis {
-                title: "Mailport is shutting down".into(),
-                details: vec!["Try again when Mailport runs again.".into()],
-                ..Diagnosis::default()
-            },
-        };
-    }
+    let checked = match check_credential(importer, account).await {
+        Ok(checked) => checked,
+        Err(stop) => return diagnose_stop(account, stop),
+    };
     // One message is all the probe lists; and a person is waiting for the answer, so it
     // does not queue for minutes behind an import that has used the request budget up.
     let settings = GraphSettings {
@@ -54,13 +33,41 @@ pub async fn test_connection(importer: &Importer, account: &Account) -> Diagnosi
         budget_wait_limit: Some(std::time::Duration::from_secs(5)),
         ..importer.settings.graph.clone()
     };
-    let client = match client_for(importer, account, settings) {
+    let client_id = checked.credential.client_id.as_str();
+    let client = match client_for(importer, account, settings, Some(checked.token)) {
         Ok(c) => c,
-        Err(e) => return explain(importer, account, e).await,
+        Err(e) => return explain(client_id, account, e),
     };
     match probe(&client, account).await {
         Ok(d) => d,
-        Err(e) => explain(importer, account, e).await,
+        Err(e) => explain(client_id, account, e),
+    }
+}
+
+/// A credential check that stopped before any Graph request.
+fn diagnose_stop(account: &Account, stop: Stop) -> Diagnosis {
+    match stop {
+        Stop::Credential { detail, .. } => Diagnosis {
+            title: "No access token".into(),
+            details: vec![detail],
+            credential_id: Some(account.credential_id.clone()),
+            ..Diagnosis::default()
+        },
+        Stop::Graph(e) => Diagnosis {
+            title: "Mailport could not check the credential".into(),
+            details: vec![e.to_string()],
+            ..Diagnosis::default()
+        },
+        Stop::Storage(message) => Diagnosis {
+            title: "Mailport could not check the credential".into(),
+            details: vec![crate::prose::sentence(message.to_string())],
+            ..Diagnosis::default()
+        },
+        Stop::Cancelled => Diagnosis {
+            title: "Mailport is shutting down".into(),
+            details: vec!["Try again when Mailport runs again.".into()],
+            ..Diagnosis::default()
+        },
     }
 }
 
@@ -99,7 +106,7 @@ fn mailbox_label(account: &Account) -> String {
     }
 }
 
-async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagnosis {
+fn explain(client_id: &str, account: &Account, e: GraphError) -> Diagnosis {
     let mailbox = mailbox_label(account);
     let about: Vec<String> = e
         .code
@@ -116,12 +123,6 @@ async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagn
             about.join(", ")
         )
     };
-    let client_id = credentials::get(&importer.db, &account.credential_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.client_id)
-        .unwrap_or_else(|| "<client id>".into());
     let mut d = Diagnosis::default();
     match &e.kind {
         GraphErrorKind::AccessPolicy => {

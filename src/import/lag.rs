@@ -1,5 +1,5 @@
 //! Poll lag, the scheduler's health signal, computed in one place for the accounts list,
-//! `GET /api/v1/accounts`, `/healthz` (and metrics later).
+//! `GET /api/v1/accounts`, `/healthz` and `/metrics`.
 //!
 //! An account's lag is how late its polling is: while it waits past its due time, how long
 //! it has waited so far; otherwise how late its last poll started. A poll is late when it

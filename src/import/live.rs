@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::Importer;
-use super::run::Progress;
+use super::progress::Progress;
 use crate::store::runs::RunSummary;
 
 /// A run going on, as [`Importer::live_run`] returns it.

@@ -9,11 +9,17 @@
 //! evenly and shows in [`lag`], nothing starves. Microsoft's per-mailbox limits hold
 //! whatever the concurrency, in [`crate::graph::limits`].
 
+mod blob_sink;
+mod ctx;
+mod delta;
 pub mod diagnose;
 pub mod lag;
 pub mod live;
+mod message;
+mod observe;
 pub mod parser;
 pub mod post_action;
+pub mod progress;
 pub mod rederive;
 pub mod run;
 pub mod token_source;
@@ -25,16 +31,18 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
+use crate::clock::now;
 use crate::graph::{GraphErrorKind, GraphSettings, MailboxLimits};
 use crate::oauth::TokenService;
-use crate::store::accounts::{self, Account};
+use crate::store::Db;
+use crate::store::accounts::{self, Account, AccountStatus};
 use crate::store::blobs::BlobStore;
-use crate::store::runs::{self, RunSummary};
+use crate::store::runs::{self, RunOutcome, RunSummary};
 use crate::store::schedule::{self, PollRecord};
-use crate::store::{Db, now};
 use lag::LagOverview;
-use run::{Progress, Stop};
+use progress::{Progress, Stop};
 
 /// Tunables of the importer.
 #[derive(Debug, Clone)]
@@ -121,7 +129,7 @@ pub struct Inner {
     /// Parses stored messages one at a time on its own thread: bounds memory.
     pub parser: parser::ParserThread,
     /// Records imported messages, several per WAL sync.
-    pub committer: crate::store::messages::Committer,
+    pub committer: crate::store::committer::Committer,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -163,7 +171,7 @@ pub enum RunError {
 
 /// The account's status as a run left it.
 struct Concluded {
-    status: String,
+    status: AccountStatus,
     detail: Option<String>,
     throttled_until: Option<i64>,
 }
@@ -185,7 +193,7 @@ impl Importer {
         let extra = Arc::new(Semaphore::new(settings.extra_requested_runs));
         Importer {
             inner: Arc::new(Inner {
-                committer: crate::store::messages::Committer::start(db.clone()),
+                committer: crate::store::committer::Committer::start(db.clone()),
                 db,
                 blobs,
                 tokens,
@@ -239,6 +247,18 @@ impl Importer {
             }
         }
         self.wake.notify_one();
+    }
+
+    /// A credential was repaired (a new sign-in, token or client secret): its enabled
+    /// accounts that waited for consent or for a valid client are ready again and run at
+    /// once. Returns the ids of the accounts resumed.
+    pub async fn resume_accounts(&self, credential_id: &str) -> sqlx::Result<Vec<String>> {
+        let resumed = accounts::credential_repaired(&self.db, credential_id).await?;
+        for id in &resumed {
+            tracing::info!(account = %id, credential = %credential_id, "credential repaired; resuming imports");
+            self.request_run(id);
+        }
+        Ok(resumed)
     }
 
     /// Accounts were created, changed or deleted: the dispatcher looks again at once.
@@ -366,7 +386,8 @@ impl Importer {
         let me = self.clone();
         self.tracker.spawn(async move {
             let id = guard.id.clone();
-            match me.run_marked(guard, due_at).await {
+            let run = me.run_marked(guard, due_at);
+            match run.instrument(observe::run_span(&id)).await {
                 Ok(_) => {}
                 Err(RunError::Database(e)) => {
                     // The poll could not be recorded, so the account is still due: hold the
@@ -426,7 +447,9 @@ impl Importer {
         let guard = self
             .mark_running(id)
             .ok_or_else(|| RunError::AlreadyRunning(id.to_string()))?;
-        self.run_marked(guard, None).await
+        self.run_marked(guard, None)
+            .instrument(observe::run_span(id))
+            .await
     }
 
     /// A run of an account already marked as running; `due_at` for a scheduled poll.
@@ -452,14 +475,14 @@ impl Importer {
         let result = run::run(self, &account, &self.shutdown, &progress).await;
         let (summary, delta_link) = progress.take_parts();
         let (summary, concluded) = self.conclude(&account, result, summary).await?;
-        let next_due_at = match summary.outcome.as_str() {
+        let next_due_at = match summary.outcome {
             // Not polled while its credential is dead: the key button repairs it.
-            _ if concluded.status == "needs_consent" => None,
+            _ if concluded.status == AccountStatus::NeedsConsent => None,
             // Cut short by shutdown: its work resumes at once after the restart.
-            "cancelled" => account.next_due_at,
+            RunOutcome::Cancelled => account.next_due_at,
             // A backlog: due again now, so it goes on as soon as the accounts already due
             // had their turn (oldest-due first keeps it from delaying them).
-            "ok" if summary.capped => Some(now()),
+            RunOutcome::Ok if summary.capped => Some(now()),
             _ => Some(
                 (started_at + account.poll_interval).max(concluded.throttled_until.unwrap_or(0)),
             ),
@@ -471,9 +494,9 @@ impl Importer {
                 started_at,
                 lag_ms: due_at.map(|due| (started_ms - due * 1000).max(0)),
                 finished_at: now(),
-                outcome: &summary.outcome,
+                outcome: summary.outcome,
                 imported: summary.imported,
-                status: &concluded.status,
+                status: concluded.status,
                 status_detail: concluded.detail.as_deref(),
                 throttled_until: concluded.throttled_until,
                 next_due_at,
@@ -492,6 +515,8 @@ impl Importer {
             )
             .await?;
         }
+        let took = Duration::from_millis(u64::try_from(now_ms() - started_ms).unwrap_or(0));
+        observe::run_finished(self, id, &summary, took);
         // Only now: until the account and the run log hold the final counts, the screens
         // read them here.
         drop(shown);
@@ -521,38 +546,38 @@ impl Importer {
         let mut s = summary;
         let (status, detail, throttled_until) = match result {
             Ok(()) => {
-                s.outcome = "ok".into();
+                s.outcome = RunOutcome::Ok;
                 let detail = (s.failed > 0 || s.post_action_failures > 0).then(|| {
                     format!(
                         "{} messages failed and {} post-import actions failed; they are retried.",
                         s.failed, s.post_action_failures
                     )
                 });
-                ("ok", detail, None)
+                (AccountStatus::Ok, detail, None)
             }
             Err(Stop::Cancelled) => {
-                s.outcome = "cancelled".into();
+                s.outcome = RunOutcome::Cancelled;
                 s.error_message =
                     Some("Mailport was shutting down; the next run goes on from here.".into());
-                (account.status.as_str(), account.status_detail.clone(), None)
+                (account.status, account.status_detail.clone(), None)
             }
             Err(Stop::Credential { status, detail }) => {
-                s.outcome = "error".into();
+                s.outcome = RunOutcome::Error;
                 s.error_code = Some(status.to_string());
                 s.error_message = Some(detail.clone());
                 (status, Some(detail), None)
             }
             Err(Stop::Storage(msg)) => {
-                s.outcome = "error".into();
+                s.outcome = RunOutcome::Error;
                 s.error_code = Some("storage".into());
                 s.error_message = Some(format!(
                     "{} The mailbox was left untouched.",
-                    crate::prose::sentence(msg)
+                    crate::prose::sentence(msg.to_string())
                 ));
-                ("error", s.error_message.clone(), None)
+                (AccountStatus::Error, s.error_message.clone(), None)
             }
             Err(Stop::Graph(e)) => {
-                s.outcome = "error".into();
+                s.outcome = RunOutcome::Error;
                 s.error_code = e.code.clone().or(Some(e.kind.as_str().to_string()));
                 s.error_message = Some(e.message.clone());
                 if e.request_id.is_some() {
@@ -560,7 +585,7 @@ impl Importer {
                 }
                 match e.kind {
                     GraphErrorKind::Throttled => (
-                        "throttled",
+                        AccountStatus::Throttled,
                         Some(format!("Graph kept throttling this mailbox. {}", e.message)),
                         Some(now() + self.settings.throttle_pause.as_secs() as i64),
                     ),
@@ -569,16 +594,20 @@ impl Importer {
                             .await?;
                         let status = cred
                             .map(|c| account_status_for(c.stored_status()))
-                            .unwrap_or("error");
+                            .unwrap_or(AccountStatus::Error);
                         (status, Some(e.to_string()), None)
                     }
-                    _ => ("error", Some(e.to_string()), None),
+                    _ => (AccountStatus::Error, Some(e.to_string()), None),
                 }
             }
         };
-        let status = if account.enabled { status } else { "disabled" };
+        let status = if account.enabled {
+            status
+        } else {
+            AccountStatus::Disabled
+        };
         let concluded = Concluded {
-            status: status.to_string(),
+            status,
             detail,
             throttled_until,
         };
@@ -597,11 +626,11 @@ fn until_unix(t: i64) -> Duration {
 
 /// The account status that names a credential's problem: "needs consent" sends the admin
 /// to the key button, "invalid client" to the client secret.
-fn account_status_for(credential: crate::store::credentials::TokenStatus) -> &'static str {
-    use crate::store::credentials::TokenStatus;
+fn account_status_for(credential: crate::oauth::credential::TokenStatus) -> AccountStatus {
+    use crate::oauth::credential::TokenStatus;
     match credential {
-        TokenStatus::NeedsConsent => "needs_consent",
-        TokenStatus::InvalidClient => "invalid_client",
-        _ => "error",
+        TokenStatus::NeedsConsent => AccountStatus::NeedsConsent,
+        TokenStatus::InvalidClient => AccountStatus::InvalidClient,
+        _ => AccountStatus::Error,
     }
 }

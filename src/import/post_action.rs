@@ -1,11 +1,10 @@
 //! The post-import action (move, mark read, delete or keep), applied only to messages that
 //! are stored and committed. A failure is counted and retried by the next run.
 
-use super::Importer;
-use super::run::{Handled, RunCtx, Stop, short, storage};
+use super::progress::{Handled, Progress, Stop, short, storage};
 use crate::graph::{GraphClient, GraphErrorKind};
 use crate::store::accounts::{self, Account, AfterImport};
-use crate::store::messages;
+use crate::store::{Db, messages};
 
 /// The post-import action, with the destination folder resolved once per run.
 pub enum PostAction {
@@ -17,7 +16,7 @@ pub enum PostAction {
 
 impl PostAction {
     pub(super) async fn prepare(
-        importer: &Importer,
+        db: &Db,
         account: &Account,
         client: &GraphClient,
     ) -> Result<Self, Stop> {
@@ -30,7 +29,7 @@ impl PostAction {
                             .ensure_folder_path(&account.move_to)
                             .await
                             .map_err(Stop::Graph)?;
-                        accounts::set_folder_ids(&importer.db, &account.id, None, Some(&folder.id))
+                        accounts::set_folder_ids(db, &account.id, None, Some(&folder.id))
                             .await
                             .map_err(storage)?;
                         folder.id
@@ -45,13 +44,14 @@ impl PostAction {
     }
 
     /// Applies the action to a STORED message. A failure is counted and retried next run.
-    pub(super) async fn apply(&self, ctx: &RunCtx<'_>, message_id: i64, graph_id: &str) -> Handled {
-        let RunCtx {
-            importer,
-            client,
-            progress,
-            ..
-        } = *ctx;
+    pub(super) async fn apply(
+        &self,
+        db: &Db,
+        client: &GraphClient,
+        progress: &Progress,
+        message_id: i64,
+        graph_id: &str,
+    ) -> Handled {
         let result = match self {
             PostAction::Move { folder_id } => {
                 client.move_message(graph_id, folder_id).await.map(|_| ())
@@ -67,7 +67,7 @@ impl PostAction {
         };
         match result {
             Ok(()) => {
-                if let Err(e) = messages::mark_post_action_done(&importer.db, message_id).await {
+                if let Err(e) = messages::mark_post_action_done(db, message_id).await {
                     progress.update(|s| s.post_action_failures += 1);
                     progress.log(format!("post-action applied but not recorded: {e}"));
                 }

@@ -18,11 +18,13 @@ pub struct CredentialTokens {
 }
 
 impl CredentialTokens {
-    pub fn new(service: TokenService, credential_id: String) -> Self {
+    /// `first`: a token the caller already holds (from the credential check), used while
+    /// fresh so that the first request does not read the credential again.
+    pub fn new(service: TokenService, credential_id: String, first: Option<AccessToken>) -> Self {
         CredentialTokens {
             service,
             credential_id,
-            last: Mutex::new(None),
+            last: Mutex::new(first),
         }
     }
 }

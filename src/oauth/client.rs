@@ -14,11 +14,10 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::credential::{ClientAuth, RecordedError, TokenStatus};
 use super::error::{AadErrorResponse, GrantContext, TokenFailure, classify};
-use crate::config::HttpSettings;
 use crate::crypto::Secret;
 use crate::outbound::{HostPolicy, OutboundClient, REFUSED_CODE, Use, is_microsoft_host};
-use crate::store::credentials::{ClientAuth, RecordedError, TokenStatus};
 
 /// The id_token rides along in the token response when `openid` was requested.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +84,33 @@ pub enum HttpError {
     Refused(String),
 }
 
+/// Limits for requests to the token endpoint; its two timeouts also bound Graph requests
+/// (the app hands them to `graph::build_graph_http_client`). `config` aggregates it.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Largest token-endpoint response body we read.
+    pub max_token_response_bytes: usize,
+    /// How often a transient token-endpoint failure (5xx, network) is tried in total.
+    pub token_attempts: u32,
+    /// First backoff delay between those attempts; doubles each time.
+    pub token_retry_base: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_token_response_bytes: 256 * 1024,
+            token_attempts: 3,
+            token_retry_base: Duration::from_millis(500),
+        }
+    }
+}
+
 /// The client for the token endpoint, built by the outbound host policy: no redirects (a
 /// redirect from a token endpoint is an SSRF vector, not a feature), timeouts, and only
 /// hosts the policy allows, checked again after DNS resolution.
@@ -97,22 +123,6 @@ pub fn build_http_client(
         reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
-            .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION"))),
-    )?)
-}
-
-/// The client for Graph, built by the outbound host policy: no redirects, and connect and
-/// read timeouts but no overall timeout, since a large `$value` download may rightly take
-/// long while bytes keep coming.
-pub fn build_graph_http_client(
-    settings: &HttpSettings,
-    hosts: &HostPolicy,
-) -> anyhow::Result<OutboundClient> {
-    Ok(hosts.client(
-        Use::Graph,
-        reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .read_timeout(settings.timeout)
             .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION"))),
     )?)
 }

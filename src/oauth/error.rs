@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::credentials::{RecordedError, TokenStatus};
+use super::credential::{RecordedError, TokenStatus};
 
 /// The token endpoint's error JSON, with Microsoft's extra fields (error_codes, trace_id, …).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-use crate::store::credentials::Account;
+use super::credential::SignedIn;
 
 #[derive(Debug, Deserialize)]
 struct Claims {
@@ -23,11 +23,11 @@ struct Claims {
 }
 
 /// The account claims of a JWT, or None if it is not a readable JWT.
-pub fn account_from_id_token(jwt: &str) -> Option<Account> {
+pub fn account_from_id_token(jwt: &str) -> Option<SignedIn> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let claims: Claims = serde_json::from_slice(&bytes).ok()?;
-    Some(Account {
+    Some(SignedIn {
         username: claims.preferred_username,
         name: claims.name,
         tid: claims.tid,

@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::config::HttpSettings;
+use super::client::HttpSettings;
+use super::credential::{GrantType, RecordedError, SignedIn, TokenStatus};
 use crate::crypto::{MasterKey, Secret};
 use crate::outbound::{HostPolicy, OutboundClient};
 use crate::store::Db;
-use crate::store::credentials::{
-    self, Account, Credential, GrantType, NewTokens, RecordedError, RefreshTokenUpdate, TokenStatus,
-};
+use crate::store::credentials::{self, Credential, NewTokens, RefreshTokenUpdate};
 
 use super::client::{ClientConfig, IssuedTokens, TokenRequester};
 use super::error::TokenFailure;
@@ -31,7 +30,7 @@ pub struct AccessToken {
 impl AccessToken {
     /// Still usable for at least the refresh margin.
     pub fn is_fresh(&self) -> bool {
-        self.expires_at - crate::store::now() > REFRESH_MARGIN_SECS
+        self.expires_at - crate::clock::now() > REFRESH_MARGIN_SECS
     }
 }
 
@@ -88,13 +87,10 @@ impl TokenService {
 
     /// The client settings of a credential, with its secret decrypted.
     pub fn client_config(&self, cred: &Credential) -> Result<ClientConfig, TokenFailure> {
-        let secret = match &cred.client_secret {
-            Some(blob) => self
-                .key
-                .decrypt_string(&credentials::secret_context(&cred.id), blob)
-                .map_err(|e| TokenFailure::NotUsable(e.to_string()))?,
-            None => Secret::default(),
-        };
+        let secret = cred
+            .open_client_secret(&self.key)
+            .map_err(|e| TokenFailure::NotUsable(e.to_string()))?
+            .unwrap_or_default();
         Ok(ClientConfig {
             client_id: cred.client_id.clone(),
             client_secret: secret,
@@ -119,9 +115,17 @@ impl TokenService {
     /// Like [`Self::access_token`], with the token's expiry, so a caller making many
     /// requests can keep it instead of asking the database each time.
     pub async fn fresh_token(&self, id: &str) -> Result<AccessToken, TokenFailure> {
-        if let Some(token) = self.cached_token(&self.load(id).await?, REFRESH_MARGIN_SECS)? {
+        self.fresh_token_for(&self.load(id).await?).await
+    }
+
+    /// Like [`Self::fresh_token`], for a credential the caller has just read: a fresh
+    /// stored token is handed out without reading the row again. A refresh reads it again
+    /// under the credential's lock, since someone may have refreshed meanwhile.
+    pub async fn fresh_token_for(&self, cred: &Credential) -> Result<AccessToken, TokenFailure> {
+        if let Some(token) = self.cached_token(cred, REFRESH_MARGIN_SECS)? {
             return Ok(token);
         }
+        let id = cred.id.as_str();
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
         // Someone may have refreshed while we waited for the lock.
@@ -182,19 +186,18 @@ impl TokenService {
     ) -> Result<Option<AccessToken>, TokenFailure> {
         let expires_at = match (cred.stored_status(), cred.expires_at) {
             (TokenStatus::Valid | TokenStatus::InvalidClient, Some(exp))
-                if exp - crate::store::now() > margin =>
+                if exp - crate::clock::now() > margin =>
             {
                 exp
             }
             _ => return Ok(None),
         };
-        let Some(blob) = &cred.access_token else {
+        let Some(secret) = cred
+            .open_access_token(&self.key)
+            .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?
+        else {
             return Ok(None);
         };
-        let secret = self
-            .key
-            .decrypt_string(&credentials::access_token_context(&cred.id), blob)
-            .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?;
         Ok(Some(AccessToken { secret, expires_at }))
     }
 
@@ -221,20 +224,23 @@ impl TokenService {
                 self.requester().client_credentials(&cfg, &cred.scope).await
             }
             GrantType::AuthorizationCode => {
-                let Some(blob) = &cred.refresh_token else {
+                let Some(refresh) = cred
+                    .open_refresh_token(&self.key)
+                    .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?
+                else {
                     return Err(TokenFailure::NotUsable(format!(
                         "Credential {} has no refresh token: press its key button and sign in.",
                         cred.id
                     )));
                 };
-                let refresh = self
-                    .key
-                    .decrypt_string(&credentials::refresh_token_context(&cred.id), blob)
-                    .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?;
                 self.requester().refresh(&cfg, &refresh, &cred.scope).await
             }
         };
-        self.store_outcome(cred, result, None).await
+        self.store_outcome(cred, result, None).await?;
+        if let Some(metrics) = self.http.metrics() {
+            metrics.token_refreshed(&cred.id);
+        }
+        Ok(())
     }
 
     /// Requests a client-credentials token now (the key button), whatever the stored one.
@@ -297,19 +303,13 @@ impl TokenService {
             .unwrap_or(DEFAULT_LIFETIME_SECS);
         let refresh_token = match (cred.grant_type(), &issued.refresh_token) {
             (GrantType::ClientCredentials, _) => RefreshTokenUpdate::Clear,
-            (_, Some(rt)) => RefreshTokenUpdate::Replace(
-                self.key
-                    .encrypt_str(&credentials::refresh_token_context(&cred.id), rt.expose()),
-            ),
+            (_, Some(rt)) => RefreshTokenUpdate::Replace(rt.clone()),
             (_, None) => RefreshTokenUpdate::Keep,
         };
         let tokens = NewTokens {
-            access_token: self.key.encrypt_str(
-                &credentials::access_token_context(&cred.id),
-                issued.access_token.expose(),
-            ),
+            access_token: issued.access_token.clone(),
             refresh_token,
-            expires_at: crate::store::now() + lifetime,
+            expires_at: crate::clock::now() + lifetime,
             granted_scope: issued.scope.clone(),
             pin_tenant: match &sign_in {
                 Some(ExpectedTenant::Pinned(None)) => account.as_ref().and_then(|a| a.tid.clone()),
@@ -317,7 +317,7 @@ impl TokenService {
             },
             account,
         };
-        credentials::save_tokens(&self.db, &cred.id, tokens)
+        credentials::save_tokens(&self.db, &self.key, &cred.id, tokens)
             .await
             .map_err(db_error)?;
         tracing::info!(credential = %cred.id, expires_in = lifetime, "stored new tokens");
@@ -332,6 +332,9 @@ impl TokenService {
             _ => None,
         };
         tracing::warn!(credential = %cred.id, error = ?failure.to_string(), "token request failed");
+        if let Some(metrics) = self.http.metrics() {
+            metrics.token_failed(&cred.id);
+        }
         if let Err(e) =
             credentials::record_error(&self.db, &cred.id, status, &failure.recorded()).await
         {
@@ -351,7 +354,7 @@ fn db_error(e: sqlx::Error) -> TokenFailure {
 fn signed_in_account(
     expected: &ExpectedTenant,
     issued: &IssuedTokens,
-) -> Result<Account, TokenFailure> {
+) -> Result<SignedIn, TokenFailure> {
     let account = issued
         .id_token
         .as_deref()

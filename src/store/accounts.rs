@@ -3,9 +3,26 @@
 
 use serde::Serialize;
 
+use super::runs::RunOutcome;
 use super::{Db, now};
 
-/// What happens to a message in the mailbox once it is stored.
+super::text_column!(AfterImport {
+    Move,
+    MarkRead,
+    Delete,
+    Keep
+});
+super::text_column!(AccountStatus {
+    Ok,
+    Error,
+    NeedsConsent,
+    InvalidClient,
+    Disabled,
+    Throttled
+});
+
+/// What happens to a message in the mailbox once it is stored. Stored as snake_case text;
+/// a row holding any other text fails to load, naming it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AfterImport {
@@ -47,9 +64,52 @@ impl AfterImport {
     }
 }
 
+/// An enabled account not polled successfully for this many poll intervals gets a warning
+/// (status filter `stale`, the lag overview's `stale` count).
+pub const STALE_AFTER_INTERVALS: i64 = 3;
+
+/// An account's import status, as stored in `email_accounts.status` and shown as its badge.
+/// Stored as snake_case text; a row holding any other text fails to load, naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// The last run ended well (or the account was never run).
+    Ok,
+    /// The last run failed; `status_detail` says why.
+    Error,
+    /// Its credential needs a new sign-in (the key button): not polled until repaired.
+    NeedsConsent,
+    /// Its credential's client secret was rejected: not polled until a new one is entered.
+    InvalidClient,
+    /// Switched off by the administrator.
+    Disabled,
+    /// Graph kept throttling the mailbox: paused until `throttled_until`.
+    Throttled,
+}
+
+impl AccountStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Ok => "ok",
+            AccountStatus::Error => "error",
+            AccountStatus::NeedsConsent => "needs_consent",
+            AccountStatus::InvalidClient => "invalid_client",
+            AccountStatus::Disabled => "disabled",
+            AccountStatus::Throttled => "throttled",
+        }
+    }
+}
+
+impl std::fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The editable settings of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub struct AccountSettings {
     pub id: String,
     pub description: String,
     pub mailbox: String,
@@ -70,7 +130,7 @@ pub struct Account {
     pub mailbox: String,
     pub folder: String,
     pub credential_id: String,
-    after_import: String,
+    after_import: AfterImport,
     pub move_to: String,
     pub graph_url: String,
     pub poll_interval: i64,
@@ -78,7 +138,7 @@ pub struct Account {
     pub enabled: bool,
     pub import_since: Option<i64>,
     pub max_message_bytes: i64,
-    pub status: String,
+    pub status: AccountStatus,
     pub status_detail: Option<String>,
     pub throttled_until: Option<i64>,
     pub folder_id: Option<String>,
@@ -89,13 +149,12 @@ pub struct Account {
     pub updated_at: i64,
     /// When the account is next due (unix seconds); `None` while parked for consent.
     pub next_due_at: Option<i64>,
-    /// What the last poll left; see [`super::schedule`].
+    /// What the last poll left; see `store::schedule`.
     pub last_poll_started_at: Option<i64>,
     /// How late the last poll started, in milliseconds after its due time.
     pub last_poll_lag_ms: Option<i64>,
     pub last_poll_finished_at: Option<i64>,
-    /// `ok`, `error` or `cancelled`.
-    pub last_poll_outcome: Option<String>,
+    pub last_poll_outcome: Option<RunOutcome>,
     /// The start of the last poll that ended `ok`.
     pub last_success_at: Option<i64>,
     /// The end of the last poll that imported something.
@@ -105,11 +164,10 @@ pub struct Account {
 
 impl Account {
     pub fn after_import(&self) -> AfterImport {
-        // The CHECK constraint keeps other values out; keep is the harmless fallback.
-        AfterImport::parse(&self.after_import).unwrap_or(AfterImport::Keep)
+        self.after_import
     }
-    pub fn settings(&self) -> Settings {
-        Settings {
+    pub fn settings(&self) -> AccountSettings {
+        AccountSettings {
             id: self.id.clone(),
             description: self.description.clone(),
             mailbox: self.mailbox.clone(),
@@ -149,7 +207,7 @@ pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Account>> {
 }
 
 /// Creates an account; it is due at once. `db` is the pool or a transaction.
-pub async fn insert(db: impl sqlx::any::AnyExecutor<'_>, s: &Settings) -> sqlx::Result<()> {
+pub async fn insert(db: impl sqlx::any::AnyExecutor<'_>, s: &AccountSettings) -> sqlx::Result<()> {
     let t = now();
     sqlx::query(
         "INSERT INTO email_accounts (id, description, mailbox, folder, credential_id, after_import,
@@ -168,7 +226,11 @@ pub async fn insert(db: impl sqlx::any::AnyExecutor<'_>, s: &Settings) -> sqlx::
     .bind(s.poll_interval)
     .bind(i64::from(s.enabled))
     .bind(s.import_since)
-    .bind(if s.enabled { "ok" } else { "disabled" })
+    .bind(if s.enabled {
+        AccountStatus::Ok
+    } else {
+        AccountStatus::Disabled
+    })
     .bind(t)
     .execute(db)
     .await
@@ -179,7 +241,10 @@ pub async fn insert(db: impl sqlx::any::AnyExecutor<'_>, s: &Settings) -> sqlx::
 /// cached folder ids and the delta cursor no longer apply and are cleared. An enabled
 /// account becomes due at once (a parked one too), so a change shows its effect in the next
 /// seconds. `db` is the pool or a transaction.
-pub async fn update(db: impl sqlx::any::AnyExecutor<'_>, s: &Settings) -> sqlx::Result<bool> {
+pub async fn update(
+    db: impl sqlx::any::AnyExecutor<'_>,
+    s: &AccountSettings,
+) -> sqlx::Result<bool> {
     let n = sqlx::query(
         "UPDATE email_accounts SET
             folder_id = CASE WHEN mailbox = $3 AND folder = $4 AND graph_url = $8 AND credential_id = $5 THEN folder_id ELSE NULL END,
@@ -231,7 +296,7 @@ pub async fn using_credential(db: &Db, credential_id: &str) -> sqlx::Result<Vec<
 pub async fn set_status(
     db: &Db,
     id: &str,
-    status: &str,
+    status: AccountStatus,
     detail: Option<&str>,
     throttled_until: Option<i64>,
 ) -> sqlx::Result<()> {
@@ -314,7 +379,7 @@ pub async fn credential_repaired(db: &Db, credential_id: &str) -> sqlx::Result<V
 
 /// The statuses the accounts list filters by: the five stored ones (with "needs consent" as
 /// the screens show it: also when the account's credential needs consent) and `stale`, an
-/// enabled account not polled successfully for [`super::schedule::STALE_AFTER_INTERVALS`]
+/// enabled account not polled successfully for [`STALE_AFTER_INTERVALS`]
 /// poll intervals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {
@@ -403,7 +468,7 @@ fn push_filter<'a>(b: &mut Builder<'a>, f: &'a ListFilter, now: i64) {
             b.push(" AND enabled = 1 AND COALESCE(last_success_at, created_at) < ")
                 .push_bind(now)
                 .push(" - poll_interval * ")
-                .push_bind(super::schedule::STALE_AFTER_INTERVALS);
+                .push_bind(STALE_AFTER_INTERVALS);
         }
         Some(s) => {
             b.push(" AND status = ")

@@ -1,77 +1,30 @@
-//! OAuth2 credentials and the tokens they hold. Secret columns hold ciphertexts only;
-//! encryption happens in the caller with `crypto::MasterKey` and the `*_context` names below.
+//! OAuth2 credentials and the tokens they hold. Secret columns hold ciphertexts only. The
+//! repository speaks [`Secret`]s at its edge: it encrypts what it writes and decrypts what
+//! it is asked for with the `crypto::MasterKey` passed in, under the `*_context` names
+//! below, so that no caller handles a ciphertext.
 
-use serde::Serialize;
+pub use crate::oauth::credential::{ClientAuth, GrantType, RecordedError, SignedIn, TokenStatus};
 
 use super::{Db, now};
+use crate::crypto::{DecryptError, MasterKey, Secret};
 
-/// The grant a credential uses, as stored and as posted by the form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantType {
+super::text_column!(GrantType {
     AuthorizationCode,
-    ClientCredentials,
-}
-
-impl GrantType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::AuthorizationCode => "authorization_code",
-            GrantType::ClientCredentials => "client_credentials",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "authorization_code" => Some(GrantType::AuthorizationCode),
-            "client_credentials" => Some(GrantType::ClientCredentials),
-            _ => None,
-        }
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            GrantType::AuthorizationCode => "Authorization code",
-            GrantType::ClientCredentials => "Client credentials",
-        }
-    }
-}
-
-/// What the token of a credential is good for right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenStatus {
+    ClientCredentials
+});
+super::text_column!(ClientAuth { Post, Basic });
+super::text_column!(TokenStatus {
     None,
     Valid,
     Expired,
     NeedsConsent,
     InvalidClient,
-    Error,
-}
-
-impl TokenStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenStatus::None => "none",
-            TokenStatus::Valid => "valid",
-            TokenStatus::Expired => "expired",
-            TokenStatus::NeedsConsent => "needs_consent",
-            TokenStatus::InvalidClient => "invalid_client",
-            TokenStatus::Error => "error",
-        }
-    }
-    fn parse_stored(s: &str) -> Self {
-        match s {
-            "valid" => TokenStatus::Valid,
-            "needs_consent" => TokenStatus::NeedsConsent,
-            "invalid_client" => TokenStatus::InvalidClient,
-            "error" => TokenStatus::Error,
-            _ => TokenStatus::None,
-        }
-    }
-}
+    Error
+});
 
 /// The editable settings of a credential (everything on the form but the secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub struct CredentialSettings {
     pub id: String,
     pub description: String,
     pub grant_type: GrantType,
@@ -82,45 +35,21 @@ pub struct Settings {
     pub client_auth: ClientAuth,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// `client_secret_post`: client id and secret in the form body (Microsoft's usual).
-    Post,
-    /// HTTP Basic (RFC 6749 §2.3.1).
-    Basic,
-}
-
-impl ClientAuth {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientAuth::Post => "post",
-            ClientAuth::Basic => "basic",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "post" | "" => Some(ClientAuth::Post),
-            "basic" => Some(ClientAuth::Basic),
-            _ => None,
-        }
-    }
-}
-
 /// A credential row, secrets still encrypted.
 #[derive(Clone, sqlx::FromRow)]
 pub struct Credential {
     pub id: String,
     pub description: String,
-    grant_type: String,
+    grant_type: GrantType,
     pub authorization_url: String,
     pub access_token_url: String,
     pub client_id: String,
     pub client_secret: Option<Vec<u8>>,
     pub scope: String,
-    client_auth: String,
+    client_auth: ClientAuth,
     pub created_at: i64,
     pub updated_at: i64,
-    token_status: String,
+    token_status: TokenStatus,
     pub access_token: Option<Vec<u8>>,
     pub refresh_token: Option<Vec<u8>>,
     pub expires_at: Option<i64>,
@@ -151,14 +80,14 @@ impl std::fmt::Debug for Credential {
 
 impl Credential {
     pub fn grant_type(&self) -> GrantType {
-        GrantType::parse(&self.grant_type).unwrap_or(GrantType::ClientCredentials)
+        self.grant_type
     }
     pub fn client_auth(&self) -> ClientAuth {
-        ClientAuth::parse(&self.client_auth).unwrap_or(ClientAuth::Post)
+        self.client_auth
     }
     /// The stored status, with `valid` turned into `expired` once the access token ran out.
     pub fn status_at(&self, now: i64) -> TokenStatus {
-        let stored = TokenStatus::parse_stored(&self.token_status);
+        let stored = self.token_status;
         match (stored, self.expires_at) {
             (TokenStatus::Valid, Some(exp)) if exp <= now => TokenStatus::Expired,
             _ => stored,
@@ -169,10 +98,10 @@ impl Credential {
     }
     /// The status as stored, before the expiry check.
     pub fn stored_status(&self) -> TokenStatus {
-        TokenStatus::parse_stored(&self.token_status)
+        self.token_status
     }
-    pub fn settings(&self) -> Settings {
-        Settings {
+    pub fn settings(&self) -> CredentialSettings {
+        CredentialSettings {
             id: self.id.clone(),
             description: self.description.clone(),
             grant_type: self.grant_type(),
@@ -186,6 +115,38 @@ impl Credential {
     pub fn has_refresh_token(&self) -> bool {
         self.refresh_token.is_some()
     }
+    /// The client secret, decrypted; `None` when none is stored.
+    pub fn open_client_secret(&self, key: &MasterKey) -> Result<Option<Secret>, DecryptError> {
+        open(
+            key,
+            &secret_context(&self.id),
+            self.client_secret.as_deref(),
+        )
+    }
+    /// The stored access token, decrypted; `None` when none is stored.
+    pub fn open_access_token(&self, key: &MasterKey) -> Result<Option<Secret>, DecryptError> {
+        open(
+            key,
+            &access_token_context(&self.id),
+            self.access_token.as_deref(),
+        )
+    }
+    /// The stored refresh token, decrypted; `None` when none is stored.
+    pub fn open_refresh_token(&self, key: &MasterKey) -> Result<Option<Secret>, DecryptError> {
+        open(
+            key,
+            &refresh_token_context(&self.id),
+            self.refresh_token.as_deref(),
+        )
+    }
+}
+
+fn open(
+    key: &MasterKey,
+    context: &str,
+    blob: Option<&[u8]>,
+) -> Result<Option<Secret>, DecryptError> {
+    blob.map(|b| key.decrypt_string(context, b)).transpose()
 }
 
 /// Encryption contexts: a ciphertext only decrypts in the row and column it was made for.
@@ -219,7 +180,15 @@ pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Credential>> {
         .await
 }
 
-pub async fn insert(db: &Db, s: &Settings, secret: Option<Vec<u8>>) -> sqlx::Result<()> {
+/// Creates a credential; `secret` is encrypted here. Fails with a unique violation when
+/// the id is taken (see [`super::UniqueViolationExt`]).
+pub async fn insert(
+    db: &Db,
+    key: &MasterKey,
+    s: &CredentialSettings,
+    secret: Option<&Secret>,
+) -> sqlx::Result<()> {
+    let secret = secret.map(|v| key.encrypt_str(&secret_context(&s.id), v.expose()));
     let t = now();
     sqlx::query(
         "INSERT INTO credentials (id, description, grant_type, authorization_url, access_token_url,
@@ -248,10 +217,12 @@ pub async fn insert(db: &Db, s: &Settings, secret: Option<Vec<u8>>) -> sqlx::Res
 /// are dropped. A new secret clears an `invalid_client` status.
 pub async fn update(
     db: &Db,
-    s: &Settings,
-    secret: Option<Vec<u8>>,
+    key: &MasterKey,
+    s: &CredentialSettings,
+    secret: Option<&Secret>,
     reset_tokens: bool,
 ) -> sqlx::Result<bool> {
+    let secret = secret.map(|v| key.encrypt_str(&secret_context(&s.id), v.expose()));
     let mut tx = db.begin().await?;
     let old_url: Option<String> =
         sqlx::query_scalar("SELECT access_token_url FROM credentials WHERE id = $1")
@@ -308,35 +279,26 @@ pub async fn delete(db: &Db, id: &str) -> sqlx::Result<bool> {
         > 0)
 }
 
-/// The signed-in account, from the id_token.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Account {
-    pub username: Option<String>,
-    pub name: Option<String>,
-    pub tid: Option<String>,
-    pub oid: Option<String>,
-}
-
 /// What to do with the stored refresh token when new tokens arrive.
 #[derive(Debug)]
 pub enum RefreshTokenUpdate {
-    /// Store this rotated (encrypted) refresh token.
-    Replace(Vec<u8>),
+    /// Store this rotated refresh token.
+    Replace(Secret),
     /// The server sent none: keep what we have.
     Keep,
     /// This grant has no refresh token (client credentials).
     Clear,
 }
 
-/// New tokens, already encrypted.
+/// New tokens, in the clear: [`save_tokens`] encrypts them.
 #[derive(Debug)]
 pub struct NewTokens {
-    pub access_token: Vec<u8>,
+    pub access_token: Secret,
     pub refresh_token: RefreshTokenUpdate,
     pub expires_at: i64,
     pub granted_scope: Option<String>,
     /// Replaces the stored account when present (a new sign-in).
-    pub account: Option<Account>,
+    pub account: Option<SignedIn>,
     /// Pins this tenant when the credential has no pin yet (its first sign-in).
     pub pin_tenant: Option<String>,
 }
@@ -344,9 +306,17 @@ pub struct NewTokens {
 /// Stores new tokens and marks the credential valid, in ONE statement: the rotated refresh
 /// token can never be lost while the access token is kept (peers lose mail after 90 days
 /// that way).
-pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<bool> {
+pub async fn save_tokens(
+    db: &Db,
+    key: &MasterKey,
+    id: &str,
+    tokens: NewTokens,
+) -> sqlx::Result<bool> {
     let (refresh_mode, refresh_blob) = match tokens.refresh_token {
-        RefreshTokenUpdate::Replace(blob) => ("replace", Some(blob)),
+        RefreshTokenUpdate::Replace(rt) => (
+            "replace",
+            Some(key.encrypt_str(&refresh_token_context(id), rt.expose())),
+        ),
         RefreshTokenUpdate::Keep => ("keep", None),
         RefreshTokenUpdate::Clear => ("clear", None),
     };
@@ -366,7 +336,7 @@ pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<b
          WHERE id = $1",
     )
     .bind(id)
-    .bind(tokens.access_token)
+    .bind(key.encrypt_str(&access_token_context(id), tokens.access_token.expose()))
     .bind(refresh_mode)
     .bind(refresh_blob)
     .bind(tokens.expires_at)
@@ -382,15 +352,6 @@ pub async fn save_tokens(db: &Db, id: &str, tokens: NewTokens) -> sqlx::Result<b
     .await?
     .rows_affected();
     Ok(n > 0)
-}
-
-/// An error from the token endpoint or the sign-in, as shown to the administrator.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecordedError {
-    /// e.g. `AADSTS70008` or `invalid_grant`.
-    pub code: Option<String>,
-    pub description: String,
-    pub trace_id: Option<String>,
 }
 
 /// Records an error. `status` Some changes the token status (the tokens stay; the key

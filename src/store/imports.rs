@@ -2,7 +2,7 @@
 //! apply or cancel them. Nothing reaches `email_accounts` before [`apply`], which writes the
 //! whole file in one transaction.
 
-use super::accounts::{self, Settings};
+use super::accounts::{self, AccountSettings};
 use super::{Db, now};
 
 /// How long a validated file waits for "Apply" before it is dropped.
@@ -74,8 +74,8 @@ pub async fn delete(db: &Db, id: &str) -> sqlx::Result<bool> {
 pub async fn apply(
     db: &Db,
     id: &str,
-    creates: &[Settings],
-    updates: &[Settings],
+    creates: &[AccountSettings],
+    updates: &[AccountSettings],
 ) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     let claimed = sqlx::query("DELETE FROM account_imports WHERE id = $1")

@@ -60,7 +60,7 @@ pub async fn insert_imported(db: &Db, m: &NewMessage) -> sqlx::Result<(i64, bool
 }
 
 /// Inserts messages in one WAL-synced transaction; their ids in order.
-async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, bool)>> {
+pub(super) async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, bool)>> {
     use sqlx::Connection;
     let mut conn = db.acquire().await?;
     // SQLite: this commit fsyncs its WAL (other writes sync at checkpoints). PostgreSQL
@@ -236,63 +236,6 @@ pub async fn mark_derived(db: &Db, id: i64) -> sqlx::Result<()> {
         .execute(db)
         .await
         .map(|_| ())
-}
-
-/// A message waiting for the group commit, and where its answer goes.
-type Queued = (
-    NewMessage,
-    tokio::sync::oneshot::Sender<Result<(i64, bool), String>>,
-);
-
-/// Most messages committed in one transaction.
-const GROUP_MAX: usize = 64;
-
-/// Group commit for the importer: messages that finish at the same time share one transaction
-/// and so one WAL sync, instead of one sync each.
-#[derive(Clone)]
-pub struct Committer {
-    queue: tokio::sync::mpsc::Sender<Queued>,
-}
-
-impl Committer {
-    /// Starts the committing task (in the current tokio runtime); it ends with the last clone.
-    pub fn start(db: Db) -> Self {
-        let (queue, mut waiting) = tokio::sync::mpsc::channel::<Queued>(GROUP_MAX);
-        tokio::spawn(async move {
-            let mut group = Vec::with_capacity(GROUP_MAX);
-            // Takes whatever has queued up while the previous group was being synced.
-            while waiting.recv_many(&mut group, GROUP_MAX).await > 0 {
-                let (messages, replies): (Vec<NewMessage>, Vec<_>) = group.drain(..).unzip();
-                match insert_group(&db, &messages).await {
-                    Ok(ids) => {
-                        for (reply, id) in replies.into_iter().zip(ids) {
-                            let _ = reply.send(Ok(id));
-                        }
-                    }
-                    // Nothing of the group was written. One at a time, so that one message
-                    // that cannot be stored does not fail the others with it.
-                    Err(_) => {
-                        for (message, reply) in messages.iter().zip(replies) {
-                            let one = insert_imported(&db, message).await;
-                            let _ = reply.send(one.map_err(|e| e.to_string()));
-                        }
-                    }
-                }
-            }
-        });
-        Committer { queue }
-    }
-
-    /// Stores one message (see [`insert_imported`]) together with any others waiting.
-    pub async fn insert(&self, message: NewMessage) -> Result<(i64, bool), String> {
-        let stopped = || "the database writer has stopped".to_string();
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue
-            .send((message, reply))
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
 }
 
 /// Records, once, a message too large to import. It is left in the mailbox.

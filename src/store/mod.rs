@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod blobs;
 pub mod builder;
+pub mod committer;
 pub mod copy;
 pub mod credentials;
 pub mod events;
@@ -289,15 +290,65 @@ pub async fn open(data_dir: &Path, database_url: Option<&DatabaseUrl>) -> anyhow
     }
 }
 
-/// Current unix time in seconds.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+/// Current unix time in seconds; the clock lives in [`crate::clock`].
+pub use crate::clock::now;
 
-/// True when a sqlx error is a UNIQUE constraint violation.
+/// True when a sqlx error is a UNIQUE (or primary key) constraint violation, on SQLite and
+/// PostgreSQL alike (sqlx maps both backends' codes).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+/// Stores a Copy enum as its text through sqlx's `Any` driver: binds `as_str()` and reads the
+/// text back by comparing it with each variant's `as_str()` (the list must be complete). A row holding any other
+/// text fails to load with an error naming the value and the enum, as sqlx's own derive
+/// (per backend, which `Any` cannot use) would.
+///
+/// ```ignore
+/// text_column!(AccountStatus { Ok, Error, Disabled });
+/// ```
+macro_rules! text_column {
+    ($ty:ident { $($variant:ident),+ $(,)? }) => {
+        // Every variant must be listed: a new one fails to compile here until it is.
+        const _: fn($ty) = |v| match v {
+            $($ty::$variant => {})+
+        };
+
+        impl sqlx::Type<sqlx::Any> for $ty {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+
+        impl<'q> sqlx::Encode<'q, sqlx::Any> for $ty {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&self.as_str(), buf)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $ty {
+            fn decode(
+                value: sqlx::any::AnyValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                [$($ty::$variant),+]
+                    .into_iter()
+                    .find(|v| v.as_str() == text)
+                    .ok_or_else(|| {
+                        format!("invalid value {text:?} for enum {}", stringify!($ty)).into()
+                    })
+            }
+        }
+    };
+}
+pub(crate) use text_column;
 
 /// A 0/1 flag column read as `bool` (`#[sqlx(try_from = "super::Flag")]` on a `FromRow`
 /// field). Both schemas keep flags as integers, so that SQL such as `enabled = 1` reads the
@@ -329,5 +380,35 @@ impl<'r> sqlx::Decode<'r, sqlx::Any> for Flag {
             return <bool as sqlx::Decode<sqlx::Any>>::decode(value).map(Flag);
         }
         <i64 as sqlx::Decode<sqlx::Any>>::decode(value).map(|n| Flag(n != 0))
+    }
+}
+
+/// The row could not be written because its unique key (an id or a name) is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the id or name is already taken")]
+pub struct Taken;
+
+/// Tells a taken unique key apart from every other database error, in the manner of
+/// realworld-axum-sqlx's `ResultExt::on_constraint`: the primary key, not a look-up first,
+/// decides whether an id is taken, so there is no race.
+///
+/// ```ignore
+/// match accounts::insert(&db, &settings).await.on_unique_violation()? {
+///     Ok(()) => {}
+///     Err(Taken) => { /* "an account with this id already exists" */ }
+/// }
+/// ```
+pub trait UniqueViolationExt<T> {
+    /// `Ok(Err(Taken))` on a unique violation, `Err` on any other database error.
+    fn on_unique_violation(self) -> sqlx::Result<Result<T, Taken>>;
+}
+
+impl<T> UniqueViolationExt<T> for sqlx::Result<T> {
+    fn on_unique_violation(self) -> sqlx::Result<Result<T, Taken>> {
+        match self {
+            Ok(v) => Ok(Ok(v)),
+            Err(e) if is_unique_violation(&e) => Ok(Err(Taken)),
+            Err(e) => Err(e),
+        }
     }
 }

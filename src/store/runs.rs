@@ -1,12 +1,62 @@
 //! The import run history: one row per run of an account that imported something, failed
 //! or was cut short, with its counts and error; pruned by age and per account.
 
+use serde::Serialize;
+
 use super::{Db, now};
+
+super::text_column!(RunOutcome {
+    Running,
+    Ok,
+    Error,
+    Cancelled
+});
+
+/// How an import run ended, as stored in `import_runs.outcome` and
+/// `email_accounts.last_poll_outcome`. Stored as snake_case text; a row holding any other
+/// text fails to load, naming it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Still going (a run in progress; never stored as a finished run's outcome).
+    #[default]
+    Running,
+    /// Ended well (some messages may still have failed; see the counts).
+    Ok,
+    /// Stopped by an error: credential, Graph or storage.
+    Error,
+    /// Cut short by shutdown.
+    Cancelled,
+}
+
+impl RunOutcome {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Running => "running",
+            RunOutcome::Ok => "ok",
+            RunOutcome::Error => "error",
+            RunOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the stored text, so that `outcome == "ok"` reads as it did.
+impl PartialEq<&str> for RunOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
-    /// ok | error | cancelled
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub listed: i64,
     pub imported: i64,
     pub skipped: i64,
@@ -29,7 +79,7 @@ pub struct Run {
     pub account_id: String,
     pub started_at: i64,
     pub finished_at: Option<i64>,
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub listed: i64,
     pub imported: i64,
     pub skipped: i64,
@@ -48,7 +98,7 @@ impl RunSummary {
     /// retried, failed or was cut short. An empty, error-free poll leaves no row (its
     /// figures go to the account, see [`super::schedule::record_poll`]).
     pub fn is_noteworthy(&self) -> bool {
-        self.outcome != "ok"
+        self.outcome != RunOutcome::Ok
             || self.imported > 0
             || self.too_large > 0
             || self.failed > 0
@@ -92,7 +142,7 @@ pub async fn record(
     .bind(account_id)
     .bind(started_at)
     .bind(now())
-    .bind(&s.outcome)
+    .bind(s.outcome)
     .bind(s.listed)
     .bind(s.imported)
     .bind(s.skipped)

@@ -3,10 +3,10 @@
 //! instances on PostgreSQL can later turn [`due`] into a claim with a per-account lease.
 
 use super::Db;
+use super::accounts::AccountStatus;
+use super::runs::RunOutcome;
 
-/// An enabled account not polled successfully for this many poll intervals gets a warning
-/// (status filter `stale`, the lag overview's `stale` count).
-pub const STALE_AFTER_INTERVALS: i64 = 3;
+pub use super::accounts::STALE_AFTER_INTERVALS;
 
 /// An account waiting to be polled.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -53,10 +53,9 @@ pub struct PollRecord<'a> {
     /// import`, which keep the scheduled polls' figure.
     pub lag_ms: Option<i64>,
     pub finished_at: i64,
-    /// `ok`, `error` or `cancelled`.
-    pub outcome: &'a str,
+    pub outcome: RunOutcome,
     pub imported: i64,
-    pub status: &'a str,
+    pub status: AccountStatus,
     pub status_detail: Option<&'a str>,
     pub throttled_until: Option<i64>,
     /// When the account is due next; `None` parks it until its credential is repaired.

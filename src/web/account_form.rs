@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::credential_form::{Validation, valid_id};
 use crate::outbound::{HostPolicy, Use};
-use crate::store::accounts::{AfterImport, Settings};
+use crate::store::accounts::{AccountSettings, AfterImport};
 use crate::store::credentials::{Credential, GrantType};
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -52,7 +52,7 @@ impl AccountForm {
         }
     }
 
-    pub fn from_settings(s: &Settings) -> Self {
+    pub fn from_settings(s: &AccountSettings) -> Self {
         AccountForm {
             id: s.id.clone(),
             description: s.description.clone(),
@@ -117,7 +117,7 @@ pub fn validate(
     existing_id: Option<&str>,
     credential: Option<&Credential>,
     hosts: &HostPolicy,
-) -> Result<(Settings, Validation), Validation> {
+) -> Result<(AccountSettings, Validation), Validation> {
     let mut v = Validation::default();
     let id = existing_id
         .map(str::to_string)
@@ -235,7 +235,7 @@ pub fn validate(
     };
     match after_import {
         Some(after_import) if v.errors.is_empty() => Ok((
-            Settings {
+            AccountSettings {
                 id,
                 description,
                 mailbox,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 use super::account_form::{AccountForm, validate};
 use super::credential_form::Validation;
 use crate::outbound::HostPolicy;
-use crate::store::accounts::{Account, Settings};
+use crate::store::accounts::{Account, AccountSettings};
 use crate::store::credentials::Credential;
 
 /// Ids that name pages under `/accounts/` and so cannot name an account.
@@ -95,7 +95,7 @@ pub fn check(
     existing: Option<&Account>,
     credentials: &HashMap<String, Credential>,
     hosts: &HostPolicy,
-) -> Result<(Settings, Validation), Validation> {
+) -> Result<(AccountSettings, Validation), Validation> {
     let credential = credentials.get(form.credential_id.trim());
     let result = validate(form, existing.map(|a| a.id.as_str()), credential, hosts);
     if existing.is_none() && is_reserved(&form.id) {

@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::error::{AppError, render};
 use crate::import::diagnose::{Diagnosis, test_connection};
 use crate::store::accounts::StatusFilter;
-use crate::store::{self, accounts, credentials, runs};
+use crate::store::{self, Taken, UniqueViolationExt, accounts, credentials, runs};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -350,18 +350,18 @@ async fn create(
         Err(v) => return invalid(&state, &session, user, None, form, v).await,
     };
     // The primary key, not a look-up first, decides whether the id is taken: no race.
-    if let Err(e) = accounts::insert(&state.db, &settings).await {
-        if store::is_unique_violation(&e) {
-            v.add(
-                "id",
-                format!(
-                    "An email server account with the id {} already exists.",
-                    settings.id
-                ),
-            );
-            return invalid(&state, &session, user, None, form, v).await;
-        }
-        return Err(e.into());
+    if let Err(Taken) = accounts::insert(&state.db, &settings)
+        .await
+        .on_unique_violation()?
+    {
+        v.add(
+            "id",
+            format!(
+                "An email server account with the id {} already exists.",
+                settings.id
+            ),
+        );
+        return invalid(&state, &session, user, None, form, v).await;
     }
     state.importer.accounts_changed();
     tracing::info!(account = %settings.id, by = %user.username, "email server account created");

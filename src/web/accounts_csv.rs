@@ -29,7 +29,7 @@ use super::session::AppSession;
 use crate::app::AppState;
 use crate::error::{AppError, render};
 use crate::outbound::HostPolicy;
-use crate::store::accounts::{self, Account, Settings};
+use crate::store::accounts::{self, Account, AccountSettings};
 use crate::store::credentials::Credential;
 use crate::store::imports;
 
@@ -77,7 +77,7 @@ pub fn import_cell(value: &str) -> &str {
     }
 }
 
-fn settings_row(s: &Settings) -> [String; 11] {
+fn settings_row(s: &AccountSettings) -> [String; 11] {
     [
         s.id.clone(),
         s.description.clone(),
@@ -142,7 +142,7 @@ pub enum Change {
 pub struct RowPlan {
     /// The line of the file (the header is line 1).
     pub line: u64,
-    pub settings: Settings,
+    pub settings: AccountSettings,
     pub change: Change,
     pub warnings: Vec<String>,
 }
@@ -186,7 +186,7 @@ impl Plan {
     }
 }
 
-fn changed_fields(old: &Settings, new: &Settings) -> Vec<&'static str> {
+fn changed_fields(old: &AccountSettings, new: &AccountSettings) -> Vec<&'static str> {
     let (a, b) = (settings_row(old), settings_row(new));
     COLUMNS
         .iter()
@@ -555,13 +555,13 @@ pub async fn apply(
         let page = preview_page(layout, pending.file_name, None, &plan);
         return Ok((StatusCode::CONFLICT, render(&page)?).into_response());
     }
-    let creates: Vec<Settings> = plan
+    let creates: Vec<AccountSettings> = plan
         .rows
         .iter()
         .filter(|r| r.change == Change::Create)
         .map(|r| r.settings.clone())
         .collect();
-    let updates: Vec<Settings> = plan
+    let updates: Vec<AccountSettings> = plan
         .rows
         .iter()
         .filter(|r| matches!(r.change, Change::Update(_)))

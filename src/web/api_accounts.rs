@@ -22,7 +22,7 @@ use crate::error::AppError;
 use crate::import::lag::LagOverview;
 use crate::store::accounts::{self, Account, ListFilter, StatusFilter};
 use crate::store::api_keys::ApiScope;
-use crate::store::{self, credentials, runs};
+use crate::store::{Taken, UniqueViolationExt, credentials, runs};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -338,14 +338,14 @@ async fn insert(state: &AppState, fields: &AccountFields) -> Result<Response, Wr
     let form = fields.apply_to(base_form(None));
     let (settings, v) =
         check(&form, None, &creds, &state.config.hosts).map_err(WriteError::Invalid)?;
-    if let Err(e) = accounts::insert(&state.db, &settings).await {
-        if store::is_unique_violation(&e) {
-            return Err(WriteError::Conflict(format!(
-                "An email server account with the id {} already exists; PUT or PATCH /api/v1/accounts/{} changes it.",
-                settings.id, settings.id
-            )));
-        }
-        return Err(e.into());
+    if let Err(Taken) = accounts::insert(&state.db, &settings)
+        .await
+        .on_unique_violation()?
+    {
+        return Err(WriteError::Conflict(format!(
+            "An email server account with the id {} already exists; PUT or PATCH /api/v1/accounts/{} changes it.",
+            settings.id, settings.id
+        )));
     }
     tracing::info!(account = %settings.id, "email server account created through the API");
     saved(state, &settings.id, StatusCode::CREATED, v.warnings).await

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::outbound::{HostPolicy, Use, origin_of};
-use crate::store::credentials::{ClientAuth, GrantType, Settings};
+use crate::store::credentials::{ClientAuth, CredentialSettings, GrantType};
 
 /// The form as posted. Every field defaults to empty so that a missing field becomes a
 /// validation message, not a 422 from the extractor.
@@ -35,7 +35,7 @@ pub struct CredentialForm {
 }
 
 impl CredentialForm {
-    pub fn from_settings(s: &Settings) -> Self {
+    pub fn from_settings(s: &CredentialSettings) -> Self {
         CredentialForm {
             id: s.id.clone(),
             description: s.description.clone(),
@@ -83,9 +83,9 @@ pub fn valid_id(id: &str) -> bool {
 /// port): the stored secret is never sent to a host it was not entered for.
 pub fn validate(
     form: &CredentialForm,
-    existing: Option<&Settings>,
+    existing: Option<&CredentialSettings>,
     hosts: &HostPolicy,
-) -> Result<(Settings, Validation), Validation> {
+) -> Result<(CredentialSettings, Validation), Validation> {
     let mut v = Validation::default();
     let id = existing
         .map(|e| e.id.clone())
@@ -159,7 +159,7 @@ pub fn validate(
     }
     match (grant_type, client_auth) {
         (Some(grant_type), Some(client_auth)) if v.errors.is_empty() => Ok((
-            Settings {
+            CredentialSettings {
                 id,
                 description,
                 grant_type,

@@ -15,8 +15,9 @@ use super::layout::Layout;
 use super::session::AppSession;
 use super::views::CredentialView;
 use crate::app::AppState;
+use crate::crypto::Secret;
 use crate::error::{AppError, render};
-use crate::store::{self, credentials};
+use crate::store::{Taken, UniqueViolationExt, credentials};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -126,21 +127,18 @@ async fn create(
         Ok(ok) => ok,
         Err(v) => return invalid(&state, &session, user, None, form, v).await,
     };
-    let secret = state.key.encrypt_str(
-        &credentials::secret_context(&settings.id),
-        form.client_secret.expose().trim(),
-    );
+    let secret = Secret::new(form.client_secret.expose().trim().to_string());
     // The primary key, not a look-up first, decides whether the id is taken: no race.
-    if let Err(e) = credentials::insert(&state.db, &settings, Some(secret)).await {
-        if store::is_unique_violation(&e) {
-            let mut v = v;
-            v.errors.insert(
-                "id",
-                format!("A credential with the id {} already exists.", settings.id),
-            );
-            return invalid(&state, &session, user, None, form, v).await;
-        }
-        return Err(e.into());
+    if let Err(Taken) = credentials::insert(&state.db, &state.key, &settings, Some(&secret))
+        .await
+        .on_unique_violation()?
+    {
+        let mut v = v;
+        v.errors.insert(
+            "id",
+            format!("A credential with the id {} already exists.", settings.id),
+        );
+        return invalid(&state, &session, user, None, form, v).await;
     }
     tracing::info!(credential = %settings.id, by = %user.username, "credential created");
     flash_saved(&session, &v, "Credential saved.").await?;
@@ -232,12 +230,15 @@ async fn update(
         || old.client_id != settings.client_id
         || old.scope != settings.scope;
     let secret = form.client_secret.expose().trim();
-    let secret = (!secret.is_empty()).then(|| {
-        state
-            .key
-            .encrypt_str(&credentials::secret_context(&cred.id), secret)
-    });
-    credentials::update(&state.db, &settings, secret, reset_tokens).await?;
+    let secret = (!secret.is_empty()).then(|| Secret::new(secret.to_string()));
+    credentials::update(
+        &state.db,
+        &state.key,
+        &settings,
+        secret.as_ref(),
+        reset_tokens,
+    )
+    .await?;
     // Another token URL may mean another tenant: its first sign-in pins anew.
     let forget_pin =
         form.forget_tenant_pin.is_some() || old.access_token_url != settings.access_token_url;

@@ -106,10 +106,7 @@ fn valid_for(cred: Option<&credentials::Credential>) -> String {
 
 /// A credential got a working token: accounts that waited for it are ready, and run now.
 async fn resume_accounts(state: &AppState, credential_id: &str) -> Result<(), AppError> {
-    for id in crate::store::accounts::credential_repaired(&state.db, credential_id).await? {
-        tracing::info!(account = %id, credential = %credential_id, "credential repaired; resuming imports");
-        state.importer.request_run(&id);
-    }
+    state.importer.resume_accounts(credential_id).await?;
     Ok(())
 }
 

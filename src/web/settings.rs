@@ -22,7 +22,7 @@ use crate::app::AppState;
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::{AppError, render};
 use crate::passwords;
-use crate::store::{self, api_keys, sessions, users};
+use crate::store::{Taken, UniqueViolationExt, api_keys, sessions, users};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -195,13 +195,13 @@ async fn create(
         return render_page(&state, &session, user, None, name, Some(msg), Vec::new()).await;
     };
     let key = format!("mp_{}", random_token(32));
-    match api_keys::create_with_scope(&state.db, &name, &sha256_hex(key.as_bytes()), scope).await {
-        Ok(()) => {}
-        Err(e) if store::is_unique_violation(&e) => {
-            let msg = format!("An API key named {name} already exists. Choose another name.");
-            return render_page(&state, &session, user, None, name, Some(msg), Vec::new()).await;
-        }
-        Err(e) => return Err(e.into()),
+    let hash = sha256_hex(key.as_bytes());
+    if let Err(Taken) = api_keys::create_with_scope(&state.db, &name, &hash, scope)
+        .await
+        .on_unique_violation()?
+    {
+        let msg = format!("An API key named {name} already exists. Choose another name.");
+        return render_page(&state, &session, user, None, name, Some(msg), Vec::new()).await;
     }
     tracing::info!(key = ?name, scope = scope.as_str(), by = %user.username, "API key created");
     // Rendered, not redirected: the key must not pass through the session store.

@@ -273,7 +273,7 @@ impl AccountView {
         let (credential_problem, problem_status) = credential_problem(cred);
         let status = match problem_status {
             Some(s) if a.enabled => s.to_string(),
-            _ => a.status.clone(),
+            _ => a.status.to_string(),
         };
         let (label, time) = match status.as_str() {
             "ok" => ("OK".to_string(), None),
@@ -406,7 +406,7 @@ impl RunView {
         RunView {
             started: TimeView::at(r.started_at),
             finished: r.finished_at.map(TimeView::at),
-            outcome: r.outcome.clone(),
+            outcome: r.outcome.to_string(),
             counts: counts(
                 r.listed,
                 r.imported,
@@ -576,7 +576,7 @@ impl AccountJson {
                 next_due_at: a.next_due_at.filter(|_| a.enabled).and_then(rfc3339),
                 last_started_at: a.last_poll_started_at.and_then(rfc3339),
                 last_finished_at: a.last_poll_finished_at.and_then(rfc3339),
-                last_outcome: a.last_poll_outcome.clone(),
+                last_outcome: a.last_poll_outcome.map(|o| o.to_string()),
                 last_success_at: a.last_success_at.and_then(rfc3339),
                 last_import_at: a.last_import_at.and_then(rfc3339),
                 polls_since_import: a.polls_since_import,
@@ -585,7 +585,7 @@ impl AccountJson {
             last_run: last.map(|r| RunJson {
                 started_at: rfc3339(r.started_at),
                 finished_at: r.finished_at.and_then(rfc3339),
-                outcome: r.outcome.clone(),
+                outcome: r.outcome.to_string(),
                 listed: r.listed,
                 imported: r.imported,
                 skipped: r.skipped,

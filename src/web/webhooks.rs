@@ -19,7 +19,7 @@ use super::webhook_form::{WebhookForm, validate};
 use crate::app::AppState;
 use crate::error::{AppError, render};
 use crate::store::webhooks::{self, Delivery, DeliveryFilter, Endpoint};
-use crate::store::{self, accounts, now};
+use crate::store::{Taken, UniqueViolationExt, accounts, now};
 use crate::webhooks::health::{self, EndpointHealth, EndpointStatus, age};
 use crate::webhooks::sender::{Answer, webhook_id};
 use crate::webhooks::signature::new_secret;
@@ -370,19 +370,19 @@ async fn create(
         .encrypt_str(&webhooks::secret_context(&settings.id), secret.expose());
     // Part of every webhook-id: random, so ids never repeat across endpoints or databases.
     let uid = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
-    if let Err(e) = webhooks::insert(&state.db, &settings, &uid, &blob).await {
-        if store::is_unique_violation(&e) {
-            let mut v = Validation::default();
-            v.add(
-                "id",
-                format!(
-                    "A webhook endpoint with the id {} already exists.",
-                    settings.id
-                ),
-            );
-            return invalid(&state, &session, user, None, form, v).await;
-        }
-        return Err(e.into());
+    if let Err(Taken) = webhooks::insert(&state.db, &settings, &uid, &blob)
+        .await
+        .on_unique_violation()?
+    {
+        let mut v = Validation::default();
+        v.add(
+            "id",
+            format!(
+                "A webhook endpoint with the id {} already exists.",
+                settings.id
+            ),
+        );
+        return invalid(&state, &session, user, None, form, v).await;
     }
     tracing::info!(endpoint = %settings.id, by = %user.username, "webhook endpoint created");
     let endpoint = load(&state, &settings.id).await?;

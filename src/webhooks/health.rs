@@ -1,11 +1,12 @@
 //! How each webhook endpoint is doing, computed in one place for the screen, the JSON API,
-//! `/healthz` (and a future `/metrics`): status, backlog, the age of the oldest undelivered
+//! `/healthz` and `/metrics`: status, backlog, the age of the oldest undelivered
 //! delivery, dead deliveries, last success.
 
 use std::time::Duration;
 
+use crate::clock::now;
+use crate::store::Db;
 use crate::store::webhooks::{self, Endpoint};
-use crate::store::{Db, now};
 
 /// An endpoint's state, most serious first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,12 +21,13 @@ use super::WebhookSettings;
 use super::payload::{Outgoing, PayloadError, PayloadSource};
 use super::policy::check_endpoint_url;
 use super::signature::{secret_key, signature_header};
+use crate::clock::now;
 use crate::crypto::MasterKey;
 use crate::graph::retry_after::parse_retry_after;
 use crate::outbound::{HostPolicy, OutboundClient, Use};
 use crate::store::blobs::BlobStore;
 use crate::store::webhooks::{self, Attempt, DueDelivery, Endpoint, Then};
-use crate::store::{Db, now, outbox};
+use crate::store::{Db, outbox};
 
 /// The first bytes of an answer kept in the attempt log.
 const EXCERPT_BYTES: usize = 1024;

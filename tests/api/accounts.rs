@@ -105,33 +105,22 @@ async fn test_connection_explains_what_is_wrong() {
     assert!(page.contains("Graph is throttling this mailbox"), "{page}");
     app.graph().clear_faults();
 
-    let page = app.get_text("/accounts/acct").await;
-    let mut fields: Vec<(String, String)> = parse_forms(&page)
-        .into_iter()
-        .find(|f| f.action == "/accounts/acct")
-        .unwrap()
-        .fields;
-    fields.retain(|(k, _)| k != "csrf_token" && k != "folder");
-    fields.push(("folder".into(), "Inbox/Nope".into()));
-    let borrowed: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     assert_is_redirect_to(
-        &app.post_form("/accounts/acct", &borrowed).await,
+        &app.resubmit("/accounts/acct", &[("folder", "Inbox/Nope")])
+            .await,
         "/accounts/acct",
     );
     let page = test_connection(&app).await;
     assert!(page.contains("not found"), "{page}");
 
-    fields.retain(|(k, _)| k != "folder" && k != "mailbox");
-    fields.push(("folder".into(), "Inbox".into()));
-    fields.push(("mailbox".into(), "nobody@contoso.onmicrosoft.com".into()));
-    let borrowed: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    app.post_form("/accounts/acct", &borrowed).await;
+    app.resubmit(
+        "/accounts/acct",
+        &[
+            ("folder", "Inbox"),
+            ("mailbox", "nobody@contoso.onmicrosoft.com"),
+        ],
+    )
+    .await;
     assert!(test_connection(&app).await.contains("Mailbox not found"));
 }
 

@@ -12,12 +12,7 @@ use std::process::Command;
 use crate::helpers::{postgres, test_backend_is_postgres};
 
 /// Modules that never open a database; not worth a second run.
-const STORE_FREE: &[&str] = &[
-    "sandbox_identity::",
-    "sandbox_graph::",
-    "graph_client::",
-    "corpus::",
-];
+const STORE_FREE: &[&str] = &["sandbox::", "graph_client::", "corpus::"];
 
 #[test]
 fn every_api_test_also_passes_on_postgresql() {

@@ -139,9 +139,15 @@ async fn importer_and_test_connection_speak_in_sentences_whatever_fails() {
         app.graph().push_faults(specs).unwrap();
         assert_sentences(&app, "acct", case).await;
         app.graph().clear_faults();
-        accounts::set_status(&app.state.db, "acct", "ok", None, None)
-            .await
-            .unwrap();
+        accounts::set_status(
+            &app.state.db,
+            "acct",
+            accounts::AccountStatus::Ok,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     }
 
     // The token endpoint: down, then refusing the secret.

@@ -2,7 +2,9 @@
 //! another port, and a cookie-keeping HTTP client that does not follow redirects.
 //!
 //! Shared by the `api` and `security` test binaries (each includes it as `mod helpers`
-//! through `#[path]`); each binary uses a different part of it.
+//! through `#[path]`); each binary uses a different part of it. Form scraping lives in
+//! `forms`, the walk through the sandbox's sign-in pages in `sandbox_walk`; both are
+//! re-exported here.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -17,9 +19,16 @@ use mailport::sandbox::{self, SandboxConfig, SandboxHandle};
 use mailport::web::ServerLimits;
 use mailport::webhooks::WebhookSettings;
 use reqwest::{Client, Response, StatusCode, header};
-use scraper::{Html, Selector};
 use serde_json::Value;
 use tokio::net::TcpListener;
+
+mod forms;
+mod sandbox_walk;
+
+// Each binary uses a different part of these.
+#[allow(unused_imports)]
+pub use forms::{ParsedForm, form_value, parse_forms};
+pub use sandbox_walk::walk_sandbox;
 
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
@@ -380,138 +389,6 @@ impl TestApp {
     }
 }
 
-/// Follows the sandbox's pages: account picker ("Use another account"), sign-in form,
-/// consent page. Returns the first redirect that leaves the sandbox.
-pub async fn walk_sandbox(
-    client: &Client,
-    start: &str,
-    user: &str,
-    password: &str,
-    accept: bool,
-) -> String {
-    let sandbox_origin = origin(start);
-    let mut response = client.get(start).send().await.expect("authorize");
-    for _ in 0..10 {
-        if response.status().is_redirection() {
-            let next = absolute(&sandbox_origin, &location(&response));
-            if !next.starts_with(&sandbox_origin) {
-                return next;
-            }
-            response = client.get(&next).send().await.expect("follow");
-            continue;
-        }
-        let page = response.text().await.expect("page");
-        let forms = parse_forms(&page);
-        let (action, fields) = if let Some(f) = forms.iter().find(|f| f.has("passwd")) {
-            let mut fields = f.fields.clone();
-            set(&mut fields, "login", user);
-            set(&mut fields, "passwd", password);
-            (f.action.clone(), fields)
-        } else if let Some(f) = forms.iter().find(|f| f.value("action") == Some("another")) {
-            (f.action.clone(), f.fields.clone())
-        } else if let Some(f) = forms
-            .iter()
-            .find(|f| f.buttons.iter().any(|(n, _)| n == "consent"))
-        {
-            let mut fields = f.fields.clone();
-            fields.push((
-                "consent".into(),
-                if accept { "accept" } else { "cancel" }.into(),
-            ));
-            (f.action.clone(), fields)
-        } else if let Some(f) = forms.first() {
-            (f.action.clone(), f.fields.clone())
-        } else {
-            panic!("sandbox page without a form: {page}");
-        };
-        response = client
-            .post(absolute(&sandbox_origin, &action))
-            .form(&fields)
-            .send()
-            .await
-            .expect("sandbox form");
-    }
-    panic!("the sandbox did not redirect back");
-}
-
-fn set(fields: &mut Vec<(String, String)>, name: &str, value: &str) {
-    fields.retain(|(n, _)| n != name);
-    fields.push((name.into(), value.into()));
-}
-
-pub struct ParsedForm {
-    pub action: String,
-    pub fields: Vec<(String, String)>,
-    pub buttons: Vec<(String, String)>,
-}
-
-impl ParsedForm {
-    fn has(&self, name: &str) -> bool {
-        self.fields.iter().any(|(n, _)| n == name)
-    }
-    fn value(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-pub fn parse_forms(page: &str) -> Vec<ParsedForm> {
-    let doc = Html::parse_document(page);
-    let form_sel = Selector::parse("form").expect("sel");
-    let input_sel = Selector::parse("input").expect("sel");
-    let button_sel = Selector::parse("button[name]").expect("sel");
-    let select_sel = Selector::parse("select").expect("sel");
-    let option_sel = Selector::parse("option").expect("sel");
-    doc.select(&form_sel)
-        .map(|f| ParsedForm {
-            action: f.value().attr("action").unwrap_or("").to_string(),
-            // Also selects, with their selected (or first) option, as a browser submits them.
-            fields: f
-                .select(&input_sel)
-                .filter_map(|i| {
-                    let name = i.value().attr("name")?;
-                    Some((
-                        name.to_string(),
-                        i.value().attr("value").unwrap_or("").to_string(),
-                    ))
-                })
-                .chain(f.select(&select_sel).filter_map(|sel| {
-                    let name = sel.value().attr("name")?;
-                    let options: Vec<_> = sel.select(&option_sel).collect();
-                    let chosen = options
-                        .iter()
-                        .find(|o| o.value().attr("selected").is_some())
-                        .or(options.first())?;
-                    Some((
-                        name.to_string(),
-                        chosen.value().attr("value").unwrap_or("").to_string(),
-                    ))
-                }))
-                .collect(),
-            buttons: f
-                .select(&button_sel)
-                .filter_map(|b| {
-                    Some((
-                        b.value().attr("name")?.to_string(),
-                        b.value().attr("value").unwrap_or("").to_string(),
-                    ))
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-/// The value of the first `<input name=…>` on a page.
-pub fn form_value(page: &str, name: &str) -> Option<String> {
-    let doc = Html::parse_document(page);
-    let sel = Selector::parse(&format!("input[name=\"{name}\"]")).ok()?;
-    doc.select(&sel)
-        .next()
-        .map(|i| i.value().attr("value").unwrap_or("").to_string())
-}
-
 pub fn location(r: &Response) -> String {
     r.headers()
         .get(header::LOCATION)
@@ -531,20 +408,6 @@ pub fn assert_is_redirect_to(r: &Response, path: &str) {
         loc == path || loc.ends_with(path),
         "expected a redirect to {path}, got {loc}"
     );
-}
-
-fn origin(url: &str) -> String {
-    let u = url::Url::parse(url).expect("url");
-    format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""))
-        + &u.port().map(|p| format!(":{p}")).unwrap_or_default()
-}
-
-fn absolute(origin: &str, target: &str) -> String {
-    if target.starts_with("http://") || target.starts_with("https://") {
-        target.to_string()
-    } else {
-        format!("{origin}{target}")
-    }
 }
 
 /// The query parameters of a URL.

@@ -195,7 +195,7 @@ impl Sandbox {
 /// A data dir with credential `app` and enabled account `acct` (poll every 10 s).
 pub async fn prepare_data_dir(sandbox: &Sandbox, mode: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let account = accounts::Settings {
+    let account = accounts::AccountSettings {
         poll_interval: 10,
         ..mailport::demo::sandbox_account(
             "acct",

@@ -200,7 +200,7 @@ async fn a_new_token_url_never_takes_the_stored_secret_along() {
         .expect("credential");
     let mut settings = stored.settings();
     settings.access_token_url = format!("{}/other/oauth2/v2.0/token", allowed.url(""));
-    credentials::update(&app.state.db, &settings, None, true)
+    credentials::update(&app.state.db, &app.state.key, &settings, None, true)
         .await
         .expect("update");
     let kept = credentials::get(&app.state.db, "app").await.expect("db");
@@ -209,7 +209,7 @@ async fn a_new_token_url_never_takes_the_stored_secret_along() {
         "same origin"
     );
     settings.access_token_url = to_stranger.clone();
-    credentials::update(&app.state.db, &settings, None, true)
+    credentials::update(&app.state.db, &app.state.key, &settings, None, true)
         .await
         .expect("update");
     let moved = credentials::get(&app.state.db, "app").await.expect("db");
@@ -379,11 +379,8 @@ async fn urls_stored_before_the_policy_are_refused_with_an_explanation_in_the_pa
         GrantType::AuthorizationCode,
     );
     settings.description = "stored before the policy".into();
-    let secret = app
-        .state
-        .key
-        .encrypt_str(&credentials::secret_context("old"), DEMO_CLIENT_SECRET);
-    credentials::insert(&app.state.db, &settings, Some(secret))
+    let secret = mailport::crypto::Secret::new(DEMO_CLIENT_SECRET.to_string());
+    credentials::insert(&app.state.db, &app.state.key, &settings, Some(&secret))
         .await
         .expect("credential");
 
