@@ -56,6 +56,30 @@ pub struct HttpSettings {
     pub token_attempts: u32,
     /// First backoff delay between those attempts; doubles each time.
     pub token_retry_base: Duration,
+    /// This instance's id ([`Config::set_instance_id`]): named in the `User-Agent` of
+    /// every token and Graph request, and the owner of the refresh claims it takes.
+    pub instance_id: String,
+}
+
+impl HttpSettings {
+    /// `Mailport/<version> (instance <id>)`, the `User-Agent` of token and Graph requests.
+    pub fn user_agent(&self) -> String {
+        format!(
+            "Mailport/{} (instance {})",
+            env!("CARGO_PKG_VERSION"),
+            self.instance_id
+        )
+    }
+
+    /// How long a claim to refresh a credential's tokens lasts: longer than every attempt
+    /// of a token request with its backoffs, so that a claim never lapses while its holder
+    /// still waits for an answer.
+    pub fn refresh_claim(&self) -> Duration {
+        let attempts = self.token_attempts.max(1);
+        self.timeout * attempts
+            + self.token_retry_base * (1 << attempts.min(16))
+            + Duration::from_secs(5)
+    }
 }
 
 impl Default for HttpSettings {
@@ -66,6 +90,7 @@ impl Default for HttpSettings {
             max_token_response_bytes: 256 * 1024,
             token_attempts: 3,
             token_retry_base: Duration::from_millis(500),
+            instance_id: crate::instance::default_id(),
         }
     }
 }
@@ -74,7 +99,7 @@ impl Config {
     /// A config with defaults for everything but the listen address and data dir.
     pub fn new(listen: SocketAddr, data_dir: PathBuf, public_url: Option<Url>) -> Self {
         let public_url = public_url.unwrap_or_else(|| default_public_url(listen));
-        Config {
+        let mut config = Config {
             listen,
             data_dir,
             public_url,
@@ -84,7 +109,20 @@ impl Config {
             demo: false,
             hosts: HostPolicy::default(),
             sessions: SessionSettings::default(),
-        }
+        };
+        config.set_instance_id(crate::instance::default_id());
+        config
+    }
+
+    /// This instance's id (`--instance-id`; by default the host name plus a random
+    /// suffix): the owner of its mailbox leases, in its logs and its `User-Agent`.
+    pub fn set_instance_id(&mut self, id: String) {
+        self.http.instance_id = id.clone();
+        self.import.leases.instance_id = id;
+    }
+
+    pub fn instance_id(&self) -> &str {
+        &self.http.instance_id
     }
 
     /// `<public-url>/OAuth2Callback`, the URI to register in Entra ID.

@@ -17,6 +17,8 @@ pub mod error;
 pub mod graph;
 /// The background Graph importer.
 pub mod import;
+/// The id of this instance among several sharing one database.
+pub mod instance;
 /// Parsing raw messages.
 pub mod mime;
 /// The OAuth2 client and token service.

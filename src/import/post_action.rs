@@ -67,9 +67,17 @@ impl PostAction {
         };
         match result {
             Ok(()) => {
-                if let Err(e) = messages::mark_post_action_done(&importer.db, message_id).await {
-                    progress.update(|s| s.post_action_failures += 1);
-                    progress.log(format!("post-action applied but not recorded: {e}"));
+                let fence = importer.leases.fence(&ctx.account.id);
+                match messages::mark_post_action_done(&importer.db, &fence, message_id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        progress.update(|s| s.post_action_failures += 1);
+                        progress.log("post-action applied but not recorded: the mailbox's lease was lost; the new holder finds it done");
+                    }
+                    Err(e) => {
+                        progress.update(|s| s.post_action_failures += 1);
+                        progress.log(format!("post-action applied but not recorded: {e}"));
+                    }
                 }
                 match self {
                     PostAction::Move { .. } | PostAction::Delete => Handled::LeftFolder,

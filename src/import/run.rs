@@ -160,10 +160,11 @@ pub fn client_for(
         graph_url: account.graph_url.clone(),
         mailbox: (!account.mailbox.trim().is_empty()).then(|| account.mailbox.trim().to_string()),
     };
-    let tokens = Arc::new(CredentialTokens::new(
-        importer.tokens.clone(),
-        account.credential_id.clone(),
-    ));
+    let tokens = Arc::new(super::lease::LeaseGate {
+        tokens: CredentialTokens::new(importer.tokens.clone(), account.credential_id.clone()),
+        importer: importer.clone(),
+        account_id: account.id.clone(),
+    });
     GraphClient::new(
         importer.graph_http.clone(),
         &target,
@@ -317,9 +318,13 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
                 progress.log(
                     "the delta token expired; starting a new sync from the last received message",
                 );
-                accounts::set_delta_link(&importer.db, &account.id, None, false)
+                let fence = importer.leases.fence(&account.id);
+                if !accounts::set_delta_link(&importer.db, &fence, &account.id, None, false)
                     .await
-                    .map_err(storage)?;
+                    .map_err(storage)?
+                {
+                    return Err(Stop::Graph(super::lease::lease_lost()));
+                }
                 link = None;
                 restarted = true;
                 continue;
@@ -361,9 +366,13 @@ async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result<(), Stop> 
             progress.complete_round(delta_link);
             return Ok(());
         }
-        accounts::set_delta_link(&importer.db, &account.id, next.as_deref(), done)
+        let fence = importer.leases.fence(&account.id);
+        if !accounts::set_delta_link(&importer.db, &fence, &account.id, next.as_deref(), done)
             .await
-            .map_err(storage)?;
+            .map_err(storage)?
+        {
+            return Err(Stop::Graph(super::lease::lease_lost()));
+        }
         if done {
             return Ok(());
         }
@@ -597,6 +606,10 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         attachment_count: parsed.attachment_count as i64,
         calendar: parsed.calendar,
     };
+    if !importer.leases.may_act(&account.id) {
+        // Downloaded before this instance lost the mailbox: the new holder imports it.
+        return Err(Stop::Graph(super::lease::lease_lost()));
+    }
     let (id, _new) = importer
         .committer
         .insert(new)

@@ -96,7 +96,7 @@ pub fn build_http_client(
         reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
-            .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION"))),
+            .user_agent(settings.user_agent()),
     )?)
 }
 
@@ -112,7 +112,7 @@ pub fn build_graph_http_client(
         reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.timeout)
-            .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION"))),
+            .user_agent(settings.user_agent()),
     )?)
 }
 

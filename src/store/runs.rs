@@ -62,14 +62,16 @@ impl RunSummary {
 const MAX_LOG_LINES: usize = 200;
 
 /// Writes a finished run to the history (one row, written at its end) and drops the
-/// account's oldest rows beyond `keep_per_account`. Returns the run's id.
+/// account's oldest rows beyond `keep_per_account`. Returns the run's id; `None` (nothing
+/// written) when `fence` no longer holds the mailbox's lease.
 pub async fn record(
     db: &Db,
+    fence: &super::leases::Fence,
     account_id: &str,
     started_at: i64,
     s: &RunSummary,
     keep_per_account: i64,
-) -> sqlx::Result<i64> {
+) -> sqlx::Result<Option<i64>> {
     let mut lines: Vec<&str> = s
         .log
         .iter()
@@ -82,6 +84,9 @@ pub async fn record(
         lines.push(&tail);
     }
     let mut tx = db.begin().await?;
+    if !super::leases::lock_fence(&mut tx, fence).await? {
+        return Ok(None);
+    }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO import_runs (account_id, started_at, finished_at, outcome, listed, imported,
             skipped, too_large, failed, post_action_failures, retries, error_code, error_message,
@@ -115,7 +120,7 @@ pub async fn record(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(Some(id))
 }
 
 /// Deletes runs that started before `cutoff` (unix seconds), at most `batch` of them, so
