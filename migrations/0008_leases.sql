@@ -41,3 +41,6 @@ CREATE TABLE instances (
     heartbeat_at_ms  INTEGER NOT NULL,
     version          TEXT    NOT NULL DEFAULT ''
 );
+
+-- Which instance ran a run (the run history shows it).
+ALTER TABLE import_runs ADD COLUMN instance_id TEXT;

@@ -406,3 +406,26 @@ pub fn lease_lost() -> GraphError {
         request_id: None,
     }
 }
+
+/// Which instance imports an account's mailbox, in words for the account page: this one
+/// (importing now or holding the lease), another one holding the lease, or none (`None`).
+pub async fn describe(
+    importer: &super::Importer,
+    account_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let me = importer.leases.instance_id();
+    if importer.is_running(account_id) {
+        return Ok(Some(format!("Importing now on this instance ({me}).")));
+    }
+    let Some(lease) = leases::of_account(&importer.db, account_id).await? else {
+        return Ok(None);
+    };
+    Ok(match lease.owner {
+        Some(owner) if lease.expires_at_ms > now_ms() => Some(if owner == me {
+            format!("Its mailbox is imported by this instance ({me}).")
+        } else {
+            format!("Its mailbox is imported by instance {owner}; this page is served by {me}.")
+        }),
+        _ => None,
+    })
+}

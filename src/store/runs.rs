@@ -41,6 +41,8 @@ pub struct Run {
     pub error_message: Option<String>,
     pub request_id: Option<String>,
     pub log: String,
+    /// The instance that ran it (several instances may share the database).
+    pub instance_id: Option<String>,
 }
 
 impl RunSummary {
@@ -90,8 +92,8 @@ pub async fn record(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO import_runs (account_id, started_at, finished_at, outcome, listed, imported,
             skipped, too_large, failed, post_action_failures, retries, error_code, error_message,
-            request_id, log)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            request_id, log, instance_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          RETURNING id",
     )
     .bind(account_id)
@@ -109,6 +111,7 @@ pub async fn record(
     .bind(&s.error_message)
     .bind(&s.request_id)
     .bind(lines.join("\n"))
+    .bind(&fence.owner)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query(
@@ -138,7 +141,8 @@ pub async fn prune_started_before(db: &Db, cutoff: i64, batch: i64) -> sqlx::Res
 }
 
 const COLUMNS: &str = "id, account_id, started_at, finished_at, outcome, listed, imported, skipped, \
-    too_large, failed, post_action_failures, retries, error_code, error_message, request_id, log";
+    too_large, failed, post_action_failures, retries, error_code, error_message, request_id, log, \
+    instance_id";
 
 pub async fn recent(db: &Db, account_id: &str, limit: i64) -> sqlx::Result<Vec<Run>> {
     sqlx::query_as(&format!(

@@ -211,6 +211,8 @@ struct FormPage {
     presets: &'static [(&'static str, &'static str)],
     runs: Vec<RunView>,
     diagnosis: Option<Diagnosis>,
+    /// Which instance imports the account's mailbox (several may share the database).
+    importer_instance: Option<String>,
 }
 
 impl FormPage {
@@ -254,7 +256,12 @@ async fn form_page(
         ),
         None => (None, Vec::new()),
     };
+    let importer_instance = match existing {
+        Some(a) => crate::import::lease::describe(&state.importer, &a.id).await?,
+        None => None,
+    };
     Ok(FormPage {
+        importer_instance,
         layout: Layout::new(session, Some(user.username), "accounts").await?,
         existing: existing_view,
         form,

@@ -307,6 +307,8 @@ pub struct RunView {
     pub counts: String,
     pub error: Option<String>,
     pub log: String,
+    /// The instance that ran it.
+    pub instance: Option<String>,
 }
 
 impl RunView {
@@ -338,6 +340,7 @@ impl RunView {
             e
         });
         RunView {
+            instance: r.instance_id.clone(),
             started: format_time(r.started_at),
             finished: r.finished_at.map(format_time),
             outcome: r.outcome.clone(),

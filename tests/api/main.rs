@@ -13,6 +13,7 @@ mod graph_client;
 mod helpers;
 mod import;
 mod import_faults;
+mod instances;
 mod mail;
 mod sandbox_graph;
 mod sandbox_identity;

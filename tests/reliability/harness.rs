@@ -254,6 +254,11 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The process id, for SIGSTOP and SIGCONT.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub async fn wait_healthy(&mut self) {
         let url = format!("http://127.0.0.1:{}/healthz", self.port);
         for _ in 0..200 {
