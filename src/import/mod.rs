@@ -489,7 +489,8 @@ impl Importer {
         due_at: Option<i64>,
     ) -> Result<RunSummary, RunError> {
         use tracing::Instrument;
-        let span = tracing::info_span!(
+        // At error level, so that the fields are on every line whatever the filter.
+        let span = tracing::error_span!(
             "import",
             instance = %self.leases.instance_id(),
             account = %guard.id

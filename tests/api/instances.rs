@@ -45,7 +45,7 @@ fn mailport(app: &TestApp, args: &[&str]) -> Command {
 }
 
 impl Instance {
-    /// Instance `id` with 3-second leases.
+    /// Instance `id` with 10-second leases (a loaded machine must not lose them).
     async fn start(app: &TestApp, id: &str) -> Instance {
         let port = free_port();
         let child = mailport(
@@ -57,7 +57,7 @@ impl Instance {
                 "--instance-id",
                 id,
                 "--lease-duration",
-                "3s",
+                "10s",
             ],
         )
         .stdout(Stdio::null())
@@ -224,10 +224,14 @@ async fn mailport_import_refuses_with_code_3_while_another_instance_holds_the_ma
         .spawn()
         .expect("import --wait");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        waiting.try_wait().expect("status").is_none(),
-        "--wait returned while the mailbox was held"
-    );
+    if waiting.try_wait().expect("status").is_some() {
+        let out = waiting.wait_with_output().expect("output");
+        panic!(
+            "--wait returned while the mailbox was held: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     one.terminate().await;
     let out = tokio::task::spawn_blocking(move || waiting.wait_with_output())
         .await

@@ -79,13 +79,13 @@ pub async fn seed_mailbox(sandbox: &Sandbox, user: &str, count: usize, seed: u64
 }
 
 /// A shared database with credential `app` (client credentials) and one enabled account
-/// per `(id, mailbox, mode)`, polled every 5 s.
+/// per `(id, mailbox, mode)`, polled every 10 s.
 pub async fn prepare_shared(sandbox: &Sandbox, accounts: &[(String, String, &str)]) -> SharedDb {
     let data = tempfile::tempdir().expect("tempdir");
     let settings: Vec<accounts::Settings> = accounts
         .iter()
         .map(|(id, user, mode)| accounts::Settings {
-            poll_interval: 5,
+            poll_interval: 10,
             mailbox: user.clone(),
             ..mailport::demo::sandbox_account(
                 id,
