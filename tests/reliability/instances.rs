@@ -471,7 +471,8 @@ async fn three_instances_killed_in_turn_import_every_message_exactly_once() {
     let kills = env_number("MAILPORT_KILLS", 20);
     let per_box = messages.div_ceil(boxes);
     let sandbox = Sandbox::start();
-    create_mailboxes(&sandbox, boxes, 60).await;
+    // About 5 requests a second per mailbox: the import spans most of the kills.
+    create_mailboxes(&sandbox, boxes, 250).await;
     let modes = ["move", "mark_read", "delete"];
     let mut seeded = Vec::new();
     let mut plan = Vec::new();
