@@ -14,6 +14,7 @@ mod helpers;
 mod import;
 mod import_faults;
 mod instances;
+mod leases;
 mod mail;
 mod sandbox_graph;
 mod sandbox_identity;
