@@ -171,6 +171,11 @@ impl Leases {
             .is_some_and(|h| Instant::now() < h.acts_until)
     }
 
+    /// How many runs use a lease right now.
+    pub fn in_use(&self) -> usize {
+        lock(&self.running).len()
+    }
+
     /// How many mailbox leases this instance holds.
     pub fn held_count(&self) -> usize {
         lock(&self.held).len()

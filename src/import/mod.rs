@@ -293,6 +293,12 @@ impl Importer {
         {
             tracing::warn!("import runs did not stop within the grace period");
         }
+        // Runs started outside the scheduler (`run_account`) see the cancellation too; their
+        // leases stay until they recorded their end.
+        let waited = tokio::time::Instant::now();
+        while self.leases.in_use() > 0 && waited.elapsed() < self.settings.shutdown_grace {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         // Another instance takes the mailboxes over at once rather than after the lease.
         self.lease_stop.cancel();
         self.leases.release_all().await;

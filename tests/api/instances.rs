@@ -155,22 +155,21 @@ async fn run_now_on_an_instance_without_the_mailbox_starts_the_run_on_its_holder
         .await
         .expect("run now");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    while mailport::store::messages::count_for_account(&app.state.db, "acct")
-        .await
-        .expect("count")
-        < 5
-    {
+    let run_of = || async {
+        mailport::store::runs::last(&app.state.db, "acct")
+            .await
+            .expect("runs")
+            .filter(|r| r.imported == 5)
+    };
+    while run_of().await.is_none() {
         assert!(
             pressed.elapsed() < Duration::from_secs(15),
             "Run now on instance two did not start a run"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let started_after = pressed.elapsed();
-    let last = mailport::store::runs::last(&app.state.db, "acct")
-        .await
-        .expect("runs")
-        .expect("a run");
+    let done_after = pressed.elapsed();
+    let last = run_of().await.expect("a run");
     assert_eq!(last.instance_id.as_deref(), Some("one"), "ran on the holder");
     assert_eq!(last.imported, 5);
 
@@ -190,8 +189,8 @@ async fn run_now_on_an_instance_without_the_mailbox_starts_the_run_on_its_holder
     );
     drop(one);
     println!(
-        "Run now on instance two: imported on instance one {:.2} s after the press",
-        started_after.as_secs_f64()
+        "Run now on instance two: run on instance one done {:.2} s after the press",
+        done_after.as_secs_f64()
     );
 }
 
