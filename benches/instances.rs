@@ -54,8 +54,8 @@ async fn count_stored(data: &Path) -> i64 {
     let Ok(options) = sqlx::sqlite::SqliteConnectOptions::from_str(&url) else {
         return 0;
     };
-    let Ok(pool) = sqlx::SqlitePool::connect_with(options.busy_timeout(Duration::from_secs(10)))
-        .await
+    let Ok(pool) =
+        sqlx::SqlitePool::connect_with(options.busy_timeout(Duration::from_secs(10))).await
     else {
         return 0;
     };
@@ -68,7 +68,12 @@ async fn count_stored(data: &Path) -> i64 {
 }
 
 /// Imports everything with `instances` instances; returns (messages, seconds).
-async fn scenario(instances: usize, mailboxes: usize, per_mailbox: usize, slots: usize) -> (usize, f64) {
+async fn scenario(
+    instances: usize,
+    mailboxes: usize,
+    per_mailbox: usize,
+    slots: usize,
+) -> (usize, f64) {
     let sandbox = common::start_sandbox();
     let http = reqwest::Client::new();
     let r = http

@@ -76,7 +76,10 @@ struct Held {
 #[derive(Debug)]
 pub enum NotLeased {
     /// Another instance holds the mailbox.
-    HeldElsewhere { owner: String, expires_in_ms: i64 },
+    HeldElsewhere {
+        owner: String,
+        expires_in_ms: i64,
+    },
     /// The account does not exist.
     NoSuchAccount,
     Database(sqlx::Error),

@@ -205,7 +205,7 @@ impl TokenService {
                         self.release_refresh(id).await;
                         Ok(Claimed::Done(token))
                     }
-                    Ok(None) => Ok(Claimed::Refresh(cred)),
+                    Ok(None) => Ok(Claimed::Refresh(Box::new(cred))),
                     Err(e) => {
                         self.release_refresh(id).await;
                         Err(e)
@@ -414,7 +414,7 @@ impl TokenService {
 /// The outcome of [`TokenService::claim_refresh`].
 enum Claimed {
     /// This instance holds the claim and must refresh (then release it).
-    Refresh(Credential),
+    Refresh(Box<Credential>),
     /// A token that serves without a refresh here.
     Done(AccessToken),
 }

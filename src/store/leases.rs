@@ -279,12 +279,13 @@ pub async fn heartbeat(
 
 /// Whether an instance other than `id` beat since `alive_since_ms`.
 pub async fn others_alive(db: &Db, id: &str, alive_since_ms: i64) -> sqlx::Result<bool> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE id <> $1 AND heartbeat_at_ms >= $2")
-            .bind(id)
-            .bind(alive_since_ms)
-            .fetch_one(db)
-            .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM instances WHERE id <> $1 AND heartbeat_at_ms >= $2",
+    )
+    .bind(id)
+    .bind(alive_since_ms)
+    .fetch_one(db)
+    .await?;
     Ok(n > 0)
 }
 

@@ -170,7 +170,11 @@ async fn run_now_on_an_instance_without_the_mailbox_starts_the_run_on_its_holder
     }
     let done_after = pressed.elapsed();
     let last = run_of().await.expect("a run");
-    assert_eq!(last.instance_id.as_deref(), Some("one"), "ran on the holder");
+    assert_eq!(
+        last.instance_id.as_deref(),
+        Some("one"),
+        "ran on the holder"
+    );
     assert_eq!(last.imported, 5);
 
     // Instance two's account page says where the mailbox is imported.
@@ -257,9 +261,7 @@ async fn instances_never_present_one_refresh_token_twice() {
         .unwrap_or(20u64);
     // Fresh for two seconds: the token service refreshes when less than five minutes are left.
     let app = TestApp::signed_in_with(|c| c.access_token_lifetime_secs = 302).await;
-    let r = app
-        .create_credential("me", "authorization_code", &[])
-        .await;
+    let r = app.create_credential("me", "authorization_code", &[]).await;
     assert_is_redirect_to(&r, "/credentials/me");
     app.authorize("me").await;
     seed(&app, 40);
@@ -321,7 +323,10 @@ async fn instances_never_present_one_refresh_token_twice() {
         "too few refreshes to race: {}",
         refreshes.len()
     );
-    assert!(by.len() >= 2, "refreshes came from one instance only: {by:?}");
+    assert!(
+        by.len() >= 2,
+        "refreshes came from one instance only: {by:?}"
+    );
     assert!(
         presented.values().all(|&n| n == 1),
         "a refresh token was presented twice"

@@ -52,7 +52,9 @@ async fn accounts_of_one_mailbox_share_its_lease_and_one_instance_holds_it_until
     assert_ne!(key(&db, "b1").await, a);
 
     let t0 = 1_000_000;
-    let first = leases::claim(&db, &a, "one", t0, t0 + 30_000).await.expect("claim");
+    let first = leases::claim(&db, &a, "one", t0, t0 + 30_000)
+        .await
+        .expect("claim");
     assert_eq!(first, Some(1));
     assert_eq!(
         leases::claim(&db, &a, "two", t0 + 29_999, t0 + 60_000)
@@ -62,7 +64,9 @@ async fn accounts_of_one_mailbox_share_its_lease_and_one_instance_holds_it_until
         "held and not expired"
     );
     // The heartbeat extends it; another instance still cannot have it.
-    let renewed = leases::renew_all(&db, "one", t0 + 60_000).await.expect("renew");
+    let renewed = leases::renew_all(&db, "one", t0 + 60_000)
+        .await
+        .expect("renew");
     assert_eq!(renewed, vec![(a.clone(), 1)]);
     assert_eq!(
         leases::claim(&db, &a, "two", t0 + 45_000, t0 + 90_000)
@@ -78,7 +82,12 @@ async fn accounts_of_one_mailbox_share_its_lease_and_one_instance_holds_it_until
             .expect("claim"),
         Some(2)
     );
-    assert!(leases::renew_all(&db, "one", t0 + 99_000).await.expect("renew").is_empty());
+    assert!(
+        leases::renew_all(&db, "one", t0 + 99_000)
+            .await
+            .expect("renew")
+            .is_empty()
+    );
     // Released: free at once, and the token keeps growing.
     let fence = Fence {
         lease_key: a.clone(),
@@ -99,7 +108,9 @@ async fn writes_that_carry_a_stale_fencing_token_change_nothing() {
     let (_dir, db) = database().await;
     let a = key(&db, "a1").await;
     let now = mailport::import::lease::now_ms();
-    leases::claim(&db, &a, "one", now, now + 30_000).await.expect("claim");
+    leases::claim(&db, &a, "one", now, now + 30_000)
+        .await
+        .expect("claim");
     let stale = Fence {
         lease_key: a.clone(),
         owner: "one".into(),
@@ -141,22 +152,35 @@ async fn writes_that_carry_a_stale_fencing_token_change_nothing() {
         read_updated_at: account.updated_at,
         delta_link: Some("https://graph/delta-stale"),
     };
-    assert!(!schedule::record_poll(&db, &stale, "a1", &poll).await.expect("poll"));
+    assert!(
+        !schedule::record_poll(&db, &stale, "a1", &poll)
+            .await
+            .expect("poll")
+    );
     let summary = runs::RunSummary {
         outcome: "ok".into(),
         imported: 1,
         ..Default::default()
     };
     assert_eq!(
-        runs::record(&db, &stale, "a1", 1, &summary, 100).await.expect("run"),
+        runs::record(&db, &stale, "a1", 1, &summary, 100)
+            .await
+            .expect("run"),
         None
     );
     assert!(runs::recent(&db, "a1", 10).await.expect("runs").is_empty());
     let after = accounts::get(&db, "a1").await.expect("get").expect("a1");
     assert_eq!(after.delta_link.as_deref(), Some("https://graph/current"));
-    assert_eq!(after.last_poll_finished_at, None, "the stale poll left nothing");
+    assert_eq!(
+        after.last_poll_finished_at, None,
+        "the stale poll left nothing"
+    );
 
-    assert!(schedule::record_poll(&db, &current, "a1", &poll).await.expect("poll"));
+    assert!(
+        schedule::record_poll(&db, &current, "a1", &poll)
+            .await
+            .expect("poll")
+    );
     let id = runs::record(&db, &current, "a1", 1, &summary, 100)
         .await
         .expect("run")
@@ -173,12 +197,33 @@ async fn writes_that_carry_a_stale_fencing_token_change_nothing() {
         .execute(&db)
         .await
         .expect("pending");
-    let pending = messages::pending_post_actions(&db, "a1", 10).await.expect("pending");
+    let pending = messages::pending_post_actions(&db, "a1", 10)
+        .await
+        .expect("pending");
     let (message, _) = pending[0].clone();
-    assert!(!messages::mark_post_action_done(&db, &stale, message).await.expect("done"));
-    assert_eq!(messages::pending_post_actions(&db, "a1", 10).await.expect("p").len(), 1);
-    assert!(messages::mark_post_action_done(&db, &current, message).await.expect("done"));
-    assert!(messages::pending_post_actions(&db, "a1", 10).await.expect("p").is_empty());
+    assert!(
+        !messages::mark_post_action_done(&db, &stale, message)
+            .await
+            .expect("done")
+    );
+    assert_eq!(
+        messages::pending_post_actions(&db, "a1", 10)
+            .await
+            .expect("p")
+            .len(),
+        1
+    );
+    assert!(
+        messages::mark_post_action_done(&db, &current, message)
+            .await
+            .expect("done")
+    );
+    assert!(
+        messages::pending_post_actions(&db, "a1", 10)
+            .await
+            .expect("p")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -187,14 +232,22 @@ async fn due_accounts_leave_out_mailboxes_another_instance_holds() {
     let now = mailport::store::now();
     let now_ms = now * 1000;
     let b = key(&db, "b1").await;
-    leases::claim(&db, &b, "two", now_ms, now_ms + 30_000).await.expect("claim");
+    leases::claim(&db, &b, "two", now_ms, now_ms + 30_000)
+        .await
+        .expect("claim");
     let ids = |due: Vec<leases::Due>| due.into_iter().map(|d| d.id).collect::<Vec<_>>();
-    let mine = leases::due(&db, "one", now + 1, now_ms, 10).await.expect("due");
+    let mine = leases::due(&db, "one", now + 1, now_ms, 10)
+        .await
+        .expect("due");
     assert_eq!(ids(mine), ["a1", "a2"]);
-    let theirs = leases::due(&db, "two", now + 1, now_ms, 10).await.expect("due");
+    let theirs = leases::due(&db, "two", now + 1, now_ms, 10)
+        .await
+        .expect("due");
     assert_eq!(ids(theirs), ["a1", "a2", "b1"]);
     // Expired: everyone may claim it.
-    let later = leases::due(&db, "one", now + 1, now_ms + 30_000, 10).await.expect("due");
+    let later = leases::due(&db, "one", now + 1, now_ms + 30_000, 10)
+        .await
+        .expect("due");
     assert_eq!(ids(later), ["a1", "a2", "b1"]);
 }
 
@@ -202,11 +255,33 @@ async fn due_accounts_leave_out_mailboxes_another_instance_holds() {
 async fn one_instance_at_a_time_may_refresh_a_credential() {
     let (_dir, db) = database().await;
     let t = 5_000_000;
-    assert!(leases::claim_refresh(&db, "app", "one", t, t + 60_000).await.expect("claim"));
-    assert!(!leases::claim_refresh(&db, "app", "two", t + 1, t + 60_001).await.expect("claim"));
-    leases::release_refresh(&db, "app", "one").await.expect("release");
-    assert!(leases::claim_refresh(&db, "app", "two", t + 2, t + 60_002).await.expect("claim"));
+    assert!(
+        leases::claim_refresh(&db, "app", "one", t, t + 60_000)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !leases::claim_refresh(&db, "app", "two", t + 1, t + 60_001)
+            .await
+            .expect("claim")
+    );
+    leases::release_refresh(&db, "app", "one")
+        .await
+        .expect("release");
+    assert!(
+        leases::claim_refresh(&db, "app", "two", t + 2, t + 60_002)
+            .await
+            .expect("claim")
+    );
     // A holder that died: its claim expires.
-    assert!(!leases::claim_refresh(&db, "app", "one", t + 3, t + 60_003).await.expect("claim"));
-    assert!(leases::claim_refresh(&db, "app", "one", t + 60_002, t + 120_000).await.expect("claim"));
+    assert!(
+        !leases::claim_refresh(&db, "app", "one", t + 3, t + 60_003)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        leases::claim_refresh(&db, "app", "one", t + 60_002, t + 120_000)
+            .await
+            .expect("claim")
+    );
 }

@@ -55,8 +55,10 @@ pub async fn seed_mailbox(sandbox: &Sandbox, user: &str, count: usize, seed: u64
             "{}/_sandbox/graph/mailboxes/{user}/folders/inbox/generate",
             sandbox.base
         ))
-        .json(&json!({"count": count, "size": 3000, "attachments": 1, "seed": seed,
-            "subject_prefix": format!("{user} {seed}")}))
+        .json(
+            &json!({"count": count, "size": 3000, "attachments": 1, "seed": seed,
+            "subject_prefix": format!("{user} {seed}")}),
+        )
         .send()
         .await
         .expect("seed")
@@ -137,8 +139,8 @@ pub struct Logged {
 }
 
 fn unix(text: &str) -> Option<f64> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()?;
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     Some(t.unix_timestamp_nanos() as f64 / 1e9)
 }
 
@@ -178,10 +180,7 @@ pub async fn graph_log(sandbox: &Sandbox) -> Vec<Logged> {
             Some(Logged {
                 mailbox: e["mailbox"].as_str()?.to_string(),
                 instance: instance_of(e["user_agent"].as_str().unwrap_or_default()),
-                finished: e["finished_at"]
-                    .as_str()
-                    .and_then(unix)
-                    .unwrap_or(received),
+                finished: e["finished_at"].as_str().and_then(unix).unwrap_or(received),
                 received,
             })
         })
@@ -531,7 +530,10 @@ async fn three_instances_killed_in_turn_import_every_message_exactly_once() {
         assert!(shas.contains(&s.sha256), "lost {}", s.internet_message_id);
         assert!(mids.contains(&s.internet_message_id), "lost Message-ID");
     }
-    assert!(stored.iter().all(|m| m.post_action_done), "post-action pending");
+    assert!(
+        stored.iter().all(|m| m.post_action_done),
+        "post-action pending"
+    );
     for (_, user, mode) in &plan {
         let inbox = folder(&sandbox, user, "Inbox").await;
         match *mode {
@@ -551,7 +553,10 @@ async fn three_instances_killed_in_turn_import_every_message_exactly_once() {
         &overlaps[..overlaps.len().min(3)]
     );
     let (presented, twice) = refresh_tokens_presented_twice(&sandbox).await;
-    assert!(twice.is_empty(), "refresh tokens presented twice: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "refresh tokens presented twice: {twice:?}"
+    );
     let instances_seen: HashSet<_> = log.iter().map(|e| e.instance.clone()).collect();
     println!(
         "kill test across instances: {messages} messages in {boxes} mailboxes, 3 instances, {kills} SIGKILLs ({killed_mid_import} during the import), {} instance processes in the Graph log, {} requests, import done in {:.1} s: 0 lost, 0 duplicated, 0 overlapping requests, no refresh token presented twice ({presented} presented)",
