@@ -334,7 +334,8 @@ async fn account_state(db: &SharedDb, account: &str) -> AccountState {
             .await
             .expect("account");
     let (messages, post_actions_done): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(post_action_done), 0) FROM messages WHERE account_id = $1",
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN post_action_done = 1 THEN 1 ELSE 0 END), 0)
+         FROM messages WHERE account_id = $1",
     )
     .bind(account)
     .fetch_one(&pool)
