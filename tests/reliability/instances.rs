@@ -233,43 +233,8 @@ pub async fn refresh_tokens_presented_twice(sandbox: &Sandbox) -> (usize, Vec<St
     (seen.len(), twice)
 }
 
-/// The inbox and the `Imported` folder of a mailbox, as the sandbox sees them.
 async fn folder(sandbox: &Sandbox, user: &str, name: &str) -> Vec<Value> {
-    let folders: Value = sandbox
-        .http
-        .get(format!(
-            "{}/_sandbox/graph/mailboxes/{user}/folders",
-            sandbox.base
-        ))
-        .send()
-        .await
-        .expect("folders")
-        .json()
-        .await
-        .expect("folders json");
-    let id = folders["folders"].as_array().and_then(|fs| {
-        fs.iter()
-            .find(|f| {
-                f["display_name"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
-            })
-            .and_then(|f| f["id"].as_str().map(str::to_string))
-    });
-    let Some(id) = id else { return Vec::new() };
-    let r: Value = sandbox
-        .http
-        .get(format!(
-            "{}/_sandbox/graph/mailboxes/{user}/folders/{id}/messages",
-            sandbox.base
-        ))
-        .send()
-        .await
-        .expect("messages")
-        .json()
-        .await
-        .expect("messages json");
-    r["messages"].as_array().cloned().unwrap_or_default()
+    sandbox.folder_messages_of(user, name).await
 }
 
 /// Messages of a mailbox its mode has not dealt with yet.
