@@ -28,6 +28,30 @@ impl SharedDb {
     pub fn path(&self) -> &Path {
         self.data.path()
     }
+
+    /// SIGSTOPs `server` at a moment it holds no write lock on the database. A SQLite
+    /// writer paused inside a transaction keeps the database file locked, and every other
+    /// process waits for it (up to its busy timeout) whatever the leases say: SQLite's
+    /// limit, not one of leases (PostgreSQL locks rows, not the database).
+    pub async fn pause_between_writes(&self, server: &Server) {
+        use std::str::FromStr;
+        let url = format!("sqlite://{}", self.path().join("mailport.db").display());
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .busy_timeout(Duration::from_millis(300));
+        for _ in 0..50 {
+            signal(server, "STOP");
+            let mut probe = sqlx::ConnectOptions::connect(&options).await.expect("db");
+            let free = sqlx::query("BEGIN IMMEDIATE").execute(&mut probe).await.is_ok();
+            if free {
+                let _ = sqlx::query("ROLLBACK").execute(&mut probe).await;
+                return;
+            }
+            signal(server, "CONT");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        panic!("the instance held the database's write lock at every attempt to pause it");
+    }
 }
 
 /// The `n`-th bulk-created sandbox mailbox.
@@ -356,7 +380,7 @@ async fn a_paused_instance_loses_its_mailbox_and_writes_nothing_when_it_wakes() 
         "pa must still be importing when it is paused"
     );
 
-    signal(&a, "STOP");
+    db.pause_between_writes(&a).await;
     let paused_at = unix_now();
     let takeover = wait_for(
         Duration::from_secs(LEASE_SECS * 4 + 10),
