@@ -42,10 +42,10 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run Mailport together with the sandbox, with demo data: no Microsoft tenant needed.
     Demo(DemoArgs),
-    /// Import one e-mail account once, in the foreground, and print a summary. Exits with
-    /// code 3 while another instance holds the account's mailbox (unless --wait).
+    /// Import one email server account once, in the foreground, and print a summary. Exits
+    /// with code 3 while another instance holds the account's mailbox (unless --wait).
     Import {
-        /// The e-mail account id.
+        /// The email server account id.
         #[arg(long)]
         account: String,
         /// While another instance holds the mailbox's lease, wait for it instead of
@@ -242,7 +242,7 @@ pub enum ApiKeyCommand {
         /// A name for the key (who or what uses it).
         name: String,
         /// `read` (every GET of the API) or `admin` (also creating, changing and deleting
-        /// e-mail accounts).
+        /// email server accounts).
         #[arg(long, default_value = "read", value_parser = ["read", "admin"])]
         scope: String,
         #[command(flatten)]
@@ -373,8 +373,10 @@ async fn create_api_key(
     }
     println!("{key}");
     eprintln!(
-        "API key {name} ({} scope) created. It is shown only this once; send it as `Authorization: Bearer <key>`.",
-        scope.as_str()
+        "API key {name} ({} scope) created in {}. It is shown only this once; send it as \
+         `Authorization: Bearer <key>` to a server that uses this data dir (--data-dir).",
+        scope.as_str(),
+        data_dir.display()
     );
     Ok(())
 }
@@ -382,7 +384,7 @@ async fn create_api_key(
 /// `mailport import` could not run because another instance holds the mailbox: the
 /// process exits with [`LeaseHeldExit::CODE`].
 #[derive(Debug, thiserror::Error)]
-#[error("{0}. Nothing was imported; try again later, or pass --wait")]
+#[error("{0} Nothing was imported; try again later, or pass --wait.")]
 pub struct LeaseHeldExit(pub String);
 
 impl LeaseHeldExit {
@@ -426,10 +428,10 @@ async fn import_once(account: &str, wait: bool, args: ServeArgs) -> anyhow::Resu
         summary.retries
     );
     if let Some(e) = &summary.error_message {
-        println!(
-            "error: {} {e}",
-            summary.error_code.clone().unwrap_or_default()
-        );
+        match &summary.error_code {
+            Some(code) => println!("{e} Error code: {code}."),
+            None => println!("{e}"),
+        }
     }
     if summary.outcome == "ok" && summary.failed == 0 {
         Ok(())

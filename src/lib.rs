@@ -19,6 +19,8 @@ pub mod graph;
 pub mod import;
 /// The id of this instance among several sharing one database.
 pub mod instance;
+/// Log output: filter, destination, colours.
+pub mod logging;
 /// Parsing raw messages.
 pub mod mime;
 /// The OAuth2 client and token service.
@@ -27,6 +29,8 @@ pub mod oauth;
 pub mod outbound;
 /// Administrator password hashing.
 pub mod passwords;
+/// Messages as sentences.
+pub mod prose;
 /// The offline Entra ID and Graph emulator.
 pub mod sandbox;
 /// Database access.

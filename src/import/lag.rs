@@ -19,7 +19,7 @@ pub const OVERDUE_AFTER_SECS: f64 = 5.0;
 pub const CACHE_FOR: Duration = Duration::from_secs(2);
 
 /// One account's lag figures, in seconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AccountLag {
     /// How late the polling is now (see the module's description).
     pub lag_secs: f64,
@@ -76,7 +76,7 @@ impl From<&Account> for LagRow {
 }
 
 /// Lag over every enabled account.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct LagOverview {
     /// Enabled accounts that are scheduled (not parked for consent).
     pub scheduled: usize,

@@ -12,6 +12,7 @@
 pub mod diagnose;
 pub mod lag;
 pub mod lease;
+pub mod live;
 pub mod parser;
 pub mod post_action;
 pub mod rederive;
@@ -112,6 +113,8 @@ pub struct Inner {
     running: Mutex<HashSet<String>>,
     /// Run now requests, oldest first.
     requested: Mutex<VecDeque<String>>,
+    /// Counts of the runs going on, for the screens.
+    live: live::LiveRuns,
     wake: Notify,
     /// One permit per scheduled run in progress.
     slots: Arc<Semaphore>,
@@ -158,15 +161,15 @@ impl Drop for RunningGuard {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("account {0} does not exist")]
+    #[error("The account {0} does not exist.")]
     NoSuchAccount(String),
-    #[error("account {0} is already importing")]
+    #[error("The account {0} is already importing.")]
     AlreadyRunning(String),
-    #[error("account {0} is no longer due")]
+    #[error("The account {0} is no longer due.")]
     NotDue(String),
     #[error(
-        "the mailbox of account {account} is being imported by instance {owner} (its lease \
-         expires in {} s unless renewed)",
+        "The mailbox of account {account} is being imported by instance {owner} (its lease \
+         expires in {} s unless renewed).",
         expires_in_ms.div_euclid(1000)
     )]
     LeaseHeld {
@@ -175,11 +178,11 @@ pub enum RunError {
         expires_in_ms: i64,
     },
     #[error(
-        "account {0}: this instance lost the mailbox's lease to another instance during the \
-         run; nothing of the run's end was recorded"
+        "The account {0} lost its mailbox's lease to another instance during the run; \
+         nothing of the run's end was recorded."
     )]
     LeaseLost(String),
-    #[error("database error: {0}")]
+    #[error("The database failed: {0}.")]
     Database(#[from] sqlx::Error),
 }
 
@@ -219,6 +222,7 @@ impl Importer {
                 settings,
                 running: Mutex::default(),
                 requested: Mutex::default(),
+                live: live::LiveRuns::default(),
                 wake: Notify::new(),
                 slots,
                 extra,
@@ -544,9 +548,10 @@ impl Importer {
             // Run now (here or passed on by another instance) and `mailport import`.
             crate::store::leases::clear_run_request(&self.db, id).await?;
         }
-        let progress = Progress::new(self.settings.max_messages_per_run);
+        let progress = Arc::new(Progress::new(self.settings.max_messages_per_run));
+        let shown = self.live.register(id, started_at, progress.clone());
         let result = run::run(self, &account, &self.shutdown, &progress).await;
-        let (summary, delta_link) = progress.into_parts();
+        let (summary, delta_link) = progress.take_parts();
         let (summary, concluded) = self.conclude(&account, result, summary).await?;
         let next_due_at = match summary.outcome.as_str() {
             // Not polled while its credential is dead: the key button repairs it.
@@ -595,6 +600,9 @@ impl Importer {
             )
             .await?;
         }
+        // Only now: until the account and the run log hold the final counts, the screens
+        // read them here.
+        drop(shown);
         if summary.is_noteworthy() {
             tracing::info!(
                 account = %id,
@@ -624,7 +632,7 @@ impl Importer {
                 s.outcome = "ok".into();
                 let detail = (s.failed > 0 || s.post_action_failures > 0).then(|| {
                     format!(
-                        "{} messages failed and {} post-import actions failed; they are retried",
+                        "{} messages failed and {} post-import actions failed; they are retried.",
                         s.failed, s.post_action_failures
                     )
                 });
@@ -632,7 +640,8 @@ impl Importer {
             }
             Err(Stop::Cancelled) => {
                 s.outcome = "cancelled".into();
-                s.error_message = Some("stopped by shutdown".into());
+                s.error_message =
+                    Some("Mailport was shutting down; the next run goes on from here.".into());
                 (account.status.as_str(), account.status_detail.clone(), None)
             }
             Err(Stop::Credential { status, detail }) => {
@@ -644,12 +653,15 @@ impl Importer {
             Err(Stop::Storage(msg)) => {
                 s.outcome = "error".into();
                 s.error_code = Some("storage".into());
-                s.error_message = Some(format!("{msg}. The mailbox was left untouched."));
+                s.error_message = Some(format!(
+                    "{} The mailbox was left untouched.",
+                    crate::prose::sentence(msg)
+                ));
                 ("error", s.error_message.clone(), None)
             }
             Err(Stop::Graph(e)) => {
                 s.outcome = "error".into();
-                s.error_code = e.code.clone().or(Some(format!("{:?}", e.kind)));
+                s.error_code = e.code.clone().or(Some(e.kind.as_str().to_string()));
                 s.error_message = Some(e.message.clone());
                 if e.request_id.is_some() {
                     s.request_id = e.request_id.clone();
@@ -657,7 +669,7 @@ impl Importer {
                 match e.kind {
                     GraphErrorKind::Throttled => (
                         "throttled",
-                        Some(format!("Graph kept throttling this mailbox: {}", e.message)),
+                        Some(format!("Graph kept throttling this mailbox. {}", e.message)),
                         Some(now() + self.settings.throttle_pause.as_secs() as i64),
                     ),
                     GraphErrorKind::Unauthorized => {

@@ -107,8 +107,8 @@ impl TokenService {
     async fn load(&self, id: &str) -> Result<Credential, TokenFailure> {
         credentials::get(&self.db, id)
             .await
-            .map_err(|e| TokenFailure::NotUsable(format!("database error: {e}")))?
-            .ok_or_else(|| TokenFailure::NotUsable(format!("credential {id} does not exist")))
+            .map_err(db_error)?
+            .ok_or_else(|| TokenFailure::NotUsable(format!("The credential {id} does not exist.")))
     }
 
     /// An access token valid for at least five more minutes.
@@ -238,7 +238,7 @@ impl TokenService {
         self.renew(cred).await?;
         let cred = self.load(&cred.id).await?;
         self.cached_token(&cred, 0)?.ok_or_else(|| {
-            TokenFailure::NotUsable("the token endpoint issued an already expired token".into())
+            TokenFailure::NotUsable("The token endpoint issued an already expired token.".into())
         })
     }
 
@@ -264,7 +264,7 @@ impl TokenService {
         let secret = self
             .key
             .decrypt_string(&credentials::access_token_context(&cred.id), blob)
-            .map_err(|e| TokenFailure::NotUsable(e.to_string()))?;
+            .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?;
         Ok(Some(AccessToken { secret, expires_at }))
     }
 
@@ -273,13 +273,13 @@ impl TokenService {
         match cred.stored_status() {
             TokenStatus::NeedsConsent => {
                 return Err(TokenFailure::NotUsable(format!(
-                    "credential {} needs consent: press its key button and sign in again",
+                    "Credential {} needs consent: press its key button and sign in again.",
                     cred.id
                 )));
             }
             TokenStatus::InvalidClient => {
                 return Err(TokenFailure::NotUsable(format!(
-                    "the client secret of credential {} was rejected: enter a new one",
+                    "The client secret of credential {} was rejected: enter a new one.",
                     cred.id
                 )));
             }
@@ -293,14 +293,14 @@ impl TokenService {
             GrantType::AuthorizationCode => {
                 let Some(blob) = &cred.refresh_token else {
                     return Err(TokenFailure::NotUsable(format!(
-                        "credential {} has no refresh token: press its key button and sign in",
+                        "Credential {} has no refresh token: press its key button and sign in.",
                         cred.id
                     )));
                 };
                 let refresh = self
                     .key
                     .decrypt_string(&credentials::refresh_token_context(&cred.id), blob)
-                    .map_err(|e| TokenFailure::NotUsable(e.to_string()))?;
+                    .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?;
                 self.requester().refresh(&cfg, &refresh, &cred.scope).await
             }
         };
@@ -420,7 +420,7 @@ enum Claimed {
 }
 
 fn db_error(e: sqlx::Error) -> TokenFailure {
-    TokenFailure::NotUsable(format!("database error: {e}"))
+    TokenFailure::NotUsable(format!("The database failed: {e}."))
 }
 
 /// Who signed in, from the id_token, checked against the tenant the credential expects.
@@ -437,7 +437,7 @@ fn signed_in_account(
             account_from_id_token(jwt).ok_or_else(|| {
                 TokenFailure::BadResponse(RecordedError {
                     code: None,
-                    description: "the id_token in the token response is not a readable JWT".into(),
+                    description: "The id_token in the token response is not a readable JWT.".into(),
                     trace_id: None,
                 })
             })
@@ -478,7 +478,7 @@ fn tenant_failure(code: &str, description: String) -> TokenFailure {
         status: TokenStatus::Error,
         error: RecordedError {
             code: Some(code.into()),
-            description,
+            description: crate::prose::sentence(description),
             trace_id: None,
         },
     }

@@ -275,6 +275,16 @@ pub async fn clear_folder_ids(db: &Db, id: &str) -> sqlx::Result<()> {
     .map(|_| ())
 }
 
+/// Forgets the delta cursor (an administrative reset, not an import's progress: no lease
+/// is needed); the next run starts a new round.
+pub async fn reset_delta_link(db: &Db, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE email_accounts SET delta_link = NULL WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
 /// Stores the delta cursor: a nextLink mid-round, or the deltaLink at the end of one
 /// (with `round_complete`, which also moves the restart watermark to the newest message).
 /// Only while `fence` holds the mailbox's lease: false (nothing written) once another

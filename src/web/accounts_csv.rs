@@ -575,7 +575,7 @@ pub async fn apply(
         created = creates.len(),
         updated = updates.len(),
         by = %user.username,
-        "e-mail accounts imported from CSV"
+        "email server accounts imported from CSV"
     );
     session
         .flash(

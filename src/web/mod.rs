@@ -20,6 +20,7 @@ pub mod layout;
 pub mod login_limit;
 pub mod mail;
 pub mod oauth_flow;
+pub mod openapi;
 pub mod redirect;
 pub mod session;
 pub mod settings;
@@ -132,6 +133,7 @@ pub const ROUTES: &[(Method, &str, Access)] = {
             Admin,
         ),
         (Method::POST, "/webhooks/{id}/send-existing", Admin),
+        (Method::GET, "/api/v1/openapi.json", Api),
         (Method::GET, "/api/v1/credentials", Api),
         (Method::GET, "/api/v1/credentials/{id}", Api),
         (Method::GET, "/api/v1/accounts", Api),

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::auth::{CurrentUser, client_of};
 use super::layout::Layout;
 use super::session::AppSession;
-use super::views::{format_time, rfc3339};
+use super::views::TimeView;
 use crate::app::AppState;
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::{AppError, render};
@@ -34,21 +34,6 @@ pub fn router() -> Router<AppState> {
             "/settings/api-keys/{id}/delete",
             get(confirm_delete).post(delete),
         )
-}
-
-/// A time as the page shows it: UTC text that app.js turns into local time.
-pub struct TimeView {
-    pub text: String,
-    pub rfc3339: String,
-}
-
-impl TimeView {
-    pub fn new(unix: i64) -> Self {
-        TimeView {
-            text: format_time(unix),
-            rfc3339: rfc3339(unix).unwrap_or_default(),
-        }
-    }
 }
 
 pub struct KeyView {
@@ -104,8 +89,8 @@ async fn session_views(
         .into_iter()
         .map(|s| SessionView {
             current: current.as_deref() == Some(s.id_hash.as_str()),
-            created: TimeView::new(s.created_at),
-            last_seen: TimeView::new(s.last_seen_at),
+            created: TimeView::at(s.created_at),
+            last_seen: TimeView::at(s.last_seen_at),
             address: s.address,
             user_agent: s.user_agent,
         })
@@ -130,8 +115,8 @@ async fn render_page(
             id: k.id,
             name: k.name,
             scope: k.scope,
-            created: TimeView::new(k.created_at),
-            last_used: k.last_used_at.map(TimeView::new),
+            created: TimeView::at(k.created_at),
+            last_used: k.last_used_at.map(TimeView::at),
         })
         .collect();
     let status = if error.is_some() || !password_errors.is_empty() {
@@ -259,8 +244,8 @@ async fn confirm_delete(
             id: k.id,
             name: k.name,
             scope: k.scope,
-            created: TimeView::new(k.created_at),
-            last_used: k.last_used_at.map(TimeView::new),
+            created: TimeView::at(k.created_at),
+            last_used: k.last_used_at.map(TimeView::at),
         },
     };
     Ok(render(&page)?.into_response())

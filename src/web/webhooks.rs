@@ -14,7 +14,7 @@ use super::auth::CurrentUser;
 use super::credential_form::{Validation, valid_id};
 use super::layout::Layout;
 use super::session::AppSession;
-use super::settings::TimeView;
+use super::views::TimeView;
 use super::webhook_form::{WebhookForm, validate};
 use crate::app::AppState;
 use crate::error::{AppError, render};
@@ -85,13 +85,13 @@ impl EndpointView {
             oldest_waiting: h.and_then(|h| h.oldest_waiting_age_secs).map(age),
             dead: h.map_or(0, |h| h.dead),
             delivered: h.map_or(0, |h| h.delivered),
-            last_success: e.last_success_at.map(TimeView::new),
-            failing_since: e.failing_since.map(TimeView::new),
-            paused_until: e.paused_until.filter(|t| *t > now()).map(TimeView::new),
+            last_success: e.last_success_at.map(TimeView::at),
+            failing_since: e.failing_since.map(TimeView::at),
+            paused_until: e.paused_until.filter(|t| *t > now()).map(TimeView::at),
             previous_secret_until: e
                 .previous_secret_until
                 .filter(|t| *t > now())
-                .map(TimeView::new),
+                .map(TimeView::at),
         }
     }
 }
@@ -228,9 +228,9 @@ async fn delivery_views(
             webhook_id: webhook_id(&e.uid, d.id),
             message_id: d.message_id,
             subject: d.subject.unwrap_or_default(),
-            created: TimeView::new(d.created_at),
+            created: TimeView::at(d.created_at),
             next_attempt: matches!(d.status.as_str(), "pending" | "failed")
-                .then(|| TimeView::new(d.next_attempt_at)),
+                .then(|| TimeView::at(d.next_attempt_at)),
             last_status_code: d.last_status_code,
             last_error: d.last_error,
             attempts: d.attempts,
@@ -238,7 +238,7 @@ async fn delivery_views(
                 .iter()
                 .filter(|a| a.delivery_id == d.id)
                 .map(|a| AttemptView {
-                    at: TimeView::new(a.attempted_at),
+                    at: TimeView::at(a.attempted_at),
                     status_code: a.status_code,
                     duration_ms: a.duration_ms,
                     excerpt: a.response_excerpt.clone(),

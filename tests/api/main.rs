@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod corpus;
 mod credentials;
+mod error_text;
 mod graph_client;
 #[path = "../common/mod.rs"]
 mod helpers;
@@ -16,6 +17,7 @@ mod import_faults;
 mod instances;
 mod leases;
 mod mail;
+mod openapi;
 mod sandbox_graph;
 mod sandbox_identity;
 mod scheduler;

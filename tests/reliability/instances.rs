@@ -42,7 +42,10 @@ impl SharedDb {
         for _ in 0..50 {
             signal(server, "STOP");
             let mut probe = sqlx::ConnectOptions::connect(&options).await.expect("db");
-            let free = sqlx::query("BEGIN IMMEDIATE").execute(&mut probe).await.is_ok();
+            let free = sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut probe)
+                .await
+                .is_ok();
             if free {
                 let _ = sqlx::query("ROLLBACK").execute(&mut probe).await;
                 return;
@@ -367,14 +370,14 @@ async fn a_paused_instance_loses_its_mailbox_and_writes_nothing_when_it_wakes() 
     let db = prepare_shared(&sandbox, &[("acct".into(), user.clone(), "mark_read")]).await;
 
     let mut a = start_instance(&db, &sandbox, "pa");
-    a.wait_healthy().await;
+    a.wait_ready().await;
     wait_for(Duration::from_secs(30), "pa imports", || async {
         graph_log(&sandbox).await.iter().any(|e| e.instance == "pa")
             && account_state(&db, "acct").await.messages > 20
     })
     .await;
     let mut b = start_instance(&db, &sandbox, "pb");
-    b.wait_healthy().await;
+    b.wait_ready().await;
     assert!(
         remaining_in(&sandbox, &user, "mark_read").await > 50,
         "pa must still be importing when it is paused"
@@ -477,7 +480,7 @@ async fn three_instances_killed_in_turn_import_every_message_exactly_once() {
         .map(|i| start_instance(&db, &sandbox, &format!("n{i}-g0")))
         .collect();
     for s in &mut instances {
-        s.wait_healthy().await;
+        s.wait_ready().await;
     }
     let mut rng = Lcg(0x1ea5e);
     let mut killed_mid_import = 0;
@@ -490,7 +493,7 @@ async fn three_instances_killed_in_turn_import_every_message_exactly_once() {
         }
         instances[victim].kill();
         instances[victim] = start_instance(&db, &sandbox, &format!("n{victim}-g{}", k + 1));
-        instances[victim].wait_healthy().await;
+        instances[victim].wait_ready().await;
     }
     wait_for(Duration::from_secs(300), "the import completes", || async {
         remaining(&sandbox, &plan).await == 0 && pending_actions(db.path()).await == 0
@@ -503,7 +506,7 @@ async fn three_instances_killed_in_turn_import_every_message_exactly_once() {
     // Alone, an instance sweeps what the killed ones left in the shared blob folder.
     tokio::time::sleep(Duration::from_secs(LEASE_SECS + 1)).await;
     let mut last = start_instance(&db, &sandbox, "sweeper");
-    last.wait_healthy().await;
+    last.wait_ready().await;
     last.terminate().await;
 
     let stored = stored_messages(db.path()).await;
