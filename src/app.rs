@@ -60,10 +60,14 @@ impl AppState {
         );
         let session_store = DbSessionStore::new(db.clone(), config.sessions.lifetime);
         let blobs = BlobStore::new(&config.data_dir);
-        let swept = blobs
-            .sweep_tmp()
-            .await
-            .context("cleaning the blob store's tmp folder")?;
+        let swept = if shares_blobs_with_live_instance(&db, &config).await? {
+            0
+        } else {
+            blobs
+                .sweep_tmp()
+                .await
+                .context("cleaning the blob store's tmp folder")?
+        };
         if swept > 0 {
             tracing::info!(
                 files = swept,
@@ -77,6 +81,7 @@ impl AppState {
             build_graph_http_client(
                 config.http.connect_timeout,
                 config.http.timeout,
+                &config.http.user_agent(),
                 &config.hosts,
             )?
             .with_metrics(metrics.clone()),
@@ -108,6 +113,13 @@ impl AppState {
     /// blobs whose database row was never committed. Only safe while nothing imports, so
     /// `serve` calls it before the importer starts.
     pub async fn clean_blob_store(&self) -> anyhow::Result<()> {
+        if shares_blobs_with_live_instance(&self.db, &self.config).await? {
+            tracing::info!(
+                "another instance is running on this data dir: its downloads in progress stay; \
+                 leftovers of crashes are removed when an instance starts alone"
+            );
+            return Ok(());
+        }
         let partial = self
             .blobs
             .sweep_tmp()
@@ -153,6 +165,14 @@ impl AppState {
             self.config.public_url.as_str().trim_end_matches('/')
         )))
     }
+}
+
+/// Whether another instance sharing this data dir's blob folder beat within a lease
+/// duration: its downloads in progress and blobs about to be committed look like a crash's
+/// leftovers, so the start-up sweep leaves them alone.
+async fn shares_blobs_with_live_instance(db: &Db, config: &Config) -> anyhow::Result<bool> {
+    let since = crate::import::lease::now_ms() - config.import.leases.duration.as_millis() as i64;
+    Ok(store::leases::others_alive(db, config.instance_id(), since).await?)
 }
 
 /// The master key, checked against the database before anything is read or written with

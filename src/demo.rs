@@ -157,7 +157,7 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
             accounts::update(db, account).await?;
             // Folder ids and delta cursors belong to the previous start's sandbox.
             accounts::clear_folder_ids(db, &account.id).await?;
-            accounts::set_delta_link(db, &account.id, None, false).await?;
+            accounts::reset_delta_link(db, &account.id).await?;
         } else {
             accounts::insert(db, account).await?;
         }

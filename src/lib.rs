@@ -19,6 +19,8 @@ pub mod error;
 pub mod graph;
 /// The background Graph importer.
 pub mod import;
+/// The id of this instance among several sharing one database.
+pub mod instance;
 /// Log output: filter, destination, colours.
 pub mod logging;
 /// Prometheus metrics of one instance (`/metrics`).

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod events;
 pub mod imports;
 pub mod key_check;
+pub mod leases;
 pub mod messages;
 pub mod outbox;
 pub mod runs;

@@ -216,6 +216,8 @@ struct FormPage {
     /// Run now was pressed and the run waits for a free import slot.
     queued: bool,
     diagnosis: Option<Diagnosis>,
+    /// Which instance imports the account's mailbox (several may share the database).
+    importer_instance: Option<String>,
 }
 
 /// Runs shown at the top of an account's page; the rest of the last 20 are folded away.
@@ -268,9 +270,14 @@ async fn form_page(
         }
         None => (None, Vec::new()),
     };
+    let importer_instance = match existing {
+        Some(a) => crate::import::lease::describe(&state.importer, &a.id).await?,
+        None => None,
+    };
     let older_runs = runs.split_off(runs.len().min(LATEST_RUNS));
     let queued = existing.is_some_and(|a| state.importer.is_queued(&a.id));
     Ok(FormPage {
+        importer_instance,
         layout: Layout::new(session, Some(user.username), "accounts").await?,
         existing: existing_view,
         form,

@@ -399,11 +399,14 @@ pub struct RunView {
     /// Graph's or Mailport's error code and Graph's request-id, for support.
     pub reference: Option<String>,
     pub log: String,
+    /// The instance that ran it.
+    pub instance: Option<String>,
 }
 
 impl RunView {
     pub fn new(r: &crate::store::runs::Run) -> Self {
         RunView {
+            instance: r.instance_id.clone(),
             started: TimeView::at(r.started_at),
             finished: r.finished_at.map(TimeView::at),
             outcome: r.outcome.to_string(),
@@ -448,6 +451,7 @@ impl RunView {
             error: None,
             reference: None,
             log: live.log.join("\n"),
+            instance: None,
         }
     }
 }

@@ -126,10 +126,15 @@ impl Sandbox {
     }
 
     async fn folder_messages(&self, folder: &str) -> Vec<Value> {
+        self.folder_messages_of(USER, folder).await
+    }
+
+    /// The messages of `user`'s folder named `folder` (display name), as the sandbox has them.
+    pub async fn folder_messages_of(&self, user: &str, folder: &str) -> Vec<Value> {
         let folders: Value = self
             .http
             .get(format!(
-                "{}/_sandbox/graph/mailboxes/{USER}/folders",
+                "{}/_sandbox/graph/mailboxes/{user}/folders",
                 self.base
             ))
             .send()
@@ -151,7 +156,7 @@ impl Sandbox {
         let r: Value = self
             .http
             .get(format!(
-                "{}/_sandbox/graph/mailboxes/{USER}/folders/{id}/messages",
+                "{}/_sandbox/graph/mailboxes/{user}/folders/{id}/messages",
                 self.base
             ))
             .send()
@@ -268,6 +273,11 @@ impl Server {
 
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The process id, for SIGSTOP and SIGCONT.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Waits for `serve`'s ready line, which it prints only once it accepts connections and

@@ -8,6 +8,7 @@
 //! defaults (20 kills, 2,000 messages).
 
 mod harness;
+mod instances;
 mod load;
 
 use std::collections::HashSet;
