@@ -241,8 +241,10 @@ pub struct DemoArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => crate::app::serve(cli.serve.into_config()?).await,
-        Some(Command::Serve(args)) => crate::app::serve(args.into_config()?).await,
+        None => crate::app::serve(cli.serve.into_config()?, crate::app::shutdown_signal()).await,
+        Some(Command::Serve(args)) => {
+            crate::app::serve(args.into_config()?, crate::app::shutdown_signal()).await
+        }
         Some(Command::User(UserCommand::Add {
             name,
             password_stdin,
@@ -286,7 +288,7 @@ async fn add_user(
     if !password_stdin {
         bail!("pass --password-stdin and type the password on standard input");
     }
-    crate::web::auth::validate_username(name).map_err(|e| anyhow::anyhow!("user name: {e}"))?;
+    crate::passwords::validate_username(name).map_err(|e| anyhow::anyhow!("user name: {e}"))?;
     let mut line = String::new();
     std::io::stdin()
         .lock()

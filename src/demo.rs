@@ -8,7 +8,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use time::OffsetDateTime;
@@ -82,16 +81,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let running = app::start(app_listener, state).await?;
     print_welcome(&running.state, &sandbox.base_url, &password, seeded);
 
-    wait_for_shutdown_signal().await;
-    tracing::info!("stopping the demo");
-    running.state.importer.shutdown().await;
-    running.state.webhooks.shutdown().await;
-    running.shutdown.cancel();
+    let stopped = running.run_until(app::shutdown_signal()).await;
     sandbox.shutdown.cancel();
-    match tokio::time::timeout(Duration::from_secs(30), running.task).await {
-        Ok(joined) => joined.context("server task panicked")?,
-        Err(_) => Ok(()),
-    }
+    stopped
 }
 
 /// Creates (or, on a later start, refreshes) the administrator, the credentials and the
@@ -411,25 +403,4 @@ fn print_welcome(state: &AppState, sandbox_url: &str, password: &str, seeded: us
          Press Ctrl-C to stop.",
         state.config.data_dir.display()
     );
-}
-
-async fn wait_for_shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
 }

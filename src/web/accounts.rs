@@ -15,13 +15,14 @@ use super::credential_form::{Validation, valid_id};
 use super::layout::Layout;
 use super::session::AppSession;
 use super::views::{AccountView, RunView, short_duration};
-use crate::app::AppState;
+use super::state::WebState;
+use crate::state::AppState;
 use crate::error::{AppError, render};
 use crate::import::diagnose::{Diagnosis, test_connection};
 use crate::store::accounts::StatusFilter;
 use crate::store::{self, accounts, credentials, runs};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/accounts", get(list).post(create))
         .route("/accounts.csv", get(super::accounts_csv::export))

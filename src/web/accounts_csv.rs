@@ -26,7 +26,7 @@ use super::api_accounts::ListQuery;
 use super::auth::CurrentUser;
 use super::layout::Layout;
 use super::session::AppSession;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::{AppError, render};
 use crate::outbound::HostPolicy;
 use crate::store::accounts::{self, Account, Settings};

@@ -9,11 +9,12 @@ use serde::Serialize;
 use super::api::ApiError;
 use super::mail::{MailQuery, PER_PAGE, files, load_message};
 use super::views::rfc3339;
-use crate::app::AppState;
+use super::state::WebState;
+use crate::state::AppState;
 use crate::mime::{self, CalendarSummary, Mailbox};
 use crate::store::messages::{self, Message, MessageSummary};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/messages", get(list))
         .route("/messages/{id}", get(show))

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use super::api::ApiError;
 use super::mail::files;
-use crate::app::AppState;
+use super::state::WebState;
+use crate::state::AppState;
 use crate::error::AppError;
 use crate::store::events::{self, Event};
 use crate::store::webhooks::{self, DeliveryFilter, Endpoint};
@@ -23,7 +24,7 @@ use crate::webhooks::health::{self, EndpointHealth};
 use crate::webhooks::payload::{MessageEventData, PayloadSource, rfc3339};
 use crate::webhooks::sender::webhook_id;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/webhooks", get(list))
         .route("/webhooks/{id}", get(show))

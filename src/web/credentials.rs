@@ -14,11 +14,12 @@ use super::credential_form::{
 use super::layout::Layout;
 use super::session::AppSession;
 use super::views::CredentialView;
-use crate::app::AppState;
+use super::state::WebState;
+use crate::state::AppState;
 use crate::error::{AppError, render};
 use crate::store::{self, credentials};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/credentials", get(list).post(create))
         .route("/credentials/new", get(new_page))

@@ -13,7 +13,7 @@ use tower_sessions::Session;
 
 use super::form_token;
 use super::session::AppSession;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 
 /// The largest form body we read (the outer body limit is the same).

@@ -54,7 +54,7 @@ impl Layout {
 
 /// Middleware: runs the rest of the request with the demo flag in scope.
 pub async fn mark_demo(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {

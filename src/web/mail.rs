@@ -17,12 +17,13 @@ use super::auth::CurrentUser;
 use super::layout::Layout;
 use super::session::AppSession;
 use super::views::{format_time, rfc3339};
-use crate::app::AppState;
+use super::state::WebState;
+use crate::state::AppState;
 use crate::error::{AppError, render};
 use crate::mime::{self, Mailbox};
 use crate::store::messages::{self, ListFilter, Message, MessageSummary};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/mail", get(list))
         .route("/mail/{id}", get(show))

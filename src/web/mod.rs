@@ -23,6 +23,7 @@ pub mod oauth_flow;
 pub mod redirect;
 pub mod session;
 pub mod settings;
+pub mod state;
 pub mod views;
 pub mod webhook_form;
 pub mod webhooks;
@@ -41,7 +42,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::app::AppState;
+use crate::state::AppState;
+use state::WebState;
 use crate::error::AppError;
 
 pub const SESSION_COOKIE: &str = "mailport_session";
@@ -219,8 +221,9 @@ pub fn router(state: AppState) -> Router {
     router_with(state, &ServerLimits::default())
 }
 
-/// The whole application router.
-pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
+/// The whole application router, over the application's services `app`.
+pub fn router_with(app: AppState, limits: &ServerLimits) -> Router {
+    let state = WebState::new(app);
     let private = Router::new()
         .merge(auth::private_router())
         .merge(credentials::router())
@@ -242,13 +245,13 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
             api::require_api_auth,
         ));
     let static_dir = ServeDir::new(static_dir());
-    let sessions = SessionManagerLayer::new(state.session_store.clone())
+    let sessions = SessionManagerLayer::new(state.app.session_store.clone())
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(state.config.secure_cookies())
+        .with_secure(state.app.config.secure_cookies())
         .with_expiry(Expiry::OnInactivity(
-            time::Duration::try_from(state.config.sessions.idle).unwrap_or(time::Duration::HOUR),
+            time::Duration::try_from(state.app.config.sessions.idle).unwrap_or(time::Duration::HOUR),
         ));
 
     Router::new()

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use super::auth::{CurrentUser, current_user};
 use super::session::AppSession;
 use super::views::format_time;
-use crate::app::AppState;
+use super::state::WebState;
+use crate::state::AppState;
 use crate::crypto::random_token;
 use crate::error::AppError;
 use crate::oauth::TokenFailure;
@@ -19,11 +20,11 @@ use crate::store::credentials::{self, GrantType, RecordedError};
 
 /// The callback is reachable without the admin guard: it checks the session itself, so a
 /// stray or forged callback gets an explanation instead of a sign-in page.
-pub fn public_router() -> Router<AppState> {
+pub fn public_router() -> Router<WebState> {
     Router::new().route("/OAuth2Callback", get(callback))
 }
 
-pub fn private_router() -> Router<AppState> {
+pub fn private_router() -> Router<WebState> {
     Router::new().route("/credentials/{id}/token", post(key_button))
 }
 

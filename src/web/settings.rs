@@ -18,13 +18,15 @@ use super::auth::{CurrentUser, client_of};
 use super::layout::Layout;
 use super::session::AppSession;
 use super::views::{format_time, rfc3339};
-use crate::app::AppState;
+use super::login_limit::LoginLimiter;
+use super::state::WebState;
+use crate::state::AppState;
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::{AppError, render};
 use crate::passwords;
 use crate::store::{self, api_keys, sessions, users};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/settings", get(page))
         .route("/settings/password", post(change_password))
@@ -299,6 +301,7 @@ struct PasswordForm {
 /// session of the user ends; this one continues under a new id.
 async fn change_password(
     State(state): State<AppState>,
+    State(limiter): State<LoginLimiter>,
     Extension(user): Extension<CurrentUser>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -314,7 +317,7 @@ async fn change_password(
     } else if form.password != form.password_confirm {
         errors.push(("password_confirm", "The two new passwords differ.".into()));
     }
-    match state.login_limiter.begin_attempt(
+    match limiter.begin_attempt(
         &stored.username,
         peer.ip(),
         Some(stored.session_generation),
@@ -334,9 +337,7 @@ async fn change_password(
     let current_ok =
         passwords::verify(form.current_password, Some(stored.password_hash.clone())).await;
     if current_ok {
-        state
-            .login_limiter
-            .record_success(&stored.username, peer.ip());
+        limiter.record_success(&stored.username, peer.ip());
     } else {
         tracing::info!(user = ?stored.username, addr = %peer.ip(), "password change refused: wrong current password");
         errors.insert(

@@ -16,7 +16,8 @@ use super::layout::Layout;
 use super::session::AppSession;
 use super::settings::TimeView;
 use super::webhook_form::{WebhookForm, validate};
-use crate::app::AppState;
+use super::state::WebState;
+use crate::state::AppState;
 use crate::error::{AppError, render};
 use crate::store::webhooks::{self, Delivery, DeliveryFilter, Endpoint};
 use crate::store::{self, accounts, now};
@@ -24,7 +25,7 @@ use crate::webhooks::health::{self, EndpointHealth, EndpointStatus, age};
 use crate::webhooks::sender::{Answer, webhook_id};
 use crate::webhooks::signature::new_secret;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/webhooks", get(list).post(create))
         .route("/webhooks/new", get(new_page))

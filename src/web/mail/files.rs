@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncReadExt;
 
 use super::load_message;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 use crate::mime;
 use crate::store::messages::{self, Message};
