@@ -11,14 +11,14 @@ use super::account_form::{AccountForm, GRAPH_PRESETS, validate};
 use super::account_input::is_reserved;
 use super::api_accounts::{ListQuery, load_page};
 use super::auth::CurrentUser;
-use super::credential_form::{Validation, valid_id};
+use super::form::{Validation, valid_id};
 use super::layout::Layout;
 use super::session::AppSession;
-use super::views::{AccountView, RunView, short_duration};
 use super::state::WebState;
-use crate::state::AppState;
+use super::views::{AccountView, RunView, short_duration};
 use crate::error::{AppError, render};
 use crate::import::diagnose::{Diagnosis, test_connection};
+use crate::state::AppState;
 use crate::store::accounts::StatusFilter;
 use crate::store::{self, accounts, credentials, runs};
 

@@ -20,15 +20,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
-use super::account_form::{AccountForm, format_date};
+use super::account_form::AccountForm;
 use super::account_input::{base_form, check, credentials_by_id};
 use super::api_accounts::ListQuery;
 use super::auth::CurrentUser;
+use super::form::format_date;
 use super::layout::Layout;
 use super::session::AppSession;
-use crate::state::AppState;
 use crate::error::{AppError, render};
 use crate::outbound::HostPolicy;
+use crate::state::AppState;
 use crate::store::accounts::{self, Account, Settings};
 use crate::store::credentials::Credential;
 use crate::store::imports;

@@ -12,13 +12,13 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::auth::current_user;
-use super::session::AppSession;
-use super::views::CredentialJson;
 use super::login_limit::LoginLimiter;
+use super::session::AppSession;
 use super::state::WebState;
-use crate::state::AppState;
+use super::views::CredentialJson;
 use crate::crypto::sha256_hex;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::api_keys::ApiScope;
 use crate::store::{self, credentials};
 

@@ -15,12 +15,12 @@ use serde_json::json;
 
 use super::account_input::{AccountFields, base_form, check, credentials_by_id};
 use super::api::{ApiCaller, ApiError};
-use super::credential_form::{Validation, valid_id};
-use super::views::AccountJson;
+use super::form::{Validation, valid_id};
 use super::state::WebState;
-use crate::state::AppState;
+use super::views::AccountJson;
 use crate::error::AppError;
 use crate::import::lag::LagOverview;
+use crate::state::AppState;
 use crate::store::accounts::{self, Account, ListFilter, StatusFilter};
 use crate::store::api_keys::ApiScope;
 use crate::store::{self, credentials, runs};

@@ -7,11 +7,12 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::api::ApiError;
-use super::mail::{MailQuery, PER_PAGE, files, load_message};
-use super::views::rfc3339;
+use super::message_files;
+use super::messages::{MailQuery, PER_PAGE, load_message};
 use super::state::WebState;
-use crate::state::AppState;
+use super::views::rfc3339;
 use crate::mime::{self, CalendarSummary, Mailbox};
+use crate::state::AppState;
 use crate::store::messages::{self, Message, MessageSummary};
 
 pub fn router() -> Router<WebState> {
@@ -177,5 +178,5 @@ async fn show(
 
 async fn raw(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let m = load_message(&state, &id).await?;
-    Ok(files::raw_response(&state, &m).await?)
+    Ok(message_files::raw_response(&state, &m).await?)
 }

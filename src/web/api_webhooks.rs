@@ -13,10 +13,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use super::api::ApiError;
-use super::mail::files;
+use super::message_files;
 use super::state::WebState;
-use crate::state::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::events::{self, Event};
 use crate::store::webhooks::{self, DeliveryFilter, Endpoint};
 use crate::store::{messages, now, outbox};
@@ -119,7 +119,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<WebhookJson>>, A
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
-    if !super::credential_form::valid_id(id) {
+    if !super::form::valid_id(id) {
         return Err(AppError::NotFound.into());
     }
     Ok(webhooks::get(&state.db, id)
@@ -389,7 +389,7 @@ async fn attachment(
     state: State<AppState>,
     path: Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    Ok(files::attachment(state, path).await?)
+    Ok(message_files::attachment(state, path).await?)
 }
 
 #[cfg(test)]

@@ -13,13 +13,13 @@ use serde::Deserialize;
 
 use super::form_token;
 use super::layout::Layout;
+use super::login_limit::LoginLimiter;
 use super::redirect::local_target;
 use super::session::{AppSession, Client};
-use super::login_limit::LoginLimiter;
 use super::state::WebState;
-use crate::state::AppState;
 use crate::crypto::sha256_hex;
 use crate::error::{AppError, render};
+use crate::state::AppState;
 use crate::{passwords, store};
 
 /// The signed-in administrator, put into request extensions by [`require_admin`].
@@ -201,8 +201,7 @@ async fn login(
         store::users::find_by_username(&state.db, &username).await?
     };
     let generation = user.as_ref().map(|u| u.session_generation);
-    let delay = match limiter.begin_attempt(&username, peer.ip(), generation)
-    {
+    let delay = match limiter.begin_attempt(&username, peer.ip(), generation) {
         Ok(delay) => delay,
         Err(wait) => {
             let minutes = wait.div_ceil(60);

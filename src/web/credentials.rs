@@ -8,15 +8,14 @@ use axum::routing::get;
 use axum::{Extension, Form, Router};
 
 use super::auth::CurrentUser;
-use super::credential_form::{
-    CLOUDS, Cloud, CredentialForm, Validation, fill_from_entra, valid_id, validate,
-};
+use super::credential_form::{CLOUDS, Cloud, CredentialForm, fill_from_entra, validate};
+use super::form::{Validation, valid_id};
 use super::layout::Layout;
 use super::session::AppSession;
-use super::views::CredentialView;
 use super::state::WebState;
-use crate::state::AppState;
+use super::views::CredentialView;
 use crate::error::{AppError, render};
+use crate::state::AppState;
 use crate::store::{self, credentials};
 
 pub fn router() -> Router<WebState> {

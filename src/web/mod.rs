@@ -14,11 +14,14 @@ pub mod auth;
 pub mod credential_form;
 pub mod credentials;
 pub mod csrf;
+pub mod form;
 pub mod form_token;
 pub mod health;
 pub mod layout;
 pub mod login_limit;
 pub mod mail;
+pub mod message_files;
+pub mod messages;
 pub mod oauth_flow;
 pub mod redirect;
 pub mod session;
@@ -42,9 +45,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::error::AppError;
 use crate::state::AppState;
 use state::WebState;
-use crate::error::AppError;
 
 pub const SESSION_COOKIE: &str = "mailport_session";
 
@@ -251,7 +254,8 @@ pub fn router_with(app: AppState, limits: &ServerLimits) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.app.config.secure_cookies())
         .with_expiry(Expiry::OnInactivity(
-            time::Duration::try_from(state.app.config.sessions.idle).unwrap_or(time::Duration::HOUR),
+            time::Duration::try_from(state.app.config.sessions.idle)
+                .unwrap_or(time::Duration::HOUR),
         ));
 
     Router::new()

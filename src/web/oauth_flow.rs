@@ -8,14 +8,14 @@ use serde::Deserialize;
 
 use super::auth::{CurrentUser, current_user};
 use super::session::AppSession;
-use super::views::format_time;
 use super::state::WebState;
-use crate::state::AppState;
+use super::views::format_time;
 use crate::crypto::random_token;
 use crate::error::AppError;
 use crate::oauth::TokenFailure;
 use crate::oauth::client::authorize_redirect;
 use crate::oauth::error::parse_aadsts;
+use crate::state::AppState;
 use crate::store::credentials::{self, GrantType, RecordedError};
 
 /// The callback is reachable without the admin guard: it checks the session itself, so a

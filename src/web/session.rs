@@ -146,7 +146,7 @@ impl AppSession {
         let mut pending: Vec<PendingAuth> = self.0.get(PENDING_AUTH).await?.unwrap_or_default();
         let found = pending
             .iter()
-            .position(|p| crate::web::csrf::constant_time_eq(&p.state, state))
+            .position(|p| crate::crypto::constant_time_eq(&p.state, state))
             .map(|i| pending.remove(i));
         pending.retain(|p| now - p.created_at < PENDING_AUTH_TTL_SECS);
         self.0.insert(PENDING_AUTH, pending).await?;

@@ -16,14 +16,14 @@ use serde::Deserialize;
 
 use super::auth::{CurrentUser, client_of};
 use super::layout::Layout;
-use super::session::AppSession;
-use super::views::{format_time, rfc3339};
 use super::login_limit::LoginLimiter;
+use super::session::AppSession;
 use super::state::WebState;
-use crate::state::AppState;
+use super::views::{format_time, rfc3339};
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::{AppError, render};
 use crate::passwords;
+use crate::state::AppState;
 use crate::store::{self, api_keys, sessions, users};
 
 pub fn router() -> Router<WebState> {
@@ -317,11 +317,7 @@ async fn change_password(
     } else if form.password != form.password_confirm {
         errors.push(("password_confirm", "The two new passwords differ.".into()));
     }
-    match limiter.begin_attempt(
-        &stored.username,
-        peer.ip(),
-        Some(stored.session_generation),
-    ) {
+    match limiter.begin_attempt(&stored.username, peer.ip(), Some(stored.session_generation)) {
         Err(wait) => {
             return Err(AppError::TooManyRequests {
                 message: format!(

@@ -421,7 +421,7 @@ impl AccountJson {
             graph_url: a.graph_url.clone(),
             poll_interval: a.poll_interval,
             enabled: a.enabled,
-            import_since: a.import_since.map(super::account_form::format_date),
+            import_since: a.import_since.map(super::form::format_date),
             status: view.status,
             poll: PollJson {
                 running,
