@@ -1,22 +1,23 @@
 //! The E-mail server accounts screen: list, create, edit, delete, Test connection, Run now.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Form, Router};
 
 use super::account_form::{AccountForm, GRAPH_PRESETS, validate};
 use super::account_input::is_reserved;
 use super::api_accounts::{ListQuery, load_page};
-use super::auth::CurrentUser;
+use super::by_id::ById;
 use super::form::{Validation, valid_id};
-use super::layout::Layout;
-use super::session::AppSession;
+use super::layout::{Frame, Layout, Nav};
+use super::page::html_page;
+use super::session::{AppSession, FlashKind};
 use super::state::WebState;
 use super::views::{AccountView, RunView, short_duration};
-use crate::error::{AppError, render};
+use crate::error::AppError;
 use crate::import::diagnose::{Diagnosis, test_connection};
 use crate::state::AppState;
 use crate::store::accounts::StatusFilter;
@@ -134,8 +135,7 @@ async fn view(state: &AppState, a: &accounts::Account) -> Result<AccountView, Ap
 /// The accounts list: paged, searchable and filterable, with the poll lag overview on top.
 async fn list(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     let params = query.parse().map_err(AppError::BadRequest)?;
@@ -162,7 +162,7 @@ async fn list(
     credential_ids.sort();
     let first_shown = ((params.page - 1) * params.per_page + 1).min(page.total);
     let list_page = ListPage {
-        layout: Layout::new(&session, Some(user.username), "accounts").await?,
+        layout: frame.layout(Nav::Accounts).await?,
         accounts,
         has_credentials: !page.credentials.is_empty(),
         q: params.filter.q.clone().unwrap_or_default(),
@@ -198,7 +198,7 @@ async fn list(
         filtered: params.filter != accounts::ListFilter::default(),
         lag: LagSummary::new(&state.importer.lag_overview().await?),
     };
-    Ok(render(&list_page)?.into_response())
+    Ok(list_page.into_response())
 }
 
 #[derive(Template)]
@@ -225,8 +225,7 @@ impl FormPage {
 
 async fn form_page(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     existing: Option<&accounts::Account>,
     form: AccountForm,
     v: Validation,
@@ -256,7 +255,7 @@ async fn form_page(
         None => (None, Vec::new()),
     };
     Ok(FormPage {
-        layout: Layout::new(session, Some(user.username), "accounts").await?,
+        layout: frame.layout(Nav::Accounts).await?,
         existing: existing_view,
         form,
         v,
@@ -267,43 +266,37 @@ async fn form_page(
     })
 }
 
-async fn new_page(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-) -> Result<Response, AppError> {
+async fn new_page(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
     let page = form_page(
         &state,
-        &session,
-        user,
+        &frame,
         None,
         AccountForm::new_defaults(),
         Validation::default(),
         None,
     )
     .await?;
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 async fn invalid(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     existing: Option<&accounts::Account>,
     form: AccountForm,
     v: Validation,
 ) -> Result<Response, AppError> {
-    let page = form_page(state, session, user, existing, form, v, None).await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+    let page = form_page(state, frame, existing, form, v, None).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 async fn flash_saved(session: &AppSession, v: &Validation) -> Result<(), AppError> {
     if v.warnings.is_empty() {
-        session.flash("ok", "E-mail account saved.").await
+        session.flash(FlashKind::Ok, "E-mail account saved.").await
     } else {
         session
             .flash(
-                "warn",
+                FlashKind::Warn,
                 format!("E-mail account saved. Note: {}", v.warnings.join(" ")),
             )
             .await
@@ -312,8 +305,7 @@ async fn flash_saved(session: &AppSession, v: &Validation) -> Result<(), AppErro
 
 async fn create(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, AppError> {
     let cred = lookup_credential(&state, &form.credential_id).await?;
@@ -327,10 +319,10 @@ async fn create(
                     form.id.trim()
                 ),
             );
-            return invalid(&state, &session, user, None, form, v).await;
+            return invalid(&state, &frame, None, form, v).await;
         }
         Ok(ok) => ok,
-        Err(v) => return invalid(&state, &session, user, None, form, v).await,
+        Err(v) => return invalid(&state, &frame, None, form, v).await,
     };
     // The primary key, not a look-up first, decides whether the id is taken: no race.
     if let Err(e) = accounts::insert(&state.db, &settings).await {
@@ -342,13 +334,13 @@ async fn create(
                     settings.id
                 ),
             );
-            return invalid(&state, &session, user, None, form, v).await;
+            return invalid(&state, &frame, None, form, v).await;
         }
         return Err(e.into());
     }
     state.importer.accounts_changed();
-    tracing::info!(account = %settings.id, by = %user.username, "e-mail account created");
-    flash_saved(&session, &v).await?;
+    tracing::info!(account = %settings.id, by = %frame.user.username, "e-mail account created");
+    flash_saved(&frame.session, &v).await?;
     Ok(Redirect::to(&format!("/accounts/{}", settings.id)).into_response())
 }
 
@@ -362,66 +354,51 @@ async fn lookup_credential(
     Ok(credentials::get(&state.db, id.trim()).await?)
 }
 
-async fn load(state: &AppState, id: &str) -> Result<accounts::Account, AppError> {
-    if !valid_id(id) {
-        return Err(AppError::NotFound);
-    }
-    accounts::get(&state.db, id)
-        .await?
-        .ok_or(AppError::NotFound)
-}
-
 async fn show(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
-    saved_account_page(&state, &session, user, &account, None).await
+    saved_account_page(&state, &frame, &account, None).await
 }
 
 /// The page of a saved account as stored, with Test connection's findings if any.
 async fn saved_account_page(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     account: &accounts::Account,
     diagnosis: Option<Diagnosis>,
 ) -> Result<Response, AppError> {
     let form = AccountForm::from_settings(&account.settings());
     let page = form_page(
         state,
-        session,
-        user,
+        frame,
         Some(account),
         form,
         Validation::default(),
         diagnosis,
     )
     .await?;
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 async fn update(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
     Form(mut form): Form<AccountForm>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     form.id = account.id.clone();
     let cred = lookup_credential(&state, &form.credential_id).await?;
     let (settings, v) = match validate(&form, Some(&account.id), cred.as_ref(), &state.config.hosts)
     {
         Ok(ok) => ok,
-        Err(v) => return invalid(&state, &session, user, Some(&account), form, v).await,
+        Err(v) => return invalid(&state, &frame, Some(&account), form, v).await,
     };
     accounts::update(&state.db, &settings).await?;
     state.importer.accounts_changed();
-    tracing::info!(account = %account.id, by = %user.username, "e-mail account updated");
-    flash_saved(&session, &v).await?;
+    tracing::info!(account = %account.id, by = %frame.user.username, "e-mail account updated");
+    flash_saved(&frame.session, &v).await?;
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
 }
 
@@ -435,30 +412,27 @@ struct DeletePage {
 
 async fn confirm_delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     let page = DeletePage {
-        layout: Layout::new(&session, Some(user.username), "accounts").await?,
+        layout: frame.layout(Nav::Accounts).await?,
         account: view(&state, &account).await?,
         message_count: store::messages::count_for_account(&state.db, &account.id).await?,
     };
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 async fn delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     if state.importer.is_running(&account.id) {
-        session
+        frame
+            .session
             .flash(
-                "error",
+                FlashKind::Error,
                 "The account is importing right now; delete it when the run has finished.",
             )
             .await?;
@@ -466,10 +440,11 @@ async fn delete(
     }
     accounts::delete(&state.db, &account.id).await?;
     state.importer.accounts_changed();
-    tracing::info!(account = %account.id, by = %user.username, "e-mail account deleted");
-    session
+    tracing::info!(account = %account.id, by = %frame.user.username, "e-mail account deleted");
+    frame
+        .session
         .flash(
-            "ok",
+            FlashKind::Ok,
             format!(
                 "E-mail account {} deleted. Its imported mail is kept.",
                 account.id
@@ -481,31 +456,36 @@ async fn delete(
 
 async fn test(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     let diagnosis = test_connection(&state.importer, &account).await;
     tracing::info!(account = %account.id, ok = diagnosis.ok, "connection tested");
-    saved_account_page(&state, &session, user, &account, Some(diagnosis)).await
+    saved_account_page(&state, &frame, &account, Some(diagnosis)).await
 }
 
 async fn run_now(
     State(state): State<AppState>,
     session: AppSession,
-    Path(id): Path<String>,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     if state.importer.is_running(&account.id) {
         session
-            .flash("warn", "An import of this account is already running.")
+            .flash(
+                FlashKind::Warn,
+                "An import of this account is already running.",
+            )
             .await?;
     } else {
         state.importer.request_run(&account.id);
         session
-            .flash("ok", "Import started. Reload the page to see the run.")
+            .flash(
+                FlashKind::Ok,
+                "Import started. Reload the page to see the run.",
+            )
             .await?;
     }
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
 }
+
+html_page!(ListPage, FormPage, DeletePage);

@@ -15,7 +15,7 @@ use super::form_token;
 use super::layout::Layout;
 use super::login_limit::LoginLimiter;
 use super::redirect::local_target;
-use super::session::{AppSession, Client};
+use super::session::{AppSession, Client, FlashKind};
 use super::state::WebState;
 use crate::crypto::sha256_hex;
 use crate::error::{AppError, render};
@@ -121,7 +121,7 @@ pub fn client_of(peer: SocketAddr, headers: &HeaderMap) -> Client {
 /// must carry `cookie` when it is Some.
 fn anonymous_layout(state: &AppState, headers: &HeaderMap) -> (Layout, Option<HeaderValue>) {
     let (token, cookie) = form_token::issue(&state.key, headers, state.config.secure_cookies());
-    (Layout::anonymous(token), cookie)
+    (Layout::anonymous(token, state.config.demo), cookie)
 }
 
 /// A page with the form token's cookie, when a new one was issued.
@@ -393,7 +393,7 @@ async fn setup(
         .await?;
     session
         .flash(
-            "ok",
+            FlashKind::Ok,
             format!("Welcome, {username}. Create your first credential."),
         )
         .await?;

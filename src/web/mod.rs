@@ -11,6 +11,7 @@ pub mod api_accounts;
 pub mod api_messages;
 pub mod api_webhooks;
 pub mod auth;
+pub mod by_id;
 pub mod credential_form;
 pub mod credentials;
 pub mod csrf;
@@ -23,6 +24,7 @@ pub mod mail;
 pub mod message_files;
 pub mod messages;
 pub mod oauth_flow;
+pub mod page;
 pub mod redirect;
 pub mod session;
 pub mod settings;
@@ -281,10 +283,6 @@ pub fn router_with(app: AppState, limits: &ServerLimits) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(security_headers())
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            layout::mark_demo,
-        ))
         // Pages, CSS and JavaScript go out gzipped to browsers that ask; downloads of mail
         // and attachments keep their exact bytes on the wire for clients that do not.
         .layer(CompressionLayer::new().gzip(true))

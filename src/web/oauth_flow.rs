@@ -1,13 +1,14 @@
 //! The key button and `/OAuth2Callback`: getting a token for a credential.
 
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
 use serde::Deserialize;
 
-use super::auth::{CurrentUser, current_user};
-use super::session::AppSession;
+use super::auth::current_user;
+use super::layout::Frame;
+use super::session::{AppSession, FlashKind};
 use super::state::WebState;
 use super::views::format_time;
 use crate::crypto::random_token;
@@ -44,8 +45,7 @@ fn sign_in_scope(scope: &str) -> String {
 
 async fn key_button(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let cred = credentials::get(&state.db, &id)
@@ -57,7 +57,7 @@ async fn key_button(
             let cfg = match state.tokens.client_config(&cred) {
                 Ok(cfg) => cfg,
                 Err(e) => {
-                    session.flash("error", e.to_string()).await?;
+                    frame.session.flash(FlashKind::Error, e.to_string()).await?;
                     return Ok(Redirect::to(&detail).into_response());
                 }
             };
@@ -71,12 +71,15 @@ async fn key_button(
             ) {
                 Ok(ok) => ok,
                 Err(e) => {
-                    session.flash("error", e.to_string()).await?;
+                    frame.session.flash(FlashKind::Error, e.to_string()).await?;
                     return Ok(Redirect::to(&detail).into_response());
                 }
             };
-            session.start_auth(&cred.id, oauth_state, &verifier).await?;
-            tracing::info!(credential = %cred.id, by = %user.username, "redirecting to sign-in");
+            frame
+                .session
+                .start_auth(&cred.id, oauth_state, &verifier)
+                .await?;
+            tracing::info!(credential = %cred.id, by = %frame.user.username, "redirecting to sign-in");
             Ok(Redirect::to(url.as_str()).into_response())
         }
         GrantType::ClientCredentials => {
@@ -88,11 +91,15 @@ async fn key_button(
                         .and_then(|c| c.expires_at)
                         .map(format_time)
                         .unwrap_or_default();
-                    session
-                        .flash("ok", format!("Got an access token, valid until {until}."))
+                    frame
+                        .session
+                        .flash(
+                            FlashKind::Ok,
+                            format!("Got an access token, valid until {until}."),
+                        )
                         .await?;
                 }
-                Err(e) => flash_failure(&session, &e).await?,
+                Err(e) => flash_failure(&frame.session, &e).await?,
             }
             Ok(Redirect::to(&detail).into_response())
         }
@@ -118,7 +125,7 @@ async fn flash_failure(session: &AppSession, e: &TokenFailure) -> Result<(), App
         _ => r.description.clone(),
     };
     session
-        .flash("error", format!("No token was stored. {text}"))
+        .flash(FlashKind::Error, format!("No token was stored. {text}"))
         .await
 }
 
@@ -199,7 +206,7 @@ async fn callback(
         credentials::record_error(&state.db, &pending.credential_id, None, &recorded).await?;
         session
             .flash(
-                "error",
+                FlashKind::Error,
                 format!(
                     "The sign-in did not complete ({error}): {}",
                     recorded.description
@@ -234,7 +241,10 @@ async fn callback(
                 .map(format_time)
                 .unwrap_or_default();
             session
-                .flash("ok", format!("Signed in as {who}, valid until {until}."))
+                .flash(
+                    FlashKind::Ok,
+                    format!("Signed in as {who}, valid until {until}."),
+                )
                 .await?;
         }
         Err(e) => flash_failure(&session, &e).await?,

@@ -7,19 +7,18 @@ pub mod html;
 use std::collections::HashSet;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
 
-use super::auth::CurrentUser;
-use super::layout::Layout;
+use super::layout::{Frame, Layout, Nav};
 use super::message_files;
 use super::messages::{MailQuery, PER_PAGE, load_message};
-use super::session::AppSession;
+use super::page::html_page;
 use super::state::WebState;
 use super::views::{format_time, rfc3339};
-use crate::error::{AppError, render};
+use crate::error::AppError;
 use crate::mime::{self, Mailbox};
 use crate::state::AppState;
 use crate::store::messages::{self, Message, MessageSummary};
@@ -130,8 +129,7 @@ impl ListPage {
 
 async fn list(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let query = MailQuery::parse(&pairs, false)?;
@@ -145,7 +143,7 @@ async fn list(
     }
     let pages = (total + PER_PAGE - 1) / PER_PAGE;
     let page = ListPage {
-        layout: Layout::new(&session, Some(user.username), "mail").await?,
+        layout: frame.layout(Nav::Mail).await?,
         rows: rows.iter().map(MessageRow::new).collect(),
         accounts,
         total,
@@ -156,7 +154,7 @@ async fn list(
         first: query.link(1),
         query,
     };
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 /// One attachment as the message page lists it.
@@ -214,8 +212,7 @@ impl CalendarView {
 
 async fn show(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let m = load_message(&state, &id).await?;
@@ -252,7 +249,7 @@ async fn show(
             .join(", ")
     };
     let page = ShowPage {
-        layout: Layout::new(&session, Some(user.username), "mail").await?,
+        layout: frame.layout(Nav::Mail).await?,
         from: mailbox_label(&Mailbox {
             name: m.from_name.clone(),
             address: m.from_address.clone(),
@@ -280,8 +277,10 @@ async fn show(
             .collect(),
         m,
     };
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
+
+html_page!(ListPage, ShowPage);
 
 #[cfg(test)]
 mod tests {
