@@ -290,19 +290,6 @@ async fn invalid(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
-async fn flash_saved(session: &AppSession, v: &Validation) -> Result<(), AppError> {
-    if v.warnings.is_empty() {
-        session.flash(FlashKind::Ok, "E-mail account saved.").await
-    } else {
-        session
-            .flash(
-                FlashKind::Warn,
-                format!("E-mail account saved. Note: {}", v.warnings.join(" ")),
-            )
-            .await
-    }
-}
-
 async fn create(
     State(state): State<AppState>,
     frame: Frame,
@@ -340,7 +327,7 @@ async fn create(
     }
     state.importer.accounts_changed();
     tracing::info!(account = %settings.id, by = %frame.user.username, "e-mail account created");
-    flash_saved(&frame.session, &v).await?;
+    frame.flash_saved(&v, "E-mail account saved.").await?;
     Ok(Redirect::to(&format!("/accounts/{}", settings.id)).into_response())
 }
 
@@ -398,7 +385,7 @@ async fn update(
     accounts::update(&state.db, &settings).await?;
     state.importer.accounts_changed();
     tracing::info!(account = %account.id, by = %frame.user.username, "e-mail account updated");
-    flash_saved(&frame.session, &v).await?;
+    frame.flash_saved(&v, "E-mail account saved.").await?;
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
 }
 

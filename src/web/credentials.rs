@@ -12,7 +12,7 @@ use super::credential_form::{CLOUDS, Cloud, CredentialForm, fill_from_entra, val
 use super::form::Validation;
 use super::layout::{Frame, Layout, Nav};
 use super::page::html_page;
-use super::session::{AppSession, FlashKind};
+use super::session::FlashKind;
 use super::state::WebState;
 use super::views::CredentialView;
 use crate::error::AppError;
@@ -132,7 +132,7 @@ async fn create(
         return Err(e.into());
     }
     tracing::info!(credential = %settings.id, by = %frame.user.username, "credential created");
-    flash_saved(&frame.session, &v, "Credential saved.").await?;
+    frame.flash_saved(&v, "Credential saved.").await?;
     Ok(Redirect::to(&format!("/credentials/{}", settings.id)).into_response())
 }
 
@@ -153,19 +153,6 @@ async fn invalid(
 ) -> Result<Response, AppError> {
     let page = form_page(state, frame, existing, form, v).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-}
-
-async fn flash_saved(session: &AppSession, v: &Validation, text: &str) -> Result<(), AppError> {
-    if v.warnings.is_empty() {
-        session.flash(FlashKind::Ok, text).await
-    } else {
-        session
-            .flash(
-                FlashKind::Warn,
-                format!("{text} Note: {}", v.warnings.join(" ")),
-            )
-            .await
-    }
 }
 
 async fn show(
@@ -220,7 +207,7 @@ async fn update(
     } else {
         "Credential saved."
     };
-    flash_saved(&frame.session, &v, text).await?;
+    frame.flash_saved(&v, text).await?;
     Ok(Redirect::to(&format!("/credentials/{}", cred.id)).into_response())
 }
 

@@ -6,7 +6,8 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
 use super::auth::CurrentUser;
-use super::session::{AppSession, Flash};
+use super::form::Validation;
+use super::session::{AppSession, Flash, FlashKind};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -118,6 +119,17 @@ impl Frame {
             nav: Some(nav),
             demo: self.demo,
         })
+    }
+
+    /// After a save: `text` for the next page, with the form's warnings (which did not
+    /// block the save) appended as a note.
+    pub async fn flash_saved(&self, v: &Validation, text: &str) -> Result<(), AppError> {
+        if v.warnings.is_empty() {
+            self.session.flash(FlashKind::Ok, text).await
+        } else {
+            let note = format!("{text} Note: {}", v.warnings.join(" "));
+            self.session.flash(FlashKind::Warn, note).await
+        }
     }
 }
 
