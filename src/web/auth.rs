@@ -22,12 +22,7 @@ use crate::error::{AppError, render};
 use crate::state::AppState;
 use crate::{passwords, store};
 
-/// The signed-in administrator, put into request extensions by [`require_admin`].
-#[derive(Clone, Debug)]
-pub struct CurrentUser {
-    pub id: i64,
-    pub username: String,
-}
+pub use super::session::CurrentUser;
 
 pub fn public_router() -> Router<WebState> {
     Router::new()

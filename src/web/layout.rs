@@ -5,9 +5,8 @@
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
-use super::auth::CurrentUser;
 use super::form::Validation;
-use super::session::{AppSession, Flash, FlashKind};
+use super::session::{AppSession, CurrentUser, Flash, FlashKind};
 use crate::error::AppError;
 use crate::state::AppState;
 

@@ -33,6 +33,13 @@ impl PendingAuth {
     }
 }
 
+/// The signed-in administrator, put into request extensions by `auth::require_admin`.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub username: String,
+}
+
 /// A one-shot message shown on the next page.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Flash {
