@@ -140,39 +140,70 @@ impl RunningApp {
     }
 }
 
-/// `mailport serve`: runs until `signal` completes ([`shutdown_signal`] for SIGINT or
-/// SIGTERM; a test may pass its own future).
+/// The line `serve` prints on stdout once it accepts connections and a SIGINT or SIGTERM
+/// would stop it gracefully: scripts and tests wait for it before they use the server.
+pub const READY_LINE: &str = "Mailport is listening on";
+
+/// `mailport serve`: runs until `signal` completes. For SIGINT and SIGTERM, install
+/// [`ShutdownSignals`] before calling and pass `async move { signals.recv().await }`, so a
+/// SIGTERM after the ready line always stops gracefully; a test may pass its own future.
 pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let state = AppState::open(config).await?;
     let app = start(listener, state).await?;
-    println!("Mailport is listening on {}", app.state.config.public_url);
+    println!("{READY_LINE} {}", app.state.config.public_url);
     if let Some(link) = &app.setup_link {
         println!("No administrator exists yet. Open this one-time link to create one:\n  {link}");
     }
     app.run_until(signal).await
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT (Ctrl-C) and SIGTERM, caught from the moment [`ShutdownSignals::install`] returns.
+///
+/// Tokio installs a signal handler only when a listener is created; a listener created
+/// lazily (inside a future first polled after the server answers) leaves a window in which a
+/// SIGTERM kills the process instead of stopping it gracefully. So every long-running
+/// command installs these before it binds or prints that it is ready.
+pub struct ShutdownSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers now. Fails only if the operating system refuses them.
+    pub fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                interrupt: signal(SignalKind::interrupt())
+                    .context("cannot install the SIGINT handler")?,
+                terminate: signal(SignalKind::terminate())
+                    .context("cannot install the SIGTERM handler")?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        #[cfg(not(unix))]
+        {
+            Ok(ShutdownSignals {})
+        }
+    }
+
+    /// Waits for the first SIGINT or SIGTERM.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {},
+                _ = self.terminate.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

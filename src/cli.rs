@@ -42,9 +42,9 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run Mailport together with the sandbox, with demo data: no Microsoft tenant needed.
     Demo(DemoArgs),
-    /// Import one e-mail account once, in the foreground, and print a summary.
+    /// Import one email server account once, in the foreground, and print a summary.
     Import {
-        /// The e-mail account id.
+        /// The email server account id.
         #[arg(long)]
         account: String,
         #[command(flatten)]
@@ -201,7 +201,7 @@ pub enum ApiKeyCommand {
         /// A name for the key (who or what uses it).
         name: String,
         /// `read` (every GET of the API) or `admin` (also creating, changing and deleting
-        /// e-mail accounts).
+        /// email server accounts).
         #[arg(long, default_value = "read", value_parser = ["read", "admin"])]
         scope: String,
         #[command(flatten)]
@@ -241,10 +241,8 @@ pub struct DemoArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => crate::app::serve(cli.serve.into_config()?, crate::app::shutdown_signal()).await,
-        Some(Command::Serve(args)) => {
-            crate::app::serve(args.into_config()?, crate::app::shutdown_signal()).await
-        }
+        None => serve(cli.serve.into_config()?).await,
+        Some(Command::Serve(args)) => serve(args.into_config()?).await,
         Some(Command::User(UserCommand::Add {
             name,
             password_stdin,
@@ -273,6 +271,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::sandbox::run_standalone(args.listen, args.config, args.redirect_uri).await
         }
     }
+}
+
+/// `mailport serve` until SIGINT or SIGTERM, caught from before the server binds (see
+/// [`crate::app::ShutdownSignals`]).
+async fn serve(config: crate::config::Config) -> anyhow::Result<()> {
+    let mut signals = crate::app::ShutdownSignals::install()?;
+    crate::app::serve(config, async move { signals.recv().await }).await
 }
 
 async fn open_db(data_dir: &std::path::Path) -> anyhow::Result<crate::store::Db> {
@@ -330,8 +335,10 @@ async fn create_api_key(
     }
     println!("{key}");
     eprintln!(
-        "API key {name} ({} scope) created. It is shown only this once; send it as `Authorization: Bearer <key>`.",
-        scope.as_str()
+        "API key {name} ({} scope) created in {}. It is shown only this once; send it as \
+         `Authorization: Bearer <key>` to a server that uses this data dir (--data-dir).",
+        scope.as_str(),
+        data_dir.display()
     );
     Ok(())
 }
@@ -355,10 +362,10 @@ async fn import_once(account: &str, args: ServeArgs) -> anyhow::Result<()> {
         summary.retries
     );
     if let Some(e) = &summary.error_message {
-        println!(
-            "error: {} {e}",
-            summary.error_code.clone().unwrap_or_default()
-        );
+        match &summary.error_code {
+            Some(code) => println!("{e} Error code: {code}."),
+            None => println!("{e}"),
+        }
     }
     if summary.outcome == "ok" && summary.failed == 0 {
         Ok(())

@@ -17,6 +17,10 @@ pub mod error;
 pub mod graph;
 /// The background Graph importer.
 pub mod import;
+/// Log output: filter, destination, colours.
+pub mod logging;
+/// Prometheus metrics of one instance (`/metrics`).
+pub mod metrics;
 /// Parsing raw messages.
 pub mod mime;
 /// The OAuth2 client and token service.
@@ -25,6 +29,8 @@ pub mod oauth;
 pub mod outbound;
 /// Administrator password hashing.
 pub mod passwords;
+/// Messages as sentences.
+pub mod prose;
 /// The offline Entra ID and Graph emulator.
 pub mod sandbox;
 /// The application's shared services, opened from the configuration.

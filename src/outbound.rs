@@ -36,6 +36,8 @@ use std::sync::Arc;
 
 use url::Url;
 
+use crate::metrics::Metrics;
+
 /// A Microsoft cloud: the hosts that sign users in and the hosts of its Graph. Tokens of
 /// one cloud do not work in another ("National cloud deployments", Microsoft Learn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -501,6 +503,7 @@ impl HostPolicy {
             http,
             policy: self.clone(),
             purpose,
+            metrics: None,
         })
     }
 }
@@ -630,6 +633,8 @@ pub struct OutboundClient {
     http: reqwest::Client,
     policy: HostPolicy,
     purpose: Use,
+    /// The app instance's metrics, recorded by whoever sends with this client.
+    metrics: Option<Metrics>,
 }
 
 impl fmt::Debug for OutboundClient {
@@ -644,6 +649,19 @@ impl fmt::Debug for OutboundClient {
 impl OutboundClient {
     pub fn policy(&self) -> &HostPolicy {
         &self.policy
+    }
+
+    /// This client, recording into `metrics` (see [`crate::metrics`] for why the registry
+    /// travels with the clients instead of being global).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The metrics of the app instance this client belongs to; `None` for a client built
+    /// without (a Graph client tested on its own).
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
     }
 
     /// Checks a URL for this client's use ([`HostPolicy::check_url`]).

@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
 use crate::import::Importer;
+use crate::metrics::Metrics;
 use crate::oauth::TokenService;
 use crate::oauth::client::{build_graph_http_client, build_http_client};
 use crate::store::blobs::BlobStore;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub importer: Importer,
     /// Sends the webhook deliveries of the outbox.
     pub webhooks: crate::webhooks::Sender,
+    /// This instance's Prometheus registry (`/metrics`).
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -38,10 +41,11 @@ impl AppState {
         store::prepare_data_dir(&config.data_dir)?;
         let db = store::connect(&config.database_path()).await?;
         let key = open_master_key(&config.data_dir, &db).await?;
+        let metrics = Metrics::new();
         let tokens = TokenService::new(
             db.clone(),
             key.clone(),
-            build_http_client(&config.http, &config.hosts)?,
+            build_http_client(&config.http, &config.hosts)?.with_metrics(metrics.clone()),
             config.http.clone(),
             config.redirect_uri(),
         );
@@ -61,7 +65,7 @@ impl AppState {
             db.clone(),
             blobs.clone(),
             tokens.clone(),
-            build_graph_http_client(&config.http, &config.hosts)?,
+            build_graph_http_client(&config.http, &config.hosts)?.with_metrics(metrics.clone()),
             config.import.clone(),
         );
         let webhooks = crate::webhooks::Sender::new(
@@ -81,6 +85,7 @@ impl AppState {
             key,
             tokens,
             session_store,
+            metrics,
         })
     }
 

@@ -23,16 +23,23 @@ pub(crate) fn network(message: String) -> GraphError {
     GraphError::new(GraphErrorKind::Network, message)
 }
 
-/// reqwest's error text without the URL (links carry tokens of their own).
+/// A transport failure as a sentence: what failed, and the innermost cause ("connection
+/// refused"), never the URL (links carry tokens of their own).
 pub(crate) fn network_error(e: reqwest::Error) -> GraphError {
     if e.is_timeout() {
-        network("Graph did not answer in time".into())
-    } else {
-        network(format!(
-            "the connection to Graph failed: {}",
-            e.without_url()
-        ))
+        return network("Graph did not answer in time.".into());
     }
+    let what = if e.is_connect() {
+        "Mailport could not connect to Graph"
+    } else if e.is_body() || e.is_decode() {
+        "The connection to Graph broke off during the answer"
+    } else {
+        "The request to Graph failed"
+    };
+    network(match crate::prose::root_cause(&e) {
+        Some(cause) => format!("{what}: {cause}."),
+        None => format!("{what}."),
+    })
 }
 
 /// Reads a body up to `limit` bytes, waiting at most `idle` for each chunk.
@@ -44,7 +51,7 @@ pub(crate) async fn read_capped(
     let too_large = || {
         GraphError::new(
             GraphErrorKind::BadResponse,
-            format!("Graph's answer is larger than {limit} bytes"),
+            format!("Graph's answer is larger than the {limit} bytes Mailport reads."),
         )
     };
     if response.content_length().is_some_and(|n| n > limit as u64) {
@@ -53,7 +60,7 @@ pub(crate) async fn read_capped(
     let mut body = Vec::new();
     loop {
         let chunk = match tokio::time::timeout(idle, response.chunk()).await {
-            Err(_) => return Err(network("Graph stopped sending its answer".into())),
+            Err(_) => return Err(network("Graph stopped sending its answer.".into())),
             Ok(Err(e)) => return Err(network_error(e)),
             Ok(Ok(None)) => return Ok(body),
             Ok(Ok(Some(chunk))) => chunk,

@@ -19,6 +19,7 @@ use super::errors::{self, GraphError, GraphErrorKind};
 pub use super::limits::MailboxLimits;
 use super::limits::MailboxSlot;
 use super::links::LinkPolicy;
+use super::observe;
 use super::retry_after::parse_retry_after;
 use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
 use crate::outbound::{OutboundClient, REFUSED_CODE, Refused, is_microsoft_host};
@@ -210,7 +211,7 @@ impl GraphClient {
             None | Some("") => vec!["me".to_string()],
             Some(m) if m.chars().any(|c| c.is_control() || c == '/' || c == '\\') => {
                 return Err(config_error(
-                    "the mailbox name contains characters Graph does not accept",
+                    "The mailbox name contains characters Graph does not accept.",
                 ));
             }
             Some(m) => vec!["users".to_string(), m.to_string()],
@@ -264,6 +265,7 @@ impl GraphClient {
     }
 
     pub(crate) fn note(&self, line: String) {
+        let line = crate::prose::sentence(line);
         // Lines quote Graph's error codes: escaped, so that they stay one log line.
         tracing::info!(target: "mailport::graph", "{}", line.escape_debug());
         let mut stats = self.stats_lock();
@@ -284,7 +286,7 @@ impl GraphClient {
         {
             let mut path = url
                 .path_segments_mut()
-                .map_err(|_| config_error("the Graph URL cannot take a path"))?;
+                .map_err(|_| config_error("The Graph URL cannot take a path."))?;
             path.pop_if_empty();
             path.extend(self.inner.mailbox.iter());
             path.extend(segments);
@@ -326,7 +328,7 @@ impl GraphClient {
                         GraphErrorKind::Throttled,
                         format!(
                             "Mailport has sent this mailbox the {} Graph requests it allows \
-                             itself per {} (Microsoft's limit); the next may go in {}",
+                             itself per {} (Microsoft's limit); the next may go in {}.",
                             budget.requests,
                             seconds(budget.window),
                             seconds(wait)
@@ -339,7 +341,7 @@ impl GraphClient {
             let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                 GraphError::new(
                     GraphErrorKind::Unauthorized,
-                    "the access token contains characters that cannot be sent",
+                    "The access token contains characters that cannot be sent.",
                 )
             })?;
             auth.set_sensitive(true);
@@ -352,17 +354,28 @@ impl GraphClient {
                 .http
                 .request(call.method.clone(), call.url.clone())
                 .map_err(|r| refused(&r))?;
+            let client_request_id = uuid::Uuid::new_v4().to_string();
             let mut request = request
                 .header(header::AUTHORIZATION, auth)
                 .header("Prefer", prefer)
-                .header("client-request-id", uuid::Uuid::new_v4().to_string())
+                .header("client-request-id", &client_request_id)
                 .header(header::ACCEPT, "application/json");
             if let Some(body) = call.body {
                 request = request.json(body);
             }
             self.stats_lock().requests += 1;
             self.inner.slot.mark_sent(&mut permit);
+            let started = std::time::Instant::now();
             let sent = tokio::time::timeout(settings.timeout, request.send()).await;
+            let answered = sent.as_ref().ok().and_then(|r| r.as_ref().ok());
+            let latency = started.elapsed();
+            observe::exchange(
+                &self.inner.http,
+                &label,
+                &client_request_id,
+                latency,
+                answered,
+            );
             let response = match sent {
                 Ok(Ok(response)) => response,
                 Ok(Err(e)) => {
@@ -380,7 +393,7 @@ impl GraphClient {
                 Err(_) => {
                     drop(permit);
                     let error = network(format!(
-                        "Graph did not answer within {}",
+                        "Graph did not answer within {}.",
                         seconds(settings.timeout)
                     ));
                     self.retry_or_fail(&label, &call.method, attempt, error, None)
@@ -464,7 +477,10 @@ impl GraphClient {
             || matches!(*method, Method::GET | Method::DELETE | Method::PATCH);
         if !repeatable || attempt >= settings.max_attempts {
             if attempt > 1 {
-                error.message = format!("{} (gave up after {attempt} attempts)", error.message);
+                error.message = format!(
+                    "{} Mailport gave up after {attempt} attempts.",
+                    error.message
+                );
             }
             return Err(error);
         }

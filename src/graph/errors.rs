@@ -60,13 +60,40 @@ pub struct GraphError {
     pub request_id: Option<String>,
 }
 
+impl GraphErrorKind {
+    /// A stable snake_case name, recorded as a run's error code when Graph gave none.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GraphErrorKind::Unauthorized => "unauthorized",
+            GraphErrorKind::AccessDenied => "access_denied",
+            GraphErrorKind::AccessPolicy => "access_policy",
+            GraphErrorKind::MailboxNotEnabled => "mailbox_not_enabled",
+            GraphErrorKind::NotFound => "not_found",
+            GraphErrorKind::ItemNotFound => "item_not_found",
+            GraphErrorKind::FolderNotFound { .. } => "folder_not_found",
+            GraphErrorKind::Conflict => "conflict",
+            GraphErrorKind::InvalidRequest => "invalid_request",
+            GraphErrorKind::Throttled => "throttled",
+            GraphErrorKind::Server => "server_error",
+            GraphErrorKind::SyncStateExpired => "sync_state_expired",
+            GraphErrorKind::TooLarge => "too_large",
+            GraphErrorKind::Network => "network",
+            GraphErrorKind::BadResponse => "bad_response",
+            GraphErrorKind::ForeignLink => "foreign_link",
+            GraphErrorKind::Storage => "storage",
+            GraphErrorKind::Other => "other",
+        }
+    }
+}
+
 impl GraphError {
-    pub fn new(kind: GraphErrorKind, message: impl Into<String>) -> Self {
+    /// An error of Mailport's own making; `message` is made a sentence.
+    pub fn new(kind: GraphErrorKind, message: impl AsRef<str>) -> Self {
         GraphError {
             kind,
             status: None,
             code: None,
-            message: message.into(),
+            message: crate::prose::sentence(message),
             request_id: None,
         }
     }
@@ -88,24 +115,29 @@ impl GraphError {
     }
 }
 
+/// Sentences: the message, the folders that exist (for an unknown folder), then what Graph
+/// answered and its request-id, which Microsoft support asks for.
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
         if let GraphErrorKind::FolderNotFound { existing } = &self.kind {
             if existing.is_empty() {
-                f.write_str(" (there are no folders at that level)")?;
+                f.write_str(" There are no folders at that level.")?;
             } else {
-                write!(f, " (existing folders: {})", existing.join(", "))?;
+                write!(f, " The folders there are: {}.", existing.join(", "))?;
             }
         }
-        match (self.status, &self.code) {
-            (Some(status), Some(code)) => write!(f, " [HTTP {status} {code}]")?,
-            (Some(status), None) => write!(f, " [HTTP {status}]")?,
-            (None, Some(code)) => write!(f, " [{code}]")?,
+        let answer = match (self.status, &self.code) {
+            (Some(status), Some(code)) => Some(format!("HTTP {status} {code}")),
+            (Some(status), None) => Some(format!("HTTP {status}")),
+            (None, Some(code)) => Some(code.clone()),
+            (None, None) => None,
+        };
+        match (answer, &self.request_id) {
+            (Some(answer), Some(id)) => write!(f, " Graph answered {answer} (request-id {id}).")?,
+            (Some(answer), None) => write!(f, " Graph answered {answer}.")?,
+            (None, Some(id)) => write!(f, " Graph's request-id was {id}.")?,
             (None, None) => {}
-        }
-        if let Some(id) = &self.request_id {
-            write!(f, " (request-id {id})")?;
         }
         Ok(())
     }
@@ -157,10 +189,10 @@ impl GraphError {
         let status = self.status.map(|s| format!("HTTP {s}")).unwrap_or_default();
         self.message = match &self.code {
             Some(code) => format!(
-                "Graph answered {status} with {code}; its own message is shown only for Microsoft's Graph hosts"
+                "Graph answered {status} with {code}; its own message is shown only for Microsoft's Graph hosts."
             ),
             None => format!(
-                "Graph answered {status}; its own message is shown only for Microsoft's Graph hosts"
+                "Graph answered {status}; its own message is shown only for Microsoft's Graph hosts."
             ),
         };
         self
@@ -182,8 +214,8 @@ pub(crate) fn from_response(
     let message = detail
         .message
         .filter(|m| !m.trim().is_empty())
-        .map(|m| m.chars().take(MAX_MESSAGE_CHARS).collect::<String>())
-        .unwrap_or_else(|| format!("Graph answered HTTP {status} without an error message"));
+        .map(|m| crate::prose::sentence(m.chars().take(MAX_MESSAGE_CHARS).collect::<String>()))
+        .unwrap_or_else(|| format!("Graph answered HTTP {status} without an error message."));
     let request_id = header_request_id.or(detail.inner_error.and_then(|i| i.request_id));
     GraphError {
         kind: classify(status, code.as_deref(), &message),
@@ -297,7 +329,7 @@ mod tests {
             assert_eq!(&e.kind, kind, "{status} {code}");
             assert_eq!(e.code.as_deref(), Some(*code));
             assert_eq!(e.request_id.as_deref(), Some("rid-1"));
-            assert_eq!(&e.message, message);
+            assert_eq!(e.message, crate::prose::sentence(message), "a sentence");
         }
     }
 
@@ -317,7 +349,11 @@ mod tests {
         }
         let long = "x".repeat(10_000);
         let e = from_response(400, &body("BadRequest", &long), None);
-        assert_eq!(e.message.len(), MAX_MESSAGE_CHARS);
+        assert_eq!(
+            e.message.len(),
+            MAX_MESSAGE_CHARS + 1,
+            "capped, then a full stop"
+        );
     }
 
     #[test]
@@ -329,17 +365,19 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "Access to OData is disabled. [HTTP 403 ErrorAccessDenied] (request-id rid-1)"
+            "Access to OData is disabled. Graph answered HTTP 403 ErrorAccessDenied (request-id rid-1)."
         );
         e = GraphError::new(
             GraphErrorKind::FolderNotFound {
                 existing: vec!["Inbox".into(), "Archive".into()],
             },
-            "no folder 'Inbx' at the top level",
+            "there is no folder 'Inbx' at the top level",
         );
         assert_eq!(
             e.to_string(),
-            "no folder 'Inbx' at the top level (existing folders: Inbox, Archive)"
+            "There is no folder 'Inbx' at the top level. The folders there are: Inbox, Archive."
         );
+        e.kind = GraphErrorKind::FolderNotFound { existing: vec![] };
+        assert!(crate::prose::is_sentence(&e.to_string()));
     }
 }

@@ -54,7 +54,7 @@ pub(crate) fn require_id(id: &str, what: &str) -> Result<(), GraphError> {
     if id.trim().is_empty() {
         return Err(GraphError::new(
             GraphErrorKind::InvalidRequest,
-            format!("the {what} id is empty"),
+            format!("The {what} id is empty."),
         ));
     }
     Ok(())
@@ -70,7 +70,7 @@ fn split_path(path: &str) -> Result<Vec<&str>, GraphError> {
     if segments.is_empty() {
         return Err(GraphError::new(
             GraphErrorKind::InvalidRequest,
-            "the folder path is empty",
+            "The folder path is empty.",
         ));
     }
     Ok(segments)
@@ -90,7 +90,7 @@ fn not_found(name: &str, place: &str, siblings: &[Folder]) -> GraphError {
         GraphErrorKind::FolderNotFound {
             existing: siblings.iter().map(|f| f.display_name.clone()).collect(),
         },
-        format!("there is no folder '{name}' {place}"),
+        format!("There is no folder '{name}' {place}."),
     )
 }
 
@@ -135,7 +135,7 @@ impl GraphClient {
         }
         Err(GraphError::new(
             GraphErrorKind::BadResponse,
-            format!("Graph listed more than {MAX_FOLDER_PAGES} pages of folders"),
+            format!("Graph listed more than {MAX_FOLDER_PAGES} pages of folders."),
         ))
     }
 

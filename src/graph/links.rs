@@ -26,7 +26,7 @@ fn foreign(reason: &str) -> GraphError {
     // The link itself is not quoted: it may be long, and it is attacker-controlled text.
     GraphError::new(
         GraphErrorKind::ForeignLink,
-        format!("refused to follow a paging link from Graph: {reason}"),
+        format!("Mailport refused to follow a paging link from Graph: {reason}."),
     )
 }
 

@@ -154,13 +154,13 @@ fn graph_time(t: OffsetDateTime) -> Result<String, GraphError> {
         .format(format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
         ))
-        .map_err(|_| GraphError::new(GraphErrorKind::Other, "the start date cannot be written"))
+        .map_err(|_| GraphError::new(GraphErrorKind::Other, "The start date cannot be written."))
 }
 
 fn too_large(max_bytes: u64) -> GraphError {
     GraphError::new(
         GraphErrorKind::TooLarge,
-        format!("the message is larger than the {max_bytes} bytes allowed"),
+        format!("The message is larger than the {max_bytes} bytes allowed."),
     )
 }
 
@@ -272,13 +272,13 @@ impl GraphClient {
                 Err(_) => {
                     return Err(GraphError::new(
                         GraphErrorKind::Network,
-                        format!("Graph stopped sending the message after {written} bytes"),
+                        format!("Graph stopped sending the message after {written} bytes."),
                     ));
                 }
                 Ok(Err(e)) => {
                     let mut error = network_error(e);
                     error.message = format!(
-                        "the download broke off after {written} bytes: {}",
+                        "The download broke off after {written} bytes. {}",
                         error.message
                     );
                     return Err(error);
@@ -293,7 +293,7 @@ impl GraphClient {
             sink.write_chunk(&chunk).await.map_err(|e| {
                 GraphError::new(
                     GraphErrorKind::Storage,
-                    format!("the message could not be stored: {e}"),
+                    format!("The message could not be stored: {e}."),
                 )
             })?;
             written += len;
@@ -303,7 +303,7 @@ impl GraphClient {
             return Err(GraphError::new(
                 GraphErrorKind::Network,
                 format!(
-                    "the download ended after {written} of {} bytes",
+                    "The download ended after {written} of {} bytes.",
                     announced.unwrap_or_default()
                 ),
             ));

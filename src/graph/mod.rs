@@ -12,6 +12,7 @@
 //! - [`links`]: the SSRF guard for nextLink/deltaLink.
 //! - [`limits`]: per-mailbox concurrency shared across clients.
 //! - [`retry_after`]: parsing `Retry-After`.
+//! - `observe`: request ids in the debug log, and the app's metrics.
 
 mod answers;
 pub mod client;
@@ -20,6 +21,7 @@ pub mod folders;
 pub mod limits;
 pub mod links;
 pub mod messages;
+mod observe;
 pub mod retry_after;
 mod target;
 

@@ -31,28 +31,28 @@ fn is_loopback(url: &Url) -> bool {
 /// Checks and normalises the configured Graph URL (`…/v1.0`, no trailing slash).
 pub(crate) fn graph_base(graph_url: &str) -> Result<Url, GraphError> {
     let mut url = Url::parse(graph_url.trim())
-        .map_err(|_| config_error("the Graph URL is not a valid URL"))?;
+        .map_err(|_| config_error("The Graph URL is not a valid URL."))?;
     match url.scheme() {
         "https" => {}
         // Bearer tokens must not cross a network in clear text; the sandbox runs on loopback.
         "http" if is_loopback(&url) => {}
         _ => {
             return Err(config_error(
-                "the Graph URL must use https (plain http only for loopback addresses)",
+                "The Graph URL must use https (plain http only for loopback addresses).",
             ));
         }
     }
     if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(config_error("the Graph URL has no host"));
+        return Err(config_error("The Graph URL has no host."));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(config_error(
-            "the Graph URL must not contain user information",
+            "The Graph URL must not contain user information.",
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(config_error(
-            "the Graph URL must not have a query or fragment",
+            "The Graph URL must not have a query or fragment.",
         ));
     }
     let path = url.path().trim_end_matches('/').to_string();

@@ -30,9 +30,19 @@ pub async fn test_connection(importer: &Importer, account: &Account) -> Diagnosi
                 credential_id: Some(account.credential_id.clone()),
                 ..Diagnosis::default()
             },
-            other => Diagnosis {
+            Stop::Graph(e) => Diagnosis {
                 title: "Mailport could not check the credential".into(),
-                details: vec![format!("{other:?}")],
+                details: vec![e.to_string()],
+                ..Diagnosis::default()
+            },
+            Stop::Storage(message) => Diagnosis {
+                title: "Mailport could not check the credential".into(),
+                details: vec![crate::prose::sentence(message)],
+                ..Diagnosis::default()
+            },
+            Stop::Cancelled => Diagnosis {
+                title: "Mailport is shutting down".into(),
+                details: vec!["Try again when Mailport runs again.".into()],
                 ..Diagnosis::default()
             },
         };
@@ -91,15 +101,21 @@ fn mailbox_label(account: &Account) -> String {
 
 async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagnosis {
     let mailbox = mailbox_label(account);
-    let reference = format!(
-        "Graph said: {} {}{}",
-        e.code.clone().unwrap_or_default(),
-        e.message,
-        e.request_id
-            .as_deref()
-            .map(|r| format!(" (request-id {r})"))
-            .unwrap_or_default()
-    );
+    let about: Vec<String> = e
+        .code
+        .iter()
+        .cloned()
+        .chain(e.request_id.iter().map(|r| format!("request-id {r}")))
+        .collect();
+    let reference = if about.is_empty() {
+        format!("Graph said: \u{201c}{}\u{201d}", e.message)
+    } else {
+        format!(
+            "Graph said: \u{201c}{}\u{201d} ({}).",
+            e.message,
+            about.join(", ")
+        )
+    };
     let client_id = credentials::get(&importer.db, &account.credential_id)
         .await
         .ok()
@@ -154,7 +170,12 @@ async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagn
             d.title = "The mailbox cannot be used through Graph".into();
             d.details = vec![
                 format!(
-                    "{mailbox} is inactive, soft-deleted, hosted on-premises, or has no Exchange Online licence."
+                    "{} is inactive, soft-deleted, hosted on-premises, or has no Exchange Online licence.",
+                    if account.mailbox.trim().is_empty() {
+                        "The signed-in user's mailbox".to_string()
+                    } else {
+                        format!("The mailbox {mailbox}")
+                    }
                 ),
                 reference,
             ];
@@ -171,7 +192,13 @@ async fn explain(importer: &Importer, account: &Account, e: GraphError) -> Diagn
         GraphErrorKind::FolderNotFound { existing } => {
             d.title = format!("Folder \u{201c}{}\u{201d} not found", account.folder);
             d.details = vec![
-                "Use a well-known name (Inbox, Archive, …) or a path such as Inbox/Service desk. These folders exist at the level where the path stopped:".into(),
+                "Use a well-known name (Inbox, Archive, …) or a path such as Inbox/Service desk."
+                    .into(),
+                if existing.is_empty() {
+                    "There are no folders at the level where the path stopped.".into()
+                } else {
+                    "These folders exist at the level where the path stopped.".into()
+                },
             ];
             d.folders = existing.clone();
         }

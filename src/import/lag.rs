@@ -1,5 +1,5 @@
 //! Poll lag, the scheduler's health signal, computed in one place for the accounts list,
-//! `GET /api/v1/accounts`, `/healthz` (and metrics later).
+//! `GET /api/v1/accounts`, `/healthz` and `/metrics`.
 //!
 //! An account's lag is how late its polling is: while it waits past its due time, how long
 //! it has waited so far; otherwise how late its last poll started. A poll is late when it
@@ -19,7 +19,7 @@ pub const OVERDUE_AFTER_SECS: f64 = 5.0;
 pub const CACHE_FOR: Duration = Duration::from_secs(2);
 
 /// One account's lag figures, in seconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AccountLag {
     /// How late the polling is now (see the module's description).
     pub lag_secs: f64,
@@ -76,7 +76,7 @@ impl From<&Account> for LagRow {
 }
 
 /// Lag over every enabled account.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct LagOverview {
     /// Enabled accounts that are scheduled (not parked for consent).
     pub scheduled: usize,

@@ -11,6 +11,8 @@
 
 pub mod diagnose;
 pub mod lag;
+pub mod live;
+mod observe;
 pub mod parser;
 pub mod post_action;
 pub mod rederive;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::graph::{GraphErrorKind, GraphSettings, MailboxLimits};
 use crate::oauth::TokenService;
@@ -108,6 +111,8 @@ pub struct Inner {
     running: Mutex<HashSet<String>>,
     /// Run now requests, oldest first.
     requested: Mutex<VecDeque<String>>,
+    /// Counts of the runs going on, for the screens.
+    live: live::LiveRuns,
     wake: Notify,
     /// One permit per scheduled run in progress.
     slots: Arc<Semaphore>,
@@ -148,13 +153,13 @@ impl Drop for RunningGuard {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("account {0} does not exist")]
+    #[error("The account {0} does not exist.")]
     NoSuchAccount(String),
-    #[error("account {0} is already importing")]
+    #[error("The account {0} is already importing.")]
     AlreadyRunning(String),
-    #[error("account {0} is no longer due")]
+    #[error("The account {0} is no longer due.")]
     NotDue(String),
-    #[error("database error: {0}")]
+    #[error("The database failed: {0}.")]
     Database(#[from] sqlx::Error),
 }
 
@@ -191,6 +196,7 @@ impl Importer {
                 settings,
                 running: Mutex::default(),
                 requested: Mutex::default(),
+                live: live::LiveRuns::default(),
                 wake: Notify::new(),
                 slots,
                 extra,
@@ -362,7 +368,8 @@ impl Importer {
         let me = self.clone();
         self.tracker.spawn(async move {
             let id = guard.id.clone();
-            match me.run_marked(guard, due_at).await {
+            let run = me.run_marked(guard, due_at);
+            match run.instrument(observe::run_span(&id)).await {
                 Ok(_) => {}
                 Err(RunError::Database(e)) => {
                     // The poll could not be recorded, so the account is still due: hold the
@@ -422,7 +429,9 @@ impl Importer {
         let guard = self
             .mark_running(id)
             .ok_or_else(|| RunError::AlreadyRunning(id.to_string()))?;
-        self.run_marked(guard, None).await
+        self.run_marked(guard, None)
+            .instrument(observe::run_span(id))
+            .await
     }
 
     /// A run of an account already marked as running; `due_at` for a scheduled poll.
@@ -443,9 +452,10 @@ impl Importer {
             // Disabled or rescheduled since the dispatcher chose it.
             return Err(RunError::NotDue(id.to_string()));
         }
-        let progress = Progress::new(self.settings.max_messages_per_run);
+        let progress = Arc::new(Progress::new(self.settings.max_messages_per_run));
+        let shown = self.live.register(id, started_at, progress.clone());
         let result = run::run(self, &account, &self.shutdown, &progress).await;
-        let (summary, delta_link) = progress.into_parts();
+        let (summary, delta_link) = progress.take_parts();
         let (summary, concluded) = self.conclude(&account, result, summary).await?;
         let next_due_at = match summary.outcome.as_str() {
             // Not polled while its credential is dead: the key button repairs it.
@@ -487,6 +497,11 @@ impl Importer {
             )
             .await?;
         }
+        let took = Duration::from_millis(u64::try_from(now_ms() - started_ms).unwrap_or(0));
+        observe::run_finished(self, id, &summary, took);
+        // Only now: until the account and the run log hold the final counts, the screens
+        // read them here.
+        drop(shown);
         if summary.is_noteworthy() {
             tracing::info!(
                 account = %id,
@@ -516,7 +531,7 @@ impl Importer {
                 s.outcome = "ok".into();
                 let detail = (s.failed > 0 || s.post_action_failures > 0).then(|| {
                     format!(
-                        "{} messages failed and {} post-import actions failed; they are retried",
+                        "{} messages failed and {} post-import actions failed; they are retried.",
                         s.failed, s.post_action_failures
                     )
                 });
@@ -524,7 +539,8 @@ impl Importer {
             }
             Err(Stop::Cancelled) => {
                 s.outcome = "cancelled".into();
-                s.error_message = Some("stopped by shutdown".into());
+                s.error_message =
+                    Some("Mailport was shutting down; the next run goes on from here.".into());
                 (account.status.as_str(), account.status_detail.clone(), None)
             }
             Err(Stop::Credential { status, detail }) => {
@@ -536,12 +552,15 @@ impl Importer {
             Err(Stop::Storage(msg)) => {
                 s.outcome = "error".into();
                 s.error_code = Some("storage".into());
-                s.error_message = Some(format!("{msg}. The mailbox was left untouched."));
+                s.error_message = Some(format!(
+                    "{} The mailbox was left untouched.",
+                    crate::prose::sentence(msg)
+                ));
                 ("error", s.error_message.clone(), None)
             }
             Err(Stop::Graph(e)) => {
                 s.outcome = "error".into();
-                s.error_code = e.code.clone().or(Some(format!("{:?}", e.kind)));
+                s.error_code = e.code.clone().or(Some(e.kind.as_str().to_string()));
                 s.error_message = Some(e.message.clone());
                 if e.request_id.is_some() {
                     s.request_id = e.request_id.clone();
@@ -549,7 +568,7 @@ impl Importer {
                 match e.kind {
                     GraphErrorKind::Throttled => (
                         "throttled",
-                        Some(format!("Graph kept throttling this mailbox: {}", e.message)),
+                        Some(format!("Graph kept throttling this mailbox. {}", e.message)),
                         Some(now() + self.settings.throttle_pause.as_secs() as i64),
                     ),
                     GraphErrorKind::Unauthorized => {

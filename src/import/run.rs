@@ -43,8 +43,10 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Adds a line to the run's log, as a sentence.
     pub(super) fn log(&self, line: impl Into<String>) {
-        self.update(|s| s.log.push(line.into()));
+        let line = crate::prose::sentence(line.into());
+        self.update(|s| s.log.push(line));
     }
 
     pub(super) fn update(&self, f: impl FnOnce(&mut RunSummary)) {
@@ -59,18 +61,29 @@ impl Progress {
             .is_ok()
     }
 
-    /// The run's counts and log, and the deltaLink of a delta round it completed.
-    pub fn into_parts(self) -> (RunSummary, Option<String>) {
+    /// The run's counts and log, and the deltaLink of a delta round it completed (taken:
+    /// a second call has none). The screens may still read the counts through
+    /// [`Progress::snapshot`] until the run is recorded.
+    pub fn take_parts(&self) -> (RunSummary, Option<String>) {
         (
-            self.summary.into_inner().unwrap_or_else(|e| e.into_inner()),
+            self.snapshot(),
             self.round_end
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner()),
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
         )
     }
 
     fn complete_round(&self, delta_link: String) {
         *self.round_end.lock().unwrap_or_else(|e| e.into_inner()) = Some(delta_link);
+    }
+
+    /// The counts and log so far.
+    pub fn snapshot(&self) -> RunSummary {
+        self.summary
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -98,7 +111,10 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
     else {
         return Err(Stop::Credential {
             status: "error",
-            detail: format!("credential {} does not exist", account.credential_id),
+            detail: format!(
+                "The credential {} does not exist. Choose another one for this account.",
+                account.credential_id
+            ),
         });
     };
     // The access token goes only to a Graph host of the token host's cloud (or one the
@@ -120,7 +136,7 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
         return Err(Stop::Credential {
             status: "needs_consent",
             detail: format!(
-                "credential {} needs consent: press its key button and sign in",
+                "Credential {} needs consent: press its key button and sign in.",
                 cred.id
             ),
         });
@@ -132,18 +148,32 @@ pub async fn check_credential(importer: &Importer, account: &Account) -> Result<
                 .await
                 .ok()
                 .flatten();
-            let status = match now.as_ref().map(|c| c.stored_status()) {
-                Some(TokenStatus::NeedsConsent) => "needs_consent",
-                Some(TokenStatus::InvalidClient) => "invalid_client",
+            let status = match now.as_ref() {
+                Some(c) if c.stored_status() == TokenStatus::NeedsConsent => "needs_consent",
+                Some(c) if c.stored_status() == TokenStatus::InvalidClient => "invalid_client",
+                // A delegated credential's first token needs a person at the key button.
+                Some(c)
+                    if c.grant_type() == credentials::GrantType::AuthorizationCode
+                        && !c.has_refresh_token() =>
+                {
+                    "needs_consent"
+                }
                 _ => "error",
             };
             let detail = match (status, now.and_then(|c| c.last_error_code)) {
                 ("invalid_client", code) => format!(
-                    "the client secret of credential {} was rejected{}: enter a new client secret on the credential",
+                    "The client secret of credential {} was rejected{}: enter a new client secret on the credential.",
                     cred.id,
                     code.map(|c| format!(" ({c})")).unwrap_or_default()
                 ),
-                _ => format!("credential {}: {e}", cred.id),
+                _ => {
+                    let why = e.to_string();
+                    if why.contains(cred.id.as_str()) {
+                        why
+                    } else {
+                        format!("Credential {} has no usable token. {why}", cred.id)
+                    }
+                }
             };
             Err(Stop::Credential { status, detail })
         }
@@ -510,7 +540,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .blobs
         .begin()
         .await
-        .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
+        .map_err(|e| Stop::Storage(format!("Mailport cannot write to the blob store: {e}.")))?;
     match client
         .download_value(&meta.id, &mut writer, limit as u64)
         .await
@@ -537,7 +567,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
             writer.abort().await;
             progress.update(|s| s.skipped += 1);
             progress.log(format!(
-                "message {} was gone from the mailbox when it was downloaded (removed after it was listed); skipped",
+                "message {} was gone from the mailbox when it was downloaded (removed after it was listed) and was skipped",
                 short(&meta.id)
             ));
             return Ok(Handled::Stayed);
@@ -560,18 +590,17 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
     let blob = writer
         .finish()
         .await
-        .map_err(|e| Stop::Storage(format!("cannot write to the blob store: {e}")))?;
+        .map_err(|e| Stop::Storage(format!("Mailport cannot write to the blob store: {e}.")))?;
     // Downloads stream to disk; parsing needs the message in memory and happens on one
     // dedicated thread, one message at a time.
     let path = importer
         .blobs
         .path(&blob.sha256)
-        .ok_or_else(|| Stop::Storage("the blob store returned a bad hash".into()))?;
-    let parsed = importer
-        .parser
-        .parse(path)
-        .await
-        .map_err(|e| Stop::Storage(format!("cannot read back a stored message: {e}")))?;
+        .ok_or_else(|| Stop::Storage("The blob store returned a bad hash.".into()))?;
+    let parsed =
+        importer.parser.parse(path).await.map_err(|e| {
+            Stop::Storage(format!("Mailport cannot read back a stored message: {e}."))
+        })?;
     let new = NewMessage {
         account_id: account.id.clone(),
         graph_id: meta.id.clone(),
@@ -601,7 +630,7 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .committer
         .insert(new)
         .await
-        .map_err(|e| Stop::Storage(format!("cannot record the message: {e}")))?;
+        .map_err(|e| Stop::Storage(format!("Mailport cannot record the message: {e}.")))?;
     progress.update(|s| s.imported += 1);
     Ok(action.apply(ctx, id, &meta.id).await)
 }

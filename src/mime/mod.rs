@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use calendar::CalendarSummary;
 
 /// An e-mail address with its display name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Mailbox {
     pub name: Option<String>,
     pub address: Option<String>,

@@ -66,17 +66,18 @@ pub struct IssuedTokens {
 /// Errors of our HTTP function; their text never contains request bodies or secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("request failed: {0}")]
+    /// The innermost cause, as a clause ("connection refused (os error 111)").
+    #[error("Mailport could not reach the token endpoint: {0}.")]
     Transport(String),
-    #[error("timed out")]
+    #[error("The token endpoint did not answer in time.")]
     Timeout,
-    #[error("the response is larger than {0} bytes")]
+    #[error("The token endpoint's answer is larger than {0} bytes.")]
     TooLarge(usize),
-    #[error("HTTP {0} from the server")]
+    #[error("The token endpoint answered HTTP {0}.")]
     ServerError(u16),
     #[error(
-        "it answered with a redirect (HTTP {0}); Mailport never follows redirects from a token \
-         endpoint, so check the access token URL"
+        "The token endpoint answered with a redirect (HTTP {0}); Mailport never follows \
+         redirects from a token endpoint, so check the access token URL."
     )]
     Redirect(u16),
     /// The outbound host policy refused the destination; nothing was sent.
@@ -123,8 +124,7 @@ async fn send(
     max_bytes: usize,
     request: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, HttpError> {
-    let request = reqwest::Request::try_from(request)
-        .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
+    let request = reqwest::Request::try_from(request).map_err(transport_error)?;
     let mut response = http.execute(request).await.map_err(|e| match e {
         Ok(refused) => HttpError::Refused(refused.message().to_string()),
         Err(e) => transport_error(e),
@@ -156,20 +156,22 @@ async fn send(
         *headers = response.headers().clone();
     }
     out.body(body)
-        .map_err(|e| HttpError::Transport(e.to_string()))
+        .map_err(|e| HttpError::Transport(e.to_string().to_lowercase()))
 }
 
 fn transport_error(e: reqwest::Error) -> HttpError {
     if e.is_timeout() {
         HttpError::Timeout
     } else {
-        HttpError::Transport(e.without_url().to_string())
+        let cause = crate::prose::root_cause(&e)
+            .unwrap_or_else(|| e.without_url().to_string().to_lowercase());
+        HttpError::Transport(cause)
     }
 }
 
 fn base_client(cfg: &ClientConfig) -> Result<AadClient<EndpointNotSet>, TokenFailure> {
     let token_url = TokenUrl::new(cfg.token_url.clone())
-        .map_err(|_| TokenFailure::NotUsable("the access token URL is not a valid URL".into()))?;
+        .map_err(|_| TokenFailure::NotUsable("The access token URL is not a valid URL.".into()))?;
     let mut client = oauth2::Client::new(ClientId::new(cfg.client_id.clone()))
         .set_client_secret(ClientSecret::new(cfg.client_secret.expose().to_string()))
         .set_token_uri(token_url)
@@ -179,7 +181,7 @@ fn base_client(cfg: &ClientConfig) -> Result<AadClient<EndpointNotSet>, TokenFai
         });
     if let Some(uri) = &cfg.redirect_uri {
         let redirect = RedirectUrl::new(uri.clone())
-            .map_err(|_| TokenFailure::NotUsable("the redirect URI is not a valid URL".into()))?;
+            .map_err(|_| TokenFailure::NotUsable("The redirect URI is not a valid URL.".into()))?;
         client = client.set_redirect_uri(redirect);
     }
     Ok(client)
@@ -206,7 +208,7 @@ pub fn authorize_redirect(
         ))
     })?;
     let auth = AuthUrl::new(auth_url.to_string())
-        .map_err(|_| TokenFailure::NotUsable("the authorization URL is not a valid URL".into()))?;
+        .map_err(|_| TokenFailure::NotUsable("The authorization URL is not a valid URL.".into()))?;
     let client = base_client(cfg)?.set_auth_uri(auth);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let state = state.to_string();
@@ -418,7 +420,7 @@ fn withheld(err: &AadErrorResponse) -> RecordedError {
     RecordedError {
         code: Some(code),
         description: format!(
-            "the token endpoint refused the request ({what}); its own description is shown only for Microsoft's sign-in hosts"
+            "The token endpoint refused the request ({what}); its own description is shown only for Microsoft's sign-in hosts."
         ),
         trace_id,
     }
@@ -453,7 +455,7 @@ fn finish(
                 status: TokenStatus::Error,
                 error: RecordedError {
                     code: Some(REFUSED_CODE.into()),
-                    description: format!("nothing was sent: {reason}"),
+                    description: crate::prose::sentence(format!("nothing was sent: {reason}")),
                     trace_id: None,
                 },
             })
@@ -461,7 +463,7 @@ fn finish(
         Err(RequestTokenError::Request(e)) => {
             let error = RecordedError {
                 code: None,
-                description: format!("the token endpoint could not be used: {e}"),
+                description: e.to_string(),
                 trace_id: None,
             };
             match e {
@@ -477,7 +479,7 @@ fn finish(
             // Never quote the body: a malformed success response may hold a token.
             description: match echo {
                 Echo::Microsoft => format!(
-                    "the token endpoint did not answer with valid OAuth JSON (it sent {} bytes{})",
+                    "The token endpoint did not answer with valid OAuth JSON (it sent {} bytes{}).",
                     body.len(),
                     if body.trim_ascii_start().starts_with(b"<") {
                         ", which look like HTML"
@@ -485,15 +487,17 @@ fn finish(
                         ""
                     }
                 ),
-                Echo::Withheld => "the token endpoint did not answer with valid OAuth JSON".into(),
+                Echo::Withheld => "The token endpoint did not answer with valid OAuth JSON.".into(),
             },
             trace_id: None,
         })),
         Err(RequestTokenError::Other(msg)) => Err(TokenFailure::BadResponse(RecordedError {
             code: None,
             description: match echo {
-                Echo::Microsoft => format!("unexpected answer from the token endpoint: {msg}"),
-                Echo::Withheld => "unexpected answer from the token endpoint".into(),
+                Echo::Microsoft => crate::prose::sentence(format!(
+                    "the token endpoint sent an unexpected answer: {msg}"
+                )),
+                Echo::Withheld => "The token endpoint sent an unexpected answer.".into(),
             },
             trace_id: None,
         })),

@@ -97,11 +97,11 @@ pub enum TokenFailure {
     },
     /// The endpoint could not be reached, timed out or answered 5xx, even after retries.
     /// The credential's status is left alone.
-    #[error("token endpoint unavailable: {}", .0.description)]
+    #[error("{} Mailport tries again later.", .0.description)]
     Transient(RecordedError),
     /// The endpoint answered something that is not an OAuth response (HTML, too large, bad
     /// JSON). Nothing is stored.
-    #[error("unexpected answer from the token endpoint: {}", .0.description)]
+    #[error("{}", .0.description)]
     BadResponse(RecordedError),
     /// The credential cannot be used until an administrator acts (consent, secret, settings).
     #[error("{0}")]

@@ -107,8 +107,8 @@ impl TokenService {
     async fn load(&self, id: &str) -> Result<Credential, TokenFailure> {
         credentials::get(&self.db, id)
             .await
-            .map_err(|e| TokenFailure::NotUsable(format!("database error: {e}")))?
-            .ok_or_else(|| TokenFailure::NotUsable(format!("credential {id} does not exist")))
+            .map_err(db_error)?
+            .ok_or_else(|| TokenFailure::NotUsable(format!("The credential {id} does not exist.")))
     }
 
     /// An access token valid for at least five more minutes.
@@ -168,7 +168,7 @@ impl TokenService {
         self.renew(cred).await?;
         let cred = self.load(&cred.id).await?;
         self.cached_token(&cred, 0)?.ok_or_else(|| {
-            TokenFailure::NotUsable("the token endpoint issued an already expired token".into())
+            TokenFailure::NotUsable("The token endpoint issued an already expired token.".into())
         })
     }
 
@@ -194,7 +194,7 @@ impl TokenService {
         let secret = self
             .key
             .decrypt_string(&credentials::access_token_context(&cred.id), blob)
-            .map_err(|e| TokenFailure::NotUsable(e.to_string()))?;
+            .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?;
         Ok(Some(AccessToken { secret, expires_at }))
     }
 
@@ -203,13 +203,13 @@ impl TokenService {
         match cred.stored_status() {
             TokenStatus::NeedsConsent => {
                 return Err(TokenFailure::NotUsable(format!(
-                    "credential {} needs consent: press its key button and sign in again",
+                    "Credential {} needs consent: press its key button and sign in again.",
                     cred.id
                 )));
             }
             TokenStatus::InvalidClient => {
                 return Err(TokenFailure::NotUsable(format!(
-                    "the client secret of credential {} was rejected: enter a new one",
+                    "The client secret of credential {} was rejected: enter a new one.",
                     cred.id
                 )));
             }
@@ -223,18 +223,22 @@ impl TokenService {
             GrantType::AuthorizationCode => {
                 let Some(blob) = &cred.refresh_token else {
                     return Err(TokenFailure::NotUsable(format!(
-                        "credential {} has no refresh token: press its key button and sign in",
+                        "Credential {} has no refresh token: press its key button and sign in.",
                         cred.id
                     )));
                 };
                 let refresh = self
                     .key
                     .decrypt_string(&credentials::refresh_token_context(&cred.id), blob)
-                    .map_err(|e| TokenFailure::NotUsable(e.to_string()))?;
+                    .map_err(|e| TokenFailure::NotUsable(crate::prose::sentence(e.to_string())))?;
                 self.requester().refresh(&cfg, &refresh, &cred.scope).await
             }
         };
-        self.store_outcome(cred, result, None).await
+        self.store_outcome(cred, result, None).await?;
+        if let Some(metrics) = self.http.metrics() {
+            metrics.token_refreshed(&cred.id);
+        }
+        Ok(())
     }
 
     /// Requests a client-credentials token now (the key button), whatever the stored one.
@@ -332,6 +336,9 @@ impl TokenService {
             _ => None,
         };
         tracing::warn!(credential = %cred.id, error = ?failure.to_string(), "token request failed");
+        if let Some(metrics) = self.http.metrics() {
+            metrics.token_failed(&cred.id);
+        }
         if let Err(e) =
             credentials::record_error(&self.db, &cred.id, status, &failure.recorded()).await
         {
@@ -342,7 +349,7 @@ impl TokenService {
 }
 
 fn db_error(e: sqlx::Error) -> TokenFailure {
-    TokenFailure::NotUsable(format!("database error: {e}"))
+    TokenFailure::NotUsable(format!("The database failed: {e}."))
 }
 
 /// Who signed in, from the id_token, checked against the tenant the credential expects.
@@ -359,7 +366,7 @@ fn signed_in_account(
             account_from_id_token(jwt).ok_or_else(|| {
                 TokenFailure::BadResponse(RecordedError {
                     code: None,
-                    description: "the id_token in the token response is not a readable JWT".into(),
+                    description: "The id_token in the token response is not a readable JWT.".into(),
                     trace_id: None,
                 })
             })
@@ -400,7 +407,7 @@ fn tenant_failure(code: &str, description: String) -> TokenFailure {
         status: TokenStatus::Error,
         error: RecordedError {
             code: Some(code.into()),
-            description,
+            description: crate::prose::sentence(description),
             trace_id: None,
         },
     }

@@ -8,6 +8,7 @@
 
 pub mod graph;
 pub mod identity;
+mod index;
 pub mod receiver;
 pub mod world;
 
@@ -39,9 +40,11 @@ impl Sandbox {
         }
     }
 
-    /// The HTTP routes of both halves plus the `/_sandbox/...` test controls.
+    /// The HTTP routes of both halves, the `/_sandbox/...` test controls, and a front page
+    /// at `/` that says what this is.
     pub fn router(&self) -> Router {
         Router::new()
+            .merge(index::router(self.clone()))
             .merge(identity::router(self.world.clone()))
             .merge(graph::router(self.graph.clone()))
             .merge(receiver::router(self.receiver.clone()))
@@ -88,7 +91,7 @@ pub async fn spawn(listener: TcpListener, config: SandboxConfig) -> anyhow::Resu
     })
 }
 
-/// `mailport sandbox`: serves the sandbox until Ctrl-C.
+/// `mailport sandbox`: serves the sandbox until SIGINT (Ctrl-C) or SIGTERM.
 pub async fn run_standalone(
     listen: SocketAddr,
     config_path: Option<std::path::PathBuf>,
@@ -98,6 +101,7 @@ pub async fn run_standalone(
         Some(path) => SandboxConfig::from_json_file(&path)?,
         None => SandboxConfig::demo(redirect_uris),
     };
+    let mut signals = crate::app::ShutdownSignals::install()?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -106,7 +110,7 @@ pub async fn run_standalone(
         "Mailport sandbox (Entra ID + Graph) listening on {}",
         handle.base_url
     );
-    let _ = tokio::signal::ctrl_c().await;
+    signals.recv().await;
     handle.shutdown.cancel();
     Ok(())
 }

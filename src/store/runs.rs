@@ -175,7 +175,7 @@ pub async fn last_of(
 pub async fn close_interrupted(db: &Db) -> sqlx::Result<u64> {
     Ok(sqlx::query(
         "UPDATE import_runs SET outcome = 'cancelled', finished_at = $1,
-            error_message = COALESCE(error_message, 'interrupted: Mailport stopped during the run')
+            error_message = COALESCE(error_message, 'Mailport stopped during this run; the next run goes on where it ended.')
          WHERE outcome = 'running'",
     )
     .bind(now())

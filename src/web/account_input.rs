@@ -24,7 +24,7 @@ pub fn is_reserved(id: &str) -> bool {
 
 /// The fields of `POST`, `PUT` and `PATCH /api/v1/accounts`; absent fields are `None`.
 /// Unknown fields are refused, so a typo cannot pass silently.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountFields {
     pub id: Option<String>,
@@ -41,6 +41,7 @@ pub struct AccountFields {
     pub enabled: Option<bool>,
     /// `YYYY-MM-DD`; `null` or `""` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub import_since: Option<Option<String>>,
 }
 

@@ -1,4 +1,4 @@
-//! The E-mail server accounts screen: list, create, edit, delete, Test connection, Run now.
+//! The Email server accounts screen: list, create, edit, delete, Test connection, Run now.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -210,9 +210,17 @@ struct FormPage {
     v: Validation,
     credentials: Vec<(String, String)>,
     presets: &'static [(&'static str, &'static str)],
-    runs: Vec<RunView>,
+    /// The newest runs, shown at the top; the current one first while it runs.
+    latest_runs: Vec<RunView>,
+    /// Older runs, folded away below the form.
+    older_runs: Vec<RunView>,
+    /// Run now was pressed and the run waits for a free import slot.
+    queued: bool,
     diagnosis: Option<Diagnosis>,
 }
+
+/// Runs shown at the top of an account's page; the rest of the last 20 are folded away.
+const LATEST_RUNS: usize = 5;
 
 impl FormPage {
     fn action(&self) -> String {
@@ -243,17 +251,25 @@ async fn form_page(
             (c.id, label)
         })
         .collect();
-    let (existing_view, runs) = match existing {
-        Some(a) => (
-            Some(view(state, a).await?),
-            runs::recent(&state.db, &a.id, 20)
-                .await?
-                .iter()
-                .map(RunView::new)
-                .collect(),
-        ),
+    let (existing_view, mut runs) = match existing {
+        Some(a) => {
+            let mut runs: Vec<RunView> = Vec::new();
+            // The database gets a run's counts when it ends; until then they come from memory.
+            if let Some(live) = state.importer.live_run(&a.id) {
+                runs.push(RunView::live(&live));
+            }
+            runs.extend(
+                runs::recent(&state.db, &a.id, 20)
+                    .await?
+                    .iter()
+                    .map(RunView::new),
+            );
+            (Some(view(state, a).await?), runs)
+        }
         None => (None, Vec::new()),
     };
+    let older_runs = runs.split_off(runs.len().min(LATEST_RUNS));
+    let queued = existing.is_some_and(|a| state.importer.is_queued(&a.id));
     Ok(FormPage {
         layout: frame.layout(Nav::Accounts).await?,
         existing: existing_view,
@@ -261,7 +277,9 @@ async fn form_page(
         v,
         credentials,
         presets: GRAPH_PRESETS,
-        runs,
+        latest_runs: runs,
+        older_runs,
+        queued,
         diagnosis,
     })
 }
@@ -317,7 +335,7 @@ async fn create(
             v.add(
                 "id",
                 format!(
-                    "An e-mail account with the id {} already exists.",
+                    "An email server account with the id {} already exists.",
                     settings.id
                 ),
             );
@@ -326,8 +344,8 @@ async fn create(
         return Err(e.into());
     }
     state.importer.accounts_changed();
-    tracing::info!(account = %settings.id, by = %frame.user.username, "e-mail account created");
-    frame.flash_saved(&v, "E-mail account saved.").await?;
+    tracing::info!(account = %settings.id, by = %frame.user.username, "email server account created");
+    frame.flash_saved(&v, "Email server account saved.").await?;
     Ok(Redirect::to(&format!("/accounts/{}", settings.id)).into_response())
 }
 
@@ -384,8 +402,8 @@ async fn update(
     };
     accounts::update(&state.db, &settings).await?;
     state.importer.accounts_changed();
-    tracing::info!(account = %account.id, by = %frame.user.username, "e-mail account updated");
-    frame.flash_saved(&v, "E-mail account saved.").await?;
+    tracing::info!(account = %account.id, by = %frame.user.username, "email server account updated");
+    frame.flash_saved(&v, "Email server account saved.").await?;
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
 }
 
@@ -427,13 +445,13 @@ async fn delete(
     }
     accounts::delete(&state.db, &account.id).await?;
     state.importer.accounts_changed();
-    tracing::info!(account = %account.id, by = %frame.user.username, "e-mail account deleted");
+    tracing::info!(account = %account.id, by = %frame.user.username, "email server account deleted");
     frame
         .session
         .flash(
             FlashKind::Ok,
             format!(
-                "E-mail account {} deleted. Its imported mail is kept.",
+                "Email server account {} deleted. Its imported mail is kept.",
                 account.id
             ),
         )
@@ -460,19 +478,35 @@ async fn run_now(
         session
             .flash(
                 FlashKind::Warn,
-                "An import of this account is already running.",
+                "An import of this account is already running; its counts below update every few seconds.",
             )
             .await?;
     } else {
         state.importer.request_run(&account.id);
-        session
-            .flash(
-                FlashKind::Ok,
-                "Import started. Reload the page to see the run.",
-            )
-            .await?;
+        let text = if run_started(&state, &account.id).await {
+            "Import started. Its counts show below and update every few seconds until the run ends."
+        } else {
+            "Import requested. It starts as soon as an import slot is free; this page refreshes itself until then."
+        };
+        session.flash(FlashKind::Ok, text).await?;
     }
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
+}
+
+/// Waits a moment for the scheduler to take a requested run, so that the flash can say
+/// what is happening: true once the run is going (or already over), that is once the
+/// request has left the queue.
+async fn run_started(state: &AppState, id: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        if state.importer.is_running(id) || !state.importer.is_queued(id) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 html_page!(ListPage, FormPage, DeletePage);

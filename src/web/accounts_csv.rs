@@ -566,7 +566,7 @@ pub async fn apply(
         created = creates.len(),
         updated = updates.len(),
         by = %frame.user.username,
-        "e-mail accounts imported from CSV"
+        "email server accounts imported from CSV"
     );
     frame
         .session

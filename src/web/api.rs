@@ -9,7 +9,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::current_user;
 use super::login_limit::LoginLimiter;
@@ -26,6 +27,7 @@ pub fn router() -> Router<WebState> {
     Router::new()
         .route("/credentials", get(list_credentials))
         .route("/credentials/{id}", get(get_credential))
+        .route("/openapi.json", get(super::openapi::openapi_json))
         .merge(super::api_accounts::router())
         .merge(super::api_messages::router())
         .merge(super::api_webhooks::router())
@@ -33,6 +35,68 @@ pub fn router() -> Router<WebState> {
 
 /// Errors as JSON: `{"error":{"code":"not_found","message":"…"}}`.
 pub struct ApiError(pub AppError);
+
+/// The body of every error answer of the JSON API.
+#[derive(Serialize, ToSchema)]
+pub struct ApiErrorBody {
+    pub error: ApiErrorDetail,
+}
+
+/// What went wrong: a stable code for programs and a sentence for people.
+#[derive(Serialize, ToSchema)]
+pub struct ApiErrorDetail {
+    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`,
+    /// `too_many_requests` or `internal_error`.
+    pub code: &'static str,
+    /// What went wrong, as a sentence.
+    pub message: String,
+}
+
+/// The body of a 422 answer: the request was understood, but fields are not valid, and
+/// nothing was saved.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    pub error: ValidationErrorDetail,
+}
+
+/// What was wrong with which field.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrorDetail {
+    /// `validation_failed`.
+    pub code: &'static str,
+    /// "Nothing was saved." and each field's problem.
+    pub message: String,
+    /// Field name → what is wrong with it, as a sentence.
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl ValidationErrorBody {
+    /// The body for the errors of `v`.
+    pub fn new(v: &super::form::Validation) -> Self {
+        let summary: Vec<String> = v.errors.iter().map(|(k, m)| format!("{k}: {m}")).collect();
+        ValidationErrorBody {
+            error: ValidationErrorDetail {
+                code: "validation_failed",
+                message: format!("Nothing was saved. {}", summary.join(" ")),
+                fields: v
+                    .errors
+                    .iter()
+                    .map(|(k, m)| (k.to_string(), m.to_string()))
+                    .collect(),
+            },
+        }
+    }
+}
+
+impl ApiErrorBody {
+    /// An error answer with this status, code and message.
+    pub(super) fn response(status: StatusCode, code: &'static str, message: String) -> Response {
+        let body = ApiErrorBody {
+            error: ApiErrorDetail { code, message },
+        };
+        (status, Json(body)).into_response()
+    }
+}
 
 impl<E: Into<AppError>> From<E> for ApiError {
     fn from(e: E) -> Self {
@@ -54,11 +118,7 @@ impl IntoResponse for ApiError {
             StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
             _ => "internal_error",
         };
-        let mut response = (
-            status,
-            Json(json!({"error": {"code": code, "message": self.0.public_message()}})),
-        )
-            .into_response();
+        let mut response = ApiErrorBody::response(status, code, self.0.public_message());
         if let AppError::TooManyRequests { retry_after, .. } = &self.0
             && let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string())
         {
@@ -68,14 +128,24 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn unauthorized() -> Response {
-    (
+fn unauthorized(message: &str) -> Response {
+    let mut r = ApiErrorBody::response(
         StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        Json(json!({"error": {"code": "unauthorized", "message": "Send Authorization: Bearer <API key> or sign in."}})),
-    )
-        .into_response()
+        "unauthorized",
+        message.to_string(),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
 }
+
+const NO_CREDENTIALS: &str = "Send Authorization: Bearer <API key> or sign in.";
+/// A key was sent, but no stored key has its hash: mistyped, revoked, or made for another
+/// data dir (`mailport apikey create` writes to `--data-dir`, default `./data`).
+const UNKNOWN_KEY: &str = "Unknown or revoked API key. Create a key in Settings > API keys, \
+    or with `mailport apikey create NAME --data-dir DIR` using the server's data dir.";
 
 /// Who called the API, put into request extensions by [`require_api_auth`]: an API key's
 /// scope, or [`ApiScope::Admin`] for a signed-in session.
@@ -116,7 +186,7 @@ pub async fn require_api_auth(
                 });
                 next.run(request).await
             }
-            Ok(None) => unauthorized(),
+            Ok(None) => unauthorized(NO_CREDENTIALS),
             Err(e) => ApiError(e).into_response(),
         };
     };
@@ -149,18 +219,43 @@ pub async fn require_api_auth(
     } else {
         limiter.record_bad_api_key(addr);
         tracing::info!(addr = %addr, "refused an API request with a wrong key");
-        unauthorized()
+        match key {
+            Some(key) if !key.is_empty() => unauthorized(UNKNOWN_KEY),
+            _ => unauthorized(NO_CREDENTIALS),
+        }
     }
 }
 
-async fn list_credentials(
+/// Every credential, ordered by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/credentials",
+    tag = "credentials",
+    responses(
+        (status = 200, description = "Every credential", body = Vec<CredentialJson>),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn list_credentials(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<CredentialJson>>, ApiError> {
     let list = credentials::list(&state.db).await?;
     Ok(Json(list.iter().map(CredentialJson::new).collect()))
 }
 
-async fn get_credential(
+/// One credential.
+#[utoipa::path(
+    get,
+    path = "/api/v1/credentials/{id}",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The credential's id")),
+    responses(
+        (status = 200, description = "The credential", body = CredentialJson),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 404, description = "No credential has this id", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn get_credential(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CredentialJson>, ApiError> {

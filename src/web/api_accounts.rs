@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::account_input::{AccountFields, base_form, check, credentials_by_id};
-use super::api::{ApiCaller, ApiError};
+use super::api::{ApiCaller, ApiError, ApiErrorBody, ValidationErrorBody};
 use super::form::{Validation, valid_id};
 use super::state::WebState;
 use super::views::AccountJson;
@@ -41,7 +41,7 @@ const DEFAULT_PER_PAGE: i64 = 50;
 pub const MAX_BULK_IDS: usize = 10_000;
 
 /// `?page=&per_page=&q=&status=&credential=` of `GET /api/v1/accounts` (and the list page).
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(default)]
 pub struct ListQuery {
     /// 1-based.
@@ -143,10 +143,12 @@ pub async fn load_page(state: &AppState, p: &ListParams) -> Result<AccountPage, 
 }
 
 /// The body of `GET /api/v1/accounts`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AccountList {
     pub items: Vec<AccountJson>,
+    /// The page number, from 1.
     pub page: i64,
+    /// Accounts per page (default 50, at most 500).
     pub per_page: i64,
     /// Accounts matching the filter.
     pub total: i64,
@@ -154,7 +156,26 @@ pub struct AccountList {
     pub lag: LagOverview,
 }
 
-async fn list(
+/// Email server accounts, ordered by id, a page at a time, with the poll lag overview.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts",
+    operation_id = "list_accounts",
+    tag = "accounts",
+    params(
+        ("page" = Option<i64>, Query, description = "Page number, from 1 (default 1)"),
+        ("per_page" = Option<i64>, Query, description = "Accounts per page, 1 to 500 (default 50)"),
+        ("q" = Option<String>, Query, description = "A part of the id, mailbox or description, any case (at most 200 characters)"),
+        ("status" = Option<String>, Query, description = "`ok`, `error`, `needs_consent`, `invalid_client`, `disabled`, `throttled` or `stale`"),
+        ("credential" = Option<String>, Query, description = "Only accounts that use this credential"),
+    ),
+    responses(
+        (status = 200, description = "One page of accounts", body = AccountList),
+        (status = 400, description = "A bad page, per_page, q or status", body = ApiErrorBody),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<AccountList>, ApiError> {
@@ -170,6 +191,10 @@ async fn list(
                 page.last_runs.get(&a.id),
                 page.running.contains(&a.id),
             )
+        })
+        .map(|json: AccountJson| {
+            let id = json.id.clone();
+            json.with_live(state.importer.live_run(&id).as_ref())
         })
         .collect();
     Ok(Json(AccountList {
@@ -196,10 +221,24 @@ async fn account_json(state: &AppState, a: &Account) -> Result<AccountJson, AppE
         cred.as_ref(),
         last.as_ref(),
         state.importer.is_running(&a.id),
-    ))
+    )
+    .with_live(state.importer.live_run(&a.id).as_ref()))
 }
 
-async fn show(
+/// One email server account with its polling and latest run.
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts/{id}",
+    operation_id = "get_account",
+    tag = "accounts",
+    params(("id" = String, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The email server account", body = AccountJson),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 404, description = "No account has this id", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountJson>, ApiError> {
@@ -226,35 +265,18 @@ impl<E: Into<AppError>> From<E> for WriteError {
     }
 }
 
-fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+fn error_body(status: StatusCode, code: &'static str, message: &str) -> Response {
+    ApiErrorBody::response(status, code, message.to_string())
 }
 
 impl IntoResponse for WriteError {
     fn into_response(self) -> Response {
         match self {
-            WriteError::Invalid(v) => {
-                let fields: serde_json::Map<String, serde_json::Value> = v
-                    .errors
-                    .iter()
-                    .map(|(k, m)| (k.to_string(), json!(m)))
-                    .collect();
-                let summary: Vec<String> =
-                    v.errors.iter().map(|(k, m)| format!("{k}: {m}")).collect();
-                (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Json(json!({"error": {
-                        "code": "validation_failed",
-                        "message": format!("Nothing was saved. {}", summary.join(" ")),
-                        "fields": fields,
-                    }})),
-                )
-                    .into_response()
-            }
+            WriteError::Invalid(v) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(ValidationErrorBody::new(&v)),
+            )
+                .into_response(),
             WriteError::Conflict(m) => error_body(StatusCode::CONFLICT, "conflict", &m),
             WriteError::ReadOnlyKey => error_body(
                 StatusCode::FORBIDDEN,
@@ -285,6 +307,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, WriteErr
 }
 
 /// An account as a write answers it: the stored account and the validation's warnings.
+/// Its OpenAPI schema is [`AccountJson`]'s with `warnings` added (see the `ToSchema` impl).
 #[derive(Serialize)]
 pub struct SavedAccount {
     #[serde(flatten)]
@@ -319,13 +342,13 @@ async fn insert(state: &AppState, fields: &AccountFields) -> Result<Response, Wr
     if let Err(e) = accounts::insert(&state.db, &settings).await {
         if store::is_unique_violation(&e) {
             return Err(WriteError::Conflict(format!(
-                "An e-mail account with the id {} already exists; PUT or PATCH /api/v1/accounts/{} changes it.",
+                "An email server account with the id {} already exists; PUT or PATCH /api/v1/accounts/{} changes it.",
                 settings.id, settings.id
             )));
         }
         return Err(e.into());
     }
-    tracing::info!(account = %settings.id, "e-mail account created through the API");
+    tracing::info!(account = %settings.id, "email server account created through the API");
     saved(state, &settings.id, StatusCode::CREATED, v.warnings).await
 }
 
@@ -356,12 +379,28 @@ async fn overwrite(
         check(&form, Some(existing), &creds, &state.config.hosts).map_err(WriteError::Invalid)?;
     if settings != existing.settings() {
         accounts::update(&state.db, &settings).await?;
-        tracing::info!(account = %existing.id, "e-mail account changed through the API");
+        tracing::info!(account = %existing.id, "email server account changed through the API");
     }
     saved(state, &existing.id, StatusCode::OK, v.warnings).await
 }
 
-async fn create(
+/// Creates an email server account (an API key with the `admin` scope, or a session).
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts",
+    operation_id = "create_account",
+    tag = "accounts",
+    request_body = AccountFields,
+    responses(
+        (status = 201, description = "Created; `Location` names it", body = SavedAccount),
+        (status = 400, description = "The body is not the JSON this operation takes", body = ApiErrorBody),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 403, description = "The API key may only read", body = ApiErrorBody),
+        (status = 409, description = "An account with this id exists", body = ApiErrorBody),
+        (status = 422, description = "A field is not valid; nothing was saved", body = ValidationErrorBody),
+    )
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<ApiCaller>,
     body: Bytes,
@@ -371,8 +410,25 @@ async fn create(
     insert(&state, &fields).await
 }
 
-/// PUT: the whole account; absent fields take the form's defaults. Creates it if missing.
-async fn replace(
+/// Replaces an email server account; fields left out take the form's defaults. Creates it
+/// when no account has the id.
+#[utoipa::path(
+    put,
+    path = "/api/v1/accounts/{id}",
+    operation_id = "replace_account",
+    tag = "accounts",
+    params(("id" = String, Path, description = "The account's id")),
+    request_body = AccountFields,
+    responses(
+        (status = 200, description = "Replaced", body = SavedAccount),
+        (status = 201, description = "Created; `Location` names it", body = SavedAccount),
+        (status = 400, description = "The body is not the JSON this operation takes", body = ApiErrorBody),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 403, description = "The API key may only read", body = ApiErrorBody),
+        (status = 422, description = "A field is not valid, or the id differs from the URL's; nothing was saved", body = ValidationErrorBody),
+    )
+)]
+pub(super) async fn replace(
     State(state): State<AppState>,
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
@@ -394,8 +450,24 @@ async fn replace(
     }
 }
 
-/// PATCH: only the fields given change.
-async fn change(
+/// Changes the fields given of an email server account.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/accounts/{id}",
+    operation_id = "change_account",
+    tag = "accounts",
+    params(("id" = String, Path, description = "The account's id")),
+    request_body = AccountFields,
+    responses(
+        (status = 200, description = "Changed", body = SavedAccount),
+        (status = 400, description = "The body is not the JSON this operation takes", body = ApiErrorBody),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 403, description = "The API key may only read", body = ApiErrorBody),
+        (status = 404, description = "No account has this id", body = ApiErrorBody),
+        (status = 422, description = "A field is not valid, or the id differs from the URL's; nothing was saved", body = ValidationErrorBody),
+    )
+)]
+pub(super) async fn change(
     State(state): State<AppState>,
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
@@ -408,7 +480,22 @@ async fn change(
     overwrite(&state, &existing, &fields, base).await
 }
 
-async fn remove(
+/// Deletes an email server account; its imported mail is kept.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/accounts/{id}",
+    operation_id = "delete_account",
+    tag = "accounts",
+    params(("id" = String, Path, description = "The account's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 403, description = "The API key may only read", body = ApiErrorBody),
+        (status = 404, description = "No account has this id", body = ApiErrorBody),
+        (status = 409, description = "The account is importing right now", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn remove(
     State(state): State<AppState>,
     Extension(caller): Extension<ApiCaller>,
     Path(id): Path<String>,
@@ -422,22 +509,24 @@ async fn remove(
     }
     accounts::delete(&state.db, &existing.id).await?;
     state.importer.accounts_changed();
-    tracing::info!(account = %existing.id, "e-mail account deleted through the API");
+    tracing::info!(account = %existing.id, "email server account deleted through the API");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The body of `PATCH /api/v1/accounts`: enable or disable the accounts named by `ids`, or
 /// every account matching `filter` (the list's `q`, `status` and `credential`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkChange {
+    /// 1 to 10,000 account ids; every one must exist.
     pub ids: Option<Vec<String>>,
+    /// The list's filter (`page` and `per_page` are ignored).
     pub filter: Option<ListQuery>,
     pub enabled: bool,
 }
 
 /// The answer of a bulk change.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BulkResult {
     /// Accounts named or matching.
     pub matched: usize,
@@ -445,7 +534,23 @@ pub struct BulkResult {
     pub changed: usize,
 }
 
-async fn bulk_enable(
+/// Enables or disables many email server accounts at once: those named by `ids`, or every
+/// one matching `filter`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/accounts",
+    operation_id = "enable_accounts",
+    tag = "accounts",
+    request_body = BulkChange,
+    responses(
+        (status = 200, description = "Done", body = BulkResult),
+        (status = 400, description = "The body is not the JSON this operation takes, or names neither ids nor filter", body = ApiErrorBody),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 403, description = "The API key may only read", body = ApiErrorBody),
+        (status = 422, description = "Unknown account ids; nothing was changed", body = ValidationErrorBody),
+    )
+)]
+pub(super) async fn bulk_enable(
     State(state): State<AppState>,
     Extension(caller): Extension<ApiCaller>,
     body: Bytes,
@@ -514,4 +619,44 @@ async fn bulk_enable(
         matched: ids.len(),
         changed: changed.len(),
     }))
+}
+
+impl utoipa::PartialSchema for SavedAccount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+        // One object (not an allOf of two): the account's fields and `warnings`.
+        let warnings = ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(
+                "What the validation noticed but accepted, as sentences.",
+            ));
+        match <AccountJson as utoipa::PartialSchema>::schema() {
+            RefOr::T(Schema::Object(mut object)) => {
+                object
+                    .properties
+                    .insert("warnings".to_string(), warnings.into());
+                object.required.push("warnings".to_string());
+                object.description =
+                    Some("The account as stored, and the validation's warnings.".to_string());
+                RefOr::T(Schema::Object(object))
+            }
+            other => other,
+        }
+    }
+}
+
+impl ToSchema for SavedAccount {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <AccountJson as ToSchema>::schemas(schemas);
+        schemas.push((
+            AccountJson::name().into_owned(),
+            <AccountJson as utoipa::PartialSchema>::schema(),
+        ));
+    }
 }

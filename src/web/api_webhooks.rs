@@ -11,8 +11,9 @@ use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::api::ApiError;
+use super::api::{ApiError, ApiErrorBody};
 use super::message_files;
 use super::state::WebState;
 use crate::error::AppError;
@@ -34,7 +35,7 @@ pub fn router() -> Router<WebState> {
 }
 
 /// A webhook endpoint. The signing secret is never shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookJson {
     pub id: String,
     pub description: String,
@@ -57,7 +58,7 @@ pub struct WebhookJson {
 }
 
 /// The outbox numbers of an endpoint.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BacklogJson {
     /// Deliveries not delivered yet and still being tried.
     pub waiting: i64,
@@ -109,7 +110,20 @@ async fn webhook_json(
     ))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Vec<WebhookJson>>, ApiError> {
+/// Every webhook endpoint, ordered by id, with its status and backlog.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    operation_id = "list_webhooks",
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "Every webhook endpoint", body = Vec<WebhookJson>),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn list(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<WebhookJson>>, ApiError> {
     let all = health::all(&state.db, state.webhooks.settings().failing_after).await?;
     let mut out = Vec::new();
     for e in webhooks::list(&state.db).await? {
@@ -127,7 +141,20 @@ async fn load(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
         .ok_or(AppError::NotFound)?)
 }
 
-async fn show(
+/// One webhook endpoint.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}",
+    operation_id = "get_webhook",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The webhook endpoint", body = WebhookJson),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 404, description = "No endpoint has this id", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookJson>, ApiError> {
@@ -137,15 +164,15 @@ async fn show(
 }
 
 /// A page of an endpoint's deliveries, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryPage {
     pub items: Vec<DeliveryJson>,
     /// Pass as `before` for the next (older) page; `null` on the last page.
     pub next_before: Option<i64>,
 }
 
-/// One delivery with its attempt log.
-#[derive(Debug, Serialize)]
+/// One delivery with its attempt log. Times are RFC 3339 in UTC.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryJson {
     pub id: i64,
     /// The `webhook-id` header of every attempt: the receiver's idempotency key.
@@ -165,7 +192,7 @@ pub struct DeliveryJson {
 }
 
 /// One attempt.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttemptJson {
     pub at: Option<String>,
     pub duration_ms: i64,
@@ -179,7 +206,26 @@ pub struct AttemptJson {
 
 const MAX_PAGE: i64 = 500;
 
-async fn deliveries(
+/// An endpoint's deliveries with their attempt logs, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}/deliveries",
+    operation_id = "list_webhook_deliveries",
+    tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "The endpoint's id"),
+        ("status" = Option<String>, Query, description = "`pending`, `failed`, `delivered` or `dead`"),
+        ("before" = Option<i64>, Query, description = "Only deliveries older than this delivery id (`next_before` of the previous page)"),
+        ("limit" = Option<i64>, Query, description = "Deliveries per page, 1 to 500 (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "One page of deliveries", body = DeliveryPage),
+        (status = 400, description = "A bad status, before or limit", body = ApiErrorBody),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 404, description = "No endpoint has this id", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -253,7 +299,7 @@ async fn deliveries(
 }
 
 /// A page of the changes feed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {
     pub events: Vec<FeedEvent>,
     /// Where to continue: store it once the page's events are processed, and pass it as
@@ -263,7 +309,7 @@ pub struct EventPage {
 
 /// One event of the feed: the same `type`, `timestamp` and `data` as a webhook's JSON
 /// payload (attachments as links), plus its cursor.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FeedEvent {
     pub cursor: String,
     #[serde(rename = "type")]
@@ -297,7 +343,25 @@ pub fn parse_cursor(text: &str) -> Option<i64> {
     id.parse::<i64>().ok().filter(|id| *id >= 0)
 }
 
-async fn feed(
+/// The changes feed: every imported message as an event, oldest first, from a cursor on.
+/// With `wait`, an empty answer is held until an event arrives or the wait is over.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    operation_id = "list_events",
+    tag = "events",
+    params(
+        ("after" = Option<String>, Query, description = "A cursor from an earlier answer (its `next_cursor` or an event's `cursor`); from the start without it"),
+        ("limit" = Option<i64>, Query, description = "Events per page, 1 to 1000 (default 100)"),
+        ("wait" = Option<i64>, Query, description = "Seconds (0 to 60) to hold an empty answer for a new event (long poll)"),
+    ),
+    responses(
+        (status = 200, description = "One page of events", body = EventPage),
+        (status = 400, description = "A bad after, limit or wait", body = ApiErrorBody),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn feed(
     State(state): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<EventPage>, ApiError> {
@@ -384,8 +448,23 @@ async fn feed_event(source: &PayloadSource, event: &Event) -> Result<FeedEvent, 
     })
 }
 
-/// `GET /api/v1/messages/{id}/attachments/{n}`: attachment `n`'s bytes, as a download.
-async fn attachment(
+/// Attachment `n` of a message (the `index` of a webhook payload), as a download.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/attachments/{n}",
+    operation_id = "get_attachment",
+    tag = "messages",
+    params(
+        ("id" = i64, Path, description = "Mailport's id of the message"),
+        ("n" = i64, Path, description = "The attachment's number in the message's list, from 0"),
+    ),
+    responses(
+        (status = 200, description = "The attachment's decoded bytes", content_type = "application/octet-stream", body = inline(super::openapi::Download)),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 404, description = "No such message or attachment", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn attachment(
     state: State<AppState>,
     path: Path<(String, String)>,
 ) -> Result<Response, ApiError> {

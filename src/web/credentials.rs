@@ -244,7 +244,7 @@ async fn delete(
             .flash(
                 FlashKind::Error,
                 format!(
-                    "Credential {} was not deleted: the e-mail accounts {} still use it.",
+                    "Credential {} was not deleted: the email server accounts {} still use it.",
                     cred.id,
                     used_by.join(", ")
                 ),

@@ -44,7 +44,7 @@ impl Nav {
     pub fn label(self) -> &'static str {
         match self {
             Nav::Credentials => "Credentials",
-            Nav::Accounts => "E-mail accounts",
+            Nav::Accounts => "Email server accounts",
             Nav::Mail => "Imported mail",
             Nav::Webhooks => "Webhooks",
             Nav::Settings => "Settings",

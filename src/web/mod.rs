@@ -1,6 +1,6 @@
 //! The web interface: one module per screen, merged into one router here together with the
-//! layers every request passes: body and time limits, compression, security headers, sessions
-//! and CSRF.
+//! layers every request passes: request ids and the request span ([`request_trace`]), body
+//! and time limits, compression, security headers, sessions and CSRF.
 
 pub mod account_form;
 pub mod account_input;
@@ -23,9 +23,12 @@ pub mod login_limit;
 pub mod mail;
 pub mod message_files;
 pub mod messages;
+pub mod metrics;
 pub mod oauth_flow;
+pub mod openapi;
 pub mod page;
 pub mod redirect;
+pub mod request_trace;
 pub mod session;
 pub mod settings;
 pub mod state;
@@ -65,7 +68,8 @@ pub enum Access {
     /// A signed-in administrator; anyone else is redirected to `/login`.
     Admin,
     /// A signed-in administrator or an API key; anyone else gets a 401 JSON error. Routes
-    /// other than GET also need the key's `admin` scope (a session has it).
+    /// other than GET also need the key's `admin` scope (a session has it). The JSON API
+    /// under [`API_PREFIX`], and `/metrics`.
     Api,
 }
 
@@ -139,6 +143,7 @@ pub const ROUTES: &[(Method, &str, Access)] = {
             Admin,
         ),
         (Method::POST, "/webhooks/{id}/send-existing", Admin),
+        (Method::GET, "/api/v1/openapi.json", Api),
         (Method::GET, "/api/v1/credentials", Api),
         (Method::GET, "/api/v1/credentials/{id}", Api),
         (Method::GET, "/api/v1/accounts", Api),
@@ -156,6 +161,7 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::GET, "/api/v1/webhooks/{id}", Api),
         (Method::GET, "/api/v1/webhooks/{id}/deliveries", Api),
         (Method::GET, "/api/v1/events", Api),
+        (Method::GET, "/metrics", Api),
     ]
 };
 
@@ -260,10 +266,11 @@ pub fn router_with(app: AppState, limits: &ServerLimits) -> Router {
                 .unwrap_or(time::Duration::HOUR),
         ));
 
-    Router::new()
+    let router = Router::new()
         .merge(auth::public_router())
         .merge(oauth_flow::public_router())
         .merge(private)
+        .merge(metrics::router(state.clone()))
         .nest(API_PREFIX, api)
         .nest_service(
             "/static",
@@ -291,7 +298,8 @@ pub fn router_with(app: AppState, limits: &ServerLimits) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        .with_state(state)
+        .with_state(state);
+    request_trace::around(router)
 }
 
 /// Caps request bodies at [`csrf::max_body_bytes`] for their path (64 KB for forms, more

@@ -10,7 +10,7 @@ use super::auth::current_user;
 use super::layout::Frame;
 use super::session::{AppSession, FlashKind};
 use super::state::WebState;
-use super::views::format_time;
+use super::views::duration_words;
 use crate::crypto::random_token;
 use crate::error::AppError;
 use crate::oauth::TokenFailure;
@@ -87,15 +87,11 @@ async fn key_button(
                 Ok(()) => {
                     resume_accounts(&state, &cred.id).await?;
                     let fresh = credentials::get(&state.db, &cred.id).await?;
-                    let until = fresh
-                        .and_then(|c| c.expires_at)
-                        .map(format_time)
-                        .unwrap_or_default();
                     frame
                         .session
                         .flash(
                             FlashKind::Ok,
-                            format!("Got an access token, valid until {until}."),
+                            format!("Got an access token{}.", valid_for(fresh.as_ref())),
                         )
                         .await?;
                 }
@@ -104,6 +100,13 @@ async fn key_button(
             Ok(Redirect::to(&detail).into_response())
         }
     }
+}
+
+/// ", valid for 60 minutes": a flash cannot hold a `<time>`, so it says how long instead.
+fn valid_for(cred: Option<&credentials::Credential>) -> String {
+    cred.and_then(|c| c.expires_at)
+        .map(|t| format!(", valid for {}", duration_words(t - crate::store::now())))
+        .unwrap_or_default()
 }
 
 /// A credential got a working token: accounts that waited for it are ready, and run now.
@@ -236,14 +239,13 @@ async fn callback(
                 .as_ref()
                 .and_then(|c| c.account_username.clone().or(c.account_name.clone()))
                 .unwrap_or_else(|| "an unnamed account".into());
-            let until = cred
-                .and_then(|c| c.expires_at)
-                .map(format_time)
-                .unwrap_or_default();
             session
                 .flash(
                     FlashKind::Ok,
-                    format!("Signed in as {who}, valid until {until}."),
+                    format!(
+                        "Signed in as {who}; got an access token{}.",
+                        valid_for(cred.as_ref())
+                    ),
                 )
                 .await?;
         }

@@ -20,7 +20,7 @@ use super::login_limit::LoginLimiter;
 use super::page::html_page;
 use super::session::{AppSession, FlashKind};
 use super::state::WebState;
-use super::views::{format_time, rfc3339};
+use super::views::TimeView;
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::AppError;
 use crate::passwords;
@@ -37,21 +37,6 @@ pub fn router() -> Router<WebState> {
             "/settings/api-keys/{id}/delete",
             get(confirm_delete).post(delete),
         )
-}
-
-/// A time as the page shows it: UTC text that app.js turns into local time.
-pub struct TimeView {
-    pub text: String,
-    pub rfc3339: String,
-}
-
-impl TimeView {
-    pub fn new(unix: i64) -> Self {
-        TimeView {
-            text: format_time(unix),
-            rfc3339: rfc3339(unix).unwrap_or_default(),
-        }
-    }
 }
 
 pub struct KeyView {
@@ -107,8 +92,8 @@ async fn session_views(
         .into_iter()
         .map(|s| SessionView {
             current: current.as_deref() == Some(s.id_hash.as_str()),
-            created: TimeView::new(s.created_at),
-            last_seen: TimeView::new(s.last_seen_at),
+            created: TimeView::at(s.created_at),
+            last_seen: TimeView::at(s.last_seen_at),
             address: s.address,
             user_agent: s.user_agent,
         })
@@ -132,8 +117,8 @@ async fn render_page(
             id: k.id,
             name: k.name,
             scope: k.scope,
-            created: TimeView::new(k.created_at),
-            last_used: k.last_used_at.map(TimeView::new),
+            created: TimeView::at(k.created_at),
+            last_used: k.last_used_at.map(TimeView::at),
         })
         .collect();
     let status = if error.is_some() || !password_errors.is_empty() {
@@ -237,8 +222,8 @@ async fn confirm_delete(
             id: k.id,
             name: k.name,
             scope: k.scope,
-            created: TimeView::new(k.created_at),
-            last_used: k.last_used_at.map(TimeView::new),
+            created: TimeView::at(k.created_at),
+            last_used: k.last_used_at.map(TimeView::at),
         },
     };
     Ok(page.into_response())

@@ -140,7 +140,10 @@ pub fn validate(
         } else if let Some(bad) = list.iter().find(|a| !valid_id(a)) {
             v.add("accounts", format!("{bad:?} is not an account id."));
         } else if let Some(unknown) = list.iter().find(|a| !account_exists(a)) {
-            v.add("accounts", format!("There is no e-mail account {unknown}."));
+            v.add(
+                "accounts",
+                format!("There is no email server account {unknown}."),
+            );
         }
     }
     let payload = Payload::parse(form.payload.trim());

@@ -14,8 +14,8 @@ use super::form::{Validation, parse_date, valid_id};
 use super::layout::{Frame, Layout, Nav};
 use super::page::html_page;
 use super::session::{AppSession, FlashKind};
-use super::settings::TimeView;
 use super::state::WebState;
+use super::views::{StatusView, TimeView};
 use super::webhook_form::{WebhookForm, validate};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -55,7 +55,7 @@ pub struct EndpointView {
     pub payload: String,
     pub enabled: bool,
     pub status: &'static str,
-    pub status_label: &'static str,
+    pub badge: StatusView,
     pub waiting: i64,
     pub oldest_waiting: Option<String>,
     pub dead: i64,
@@ -81,18 +81,18 @@ impl EndpointView {
             payload: e.payload.clone(),
             enabled: e.enabled,
             status: status.as_str(),
-            status_label: status.label(),
+            badge: StatusView::plain(status.as_str(), status.label()),
             waiting: h.map_or(0, |h| h.waiting),
             oldest_waiting: h.and_then(|h| h.oldest_waiting_age_secs).map(age),
             dead: h.map_or(0, |h| h.dead),
             delivered: h.map_or(0, |h| h.delivered),
-            last_success: e.last_success_at.map(TimeView::new),
-            failing_since: e.failing_since.map(TimeView::new),
-            paused_until: e.paused_until.filter(|t| *t > now()).map(TimeView::new),
+            last_success: e.last_success_at.map(TimeView::at),
+            failing_since: e.failing_since.map(TimeView::at),
+            paused_until: e.paused_until.filter(|t| *t > now()).map(TimeView::at),
             previous_secret_until: e
                 .previous_secret_until
                 .filter(|t| *t > now())
-                .map(TimeView::new),
+                .map(TimeView::at),
         }
     }
 }
@@ -225,9 +225,9 @@ async fn delivery_views(
             webhook_id: webhook_id(&e.uid, d.id),
             message_id: d.message_id,
             subject: d.subject.unwrap_or_default(),
-            created: TimeView::new(d.created_at),
+            created: TimeView::at(d.created_at),
             next_attempt: matches!(d.status.as_str(), "pending" | "failed")
-                .then(|| TimeView::new(d.next_attempt_at)),
+                .then(|| TimeView::at(d.next_attempt_at)),
             last_status_code: d.last_status_code,
             last_error: d.last_error,
             attempts: d.attempts,
@@ -235,7 +235,7 @@ async fn delivery_views(
                 .iter()
                 .filter(|a| a.delivery_id == d.id)
                 .map(|a| AttemptView {
-                    at: TimeView::new(a.attempted_at),
+                    at: TimeView::at(a.attempted_at),
                     status_code: a.status_code,
                     duration_ms: a.duration_ms,
                     excerpt: a.response_excerpt.clone(),

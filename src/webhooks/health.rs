@@ -1,5 +1,5 @@
 //! How each webhook endpoint is doing, computed in one place for the screen, the JSON API,
-//! `/healthz` (and a future `/metrics`): status, backlog, the age of the oldest undelivered
+//! `/healthz` and `/metrics`: status, backlog, the age of the oldest undelivered
 //! delivery, dead deliveries, last success.
 
 use std::time::Duration;

@@ -62,13 +62,14 @@ pub struct EventJson<D> {
 }
 
 /// The `data` of a `message.imported` event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageEventData {
     pub message: MessageJson,
 }
 
 /// An imported message as webhooks and the changes feed hand it on.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventMessage)]
 pub struct MessageJson {
     pub id: i64,
     pub account: String,
@@ -100,7 +101,8 @@ pub struct MessageJson {
 }
 
 /// An attachment of a [`MessageJson`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventAttachment)]
 pub struct AttachmentJson {
     pub index: i64,
     pub name: String,
@@ -113,7 +115,10 @@ pub struct AttachmentJson {
     /// The bytes through the JSON API (needs an API key).
     pub url: String,
     /// Standard base64 of the bytes, when the endpoint inlines attachments of this size.
+    /// Only in webhook deliveries: the changes feed (where the API's OpenAPI document shows
+    /// this type) always gives `url` instead, so the document leaves it out.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub content_base64: Option<String>,
 }
 

@@ -167,3 +167,94 @@ async fn test_connection_names_a_missing_permission() {
     assert!(page.contains("Grant admin consent"));
     assert!(!page.contains("may not open this mailbox"));
 }
+
+#[tokio::test]
+async fn the_account_page_shows_status_and_live_counts_of_a_run_above_the_form() {
+    let app = TestApp::signed_in().await;
+    app.app_credential().await;
+    app.create_account("acct", &[]).await;
+    app.graph()
+        .seed_generated(
+            ADELE,
+            "inbox",
+            &mailport::sandbox::graph::GenerateSpec {
+                count: 60,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // Slow enough that the run is still going while the page is looked at.
+    app.graph().set_delay_ms(ADELE, 60).unwrap();
+
+    let r = app.post_form("/accounts/acct/import", &[]).await;
+    assert_is_redirect_to(&r, "/accounts/acct");
+    let page = app.get_text("/accounts/acct").await;
+    assert!(
+        page.contains("Import started. Its counts show below and update every few seconds"),
+        "the flash says what happens, not to reload: {page}"
+    );
+    let status = page.find("Latest runs").expect("latest runs");
+    let form = page.find("id=\"account-form\"").expect("form");
+    assert!(status < form, "status and runs come before the long form");
+
+    // While it runs: the counts so far, on the page and in the API.
+    let mut seen_live = false;
+    for _ in 0..200 {
+        let page = app.get_text("/accounts/acct").await;
+        let json = app.api("/accounts/acct").await;
+        if page.contains("data-running") && json["last_run"]["outcome"] == "running" {
+            let imported = json["last_run"]["imported"].as_i64().unwrap_or(0);
+            if imported > 0 && page.contains("imported, ") && page.contains(" so far") {
+                seen_live = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen_live, "counts grow while the run goes on");
+    for _ in 0..400 {
+        if !app.state.importer.is_running("acct") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let page = app.get_text("/accounts/acct").await;
+    assert!(
+        !page.contains("data-running"),
+        "no refreshing once it ended"
+    );
+    assert!(page.contains("60 listed, 60 imported"), "{page}");
+}
+
+#[tokio::test]
+async fn times_are_one_time_element_in_one_format_everywhere() {
+    let app = TestApp::signed_in().await;
+    app.app_credential().await;
+    for path in ["/credentials", "/credentials/app"] {
+        let page = app.get_text(path).await;
+        let badge = page
+            .split("data-status=\"valid\">")
+            .nth(1)
+            .expect("a valid badge");
+        let badge = &badge[..badge.find("</span>").expect("badge end")];
+        assert!(
+            badge.starts_with("Valid until <time datetime=\""),
+            "{path}: {badge}"
+        );
+        let text =
+            &badge[badge.find("\">").expect("time text") + 2..badge.find("</time>").unwrap()];
+        assert!(is_utc_text(text), "{path}: {text:?} is the one format");
+    }
+}
+
+/// `2026-11-27 05:12 UTC`, the text every `<time>` element carries.
+fn is_utc_text(t: &str) -> bool {
+    let b = t.as_bytes();
+    t.len() == 20
+        && t.ends_with(" UTC")
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[13] == b':'
+        && t[..4].bytes().all(|c| c.is_ascii_digit())
+}

@@ -457,7 +457,7 @@ async fn the_accounts_page_is_paged_searchable_and_filterable() {
     assert!(
         app.get_text("/accounts?status=error")
             .await
-            .contains("No e-mail account matches")
+            .contains("No email server account matches")
     );
     let r = app.get("/accounts?status=nonsense").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);

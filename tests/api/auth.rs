@@ -257,3 +257,53 @@ async fn pages_carry_security_headers() {
         assert!(!page.contains(attr), "external resource: {attr}");
     }
 }
+
+#[tokio::test]
+async fn a_key_mailport_does_not_hold_gets_unknown_or_revoked_api_key() {
+    let app = TestApp::spawn().await;
+    let key = "mp_revoked_key_0123456789abcdefghijklmnopqr";
+    mailport::store::api_keys::create(
+        &app.state.db,
+        "soon-revoked",
+        &mailport::crypto::sha256_hex(key.as_bytes()),
+    )
+    .await
+    .unwrap();
+    let listed = mailport::store::api_keys::list(&app.state.db)
+        .await
+        .unwrap();
+    mailport::store::api_keys::delete(&app.state.db, listed[0].id)
+        .await
+        .unwrap();
+    let message = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for sent in [key, "mp_mistyped", &"x".repeat(300)] {
+        let r = browser()
+            .get(app.url("/api/v1/accounts"))
+            .bearer_auth(sent)
+            .send()
+            .await
+            .unwrap();
+        let text = message(r).await;
+        assert!(
+            text.starts_with("Unknown or revoked API key.") && text.contains("--data-dir"),
+            "{text}"
+        );
+    }
+    // Nothing sent: how to authenticate, not a verdict on a key.
+    let text = message(
+        browser()
+            .get(app.url("/api/v1/accounts"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(text, "Send Authorization: Bearer <API key> or sign in.");
+}

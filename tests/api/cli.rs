@@ -75,6 +75,10 @@ fn user_add_and_apikey_create() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("created in {data}")),
+        "says which data dir holds the key: {out:?}"
+    );
     let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(key.starts_with("mp_") && key.len() > 40);
     let db = std::fs::read(dir.path().join("mailport.db")).unwrap();
@@ -122,7 +126,10 @@ fn a_bad_request_budget_is_refused_before_anything_is_created() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("account a does not exist"), "{good}: {err}");
+        assert!(
+            err.contains("The account a does not exist."),
+            "{good}: {err}"
+        );
     }
 }
 
@@ -140,7 +147,7 @@ fn import_of_an_unknown_account_fails_with_a_message() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("account nope does not exist"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("The account nope does not exist."));
 }
 
 #[tokio::test]
@@ -201,4 +208,23 @@ async fn serve_prints_the_setup_link_and_stops_on_sigterm() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Debug logging writes plenty (every SQL statement) before the unknown account stops it.
+    let out = mailport()
+        .args(["import", "--account", "nope", "--data-dir"])
+        .arg(dir.path())
+        .env("MAILPORT_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DEBUG"), "debug lines were logged: {err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "stderr is a pipe here, so no ANSI escape codes: {err:?}"
+    );
 }

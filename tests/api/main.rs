@@ -8,12 +8,15 @@ mod auth;
 mod cli;
 mod corpus;
 mod credentials;
+mod error_text;
 mod graph_client;
 #[path = "../common/mod.rs"]
 mod helpers;
 mod import;
 mod import_faults;
 mod mail;
+mod metrics;
+mod openapi;
 mod sandbox_graph;
 mod sandbox_identity;
 mod scheduler;

@@ -1482,6 +1482,47 @@ async fn request_budget_per_app_and_mailbox() {
 }
 
 #[tokio::test]
+async fn an_eml_seeded_with_a_given_immutable_id_keeps_it_and_the_id_stays_unique() {
+    let t = spawn().await;
+    let id = "AAkALgAAdemo0123456789abcdefghijklmnopqrstuvwxyz_-";
+    let url = |query: &str| {
+        format!(
+            "{}/_sandbox/graph/mailboxes/{ALICE_UPN}/folders/inbox/eml?{query}",
+            t.handle.base_url
+        )
+    };
+    let eml = "Subject: Same every time\r\nMessage-ID: <same@example.com>\r\n\r\nbody\r\n";
+    let first = t
+        .client
+        .post(url(&format!("immutableId={id}")))
+        .body(eml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let seeded: Value = first.json().await.unwrap();
+    assert_eq!(seeded["messages"][0]["immutable_id"], id);
+    let message: Value = t
+        .get(&format!("/users/{ALICE}/messages/{id}"), APP_TOKEN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(message["subject"], "Same every time");
+
+    // Taken, or not an Exchange id: refused, and nothing is stored.
+    for query in [
+        format!("immutableId={id}"),
+        "immutableId=bad%20id".to_string(),
+    ] {
+        let r = t.client.post(url(&query)).body(eml).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+    let inbox = t.state().messages(ALICE, "inbox").unwrap();
+    assert_eq!(inbox.len(), 1);
+}
+
+#[tokio::test]
 async fn many_mailboxes_and_their_link_settings_come_from_one_control_call_each() {
     let t = spawn().await;
     let control = format!("{}/_sandbox/graph", t.handle.base_url);

@@ -11,6 +11,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use mailport::sandbox::SandboxConfig;
 use serde_json::{Value, json};
 
+use crate::system_parts::SystemPart;
+
 /// Where every step's PNG goes, independent of CARGO_TARGET_DIR so reviewers find it.
 pub const SCREENSHOT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/e2e-screenshots");
 
@@ -51,6 +53,31 @@ impl Proc {
 
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits (at most 30 s) for a graceful exit with status 0.
+    pub async fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(
+                    status.success(),
+                    "{} exited with {status} after SIGTERM:\n{}",
+                    self.name,
+                    self.output()
+                );
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} did not stop within 30 s of SIGTERM",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until the process printed a line containing `needle`; returns that line.
@@ -104,6 +131,7 @@ async fn wait_http_ok(url: &str, what: &str) {
 }
 
 /// Chromium and chromedriver, from the environment or PATH.
+#[derive(Clone)]
 pub struct BrowserTools {
     pub chromium: PathBuf,
     pub chromedriver: PathBuf,
@@ -116,48 +144,46 @@ fn on_path(names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Finds the browser; `None` means "skip" (only when MAILPORT_E2E_SKIP=1), otherwise a
-/// missing browser fails the test with how to install it.
-pub fn browser_tools() -> Option<BrowserTools> {
+/// The browser as an optional system part: where it is missing, the browser tests are
+/// ignored (or fail under `MAILPORT_E2E_REQUIRE=1`, as in CI).
+pub const BROWSER: SystemPart = SystemPart {
+    name: "Chromium and ChromeDriver",
+    install: "sudo apt-get install -y chromium chromium-driver",
+    require_var: "MAILPORT_E2E_REQUIRE",
+    skip_var: "MAILPORT_E2E_SKIP",
+};
+
+/// Finds Chromium and chromedriver: `MAILPORT_CHROMIUM` and `MAILPORT_CHROMEDRIVER`, else
+/// PATH. `Err` says what is missing.
+pub fn find_browser() -> Result<BrowserTools, String> {
     // An override that points nowhere counts as missing, not as a fallback to PATH.
-    let chromium = std::env::var_os("MAILPORT_CHROMIUM")
-        .map(PathBuf::from)
-        .map(|p| p.is_file().then_some(p))
-        .unwrap_or_else(|| on_path(&["chromium", "chromium-browser"]));
-    let chromedriver = std::env::var_os("MAILPORT_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .map(|p| p.is_file().then_some(p))
-        .unwrap_or_else(|| on_path(&["chromedriver"]));
-    match (chromium, chromedriver) {
-        (Some(chromium), Some(chromedriver)) => Some(BrowserTools {
+    let find = |var: &str, names: &[&str]| match std::env::var_os(var) {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            if p.is_file() {
+                Ok(p)
+            } else {
+                Err(format!(
+                    "{var} points at {}, which is not a file",
+                    p.display()
+                ))
+            }
+        }
+        None => on_path(names).ok_or_else(|| format!("{} is not on PATH", names[0])),
+    };
+    match (
+        find("MAILPORT_CHROMIUM", &["chromium", "chromium-browser"]),
+        find("MAILPORT_CHROMEDRIVER", &["chromedriver"]),
+    ) {
+        (Ok(chromium), Ok(chromedriver)) => Ok(BrowserTools {
             chromium,
             chromedriver,
         }),
-        (chromium, driver) => {
-            let missing = [
-                chromium.is_none().then_some("chromium"),
-                driver.is_none().then_some("chromedriver"),
-            ]
+        (chromium, driver) => Err([chromium.err(), driver.err()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
-            .join(" and ");
-            let how = "install them with `sudo apt-get install -y chromium chromium-driver` \
-                (Debian/Ubuntu; .ci/run does this), or point MAILPORT_CHROMIUM and \
-                MAILPORT_CHROMEDRIVER at them";
-            if std::env::var("MAILPORT_E2E_SKIP").as_deref() == Ok("1") {
-                eprintln!(
-                    "\n!!!!! SKIPPED: the browser end-to-end tests did not run: {missing} not found. \
-                     To run them, {how}. !!!!!\n"
-                );
-                None
-            } else {
-                panic!(
-                    "the browser end-to-end tests need {missing}, not found: {how}. \
-                     Set MAILPORT_E2E_SKIP=1 to skip them knowingly."
-                );
-            }
-        }
+            .join(" and ")),
     }
 }
 

@@ -3,21 +3,43 @@
 //! own processes on loopback ports, through the whole flow an administrator walks. Every step
 //! leaves a screenshot in `target/e2e-screenshots/`.
 //!
-//! Without Chromium the browser test fails and says how to install it; with
-//! `MAILPORT_E2E_SKIP=1` it prints a loud skip line instead.
+//! The browser is an optional system part (see `tests/common/system_parts.rs`): without it
+//! the browser test is reported as ignored and one line says what to install;
+//! `MAILPORT_E2E_REQUIRE=1` (CI) makes a missing browser a failure. This binary therefore
+//! uses `libtest-mimic` instead of the standard harness, which cannot ignore at run time.
 
 mod demo;
 mod failures;
 mod harness;
 mod scenario;
+#[path = "../common/system_parts.rs"]
+mod system_parts;
 
 use std::time::Instant;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_administrator_walks_the_whole_flow_in_chromium() {
-    let Some(tools) = harness::browser_tools() else {
-        return;
-    };
+use libtest_mimic::{Arguments, Trial};
+use system_parts::block_on;
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let browser = harness::BROWSER.look_for(harness::find_browser);
+    let trials = vec![
+        browser.trial(
+            "an_administrator_walks_the_whole_flow_in_chromium",
+            |tools| block_on(the_whole_flow(tools)),
+        ),
+        Trial::test(
+            "demo::demo_starts_app_and_sandbox_with_data_ready_to_use",
+            || block_on(demo::demo_starts_app_and_sandbox_with_data_ready_to_use()),
+        ),
+        Trial::test("demo::a_restarted_demo_imports_nothing_twice", || {
+            block_on(demo::a_restarted_demo_imports_nothing_twice())
+        }),
+    ];
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+async fn the_whole_flow(tools: harness::BrowserTools) {
     let started = Instant::now();
     let mut w = harness::World::start(&tools).await;
     eprintln!(

@@ -163,10 +163,15 @@ pub async fn authorization_code_credential(w: &mut World) {
     assert!(text.contains(ADELE), "shows who signed in: {text}");
     assert_eq!(w.badge(".token-panel .badge").await, "valid");
     // app.js shows the expiry in the browser's zone (Europe/Berlin here) with a hint.
-    let shown = w.find(".signed-in time").await.text().await.expect("text");
+    let shown = w
+        .find(".token-panel .badge time")
+        .await
+        .text()
+        .await
+        .expect("text");
     assert!(!shown.ends_with(" UTC"), "local time, not UTC: {shown}");
     let hint = w
-        .find(".signed-in .relative")
+        .find(".token-panel .badge .relative")
         .await
         .text()
         .await
@@ -185,13 +190,31 @@ pub async fn client_credentials_credential(w: &mut World) {
     w.shot("client-credentials-token").await;
     w.goto("/credentials").await;
     w.wait_for_text("delegated", false).await;
+    // The list shows the same time the same way as the credential's page, and a key button.
+    let listed = w.find("tr .badge time").await.text().await.expect("text");
+    assert!(
+        !listed.ends_with(" UTC"),
+        "local time on the list too: {listed}"
+    );
+    let hint = w
+        .find("tr .badge .relative")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(hint.contains("in "), "a relative hint on the list: {hint}");
+    assert_eq!(
+        w.find_all("tr .key-form button").await.len(),
+        w.find_all("tbody tr").await.len(),
+        "a key in every row"
+    );
     w.shot("credentials-list").await;
 }
 
-/// Step 6: an e-mail account that applies the delegated credential; Test connection succeeds.
+/// Step 6: an email server account that applies the delegated credential; Test connection succeeds.
 pub async fn email_account_and_test_connection(w: &mut World) {
     w.goto("/accounts").await;
-    w.wait_for_text("No e-mail accounts yet", false).await;
+    w.wait_for_text("No email server accounts yet", false).await;
     w.shot("accounts-empty").await;
     w.goto("/accounts/new").await;
     w.fill("#id", "adele-inbox").await;
@@ -207,7 +230,7 @@ pub async fn email_account_and_test_connection(w: &mut World) {
     w.fill("#poll_interval", "60").await;
     w.shot("account-form").await;
     w.click("#account-form button.primary[type=submit]").await;
-    w.wait_for_text("E-mail account saved", false).await;
+    w.wait_for_text("Email server account saved", false).await;
     w.shot("account-saved").await;
 
     w.click("form[action$='/test'] button[type=submit]").await;
@@ -285,7 +308,7 @@ pub async fn seed_run_now_and_open(w: &mut World) -> Stored {
     w.shot("mail-list").await;
 
     w.goto("/accounts/adele-inbox").await;
-    w.wait_for_text("Recent runs", false).await;
+    w.wait_for_text("Latest runs", false).await;
     w.shot("account-after-run").await;
 
     w.goto(&format!("/mail?q={}", urlencode(INVOICE_SUBJECT)))

@@ -213,6 +213,8 @@ pub async fn prepare_data_dir(sandbox: &Sandbox, mode: &str) -> tempfile::TempDi
 pub struct Server {
     child: Child,
     port: u16,
+    /// Lines the server printed on stdout, read by a thread so the pipe never fills up.
+    stdout: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Server {
@@ -231,7 +233,7 @@ impl Server {
     /// [`Server::start`] with more environment variables.
     pub fn start_with(data: &Path, sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_mailport"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailport"))
             .args([
                 "serve",
                 "--listen",
@@ -244,31 +246,55 @@ impl Server {
             .env("MAILPORT_LOG", "warn")
             .env_remove("MAILPORT_SECRET_KEY")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("start serve");
-        Server { child, port }
+        let (lines, stdout) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server {
+            child,
+            port,
+            stdout,
+        }
     }
 
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    pub async fn wait_healthy(&mut self) {
-        let url = format!("http://127.0.0.1:{}/healthz", self.port);
-        for _ in 0..200 {
-            if reqwest::get(&url)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
+    /// Waits for `serve`'s ready line, which it prints only once it accepts connections and
+    /// has its SIGTERM handler in place: from then on a SIGTERM must stop it gracefully. An
+    /// answer on /healthz alone proves neither.
+    pub async fn wait_ready(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.stdout.try_recv() {
+                Ok(line) if line.starts_with(mailport::app::READY_LINE) => return,
+                Ok(_) => continue,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    let status = self.child.wait().expect("wait");
+                    panic!("mailport serve exited before it was ready: {status}");
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("mailport serve exited: {status}");
+                panic!("mailport serve exited before it was ready: {status}");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mailport serve did not print {:?} within 30 s",
+                mailport::app::READY_LINE
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("mailport serve did not become healthy");
     }
 
     /// SIGKILL: no chance to clean up.
@@ -284,7 +310,10 @@ impl Server {
             .status();
         for _ in 0..600 {
             if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "serve exited with {status}");
+                assert!(
+                    status.success(),
+                    "serve exited with {status} instead of shutting down gracefully"
+                );
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,6 +1,7 @@
 //! SQLite under load: pages and the API are hammered (bounded in time) while `mailport
 //! serve` imports 2,000 messages. No request may fail ("database is locked" would be a
-//! 500); the latencies are printed (not asserted: the machines are noisy).
+//! 500), and the import must complete; the latencies and the import's pace are printed, not
+//! asserted (the machines are noisy; speed is measured in `cargo bench`).
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ async fn pages_and_api_stay_up_during_a_large_import() {
     let data = prepare_data_dir(&sandbox, "move").await;
     add_admin_and_key(data.path()).await;
     let mut server = Server::start(data.path(), &sandbox);
-    server.wait_healthy().await;
+    server.wait_ready().await;
     let base = server.base();
 
     let stop_at = Instant::now() + Duration::from_secs(90);
@@ -60,12 +61,13 @@ async fn pages_and_api_stay_up_during_a_large_import() {
             (latencies, failures)
         }));
     }
-    // Stop the load as soon as the import is done.
+    // The load lasts until the import is done or the window closes.
     let import_started = Instant::now();
     while sandbox.remaining("move").await > 0 && Instant::now() < stop_at {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let import_time = import_started.elapsed();
+    let load_time = import_started.elapsed();
+    let imported_under_load = messages - sandbox.remaining("move").await;
     let mut latencies = Vec::new();
     let mut failures = Vec::new();
     for t in tasks {
@@ -73,23 +75,30 @@ async fn pages_and_api_stay_up_during_a_large_import() {
         latencies.extend(l);
         failures.extend(f);
     }
-    server.terminate().await;
     assert!(
         failures.is_empty(),
         "failed requests under load: {:?}",
         &failures[..failures.len().min(10)]
     );
+    // On a slow or busy machine the import may outlast the load window: it must still end,
+    // within a generous bound (a liveness check, not a speed target).
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while sandbox.remaining("move").await > 0 {
+        assert!(Instant::now() < deadline, "the import did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    server.terminate().await;
     assert_eq!(
         stored_messages(data.path()).await.len(),
         messages,
-        "the import finished under load"
+        "every message was imported, once"
     );
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
     println!(
-        "load: {} requests from {CLIENTS} clients while importing {messages} messages in {:.1} s: 0 failed, p50 {:.1} ms, p99 {:.1} ms",
+        "load: {} requests from {CLIENTS} clients in {:.1} s while {imported_under_load} of {messages} messages were imported: 0 failed, p50 {:.1} ms, p99 {:.1} ms",
         latencies.len(),
-        import_time.as_secs_f64(),
+        load_time.as_secs_f64(),
         pct(0.5).as_secs_f64() * 1000.0,
         pct(0.99).as_secs_f64() * 1000.0
     );

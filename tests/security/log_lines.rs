@@ -5,16 +5,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::*;
-use crate::logs;
-
-/// The log lines that mention `marker`.
-fn lines_with(marker: &str) -> Vec<String> {
-    logs::text()
-        .lines()
-        .filter(|l| l.contains(marker))
-        .map(str::to_string)
-        .collect()
-}
+use crate::logs::{self, lines_with};
 
 #[tokio::test]
 async fn a_newline_in_a_user_name_or_an_oauth_error_yields_one_log_line() {

@@ -47,3 +47,12 @@ pub fn text() -> String {
     let bytes = buffer.lock().unwrap_or_else(|e| e.into_inner()).clone();
     String::from_utf8_lossy(&bytes).into_owned()
 }
+
+/// The log lines so far that mention `marker`.
+pub fn lines_with(marker: &str) -> Vec<String> {
+    text()
+        .lines()
+        .filter(|l| l.contains(marker))
+        .map(str::to_string)
+        .collect()
+}

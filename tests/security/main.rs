@@ -26,3 +26,4 @@ mod routes;
 mod secrets;
 mod sessions;
 mod snapshot;
+mod traces;

@@ -291,21 +291,25 @@ async fn a_password_reset_with_user_add_signs_the_user_out_everywhere() {
 async fn a_session_ends_after_its_lifetime_however_busy_and_after_idling() {
     let app = TestApp::spawn_custom(
         Options {
-            session_lifetime: Some(Duration::from_secs(3)),
+            session_lifetime: Some(Duration::from_secs(5)),
             ..Options::default()
         },
         |_| {},
     )
     .await;
     app.create_admin(ADMIN, ADMIN_PASSWORD).await;
-    app.login(ADMIN, ADMIN_PASSWORD).await;
-    // Used every half second: still it ends three seconds after the sign-in.
+    // Times are kept in whole seconds, so a session may end up to a second before its
+    // lifetime: it is used for three seconds after the sign-in began (well inside) and checked
+    // six seconds after the sign-in ended.
     let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_millis(2500) {
+    app.login(ADMIN, ADMIN_PASSWORD).await;
+    let signed_in_by = std::time::Instant::now();
+    // Used every half second: still it ends five seconds after the sign-in.
+    while started.elapsed() < Duration::from_millis(3000) {
         assert!(signed_in(&app, &app.client).await, "ended early");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_secs(6).saturating_sub(signed_in_by.elapsed())).await;
     assert!(!signed_in(&app, &app.client).await, "outlived its lifetime");
 
     // Idle: a session whose idle end passed is gone, whatever its lifetime.

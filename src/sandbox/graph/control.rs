@@ -101,6 +101,11 @@ pub struct SeedOptions {
     /// RFC 3339; default: the Date header, else now.
     #[serde(default)]
     pub received_date_time: Option<String>,
+    /// Store the message under this immutable id instead of a new one, so that a mailbox
+    /// seeded again (a restarted `mailport demo`) holds the same message as before. It must
+    /// look like an Exchange id and not be taken in the mailbox.
+    #[serde(default)]
+    pub immutable_id: Option<String>,
 }
 
 /// Partial update of [`MailboxSettings`].
@@ -220,10 +225,35 @@ impl GraphState {
         items
             .into_iter()
             .map(|(raw, meta, received, is_read)| {
-                let stored = mailbox.insert(folder_id, raw, meta, received, is_read);
+                let stored = mailbox.insert(folder_id, raw, meta, received, is_read, None);
                 info(stored, folder.as_ref())
             })
             .collect()
+    }
+
+    /// A top-level folder by display name, created (like Outlook would) if missing.
+    pub fn ensure_folder(
+        &self,
+        user: &str,
+        display_name: &str,
+    ) -> Result<FolderInfo, ControlError> {
+        let user_id = self.resolve_user(user)?;
+        {
+            let mut inner = self.lock();
+            let mailbox = inner.mailbox(&user_id);
+            let root = mailbox.root_id.clone();
+            let exists = mailbox
+                .children(&root, true)
+                .iter()
+                .any(|f| f.display_name.eq_ignore_ascii_case(display_name));
+            if !exists {
+                mailbox.create_folder(&root, display_name, false);
+            }
+        }
+        self.folders(user)?
+            .into_iter()
+            .find(|f| f.display_name.eq_ignore_ascii_case(display_name))
+            .ok_or_else(|| ControlError::UnknownFolder(display_name.to_string()))
     }
 
     /// Stores one raw message (.eml bytes) in a folder (id or well-known name).
@@ -243,14 +273,30 @@ impl GraphState {
                 .map_err(|e| ControlError::BadRequest(format!("receivedDateTime: {e}")))?,
             None => meta.sent.unwrap_or_else(OffsetDateTime::now_utc),
         };
-        let mut stored = self.store(
-            &user_id,
+        let mut inner = self.lock();
+        let mailbox = inner.mailbox(&user_id);
+        if let Some(id) = &options.immutable_id {
+            if !super::ids::is_well_formed(id) {
+                return Err(ControlError::BadRequest(format!(
+                    "immutableId '{id}' does not look like an Exchange id"
+                )));
+            }
+            if mailbox.message(id).is_ok() {
+                return Err(ControlError::BadRequest(format!(
+                    "immutableId '{id}' is taken in this mailbox"
+                )));
+            }
+        }
+        let folder = mailbox.folders.iter().find(|f| f.id == folder_id).cloned();
+        let stored = mailbox.insert(
             &folder_id,
-            vec![(raw, meta, received, options.is_read)],
+            raw,
+            meta,
+            received,
+            options.is_read,
+            options.immutable_id.clone(),
         );
-        stored
-            .pop()
-            .ok_or_else(|| ControlError::BadRequest("nothing stored".into()))
+        Ok(info(stored, folder.as_ref()))
     }
 
     /// Generates and stores messages; returns them oldest first.

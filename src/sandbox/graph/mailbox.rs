@@ -279,6 +279,8 @@ impl Mailbox {
         self.seq
     }
 
+    /// Stores a message; `immutable_id` None means a new random one. The caller makes sure
+    /// a given id is not taken.
     pub fn insert(
         &mut self,
         folder_id: &str,
@@ -286,10 +288,11 @@ impl Mailbox {
         meta: MessageMeta,
         received: OffsetDateTime,
         is_read: bool,
+        immutable_id: Option<String>,
     ) -> &StoredMessage {
         let seq = self.next_seq();
         let message = StoredMessage {
-            immutable_id: ids::new_immutable_message_id(),
+            immutable_id: immutable_id.unwrap_or_else(ids::new_immutable_message_id),
             regular_id: ids::new_regular_message_id(),
             folder_id: folder_id.to_string(),
             raw,

@@ -12,7 +12,7 @@ pub mod faults;
 mod grants;
 mod id_token;
 mod interaction;
-mod pages;
+pub(super) mod pages;
 pub mod scopes;
 pub mod state;
 mod token;

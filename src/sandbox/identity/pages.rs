@@ -32,11 +32,22 @@ button{margin-top:16px;padding:6px 20px}.error{color:#a80000}.account{display:bl
 
 /// Wraps a page body in the shared layout. `title` and `body` must already be escaped.
 fn layout(status: StatusCode, title: &str, body: &str) -> Response {
+    sandbox_page(status, title, STYLE, body)
+}
+
+/// A sandbox page: the banner that says it is not Microsoft, `style` inline, no scripts and
+/// nothing from outside. `title` and `body` must already be escaped.
+pub(in crate::sandbox) fn sandbox_page(
+    status: StatusCode,
+    title: &str,
+    style: &str,
+    body: &str,
+) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"robots\" content=\"noindex\"><title>{title} · Mailport sandbox — not Microsoft</title>\
-<style>{STYLE}</style></head><body>\
+<style>{style}</style></head><body>\
 <div class=\"banner\">Mailport sandbox — not Microsoft. Never enter real credentials here.</div>\
 <main>{body}</main></body></html>"
     );

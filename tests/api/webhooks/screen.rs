@@ -200,7 +200,7 @@ async fn a_form_with_mistakes_keeps_what_was_typed_and_delete_asks_first() {
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = r.text().await.expect("page");
-    assert!(page.contains("There is no e-mail account nobody."));
+    assert!(page.contains("There is no email server account nobody."));
     assert!(page.contains("from 0 (links only) to 25"));
     assert!(page.contains("ERP intake") && page.contains("https://erp.example.com/hooks"));
     assert!(

@@ -1,0 +1,199 @@
+//! The JSON API described as an OpenAPI 3.1 document, generated from the handlers'
+//! `#[utoipa::path]` annotations and the types they return, served at
+//! `/api/v1/openapi.json`. Because the document comes from the code, it cannot drift from it.
+//!
+//! A new endpoint is added by annotating its handler with `#[utoipa::path(…)]` and listing it
+//! in [`ApiDoc`]'s `paths(…)` below. `tests/api/openapi.rs` fails when a route of
+//! [`super::ROUTES`] under [`super::API_PREFIX`] is missing here, and validates real answers
+//! of every documented endpoint against the document.
+
+use std::sync::LazyLock;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{api, api_accounts, api_messages, api_webhooks};
+
+/// The API's OpenAPI document (OpenAPI Specification 3.1, <https://spec.openapis.org/oas/v3.1.0>).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Mailport API",
+        description = "JSON API over Mailport's credentials, email server accounts, imported \
+            mail, webhook endpoints and the changes feed. Authenticate with \
+            `Authorization: Bearer <API key>` (Settings > API keys, or `mailport apikey create`) \
+            or a signed-in session (which sends its CSRF token as `X-CSRF-Token` on writes). \
+            Writes need a key with the `admin` scope. Errors are \
+            `{\"error\":{\"code\",\"message\"}}`; a 422 adds `fields`.",
+    ),
+    paths(
+        openapi_json,
+        api::list_credentials,
+        api::get_credential,
+        api_accounts::list,
+        api_accounts::create,
+        api_accounts::bulk_enable,
+        api_accounts::show,
+        api_accounts::replace,
+        api_accounts::change,
+        api_accounts::remove,
+        api_messages::list,
+        api_messages::show,
+        api_messages::raw,
+        api_webhooks::attachment,
+        api_webhooks::list,
+        api_webhooks::show,
+        api_webhooks::deliveries,
+        api_webhooks::feed,
+    ),
+    modifiers(&Authentication, &Throttled),
+    security(("api_key" = []), ("session" = [])),
+    tags(
+        (name = "credentials", description = "OAuth2 credentials and the state of their tokens"),
+        (name = "accounts", description = "Email server accounts, their polling and their latest import run"),
+        (name = "messages", description = "Imported mail"),
+        (name = "webhooks", description = "Webhook endpoints and their deliveries (read-only)"),
+        (name = "events", description = "The changes feed: imported mail as events to pull"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The two ways to call the API, as security schemes.
+struct Authentication;
+
+impl Modify for Authentication {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key from Settings > API keys or `mailport apikey create`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::SESSION_COOKIE,
+                "The session cookie of a signed-in administrator.",
+            ))),
+        );
+    }
+}
+
+/// The 429 every operation can answer: an address that sent too many wrong API keys is
+/// refused (with `Retry-After`, in seconds) before any key is looked up
+/// (`api::require_api_auth`), whatever the route.
+struct Throttled;
+
+impl Modify for Throttled {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, header::HeaderBuilder};
+        let response = ResponseBuilder::new()
+            .description(
+                "Too many requests with a wrong API key from this address; try again after \
+                 Retry-After seconds",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::Type::Integer)
+                            .minimum(Some(0)),
+                    ))
+                    .description(Some(
+                        "Seconds until the address may try again (RFC 9110 §10.2.3).",
+                    ))
+                    .build(),
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ApiErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("429".into())
+                    .or_insert_with(|| response.clone().into());
+            }
+        }
+    }
+}
+
+/// A raw message as OpenAPI 3.1 describes binary content: a string of a media type.
+pub struct RawMessage;
+
+impl utoipa::PartialSchema for RawMessage {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .content_media_type("message/rfc822")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RawMessage {}
+
+/// A file download (an attachment's decoded bytes), as OpenAPI 3.1 describes binary content.
+pub struct Download;
+
+impl utoipa::PartialSchema for Download {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .content_media_type("application/octet-stream")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Download {}
+
+/// The document as JSON, built once.
+pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| {
+        format!("{{\"error\":\"the OpenAPI document cannot be written: {e}\"}}")
+    })
+});
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "get_openapi_document",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid API key or session", body = super::api::ApiErrorBody),
+    )
+)]
+pub async fn openapi_json() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
+}
