@@ -282,8 +282,8 @@ pub struct DemoArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => crate::app::serve(cli.serve.into_config()?).await,
-        Some(Command::Serve(args)) => crate::app::serve(args.into_config()?).await,
+        None => serve(cli.serve.into_config()?).await,
+        Some(Command::Serve(args)) => serve(args.into_config()?).await,
         Some(Command::User(UserCommand::Add {
             name,
             password_stdin,
@@ -318,6 +318,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `mailport serve` until SIGINT or SIGTERM, caught from before the server binds (see
+/// [`crate::app::ShutdownSignals`]).
+async fn serve(config: crate::config::Config) -> anyhow::Result<()> {
+    let mut signals = crate::app::ShutdownSignals::install()?;
+    crate::app::serve(config, async move { signals.recv().await }).await
+}
+
 async fn open_db(data_dir: &std::path::Path) -> anyhow::Result<crate::store::Db> {
     crate::store::prepare_data_dir(data_dir)?;
     crate::store::connect(&data_dir.join(crate::store::DATABASE_FILE)).await
@@ -331,7 +338,7 @@ async fn add_user(
     if !password_stdin {
         bail!("pass --password-stdin and type the password on standard input");
     }
-    crate::web::auth::validate_username(name).map_err(|e| anyhow::anyhow!("user name: {e}"))?;
+    crate::passwords::validate_username(name).map_err(|e| anyhow::anyhow!("user name: {e}"))?;
     let mut line = String::new();
     std::io::stdin()
         .lock()

@@ -1,7 +1,7 @@
 //! Mailport connects an organisation's Exchange Online mailboxes to its business
 //! application over OAuth2 and Microsoft Graph, and imports their mail reliably.
 
-/// Application state, the HTTP server and graceful shutdown.
+/// Running the application: the HTTP server, background tasks and graceful shutdown.
 pub mod app;
 /// The command line.
 pub mod cli;
@@ -37,6 +37,8 @@ pub mod passwords;
 pub mod prose;
 /// The offline Entra ID and Graph emulator.
 pub mod sandbox;
+/// The application's shared services, opened from the configuration.
+pub mod state;
 /// Database access.
 pub mod store;
 /// The web interface.

@@ -15,16 +15,17 @@ use utoipa::ToSchema;
 
 use super::account_input::{AccountFields, base_form, check, credentials_by_id};
 use super::api::{ApiCaller, ApiError, ApiErrorBody, ValidationErrorBody};
-use super::credential_form::{Validation, valid_id};
+use super::form::{Validation, valid_id};
+use super::state::WebState;
 use super::views::AccountJson;
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::import::lag::LagOverview;
+use crate::state::AppState;
 use crate::store::accounts::{self, Account, ListFilter, StatusFilter};
 use crate::store::api_keys::ApiScope;
 use crate::store::{Taken, UniqueViolationExt, credentials, runs};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/accounts", get(list).post(create).patch(bulk_enable))
         .route(

@@ -14,9 +14,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api::{ApiError, ApiErrorBody};
-use super::mail::files;
-use crate::app::AppState;
+use super::message_files;
+use super::state::WebState;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::events::{self, Event};
 use crate::store::webhooks::{self, DeliveryFilter, Endpoint};
 use crate::store::{messages, now, outbox};
@@ -24,7 +25,7 @@ use crate::webhooks::health::{self, EndpointHealth};
 use crate::webhooks::payload::{MessageEventData, PayloadSource, rfc3339};
 use crate::webhooks::sender::webhook_id;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/webhooks", get(list))
         .route("/webhooks/{id}", get(show))
@@ -132,7 +133,7 @@ pub(super) async fn list(
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
-    if !super::credential_form::valid_id(id) {
+    if !super::form::valid_id(id) {
         return Err(AppError::NotFound.into());
     }
     Ok(webhooks::get(&state.db, id)
@@ -467,7 +468,7 @@ pub(super) async fn attachment(
     state: State<AppState>,
     path: Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    Ok(files::attachment(state, path).await?)
+    Ok(message_files::attachment(state, path).await?)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
 
+use super::state::WebState;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::import::lag::AccountLag;
@@ -16,7 +17,7 @@ use crate::store::schedule;
 use crate::webhooks::health;
 
 /// The `/metrics` route, behind the API's authentication.
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router(state: WebState) -> Router<WebState> {
     Router::new()
         .route("/metrics", get(scrape))
         .route_layer(middleware::from_fn_with_state(

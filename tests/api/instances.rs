@@ -48,7 +48,7 @@ impl Instance {
     /// Instance `id` with 10-second leases (a loaded machine must not lose them).
     async fn start(app: &TestApp, id: &str) -> Instance {
         let port = free_port();
-        let child = mailport(
+        let mut child = mailport(
             app,
             &[
                 "serve",
@@ -60,23 +60,45 @@ impl Instance {
                 "10s",
             ],
         )
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("serve");
-        let instance = Instance {
+        // `serve` prints its ready line once it accepts connections and would stop
+        // gracefully on SIGTERM; a loaded machine may take a while to get there.
+        let stdout = child.stdout.take().expect("stdout");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with(mailport::app::READY_LINE) {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        let mut instance = Instance {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
-        for _ in 0..200 {
-            if reqwest::get(format!("{}/healthz", instance.base))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return instance;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match ready_rx.try_recv() {
+                Ok(()) => return instance,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    let status = instance.child.wait().expect("wait");
+                    panic!("instance {id} exited before it was ready: {status}");
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Ok(Some(status)) = instance.child.try_wait() {
+                panic!("instance {id} exited before it was ready: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "instance {id} did not print its ready line within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("instance {id} did not become healthy");
     }
 
     /// SIGTERM: a graceful stop, which releases the instance's leases.
