@@ -42,7 +42,7 @@ impl AppState {
         store::prepare_data_dir(&config.data_dir)?;
         let db = store::connect(&config.database_path()).await?;
         let key = open_master_key(&config.data_dir, &db).await?;
-        let metrics = Metrics::new();
+        let metrics = Metrics::for_instance(config.instance_id());
         let tokens = TokenService::new(
             db.clone(),
             key.clone(),

@@ -290,7 +290,8 @@ impl IntoResponse for WriteError {
     }
 }
 
-fn require_admin(caller: &ApiCaller) -> Result<(), WriteError> {
+/// 403 unless the caller may change things (an `admin` API key or a signed-in session).
+pub(super) fn require_admin(caller: &ApiCaller) -> Result<(), WriteError> {
     match caller.scope {
         ApiScope::Admin => Ok(()),
         ApiScope::Read => Err(WriteError::ReadOnlyKey),

@@ -1,19 +1,21 @@
-//! The JSON API of handing mail on: webhook endpoints and their deliveries (read-only), the
-//! changes feed `GET /api/v1/events` (long-polling), and the attachment download that
-//! webhook payloads and feed events link to.
+//! The JSON API of handing mail on: webhook endpoints and their deliveries (read, and
+//! redelivery with an `admin` key or a session), the changes feed `GET /api/v1/events`
+//! (long-polling), and the attachment download that webhook payloads and feed events link to.
 
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::api::{ApiError, ApiErrorBody};
+use super::api::{ApiCaller, ApiError, ApiErrorBody};
+use super::api_accounts::{WriteError, require_admin};
 use super::message_files;
 use super::state::WebState;
 use crate::error::AppError;
@@ -30,6 +32,11 @@ pub fn router() -> Router<WebState> {
         .route("/webhooks", get(list))
         .route("/webhooks/{id}", get(show))
         .route("/webhooks/{id}/deliveries", get(deliveries))
+        .route("/webhooks/{id}/redeliver", post(redeliver_failed))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(redeliver_one),
+        )
         .route("/events", get(feed))
         .route("/messages/{id}/attachments/{n}", get(attachment))
 }
@@ -484,4 +491,90 @@ mod tests {
             assert_eq!(parse_cursor(bad), None, "{bad}");
         }
     }
+}
+
+/// What a redelivery request queued. The deliveries go out at once, with their original
+/// `webhook-id` and body, so a receiver that already handled one can tell it is the same
+/// (Standard Webhooks, "Idempotency").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Redelivered {
+    /// Deliveries queued to be sent again.
+    pub queued: u64,
+    /// The `webhook-id` of the delivery, when one delivery was asked for.
+    pub webhook_id: Option<String>,
+}
+
+/// Sends every failed or dead delivery of an endpoint again, now, with its original
+/// `webhook-id` and body; their schedules start over. Needs an `admin` key or a session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/redeliver",
+    operation_id = "redeliver_failed_webhook_deliveries",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 202, description = "Queued; `queued` may be 0 when nothing had failed", body = Redelivered),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 403, description = "The API key may only read", body = ApiErrorBody),
+        (status = 404, description = "No such endpoint", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn redeliver_failed(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    Path(id): Path<String>,
+) -> Result<Response, WriteError> {
+    require_admin(&caller)?;
+    let endpoint = load(&state, &id).await.map_err(WriteError::Api)?;
+    let queued = webhooks::redeliver_failed(&state.db, &endpoint.id).await?;
+    state.webhooks.wake();
+    tracing::info!(endpoint = %endpoint.id, queued, "failed deliveries sent again through the API");
+    Ok(accepted(Redelivered {
+        queued,
+        webhook_id: None,
+    }))
+}
+
+/// Sends one delivery of an endpoint again, now, with its original `webhook-id` and body,
+/// whatever its status. Needs an `admin` key or a session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+    operation_id = "redeliver_webhook_delivery",
+    tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "The endpoint's id"),
+        ("delivery_id" = i64, Path, description = "The delivery's id, as the deliveries list gives it"),
+    ),
+    responses(
+        (status = 202, description = "Queued", body = Redelivered),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 403, description = "The API key may only read", body = ApiErrorBody),
+        (status = 404, description = "No such endpoint, or no such delivery of it", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn redeliver_one(
+    State(state): State<AppState>,
+    Extension(caller): Extension<ApiCaller>,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<Response, WriteError> {
+    require_admin(&caller)?;
+    let endpoint = load(&state, &id).await.map_err(WriteError::Api)?;
+    let delivery_id: i64 = delivery_id
+        .parse()
+        .map_err(|_| WriteError::Api(AppError::NotFound.into()))?;
+    if !webhooks::redeliver(&state.db, &endpoint.id, delivery_id).await? {
+        return Err(WriteError::Api(AppError::NotFound.into()));
+    }
+    state.webhooks.wake();
+    let webhook_id = webhook_id(&endpoint.uid, delivery_id);
+    tracing::info!(endpoint = %endpoint.id, delivery = delivery_id, "delivery sent again through the API");
+    Ok(accepted(Redelivered {
+        queued: 1,
+        webhook_id: Some(webhook_id),
+    }))
+}
+
+fn accepted(body: Redelivered) -> Response {
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }

@@ -9,10 +9,10 @@ use axum::routing::get;
 use axum::{Router, middleware};
 
 use super::state::WebState;
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::import::lag::AccountLag;
 use crate::metrics::{AccountGauges, EndpointGauges, Snapshot};
+use crate::state::AppState;
 use crate::store::schedule;
 use crate::webhooks::health;
 

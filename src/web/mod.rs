@@ -160,6 +160,12 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::GET, "/api/v1/webhooks", Api),
         (Method::GET, "/api/v1/webhooks/{id}", Api),
         (Method::GET, "/api/v1/webhooks/{id}/deliveries", Api),
+        (Method::POST, "/api/v1/webhooks/{id}/redeliver", Api),
+        (
+            Method::POST,
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            Api,
+        ),
         (Method::GET, "/api/v1/events", Api),
         (Method::GET, "/metrics", Api),
     ]
