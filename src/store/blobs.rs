@@ -45,7 +45,8 @@ impl BlobStore {
         valid.then(|| self.root.join(&sha256[..2]).join(sha256))
     }
 
-    /// Removes temporary files left by a crash. Returns how many there were.
+    /// Removes temporary files left by a crash. Returns how many it removed; a file that is
+    /// gone already (another instance starting at the same moment) is not an error.
     pub async fn sweep_tmp(&self) -> std::io::Result<usize> {
         let mut n = 0;
         let mut dir = match fs::read_dir(self.tmp_dir()).await {
@@ -54,8 +55,12 @@ impl BlobStore {
             Err(e) => return Err(e),
         };
         while let Some(entry) = dir.next_entry().await? {
-            fs::remove_file(entry.path()).await?;
-            n += 1;
+            match fs::remove_file(entry.path()).await {
+                Ok(()) => n += 1,
+                // Another instance starting at the same moment swept it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(n)
     }
@@ -84,9 +89,13 @@ impl BlobStore {
         Ok(out)
     }
 
+    /// Removes a blob; one that is gone already is not an error.
     pub async fn remove(&self, sha256: &str) -> std::io::Result<()> {
         match self.path(sha256) {
-            Some(p) => fs::remove_file(p).await,
+            Some(p) => match fs::remove_file(p).await {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
             None => Ok(()),
         }
     }
