@@ -442,7 +442,7 @@ impl Importer {
         self.tracker.spawn(async move {
             let id = guard.id.clone();
             let run = me.run_marked(guard, due_at);
-            match run.instrument(observe::run_span(&id)).await {
+            match run.await {
                 Ok(_) => {}
                 Err(RunError::Database(e)) => {
                     // The poll could not be recorded, so the account is still due: hold the
@@ -509,9 +509,7 @@ impl Importer {
         let guard = self
             .mark_running(id)
             .ok_or_else(|| RunError::AlreadyRunning(id.to_string()))?;
-        self.run_marked(guard, None)
-            .instrument(observe::run_span(id))
-            .await
+        self.run_marked(guard, None).await
     }
 
     /// A run of an account already marked as running; `due_at` for a scheduled poll. Its
@@ -521,13 +519,7 @@ impl Importer {
         guard: RunningGuard,
         due_at: Option<i64>,
     ) -> Result<RunSummary, RunError> {
-        use tracing::Instrument;
-        // At error level, so that the fields are on every line whatever the filter.
-        let span = tracing::error_span!(
-            "import",
-            instance = %self.leases.instance_id(),
-            account = %guard.id
-        );
+        let span = observe::run_span(&guard.id, self.leases.instance_id());
         self.run_leased(guard, due_at).instrument(span).await
     }
 
