@@ -18,14 +18,12 @@ async fn real_answers_of_the_write_operations_match_the_openapi_document() {
     const ADMIN_KEY: &str = "mp_openapi_admin_key_0123456789abcdefghijk";
     let app = TestApp::signed_in().await;
     add_key(&app).await;
-    mailport::store::api_keys::create_with_scope(
-        &app.state.db,
+    app.add_api_key(
         "openapi-admin",
-        &mailport::crypto::sha256_hex(ADMIN_KEY.as_bytes()),
+        ADMIN_KEY,
         mailport::store::api_keys::ApiScope::Admin,
     )
-    .await
-    .expect("admin key");
+    .await;
     app.app_credential().await;
     app.create_account("taken", &[]).await;
     let doc = document(&app).await;
@@ -186,22 +184,7 @@ async fn real_answers_of_the_write_operations_match_the_openapi_document() {
     }
     // The redelivery operations, on a delivery of a webhook endpoint to the sandbox's
     // receiver: 202 with an admin key, 403 with a read key, 404 for what does not exist.
-    let receiver = format!("{}/_sandbox/receiver/openapi", app.sandbox.base_url);
-    let r = app
-        .post_form(
-            "/webhooks",
-            &[
-                ("id", "erp"),
-                ("description", "the ERP"),
-                ("url", receiver.as_str()),
-                ("accounts", "*"),
-                ("payload", "json"),
-                ("include_attachments", "0"),
-                ("enabled", "on"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "webhook created");
+    add_webhook(&app).await;
     app.graph()
         .seed_generated(
             ADELE,

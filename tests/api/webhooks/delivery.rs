@@ -131,8 +131,9 @@ async fn redelivering_from_the_screen_sends_the_same_webhook_id_and_body_again()
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn a_delivery_is_dead_when_the_schedule_runs_out_and_is_replayed_from_the_screen() {
+/// An app whose endpoint `erp` has one dead delivery: the receiver answered 500 to all four
+/// attempts of the short schedule.
+async fn app_with_dead_delivery() -> TestApp {
     let app = app_with_account(Some(short_schedule())).await;
     let secret = create_webhook(&app, "erp", "erp", &[]).await;
     let fail = || Fault::Status {
@@ -146,6 +147,12 @@ async fn a_delivery_is_dead_when_the_schedule_runs_out_and_is_replayed_from_the_
         webhook_json(&app, "erp").await["backlog"]["dead"] == 1
     })
     .await;
+    app
+}
+
+#[tokio::test]
+async fn a_delivery_is_dead_when_the_schedule_runs_out_and_is_replayed_from_the_screen() {
+    let app = app_with_dead_delivery().await;
     // The first attempt at once, then after 1 s, 2 s and 3 s: four, as the schedule says.
     let tries = received(&app, "erp");
     assert_eq!(tries.len(), 4);
@@ -338,45 +345,24 @@ async fn post_with_key(app: &TestApp, path: &str, key: &str) -> reqwest::Respons
 
 #[tokio::test]
 async fn the_api_redelivers_one_delivery_or_every_failed_one_with_an_admin_key_only() {
-    let app = app_with_account(Some(short_schedule())).await;
-    let secret = create_webhook(&app, "erp", "erp", &[]).await;
-    let fail = || Fault::Status {
-        status: 500,
-        retry_after: None,
-    };
-    configure_receiver(&app, "erp", &[&secret], (0..4).map(|_| fail()).collect());
-    seed(&app, 1);
-    import_all(&app).await;
-    wait_until("the delivery to die", Duration::from_secs(30), async || {
-        webhook_json(&app, "erp").await["backlog"]["dead"] == 1
-    })
-    .await;
+    let app = app_with_dead_delivery().await;
     let first = received(&app, "erp").remove(0);
     let (read_key, admin_key) = (
         "mp_redeliver_read_0123456789abcdef",
         "mp_redeliver_admin_0123456789abcdef",
     );
-    for (name, key, scope) in [
-        (
-            "reader",
-            read_key,
-            mailport::store::api_keys::ApiScope::Read,
-        ),
-        (
-            "admin",
-            admin_key,
-            mailport::store::api_keys::ApiScope::Admin,
-        ),
-    ] {
-        mailport::store::api_keys::create_with_scope(
-            &app.state.db,
-            name,
-            &mailport::crypto::sha256_hex(key.as_bytes()),
-            scope,
-        )
-        .await
-        .expect("key");
-    }
+    app.add_api_key(
+        "reader",
+        read_key,
+        mailport::store::api_keys::ApiScope::Read,
+    )
+    .await;
+    app.add_api_key(
+        "admin",
+        admin_key,
+        mailport::store::api_keys::ApiScope::Admin,
+    )
+    .await;
 
     // A read key may not, and changes nothing.
     let r = post_with_key(&app, "/webhooks/erp/redeliver", read_key).await;
