@@ -8,14 +8,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::api::{ApiCaller, ApiError, ApiErrorBody};
-use super::api_accounts::{WriteError, require_admin};
+use super::api::{ApiError, ApiErrorBody};
+use super::api_accounts::{AdminCaller, WriteError};
 use super::message_files;
 use super::state::WebState;
 use crate::error::AppError;
@@ -521,10 +521,9 @@ pub struct Redelivered {
 )]
 pub(super) async fn redeliver_failed(
     State(state): State<AppState>,
-    Extension(caller): Extension<ApiCaller>,
+    _admin: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Response, WriteError> {
-    require_admin(&caller)?;
     let endpoint = load(&state, &id).await.map_err(WriteError::Api)?;
     let queued = webhooks::redeliver_failed(&state.db, &endpoint.id).await?;
     state.webhooks.wake();
@@ -555,10 +554,9 @@ pub(super) async fn redeliver_failed(
 )]
 pub(super) async fn redeliver_one(
     State(state): State<AppState>,
-    Extension(caller): Extension<ApiCaller>,
+    _admin: AdminCaller,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Response, WriteError> {
-    require_admin(&caller)?;
     let endpoint = load(&state, &id).await.map_err(WriteError::Api)?;
     let delivery_id: i64 = delivery_id
         .parse()
