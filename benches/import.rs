@@ -35,10 +35,8 @@ use mailport::store::accounts;
 use serde_json::{Value, json};
 
 mod common;
-#[path = "../tests/common/postgres.rs"]
-mod postgres;
 
-use common::{Sandbox, cpu_secs, start_sandbox};
+use common::{Sandbox, cpu_secs, move_to_postgres, postgres, start_sandbox};
 
 const USER: &str = "adele@contoso.onmicrosoft.com";
 const CONCURRENCY: usize = 4;
@@ -460,27 +458,6 @@ async fn scenario(sc: &Scenario, backend: Backend) -> f64 {
         run.peak_kib as f64 / 1024.0
     );
     import_rate
-}
-
-/// Moves a prepared SQLite data dir into a fresh database of the throwaway cluster with
-/// `mailport migrate-to-postgres`; returns the database URL.
-async fn move_to_postgres(data_dir: &std::path::Path) -> String {
-    let cluster = postgres::available().expect("PostgreSQL");
-    let url = cluster.fresh_database().await;
-    let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
-        .arg("migrate-to-postgres")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--database-url", &url])
-        .env("MAILPORT_LOG", "warn")
-        .output()
-        .expect("migrate-to-postgres");
-    assert!(
-        out.status.success(),
-        "migrate-to-postgres: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    url
 }
 
 /// Adds a JSON webhook endpoint `id` (every account) to the sandbox's receiver `id`, and

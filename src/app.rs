@@ -1,7 +1,7 @@
-//! The application: shared state, the HTTP server, background tasks and graceful shutdown.
+//! Running the application: the HTTP server over the web router, the background tasks, and
+//! graceful shutdown. The shared services it runs are `state::AppState` (re-exported here).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,241 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::config::Config;
-use crate::crypto::{self, MasterKey};
-use crate::graph::build_graph_http_client;
-use crate::import::Importer;
-use crate::metrics::Metrics;
-use crate::oauth::TokenService;
-use crate::oauth::client::build_http_client;
-use crate::store::blobs::BlobStore;
-use crate::store::sessions::DbSessionStore;
-use crate::store::{self, Db};
+pub use crate::state::AppState;
+use crate::store;
 use crate::web::ServerLimits;
-use crate::web::login_limit::LoginLimiter;
-
-/// Everything a handler or background task may need. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub config: Arc<Config>,
-    pub key: MasterKey,
-    pub tokens: TokenService,
-    pub login_limiter: LoginLimiter,
-    /// Sessions of signed-in administrators, stored by the hash of their id.
-    pub session_store: DbSessionStore,
-    /// Raw messages, by sha256.
-    pub blobs: BlobStore,
-    pub importer: Importer,
-    /// Sends the webhook deliveries of the outbox.
-    pub webhooks: crate::webhooks::Sender,
-    /// This instance's Prometheus registry (`/metrics`).
-    pub metrics: Metrics,
-}
-
-impl AppState {
-    /// Opens the data dir, database and key; nothing is served yet.
-    pub async fn open(config: Config) -> anyhow::Result<Self> {
-        let db = store::open(&config.data_dir, config.database_url.as_ref()).await?;
-        let key = match &config.database_url {
-            Some(url) => {
-                open_shared_master_key(url, config.secret_key_file.as_deref(), &db).await?
-            }
-            None => {
-                open_master_key(&config.data_dir, config.secret_key_file.as_deref(), &db).await?
-            }
-        };
-        let metrics = Metrics::new();
-        let tokens = TokenService::new(
-            db.clone(),
-            key.clone(),
-            build_http_client(&config.http, &config.hosts)?.with_metrics(metrics.clone()),
-            config.http.clone(),
-            config.redirect_uri(),
-        );
-        let session_store = DbSessionStore::new(db.clone(), config.sessions.lifetime);
-        let blobs = match config.database_url {
-            Some(_) => BlobStore::in_database(db.clone()),
-            None => BlobStore::new(&config.data_dir),
-        };
-        let swept = blobs
-            .sweep_tmp()
-            .await
-            .context("cleaning the blob store's tmp folder")?;
-        if swept > 0 {
-            tracing::info!(
-                files = swept,
-                "removed partial downloads left by an earlier crash"
-            );
-        }
-        let importer = Importer::new(
-            db.clone(),
-            blobs.clone(),
-            tokens.clone(),
-            build_graph_http_client(
-                config.http.connect_timeout,
-                config.http.timeout,
-                &config.hosts,
-            )?
-            .with_metrics(metrics.clone()),
-            config.import.clone(),
-        );
-        let webhooks = crate::webhooks::Sender::new(
-            db.clone(),
-            blobs.clone(),
-            key.clone(),
-            config.public_url.clone(),
-            config.webhooks.clone(),
-            &config.hosts,
-        )?;
-        Ok(AppState {
-            importer,
-            webhooks,
-            blobs,
-            db,
-            config: Arc::new(config),
-            key,
-            tokens,
-            login_limiter: LoginLimiter::default(),
-            session_store,
-            metrics,
-        })
-    }
-
-    /// Removes what a crash can leave in the blob store: partial downloads, and complete
-    /// blobs whose database row was never committed. Only safe while nothing imports, so
-    /// `serve` calls it before the importer starts.
-    pub async fn clean_blob_store(&self) -> anyhow::Result<()> {
-        let partial = self
-            .blobs
-            .sweep_tmp()
-            .await
-            .context("cleaning the blob store's tmp folder")?;
-        let mut orphans = 0;
-        for sha in self.blobs.list().await.context("listing the blob store")? {
-            if !store::messages::blob_in_use(&self.db, &sha).await? {
-                self.blobs.remove(&sha).await?;
-                orphans += 1;
-            }
-        }
-        if partial + orphans > 0 {
-            tracing::info!(
-                partial,
-                orphans,
-                "removed files left by an interrupted import"
-            );
-        }
-        let tightened = self
-            .blobs
-            .restrict_permissions()
-            .await
-            .context("restricting the blob store's permissions")?;
-        if tightened > 0 {
-            tracing::warn!(
-                entries = tightened,
-                "blob store entries were readable by others; set to 0700/0600"
-            );
-        }
-        Ok(())
-    }
-
-    /// When no administrator exists yet, a fresh one-time link to create one.
-    pub async fn setup_link(&self) -> anyhow::Result<Option<String>> {
-        if store::users::count(&self.db).await? > 0 {
-            return Ok(None);
-        }
-        let token = crypto::random_token(32);
-        store::setup::replace_token(&self.db, &crypto::sha256_hex(token.as_bytes())).await?;
-        Ok(Some(format!(
-            "{}/setup?token={token}",
-            self.config.public_url.as_str().trim_end_matches('/')
-        )))
-    }
-}
-
-/// The master key, checked against the database before anything is read or written with
-/// it: a database opened with another key refuses to start, saying which key to restore.
-/// A data dir without a key gets a new key file, unless its database already holds data
-/// encrypted with a key (then the missing file is an error, not a reason for a new key).
-async fn open_master_key(
-    data_dir: &std::path::Path,
-    key_file: Option<&std::path::Path>,
-    db: &Db,
-) -> anyhow::Result<MasterKey> {
-    let check = store::key_check::get(db).await?;
-    let old_secret = store::credentials::any_secret(db).await?;
-    let loaded = match key_file {
-        Some(_) => crypto::MasterKey::load_given(key_file)?,
-        None => crypto::MasterKey::load(data_dir)?,
-    };
-    let (key, source) = match loaded {
-        Some(loaded) => loaded,
-        None if check.is_none() && old_secret.is_none() => MasterKey::create(data_dir)?,
-        None => anyhow::bail!(
-            "{} is missing, but the database {} holds secrets encrypted with a key. Restore \
-             secret.key from the backup made with the database, or set {} to that key. \
-             Nothing was changed.",
-            data_dir.join(crypto::KEY_FILE).display(),
-            data_dir.join(store::DATABASE_FILE).display(),
-            crypto::KEY_ENV
-        ),
-    };
-    let wrong = || {
-        anyhow::anyhow!(
-            "the encryption key from {source} does not match the database in {}: it was set \
-             up with another key (MAILPORT_SECRET_KEY or secret.key). Start with the key that \
-             belongs to this database (restore it from the backup made with the database, or \
-             unset MAILPORT_SECRET_KEY if it was set by mistake). Nothing was changed.",
-            data_dir.display()
-        )
-    };
-    match check {
-        Some(sealed) if key.opens_check_value(&sealed) => {}
-        Some(_) => return Err(wrong()),
-        None => {
-            // A database from before the check value: the key must open what it holds.
-            if let Some((id, blob)) = old_secret
-                && key
-                    .decrypt(&store::credentials::secret_context(&id), &blob)
-                    .is_err()
-            {
-                return Err(wrong());
-            }
-            store::key_check::insert(db, &key.check_value()).await?;
-        }
-    }
-    Ok(key)
-}
-
-/// The master key of a PostgreSQL installation: `MAILPORT_SECRET_KEY` or `--secret-key-file`
-/// is required (no key file is ever made, since every instance must use the same key), and
-/// it must open the database's check value. The first instance to meet an empty database
-/// stores the check value; an instance that raced it with another key is refused too.
-async fn open_shared_master_key(
-    url: &store::DatabaseUrl,
-    key_file: Option<&std::path::Path>,
-    db: &Db,
-) -> anyhow::Result<MasterKey> {
-    let Some((key, source)) = crypto::MasterKey::load_given(key_file)? else {
-        anyhow::bail!(
-            "with --database-url every instance must use the same encryption key: set {} \
-             (base64 of 32 bytes) or pass --secret-key-file. For a database moved from SQLite, \
-             use the data dir's secret.key. Nothing was changed.",
-            crypto::KEY_ENV
-        );
-    };
-    if store::key_check::get(db).await?.is_none() {
-        store::key_check::insert(db, &key.check_value()).await?;
-    }
-    match store::key_check::get(db).await? {
-        Some(sealed) if key.opens_check_value(&sealed) => Ok(key),
-        _ => anyhow::bail!(
-            "the encryption key from {source} does not match the database {url}: it was set up \
-             with another key. Every instance sharing a database must use the same key \
-             (MAILPORT_SECRET_KEY or --secret-key-file); start with the key of the instances \
-             already using this database. Nothing was changed."
-        ),
-    }
-}
 
 /// A running server.
 pub struct RunningApp {
@@ -289,6 +57,12 @@ pub async fn start_with(
                 _ = tick.tick() => {
                     if let Err(e) = store::sessions::delete_expired(&cleanup).await {
                         tracing::warn!(error = %e, "could not delete expired sessions");
+                    }
+                    if let Err(e) = crate::web::login_limit::LoginLimiter::new(cleanup.clone())
+                        .delete_expired()
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not delete expired sign-in failure counts");
                     }
                 }
             }
@@ -353,14 +127,33 @@ async fn serve_http(
     Ok(())
 }
 
+impl RunningApp {
+    /// Waits for `signal`, then stops gracefully: no new imports, the messages in flight and
+    /// the webhook deliveries finish, then open requests (at most 30 s more).
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        signal.await;
+        tracing::info!("shutting down: no new imports; finishing the messages in flight");
+        self.state.importer.shutdown().await;
+        self.state.webhooks.shutdown().await;
+        self.shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(30), self.task).await {
+            Ok(joined) => joined.context("server task panicked")?,
+            Err(_) => {
+                tracing::warn!("connections did not close within 30 s; exiting anyway");
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The line `serve` prints on stdout once it accepts connections and a SIGINT or SIGTERM
 /// would stop it gracefully: scripts and tests wait for it before they use the server.
 pub const READY_LINE: &str = "Mailport is listening on";
 
-/// `mailport serve`: runs until SIGINT or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    // First of all: a SIGTERM from now on means "shut down gracefully", never "die".
-    let mut signals = ShutdownSignals::install()?;
+/// `mailport serve`: runs until `signal` completes. For SIGINT and SIGTERM, install
+/// [`ShutdownSignals`] before calling and pass `async move { signals.recv().await }`, so a
+/// SIGTERM after the ready line always stops gracefully; a test may pass its own future.
+pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -370,18 +163,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(link) = &app.setup_link {
         println!("No administrator exists yet. Open this one-time link to create one:\n  {link}");
     }
-    signals.recv().await;
-    tracing::info!("shutting down: no new imports; finishing the messages in flight");
-    app.state.importer.shutdown().await;
-    app.state.webhooks.shutdown().await;
-    app.shutdown.cancel();
-    match tokio::time::timeout(Duration::from_secs(30), app.task).await {
-        Ok(joined) => joined.context("server task panicked")?,
-        Err(_) => {
-            tracing::warn!("connections did not close within 30 s; exiting anyway");
-            Ok(())
-        }
-    }
+    app.run_until(signal).await
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, caught from the moment [`ShutdownSignals::install`] returns.

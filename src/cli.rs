@@ -50,11 +50,16 @@ pub enum Command {
         #[command(flatten)]
         data: DataDirArg,
     },
-    /// Import one email server account once, in the foreground, and print a summary.
+    /// Import one email server account once, in the foreground, and print a summary. Exits
+    /// with code 3 while another instance holds the account's mailbox (unless --wait).
     Import {
         /// The email server account id.
         #[arg(long)]
         account: String,
+        /// While another instance holds the mailbox's lease, wait for it instead of
+        /// exiting with code 3.
+        #[arg(long)]
+        wait: bool,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -148,6 +153,36 @@ pub struct ServeArgs {
     /// and every instance must use the same key.
     #[arg(long, env = "MAILPORT_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// This instance's id among several sharing one database: 1 to 64 letters, digits,
+    /// '.', '_' or '-'. Default: the host name plus a random suffix.
+    #[arg(long, env = "MAILPORT_INSTANCE_ID", value_parser = crate::instance::parse)]
+    pub instance_id: Option<String>,
+    /// How long a mailbox lease lasts without a heartbeat: another instance takes over
+    /// the mailboxes of an instance that died after this. Seconds (30), or a number with
+    /// the unit s or ms; 1 s to 10 minutes. Default: 30 s.
+    #[arg(long, env = "MAILPORT_LEASE_DURATION", value_parser = parse_lease_duration)]
+    pub lease_duration: Option<std::time::Duration>,
+}
+
+/// `30`, `30s` or `1500ms`: between a second and ten minutes.
+fn parse_lease_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let usage = || format!("{text:?}: expected seconds (30) or a number with s or ms (1500ms)");
+    let millis = if let Some(ms) = text.strip_suffix("ms") {
+        ms.trim().parse::<u64>().map_err(|_| usage())?
+    } else {
+        let secs = text.strip_suffix('s').unwrap_or(text).trim();
+        secs.parse::<u64>()
+            .map_err(|_| usage())?
+            .checked_mul(1000)
+            .ok_or_else(usage)?
+    };
+    if !(1000..=600_000).contains(&millis) {
+        return Err(format!(
+            "{text:?}: a lease lasts between 1 second and 10 minutes"
+        ));
+    }
+    Ok(std::time::Duration::from_millis(millis))
 }
 
 /// `12`, `12h`, `90m` or `600s`: at least a minute, at most 30 days.
@@ -226,6 +261,12 @@ impl ServeArgs {
         if let Some(lifetime) = self.session_lifetime {
             config.sessions.lifetime = lifetime;
         }
+        if let Some(id) = self.instance_id {
+            config.set_instance_id(id);
+        }
+        if let Some(duration) = self.lease_duration {
+            config.import.leases.duration = duration;
+        }
         Ok(config)
     }
 }
@@ -292,8 +333,8 @@ pub struct DemoArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => crate::app::serve(cli.serve.into_config()?).await,
-        Some(Command::Serve(args)) => crate::app::serve(args.into_config()?).await,
+        None => serve(cli.serve.into_config()?).await,
+        Some(Command::Serve(args)) => serve(args.into_config()?).await,
         Some(Command::User(UserCommand::Add {
             name,
             password_stdin,
@@ -303,7 +344,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let scope = crate::store::api_keys::ApiScope::parse(&scope).unwrap_or_default();
             create_api_key(&name, scope, &data).await
         }
-        Some(Command::Import { account, serve }) => import_once(&account, serve).await,
+        Some(Command::Import {
+            account,
+            wait,
+            serve,
+        }) => import_once(&account, wait, serve).await,
         Some(Command::MigrateToPostgres { data }) => migrate_to_postgres(&data).await,
         Some(Command::Demo(args)) => {
             if let Some(url) = &args.public_url
@@ -323,6 +368,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::sandbox::run_standalone(args.listen, args.config, args.redirect_uri).await
         }
     }
+}
+
+/// `mailport serve` until SIGINT or SIGTERM, caught from before the server binds (see
+/// [`crate::app::ShutdownSignals`]).
+async fn serve(config: crate::config::Config) -> anyhow::Result<()> {
+    let mut signals = crate::app::ShutdownSignals::install()?;
+    crate::app::serve(config, async move { signals.recv().await }).await
 }
 
 async fn open_db(data: &DataDirArg) -> anyhow::Result<crate::store::Db> {
@@ -355,7 +407,7 @@ async fn add_user(name: &str, password_stdin: bool, data: &DataDirArg) -> anyhow
     if !password_stdin {
         bail!("pass --password-stdin and type the password on standard input");
     }
-    crate::web::auth::validate_username(name).map_err(|e| anyhow::anyhow!("user name: {e}"))?;
+    crate::passwords::validate_username(name).map_err(|e| anyhow::anyhow!("user name: {e}"))?;
     let mut line = String::new();
     std::io::stdin()
         .lock()
@@ -413,13 +465,41 @@ async fn create_api_key(
     Ok(())
 }
 
-async fn import_once(account: &str, args: ServeArgs) -> anyhow::Result<()> {
+/// `mailport import` could not run because another instance holds the mailbox: the
+/// process exits with [`LeaseHeldExit::CODE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0} Nothing was imported; try again later, or pass --wait.")]
+pub struct LeaseHeldExit(pub String);
+
+impl LeaseHeldExit {
+    /// The exit code of `mailport import` while another instance holds the mailbox.
+    pub const CODE: u8 = 3;
+}
+
+async fn import_once(account: &str, wait: bool, args: ServeArgs) -> anyhow::Result<()> {
     let state = crate::app::AppState::open(args.into_config()?).await?;
-    let summary = state
-        .importer
-        .run_account(account)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut waited = false;
+    let result = loop {
+        match state.importer.run_account(account).await {
+            Err(e @ crate::import::RunError::LeaseHeld { .. }) if wait => {
+                if !waited {
+                    eprintln!("{e}; waiting until it is released");
+                    waited = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            other => break other,
+        }
+    };
+    // The lease goes at once rather than after its duration.
+    state.importer.shutdown().await;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e @ crate::import::RunError::LeaseHeld { .. }) => {
+            return Err(LeaseHeldExit(e.to_string()).into());
+        }
+        Err(e) => anyhow::bail!("{e}"),
+    };
     println!(
         "{account}: {} — {} listed, {} imported, {} skipped, {} too large, {} failed, {} post-action failures, {} retries",
         summary.outcome,

@@ -53,7 +53,7 @@ impl Config {
     /// A config with defaults for everything but the listen address and data dir.
     pub fn new(listen: SocketAddr, data_dir: PathBuf, public_url: Option<Url>) -> Self {
         let public_url = public_url.unwrap_or_else(|| default_public_url(listen));
-        Config {
+        let mut config = Config {
             listen,
             data_dir,
             public_url,
@@ -65,7 +65,20 @@ impl Config {
             sessions: SessionSettings::default(),
             database_url: None,
             secret_key_file: None,
-        }
+        };
+        config.set_instance_id(crate::instance::default_id());
+        config
+    }
+
+    /// This instance's id (`--instance-id`; by default the host name plus a random
+    /// suffix): the owner of its mailbox leases, in its logs and its `User-Agent`.
+    pub fn set_instance_id(&mut self, id: String) {
+        self.http.instance_id = id.clone();
+        self.import.leases.instance_id = id;
+    }
+
+    pub fn instance_id(&self) -> &str {
+        &self.http.instance_id
     }
 
     /// `<public-url>/OAuth2Callback`, the URI to register in Entra ID.

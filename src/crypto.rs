@@ -275,6 +275,13 @@ pub fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// Compares two tokens (CSRF, OAuth2 state, form MACs) in time that does not depend on
+/// where they differ, so that a guesser learns nothing from timing.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// Hex sha256, for looking up high-entropy tokens (API keys, setup links) without storing them.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;

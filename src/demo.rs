@@ -11,7 +11,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use time::OffsetDateTime;
@@ -94,16 +93,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     running.state.importer.request_run(ACCOUNT);
     print_welcome(&running.state, &sandbox.base_url, &password, &seeded);
 
-    signals.recv().await;
-    tracing::info!("stopping the demo");
-    running.state.importer.shutdown().await;
-    running.state.webhooks.shutdown().await;
-    running.shutdown.cancel();
+    let stopped = running
+        .run_until(async {
+            signals.recv().await;
+            tracing::info!("stopping the demo");
+        })
+        .await;
     sandbox.shutdown.cancel();
-    match tokio::time::timeout(Duration::from_secs(30), running.task).await {
-        Ok(joined) => joined.context("server task panicked")?,
-        Err(_) => Ok(()),
-    }
+    stopped
 }
 
 /// Creates (or, on a later start, refreshes) the administrator, the credentials and the
@@ -157,7 +154,7 @@ pub async fn prepare(state: &AppState, sandbox_url: &str) -> anyhow::Result<Stri
             accounts::update(db, account).await?;
             // Folder ids and delta cursors belong to the previous start's sandbox.
             accounts::clear_folder_ids(db, &account.id).await?;
-            accounts::set_delta_link(db, &account.id, None, false).await?;
+            accounts::reset_delta_link(db, &account.id).await?;
         } else {
             accounts::insert(db, account).await?;
         }

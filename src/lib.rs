@@ -1,7 +1,7 @@
 //! Mailport connects an organisation's Exchange Online mailboxes to its business
 //! application over OAuth2 and Microsoft Graph, and imports their mail reliably.
 
-/// Application state, the HTTP server and graceful shutdown.
+/// Running the application: the HTTP server, background tasks and graceful shutdown.
 pub mod app;
 /// The command line.
 pub mod cli;
@@ -19,6 +19,8 @@ pub mod error;
 pub mod graph;
 /// The background Graph importer.
 pub mod import;
+/// The id of this instance among several sharing one database.
+pub mod instance;
 /// Log output: filter, destination, colours.
 pub mod logging;
 /// Prometheus metrics of one instance (`/metrics`).
@@ -37,6 +39,8 @@ pub mod passwords;
 pub mod prose;
 /// The offline Entra ID and Graph emulator.
 pub mod sandbox;
+/// The application's shared services, opened from the configuration.
+pub mod state;
 /// Database access.
 pub mod store;
 /// The web interface.

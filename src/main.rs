@@ -8,7 +8,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            match e.downcast_ref::<mailport::cli::LeaseHeldExit>() {
+                Some(_) => std::process::ExitCode::from(mailport::cli::LeaseHeldExit::CODE),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

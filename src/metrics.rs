@@ -29,7 +29,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
@@ -140,7 +140,31 @@ impl Default for Metrics {
 impl Metrics {
     /// A fresh registry with every metric registered (at zero).
     pub fn new() -> Self {
+        Self::build(None)
+    }
+
+    /// [`Metrics::new`] plus `mailport_instance_info{instance="ID",version="X.Y.Z"} 1`, so
+    /// that scrapes of several instances sharing one database can be told apart.
+    pub fn for_instance(instance_id: &str) -> Self {
+        Self::build(Some(instance_id))
+    }
+
+    fn build(instance_id: Option<&str>) -> Self {
         let mut registry = Registry::with_prefix("mailport");
+        if let Some(id) = instance_id {
+            // The usual "info" pattern of the Prometheus text format: a gauge at 1.
+            let info = Family::<Vec<(String, String)>, Gauge>::default();
+            info.get_or_create(&vec![
+                ("instance".to_string(), id.to_string()),
+                ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ])
+            .set(1);
+            registry.register(
+                "instance_info",
+                "This Mailport instance: its id (--instance-id) and version; always 1",
+                info,
+            );
+        }
         let runs = Family::<RunLabels, Counter>::default();
         registry.register(
             "import_runs",

@@ -1,5 +1,6 @@
-//! Administrator passwords: argon2id hashes, computed off the async runtime and at most a
-//! few at a time so that sign-in floods cannot starve the server.
+//! Administrators' sign-in rules: what a user name and a password may be, and argon2id
+//! password hashes, computed off the async runtime and at most a few at a time so that
+//! sign-in floods cannot starve the server. Shared by the setup page and `mailport user add`.
 
 use std::sync::LazyLock;
 
@@ -17,6 +18,18 @@ static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(2));
 static DUMMY_HASH: LazyLock<String> =
     LazyLock::new(|| hash_blocking("dummy password that matches nothing").unwrap_or_default());
 
+/// An administrator's user name: 1 to 64 visible characters, no spaces.
+pub fn validate_username(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err("Use 1 to 64 characters.".into());
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("Spaces and control characters are not allowed.".into());
+    }
+    Ok(())
+}
+
+/// A new password: at least [`MIN_LENGTH`] characters, at most [`MAX_LENGTH`] bytes.
 pub fn validate(password: &str) -> Result<(), String> {
     let n = password.chars().count();
     if n < MIN_LENGTH {

@@ -6,10 +6,12 @@ use crate::outbound::{HostPolicy, OutboundClient, Use};
 
 /// The client for Graph, built by the outbound host policy: no redirects, and connect and
 /// read timeouts but no overall timeout, since a large `$value` download may rightly take
-/// long while bytes keep coming. `read_timeout` bounds each wait for the next bytes.
+/// long while bytes keep coming. `read_timeout` bounds each wait for the next bytes;
+/// `user_agent` names Mailport and its instance (`Mailport/<version> (instance <id>)`).
 pub fn build_graph_http_client(
     connect_timeout: Duration,
     read_timeout: Duration,
+    user_agent: &str,
     hosts: &HostPolicy,
 ) -> anyhow::Result<OutboundClient> {
     Ok(hosts.client(
@@ -17,6 +19,6 @@ pub fn build_graph_http_client(
         reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .read_timeout(read_timeout)
-            .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION"))),
+            .user_agent(user_agent),
     )?)
 }

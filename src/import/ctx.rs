@@ -25,6 +25,7 @@ impl RunCtx<'_> {
         self.action
             .apply(
                 &self.importer.db,
+                &self.importer.leases.fence(&self.account.id),
                 self.client,
                 self.progress,
                 message_id,

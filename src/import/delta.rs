@@ -54,9 +54,13 @@ pub(super) async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result
                 progress.log(
                     "the delta token expired; starting a new sync from the last received message",
                 );
-                accounts::set_delta_link(&importer.db, &account.id, None, false)
+                let fence = importer.leases.fence(&account.id);
+                if !accounts::set_delta_link(&importer.db, &fence, &account.id, None, false)
                     .await
-                    .map_err(storage)?;
+                    .map_err(storage)?
+                {
+                    return Err(Stop::Graph(super::lease::lease_lost()));
+                }
                 link = None;
                 restarted = true;
                 continue;
@@ -98,9 +102,13 @@ pub(super) async fn import_by_delta(ctx: &RunCtx<'_>, folder_id: &str) -> Result
             progress.complete_round(delta_link);
             return Ok(());
         }
-        accounts::set_delta_link(&importer.db, &account.id, next.as_deref(), done)
+        let fence = importer.leases.fence(&account.id);
+        if !accounts::set_delta_link(&importer.db, &fence, &account.id, next.as_deref(), done)
             .await
-            .map_err(storage)?;
+            .map_err(storage)?
+        {
+            return Err(Stop::Graph(super::lease::lease_lost()));
+        }
         if done {
             return Ok(());
         }

@@ -215,6 +215,10 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         attachment_count: parsed.attachment_count as i64,
         calendar: parsed.calendar,
     };
+    if !importer.leases.may_act(&account.id) {
+        // Downloaded before this instance lost the mailbox: the new holder imports it.
+        return Err(Stop::Graph(super::lease::lease_lost()));
+    }
     let (id, _new) = importer
         .committer
         .insert(new)

@@ -14,6 +14,7 @@ mod ctx;
 mod delta;
 pub mod diagnose;
 pub mod lag;
+pub mod lease;
 pub mod live;
 mod message;
 mod observe;
@@ -71,6 +72,8 @@ pub struct ImportSettings {
     /// Run history rows kept per account, newest first (`--run-history-per-account`).
     pub history_per_account: i64,
     pub graph: GraphSettings,
+    /// Mailbox leases shared with other instances.
+    pub leases: lease::LeaseSettings,
 }
 
 /// The default of `--concurrent-accounts`: enough for 10,000 mailboxes polled every minute
@@ -91,6 +94,7 @@ impl Default for ImportSettings {
             history_max_age: Duration::from_secs(30 * 86_400),
             history_per_account: 100,
             graph: GraphSettings::default(),
+            leases: lease::LeaseSettings::default(),
         }
     }
 }
@@ -132,6 +136,12 @@ pub struct Inner {
     pub committer: crate::store::committer::Committer,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// This instance's mailbox leases.
+    pub leases: lease::Leases,
+    /// Stops the lease heartbeat, after the runs stopped.
+    lease_stop: CancellationToken,
+    /// Set by [`Importer::start`]: a serving instance counts in the fair share of mailboxes.
+    serving: std::sync::atomic::AtomicBool,
 }
 
 impl std::ops::Deref for Importer {
@@ -165,6 +175,21 @@ pub enum RunError {
     AlreadyRunning(String),
     #[error("The account {0} is no longer due.")]
     NotDue(String),
+    #[error(
+        "The mailbox of account {account} is being imported by instance {owner} (its lease \
+         expires in {} s unless renewed).",
+        expires_in_ms.div_euclid(1000)
+    )]
+    LeaseHeld {
+        account: String,
+        owner: String,
+        expires_in_ms: i64,
+    },
+    #[error(
+        "The account {0} lost its mailbox's lease to another instance during the run; \
+         nothing of the run's end was recorded."
+    )]
+    LeaseLost(String),
     #[error("The database failed: {0}.")]
     Database(#[from] sqlx::Error),
 }
@@ -191,8 +216,11 @@ impl Importer {
     ) -> Self {
         let slots = Arc::new(Semaphore::new(settings.concurrent_accounts.max(1)));
         let extra = Arc::new(Semaphore::new(settings.extra_requested_runs));
-        Importer {
+        let importer = Importer {
             inner: Arc::new(Inner {
+                leases: lease::Leases::new(db.clone(), settings.leases.clone()),
+                lease_stop: CancellationToken::new(),
+                serving: std::sync::atomic::AtomicBool::new(false),
                 committer: crate::store::committer::Committer::start(db.clone()),
                 db,
                 blobs,
@@ -211,7 +239,11 @@ impl Importer {
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),
-        }
+        };
+        let weak = Arc::downgrade(&importer.inner);
+        let stop = importer.lease_stop.clone();
+        tokio::spawn(lease::keep_leases(weak, stop));
+        importer
     }
 
     pub fn is_running(&self, id: &str) -> bool {
@@ -269,6 +301,8 @@ impl Importer {
 
     /// Starts the scheduler loop in the background.
     pub fn start(&self) {
+        self.serving
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let me = self.clone();
         self.tracker.spawn(async move { me.schedule_loop().await });
     }
@@ -283,6 +317,15 @@ impl Importer {
         {
             tracing::warn!("import runs did not stop within the grace period");
         }
+        // Runs started outside the scheduler (`run_account`) see the cancellation too; their
+        // leases stay until they recorded their end.
+        let waited = tokio::time::Instant::now();
+        while self.leases.in_use() > 0 && waited.elapsed() < self.settings.shutdown_grace {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Another instance takes the mailboxes over at once rather than after the lease.
+        self.lease_stop.cancel();
+        self.leases.release_all().await;
     }
 
     async fn schedule_loop(&self) {
@@ -329,9 +372,21 @@ impl Importer {
             }
             let now = now();
             let running = self.running_set().len();
-            let due = schedule::due(&self.db, now, (free + running) as i64).await?;
+            let due = crate::store::leases::due(
+                &self.db,
+                self.leases.instance_id(),
+                now,
+                lease::now_ms(),
+                (free + running) as i64,
+            )
+            .await?;
             let mut waiting = 0;
             for d in due {
+                let overdue = Duration::from_secs((now - d.next_due_at).max(0) as u64);
+                if !self.leases.may_claim_for_schedule(&d.lease_key, overdue) {
+                    // Beyond this instance's share: another instance polls it.
+                    continue;
+                }
                 let Some(guard) = self.mark_running(&d.id) else {
                     continue;
                 };
@@ -387,7 +442,7 @@ impl Importer {
         self.tracker.spawn(async move {
             let id = guard.id.clone();
             let run = me.run_marked(guard, due_at);
-            match run.instrument(observe::run_span(&id)).await {
+            match run.await {
                 Ok(_) => {}
                 Err(RunError::Database(e)) => {
                     // The poll could not be recorded, so the account is still due: hold the
@@ -396,6 +451,13 @@ impl Importer {
                     tokio::select! {
                         _ = me.shutdown.cancelled() => {}
                         _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+                Err(RunError::LeaseHeld { .. }) if due_at.is_none() => {
+                    // Run now on an instance that does not hold the mailbox: the holder
+                    // sees the request within a second and runs it.
+                    if let Err(e) = crate::store::leases::request_run(&me.db, &id, now()).await {
+                        tracing::error!(account = %id, error = %e, "could not pass Run now on");
                     }
                 }
                 Err(e) => tracing::debug!(account = %id, error = %e, "run not started"),
@@ -447,13 +509,23 @@ impl Importer {
         let guard = self
             .mark_running(id)
             .ok_or_else(|| RunError::AlreadyRunning(id.to_string()))?;
-        self.run_marked(guard, None)
-            .instrument(observe::run_span(id))
-            .await
+        self.run_marked(guard, None).await
     }
 
-    /// A run of an account already marked as running; `due_at` for a scheduled poll.
+    /// A run of an account already marked as running; `due_at` for a scheduled poll. Its
+    /// log lines name this instance and the account.
     async fn run_marked(
+        &self,
+        guard: RunningGuard,
+        due_at: Option<i64>,
+    ) -> Result<RunSummary, RunError> {
+        let span = observe::run_span(&guard.id, self.leases.instance_id());
+        self.run_leased(guard, due_at).instrument(span).await
+    }
+
+    /// [`Self::run_marked`] under the mailbox's lease: claimed first, and every write that
+    /// ends the run carries its fence.
+    async fn run_leased(
         &self,
         guard: RunningGuard,
         due_at: Option<i64>,
@@ -469,6 +541,27 @@ impl Importer {
         {
             // Disabled or rescheduled since the dispatcher chose it.
             return Err(RunError::NotDue(id.to_string()));
+        }
+        let lease = match self.leases.secure(id).await {
+            Ok(lease) => lease,
+            Err(lease::NotLeased::HeldElsewhere {
+                owner,
+                expires_in_ms,
+            }) => {
+                return Err(RunError::LeaseHeld {
+                    account: id.to_string(),
+                    owner,
+                    expires_in_ms,
+                });
+            }
+            Err(lease::NotLeased::NoSuchAccount) => {
+                return Err(RunError::NoSuchAccount(id.to_string()));
+            }
+            Err(lease::NotLeased::Database(e)) => return Err(e.into()),
+        };
+        if due_at.is_none() {
+            // Run now (here or passed on by another instance) and `mailport import`.
+            crate::store::leases::clear_run_request(&self.db, id).await?;
         }
         let progress = Arc::new(Progress::new(self.settings.max_messages_per_run));
         let shown = self.live.register(id, started_at, progress.clone());
@@ -487,8 +580,10 @@ impl Importer {
                 (started_at + account.poll_interval).max(concluded.throttled_until.unwrap_or(0)),
             ),
         };
-        schedule::record_poll(
+        let fence = lease.fence();
+        let recorded = schedule::record_poll(
             &self.db,
+            &fence,
             id,
             &PollRecord {
                 started_at,
@@ -505,9 +600,14 @@ impl Importer {
             },
         )
         .await?;
+        if !recorded {
+            tracing::warn!("lost the mailbox lease during the run: nothing of its end recorded");
+            return Err(RunError::LeaseLost(id.to_string()));
+        }
         if summary.is_noteworthy() {
             runs::record(
                 &self.db,
+                &fence,
                 id,
                 started_at,
                 &summary,

@@ -11,15 +11,17 @@ use super::Importer;
 use crate::metrics::RunFigures;
 use crate::store::runs::RunSummary;
 
-/// The span of one run of `account`, with a fresh run id (12 hex digits) that tells two
-/// runs of one account apart in the log. `MAILPORT_LOG=debug` shows every Graph exchange
-/// of the run inside it.
-pub(crate) fn run_span(account: &str) -> Span {
+/// The span of one run of `account` on `instance`, with a fresh run id (12 hex digits)
+/// that tells two runs of one account apart in the log. `MAILPORT_LOG=debug` shows every
+/// Graph exchange of the run inside it. At error level, so that its fields are on every
+/// line of the run whatever the filter.
+pub(crate) fn run_span(account: &str, instance: &str) -> Span {
     let run = uuid::Uuid::new_v4().simple().to_string();
-    tracing::info_span!(
+    tracing::error_span!(
         "import_run",
         account = %account,
         run = %&run[..12],
+        instance = %instance,
         last_request_id = Empty,
     )
 }

@@ -4,6 +4,7 @@
 use super::progress::{Handled, Progress, Stop, short, storage};
 use crate::graph::{GraphClient, GraphErrorKind};
 use crate::store::accounts::{self, Account, AfterImport};
+use crate::store::leases::Fence;
 use crate::store::{Db, messages};
 
 /// The post-import action, with the destination folder resolved once per run.
@@ -47,6 +48,7 @@ impl PostAction {
     pub(super) async fn apply(
         &self,
         db: &Db,
+        fence: &Fence,
         client: &GraphClient,
         progress: &Progress,
         message_id: i64,
@@ -67,9 +69,16 @@ impl PostAction {
         };
         match result {
             Ok(()) => {
-                if let Err(e) = messages::mark_post_action_done(db, message_id).await {
-                    progress.update(|s| s.post_action_failures += 1);
-                    progress.log(format!("post-action applied but not recorded: {e}"));
+                match messages::mark_post_action_done(db, fence, message_id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        progress.update(|s| s.post_action_failures += 1);
+                        progress.log("post-action applied but not recorded: the mailbox's lease was lost; the new holder finds it done");
+                    }
+                    Err(e) => {
+                        progress.update(|s| s.post_action_failures += 1);
+                        progress.log(format!("post-action applied but not recorded: {e}"));
+                    }
                 }
                 match self {
                     PostAction::Move { .. } | PostAction::Delete => Handled::LeftFolder,

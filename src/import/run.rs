@@ -128,11 +128,15 @@ pub fn client_for(
         graph_url: account.graph_url.clone(),
         mailbox: (!account.mailbox.trim().is_empty()).then(|| account.mailbox.trim().to_string()),
     };
-    let tokens = Arc::new(CredentialTokens::new(
-        importer.tokens.clone(),
-        account.credential_id.clone(),
-        first_token,
-    ));
+    let tokens = Arc::new(super::lease::LeaseGate {
+        tokens: CredentialTokens::new(
+            importer.tokens.clone(),
+            account.credential_id.clone(),
+            first_token,
+        ),
+        importer: importer.clone(),
+        account_id: account.id.clone(),
+    });
     GraphClient::new(
         importer.graph_http.clone(),
         &target,

@@ -97,6 +97,30 @@ pub struct HttpSettings {
     pub token_attempts: u32,
     /// First backoff delay between those attempts; doubles each time.
     pub token_retry_base: Duration,
+    /// This instance's id (`Config::set_instance_id`): named in the `User-Agent` of
+    /// every token and Graph request, and the owner of the refresh claims it takes.
+    pub instance_id: String,
+}
+
+impl HttpSettings {
+    /// `Mailport/<version> (instance <id>)`, the `User-Agent` of token and Graph requests.
+    pub fn user_agent(&self) -> String {
+        format!(
+            "Mailport/{} (instance {})",
+            env!("CARGO_PKG_VERSION"),
+            self.instance_id
+        )
+    }
+
+    /// How long a claim to refresh a credential's tokens lasts: longer than every attempt
+    /// of a token request with its backoffs, so that a claim never lapses while its holder
+    /// still waits for an answer.
+    pub fn refresh_claim(&self) -> Duration {
+        let attempts = self.token_attempts.max(1);
+        self.timeout * attempts
+            + self.token_retry_base * (1 << attempts.min(16))
+            + Duration::from_secs(5)
+    }
 }
 
 impl Default for HttpSettings {
@@ -107,6 +131,7 @@ impl Default for HttpSettings {
             max_token_response_bytes: 256 * 1024,
             token_attempts: 3,
             token_retry_base: Duration::from_millis(500),
+            instance_id: crate::instance::default_id(),
         }
     }
 }
@@ -123,7 +148,7 @@ pub fn build_http_client(
         reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
-            .user_agent(concat!("Mailport/", env!("CARGO_PKG_VERSION"))),
+            .user_agent(settings.user_agent()),
     )?)
 }
 

@@ -128,12 +128,22 @@ impl TokenService {
         let id = cred.id.as_str();
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
-        // Someone may have refreshed while we waited for the lock.
-        let cred = self.load(id).await?;
-        if let Some(token) = self.cached_token(&cred, REFRESH_MARGIN_SECS)? {
-            return Ok(token);
-        }
-        match self.renew_and_read(&cred).await {
+        // Someone may have refreshed while we waited for the lock, here or on another
+        // instance; while another instance refreshes, its still valid token serves.
+        let cred = match self
+            .claim_refresh(
+                id,
+                |c| self.cached_token(c, REFRESH_MARGIN_SECS),
+                |c| self.cached_token(c, 0),
+            )
+            .await?
+        {
+            Claimed::Refresh(cred) => cred,
+            Claimed::Done(token) => return Ok(token),
+        };
+        let renewed = self.renew_and_read(&cred).await;
+        self.release_refresh(id).await;
+        match renewed {
             Ok(token) => Ok(token),
             Err(failure) => {
                 // A rejected client secret (expired, say) cannot get a new token, but the
@@ -157,13 +167,73 @@ impl TokenService {
     ) -> Result<AccessToken, TokenFailure> {
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
-        let cred = self.load(id).await?;
-        if let Some(current) = self.cached_token(&cred, 0)?
-            && current.secret.expose() != rejected
-        {
-            return Ok(current);
+        let replaced = |c: &Credential| {
+            Ok(self
+                .cached_token(c, 0)?
+                .filter(|t| t.secret.expose() != rejected))
+        };
+        let cred = match self.claim_refresh(id, replaced, replaced).await? {
+            Claimed::Refresh(cred) => cred,
+            Claimed::Done(token) => return Ok(token),
+        };
+        let renewed = self.renew_and_read(&cred).await;
+        self.release_refresh(id).await;
+        renewed
+    }
+
+    /// Takes the credential's refresh claim in the database, so that no other instance
+    /// presents the same refresh token (a strict authorization server revokes the grant
+    /// when a refresh token is presented twice; RFC 9700, section 4.14.2). With the claim,
+    /// the credential is read again: when `done` finds a token (another instance refreshed
+    /// just before), the claim goes back and that token serves. Without it, this waits,
+    /// reading the credential, until `usable` finds a token or the claim is free.
+    async fn claim_refresh(
+        &self,
+        id: &str,
+        done: impl Fn(&Credential) -> Result<Option<AccessToken>, TokenFailure>,
+        usable: impl Fn(&Credential) -> Result<Option<AccessToken>, TokenFailure>,
+    ) -> Result<Claimed, TokenFailure> {
+        let owner = self.settings.instance_id.as_str();
+        let claim_for = self.settings.refresh_claim();
+        let give_up = tokio::time::Instant::now() + claim_for * 2;
+        loop {
+            let now = crate::import::lease::now_ms();
+            let until = now + claim_for.as_millis() as i64;
+            let claimed = crate::store::leases::claim_refresh(&self.db, id, owner, now, until)
+                .await
+                .map_err(db_error)?;
+            let cred = self.load(id).await?;
+            if claimed {
+                return match done(&cred) {
+                    Ok(Some(token)) => {
+                        self.release_refresh(id).await;
+                        Ok(Claimed::Done(token))
+                    }
+                    Ok(None) => Ok(Claimed::Refresh(Box::new(cred))),
+                    Err(e) => {
+                        self.release_refresh(id).await;
+                        Err(e)
+                    }
+                };
+            }
+            if let Some(token) = usable(&cred)? {
+                return Ok(Claimed::Done(token));
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Err(TokenFailure::NotUsable(format!(
+                    "another instance has been refreshing the tokens of credential {id} for too long"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        self.renew_and_read(&cred).await
+    }
+
+    async fn release_refresh(&self, id: &str) {
+        let owner = self.settings.instance_id.as_str();
+        if let Err(e) = crate::store::leases::release_refresh(&self.db, id, owner).await {
+            // The claim expires on its own.
+            tracing::warn!(credential = %id, error = %e, "could not release the refresh claim");
+        }
     }
 
     /// Renews the credential's tokens (the caller holds its lock) and returns the new one.
@@ -342,6 +412,14 @@ impl TokenService {
         }
         failure
     }
+}
+
+/// The outcome of [`TokenService::claim_refresh`].
+enum Claimed {
+    /// This instance holds the claim and must refresh (then release it).
+    Refresh(Box<Credential>),
+    /// A token that serves without a refresh here.
+    Done(AccessToken),
 }
 
 fn db_error(e: sqlx::Error) -> TokenFailure {

@@ -341,26 +341,44 @@ pub async fn clear_folder_ids(db: &Db, id: &str) -> sqlx::Result<()> {
     .map(|_| ())
 }
 
+/// Forgets the delta cursor (an administrative reset, not an import's progress: no lease
+/// is needed); the next run starts a new round.
+pub async fn reset_delta_link(db: &Db, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE email_accounts SET delta_link = NULL WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
 /// Stores the delta cursor: a nextLink mid-round, or the deltaLink at the end of one
 /// (with `round_complete`, which also moves the restart watermark to the newest message).
+/// Only while `fence` holds the mailbox's lease: false (nothing written) once another
+/// instance took it over.
 pub async fn set_delta_link(
     db: &Db,
+    fence: &super::leases::Fence,
     id: &str,
     link: Option<&str>,
     round_complete: bool,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<bool> {
+    let written = sqlx::query(&format!(
         "UPDATE email_accounts SET delta_link = $2,
             delta_watermark = CASE WHEN $3 THEN
                 (SELECT MAX(received_at) FROM messages WHERE account_id = $1) ELSE delta_watermark END
-         WHERE id = $1",
-    )
+         WHERE id = $1 AND {}",
+        super::leases::fence_holds(4, 5, 6)
+    ))
     .bind(id)
     .bind(link)
     .bind(round_complete)
+    .bind(&fence.lease_key)
+    .bind(&fence.owner)
+    .bind(fence.token)
     .execute(db)
-    .await
-    .map(|_| ())
+    .await?
+    .rows_affected();
+    Ok(written > 0)
 }
 
 /// After a credential was repaired (new sign-in or secret): its accounts that waited for

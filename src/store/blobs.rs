@@ -8,7 +8,7 @@
 //!   message never needs 50 MB of memory to store), under a `tmp:<uuid>` key that the
 //!   finishing transaction renames to the sha256 and registers in `blobs`. A crash leaves
 //!   only `tmp:` chunks, swept once they are an hour old (other instances may be writing
-//!   younger ones).
+//!   younger ones), or at once by an instance that starts while no other is alive.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,9 @@ pub struct BlobStore {
     root: PathBuf,
     /// Set in PostgreSQL mode: blobs live in the database, not under `root`.
     db: Option<Db>,
+    /// In PostgreSQL mode, how old (seconds) a `tmp:` chunk or an unreferenced blob must be
+    /// before [`BlobStore::sweep_tmp`] and [`BlobStore::remove`] take it.
+    sweep_after: i64,
 }
 
 /// A blob being written.
@@ -66,6 +69,7 @@ impl BlobStore {
         BlobStore {
             root: data_dir.join("blobs"),
             db: None,
+            sweep_after: SWEEP_AFTER_SECS,
         }
     }
 
@@ -74,7 +78,17 @@ impl BlobStore {
         BlobStore {
             root: PathBuf::new(),
             db: Some(db),
+            sweep_after: SWEEP_AFTER_SECS,
         }
+    }
+
+    /// The same store, sweeping database leftovers older than `secs` instead of
+    /// [`SWEEP_AFTER_SECS`]: for an instance starting while no other instance is alive, when
+    /// every younger leftover is a crash's too. A download that a sweep cuts short fails at
+    /// its finish and is fetched again ([`BlobWriter::finish`]).
+    pub fn sweeping_after(mut self, secs: i64) -> Self {
+        self.sweep_after = secs;
+        self
     }
 
     /// True when blobs live in the database.
@@ -91,10 +105,11 @@ impl BlobStore {
         (self.db.is_none() && is_sha256(sha256)).then(|| self.root.join(&sha256[..2]).join(sha256))
     }
 
-    /// Removes temporary files left by a crash. Returns how many there were.
+    /// Removes temporary files left by a crash. Returns how many it removed; a file that is
+    /// gone already (another instance starting at the same moment) is not an error.
     pub async fn sweep_tmp(&self) -> std::io::Result<usize> {
         if let Some(db) = &self.db {
-            return chunks::sweep_tmp(db, super::now() - SWEEP_AFTER_SECS)
+            return chunks::sweep_tmp(db, super::now() - self.sweep_after)
                 .await
                 .map(|n| n as usize)
                 .map_err(std::io::Error::other);
@@ -106,8 +121,12 @@ impl BlobStore {
             Err(e) => return Err(e),
         };
         while let Some(entry) = dir.next_entry().await? {
-            fs::remove_file(entry.path()).await?;
-            n += 1;
+            match fs::remove_file(entry.path()).await {
+                Ok(()) => n += 1,
+                // Another instance starting at the same moment swept it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(n)
     }
@@ -116,7 +135,7 @@ impl BlobStore {
     /// older than [`SWEEP_AFTER_SECS`] (younger ones may belong to another instance's import).
     pub async fn list(&self) -> std::io::Result<Vec<String>> {
         if let Some(db) = &self.db {
-            return chunks::list_older(db, super::now() - SWEEP_AFTER_SECS)
+            return chunks::list_older(db, super::now() - self.sweep_after)
                 .await
                 .map_err(std::io::Error::other);
         }
@@ -142,16 +161,20 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Deletes a blob. In PostgreSQL mode only when no message uses it and nobody stored it
-    /// again in the last [`SWEEP_AFTER_SECS`] (checked in the deleting statement).
+    /// Removes a blob; one that is gone already is not an error. In PostgreSQL mode only
+    /// when no message uses it and nobody stored it again in the last [`SWEEP_AFTER_SECS`]
+    /// (checked in the deleting statement).
     pub async fn remove(&self, sha256: &str) -> std::io::Result<()> {
         if let Some(db) = &self.db {
-            return chunks::remove_unused(db, sha256, super::now() - SWEEP_AFTER_SECS)
+            return chunks::remove_unused(db, sha256, super::now() - self.sweep_after)
                 .await
                 .map_err(std::io::Error::other);
         }
         match self.path(sha256) {
-            Some(p) => fs::remove_file(p).await,
+            Some(p) => match fs::remove_file(p).await {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
             None => Ok(()),
         }
     }
@@ -386,10 +409,12 @@ impl BlobWriter {
                 next_idx,
                 buf,
             } => {
+                let mut written = next_idx;
                 if !buf.is_empty() || next_idx == 0 {
                     chunks::insert(&db, &key, next_idx, &buf).await?;
+                    written += 1;
                 }
-                chunks::finish(&db, &key, &sha256, self.size as i64).await?;
+                chunks::finish(&db, &key, written, &sha256, self.size as i64).await?;
             }
         }
         Ok(StoredBlob {
@@ -436,9 +461,16 @@ mod chunks {
         .map_err(io)
     }
 
-    /// Names the chunks of `key` by `sha256`, replacing an identical blob stored before (its
-    /// registration time moves to now, so no sweep takes it while its message is stored).
-    pub async fn finish(db: &Db, key: &str, sha256: &str, size: i64) -> std::io::Result<()> {
+    /// Names the `written` chunks of `key` by `sha256`, replacing an identical blob stored
+    /// before (its registration time moves to now, so no sweep takes it while its message is
+    /// stored). Changes nothing and fails when a sweep removed any of the chunks meanwhile.
+    pub async fn finish(
+        db: &Db,
+        key: &str,
+        written: i64,
+        sha256: &str,
+        size: i64,
+    ) -> std::io::Result<()> {
         let mut tx = db.begin().await.map_err(io)?;
         let t = now();
         sqlx::query(
@@ -456,12 +488,20 @@ mod chunks {
             .execute(&mut *tx)
             .await
             .map_err(io)?;
-        sqlx::query("UPDATE blob_chunks SET blob_key = $2 WHERE blob_key = $1")
+        let renamed = sqlx::query("UPDATE blob_chunks SET blob_key = $2 WHERE blob_key = $1")
             .bind(key)
             .bind(sha256)
             .execute(&mut *tx)
             .await
-            .map_err(io)?;
+            .map_err(io)?
+            .rows_affected();
+        if renamed != written as u64 {
+            // Dropping the transaction rolls it back: the identical blob stored before stays.
+            return Err(std::io::Error::other(format!(
+                "{renamed} of the {written} chunks of a download were left: a start-up sweep \
+                 took it for a crash's leftovers; the message is downloaded again"
+            )));
+        }
         tx.commit().await.map_err(io)
     }
 

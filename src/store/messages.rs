@@ -264,12 +264,25 @@ pub async fn record_too_large(
     Ok(n > 0)
 }
 
-pub async fn mark_post_action_done(db: &Db, id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE messages SET post_action_done = 1 WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await
-        .map(|_| ())
+/// Records that the post-import action of message `id` was applied, only while `fence`
+/// holds the mailbox's lease: false (nothing written) once another instance took it over.
+pub async fn mark_post_action_done(
+    db: &Db,
+    fence: &super::leases::Fence,
+    id: i64,
+) -> sqlx::Result<bool> {
+    let written = sqlx::query(&format!(
+        "UPDATE messages SET post_action_done = 1 WHERE id = $1 AND {}",
+        super::leases::fence_holds(2, 3, 4)
+    ))
+    .bind(id)
+    .bind(&fence.lease_key)
+    .bind(&fence.owner)
+    .bind(fence.token)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(written > 0)
 }
 
 /// Stored messages whose post-import action has not been applied yet.

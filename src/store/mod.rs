@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod auth_failures;
 pub mod blobs;
 pub mod builder;
 pub mod committer;
@@ -11,6 +12,7 @@ pub mod credentials;
 pub mod events;
 pub mod imports;
 pub mod key_check;
+pub mod leases;
 pub mod messages;
 pub mod outbox;
 pub mod runs;
@@ -252,6 +254,11 @@ pub async fn connect_postgres(url: &DatabaseUrl) -> anyhow::Result<Db> {
     Ok(pool)
 }
 
+/// How long a PostgreSQL session may sit idle inside a transaction before the server ends
+/// it (`idle_in_transaction_session_timeout`): Mailport's transactions take milliseconds,
+/// so only a paused or hung instance reaches it, and then its locks are released.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A pool on `url` without running migrations (tests compare schemas with it).
 pub async fn connect_postgres_unmigrated(url: &DatabaseUrl) -> anyhow::Result<Db> {
     install_drivers();
@@ -266,6 +273,20 @@ pub async fn connect_postgres_unmigrated(url: &DatabaseUrl) -> anyhow::Result<Db
     AnyPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // A paused or hung instance must not keep row locks (a mailbox lease's,
+                // a credential's) for longer than a takeover may wait: PostgreSQL ends its
+                // idle transaction, and the fencing token makes the rolled-back work moot.
+                sqlx::query(&format!(
+                    "SET idle_in_transaction_session_timeout = {}",
+                    IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
+                ))
+                .execute(conn)
+                .await
+                .map(|_| ())
+            })
+        })
         .connect_with(options)
         .await
         .map_err(|e| anyhow::anyhow!("connecting to {url}: {}", redact(&e.to_string(), url)))

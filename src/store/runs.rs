@@ -91,6 +91,8 @@ pub struct Run {
     pub error_message: Option<String>,
     pub request_id: Option<String>,
     pub log: String,
+    /// The instance that ran it (several instances may share the database).
+    pub instance_id: Option<String>,
 }
 
 impl RunSummary {
@@ -112,14 +114,16 @@ impl RunSummary {
 const MAX_LOG_LINES: usize = 200;
 
 /// Writes a finished run to the history (one row, written at its end) and drops the
-/// account's oldest rows beyond `keep_per_account`. Returns the run's id.
+/// account's oldest rows beyond `keep_per_account`. Returns the run's id; `None` (nothing
+/// written) when `fence` no longer holds the mailbox's lease.
 pub async fn record(
     db: &Db,
+    fence: &super::leases::Fence,
     account_id: &str,
     started_at: i64,
     s: &RunSummary,
     keep_per_account: i64,
-) -> sqlx::Result<i64> {
+) -> sqlx::Result<Option<i64>> {
     let mut lines: Vec<&str> = s
         .log
         .iter()
@@ -132,11 +136,14 @@ pub async fn record(
         lines.push(&tail);
     }
     let mut tx = db.begin().await?;
+    if !super::leases::lock_fence(&mut tx, fence).await? {
+        return Ok(None);
+    }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO import_runs (account_id, started_at, finished_at, outcome, listed, imported,
             skipped, too_large, failed, post_action_failures, retries, error_code, error_message,
-            request_id, log)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            request_id, log, instance_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          RETURNING id",
     )
     .bind(account_id)
@@ -154,6 +161,7 @@ pub async fn record(
     .bind(&s.error_message)
     .bind(&s.request_id)
     .bind(lines.join("\n"))
+    .bind(&fence.owner)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query(
@@ -165,7 +173,7 @@ pub async fn record(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(Some(id))
 }
 
 /// Deletes runs that started before `cutoff` (unix seconds), at most `batch` of them, so
@@ -183,7 +191,8 @@ pub async fn prune_started_before(db: &Db, cutoff: i64, batch: i64) -> sqlx::Res
 }
 
 const COLUMNS: &str = "id, account_id, started_at, finished_at, outcome, listed, imported, skipped, \
-    too_large, failed, post_action_failures, retries, error_code, error_message, request_id, log";
+    too_large, failed, post_action_failures, retries, error_code, error_message, request_id, log, \
+    instance_id";
 
 pub async fn recent(db: &Db, account_id: &str, limit: i64) -> sqlx::Result<Vec<Run>> {
     sqlx::query_as(&format!(

@@ -68,9 +68,15 @@ pub struct PollRecord<'a> {
     pub delta_link: Option<&'a str>,
 }
 
-/// Records the end of a poll on its account.
-pub async fn record_poll(db: &Db, account_id: &str, p: &PollRecord<'_>) -> sqlx::Result<()> {
-    sqlx::query(
+/// Records the end of a poll on its account, only while `fence` holds the mailbox's lease:
+/// false (nothing written) once another instance took it over.
+pub async fn record_poll(
+    db: &Db,
+    fence: &super::leases::Fence,
+    account_id: &str,
+    p: &PollRecord<'_>,
+) -> sqlx::Result<bool> {
+    let written = sqlx::query(&format!(
         "UPDATE email_accounts SET
             status = $2, status_detail = $3, throttled_until = $4,
             next_due_at = CASE WHEN updated_at <> $12 THEN next_due_at ELSE $6 END,
@@ -84,8 +90,9 @@ pub async fn record_poll(db: &Db, account_id: &str, p: &PollRecord<'_>) -> sqlx:
             delta_link = COALESCE($11, delta_link),
             delta_watermark = CASE WHEN $11 IS NULL THEN delta_watermark
                 ELSE (SELECT MAX(received_at) FROM messages WHERE account_id = $1) END
-         WHERE id = $1",
-    )
+         WHERE id = $1 AND {}",
+        super::leases::fence_holds(13, 14, 15)
+    ))
     .bind(account_id)
     .bind(p.status)
     .bind(p.status_detail)
@@ -98,9 +105,13 @@ pub async fn record_poll(db: &Db, account_id: &str, p: &PollRecord<'_>) -> sqlx:
     .bind(p.imported)
     .bind(p.delta_link)
     .bind(p.read_updated_at)
+    .bind(&fence.lease_key)
+    .bind(&fence.owner)
+    .bind(fence.token)
     .execute(db)
-    .await
-    .map(|_| ())
+    .await?
+    .rows_affected();
+    Ok(written > 0)
 }
 
 /// Makes an account due at once (Run now on a parked or waiting account, for instance).

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::credential_form::{Validation, valid_id};
+use super::form::{Validation, format_date, parse_date, valid_id};
 use crate::outbound::{HostPolicy, Use};
 use crate::store::accounts::{AccountSettings, AfterImport};
 use crate::store::credentials::{Credential, GrantType};
@@ -73,22 +73,6 @@ impl AccountForm {
     }
 }
 
-pub fn format_date(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!("[year]-[month]-[day]"))
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-pub fn parse_date(s: &str) -> Option<i64> {
-    let date =
-        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
-    Some(date.midnight().assume_utc().unix_timestamp())
-}
-
 fn valid_mailbox(m: &str) -> bool {
     let plausible_address = m.len() <= 320
         && m.split_once('@').is_some_and(|(local, domain)| {
@@ -132,11 +116,60 @@ pub fn validate(
     if description.chars().count() > 200 {
         v.add("description", "Use at most 200 characters.");
     }
-    let credential_id = form.credential_id.trim().to_string();
     if credential.is_none() {
         v.add("credential_id", "Choose one of the credentials.");
     }
-    let mailbox = form.mailbox.trim().to_string();
+    let mailbox = check_mailbox(&mut v, &form.mailbox, credential);
+    let folder = or_default(&form.folder, "Inbox");
+    if !valid_folder_path(&folder) {
+        v.add(
+            "folder",
+            "Use a folder name or a path such as Inbox/Service desk.",
+        );
+    }
+    let after_import = AfterImport::parse(&form.after_import);
+    if after_import.is_none() {
+        v.add("after_import", "Choose what happens to imported mail.");
+    }
+    let move_to = or_default(&form.move_to, "Imported");
+    if after_import == Some(AfterImport::Move) {
+        check_move_to(&mut v, &move_to, &folder);
+    }
+    let graph_url = check_graph_url(&mut v, &form.graph_url, credential, hosts);
+    let poll_interval = check_poll_interval(&mut v, &form.poll_interval);
+    let import_since = check_import_since(&mut v, &form.import_since);
+    match after_import {
+        Some(after_import) if v.errors.is_empty() => Ok((
+            AccountSettings {
+                id,
+                description,
+                mailbox,
+                folder,
+                credential_id: form.credential_id.trim().to_string(),
+                after_import,
+                move_to,
+                graph_url,
+                poll_interval,
+                enabled: form.is_enabled(),
+                import_since,
+            },
+            v,
+        )),
+        _ => Err(v),
+    }
+}
+
+/// A folder path as typed, without surrounding slashes; `default` when empty.
+fn or_default(typed: &str, default: &str) -> String {
+    match typed.trim().trim_matches('/') {
+        "" => default.to_string(),
+        path => path.to_string(),
+    }
+}
+
+/// The mailbox: may be empty only for a delegated credential (the signed-in user's own).
+fn check_mailbox(v: &mut Validation, typed: &str, credential: Option<&Credential>) -> String {
+    let mailbox = typed.trim().to_string();
     let delegated = credential.is_some_and(|c| c.grant_type() == GrantType::AuthorizationCode);
     if mailbox.is_empty() {
         if credential.is_some() && !delegated {
@@ -151,66 +184,60 @@ pub fn validate(
             "Enter a user principal name or SMTP address such as servicedesk@contoso.com.",
         );
     }
-    let folder = form.folder.trim().trim_matches('/').to_string();
-    let folder = if folder.is_empty() {
-        "Inbox".to_string()
-    } else {
-        folder
-    };
-    if !valid_folder_path(&folder) {
+    mailbox
+}
+
+/// The folder imported mail is moved to: a valid path other than the imported folder.
+fn check_move_to(v: &mut Validation, move_to: &str, folder: &str) {
+    if !valid_folder_path(move_to) {
         v.add(
-            "folder",
-            "Use a folder name or a path such as Inbox/Service desk.",
+            "move_to",
+            "Use a folder name or a path such as Inbox/Imported.",
+        );
+    } else if move_to.eq_ignore_ascii_case(folder) {
+        v.add(
+            "move_to",
+            "Moving mail into the folder it is imported from would import nothing.",
         );
     }
-    let after_import = AfterImport::parse(&form.after_import);
-    if after_import.is_none() {
-        v.add("after_import", "Choose what happens to imported mail.");
-    }
-    let move_to = form.move_to.trim().trim_matches('/').to_string();
-    let move_to = if move_to.is_empty() {
-        "Imported".to_string()
-    } else {
-        move_to
-    };
-    if after_import == Some(AfterImport::Move) {
-        if !valid_folder_path(&move_to) {
-            v.add(
-                "move_to",
-                "Use a folder name or a path such as Inbox/Imported.",
-            );
-        } else if move_to.eq_ignore_ascii_case(&folder) {
-            v.add(
-                "move_to",
-                "Moving mail into the folder it is imported from would import nothing.",
-            );
-        }
-    }
-    let graph_url = form.graph_url.trim().trim_end_matches('/').to_string();
-    let graph_url = if graph_url.is_empty() {
-        GRAPH_PRESETS[0].0.to_string()
-    } else {
-        graph_url
+}
+
+/// The Graph endpoint (the global one when empty): it receives the credential's tokens, so
+/// it must pass the host policy for that credential's cloud.
+fn check_graph_url(
+    v: &mut Validation,
+    typed: &str,
+    credential: Option<&Credential>,
+    hosts: &HostPolicy,
+) -> String {
+    let graph_url = match typed.trim().trim_end_matches('/') {
+        "" => GRAPH_PRESETS[0].0.to_string(),
+        url => url.to_string(),
     };
     if graph_url.len() > 2048 {
         v.add("graph_url", "This URL is too long.");
-    } else {
-        let checked = match credential {
-            Some(c) => hosts.check_graph_for(&graph_url, &c.access_token_url),
-            None => hosts.check(&graph_url, Use::Graph),
-        };
-        if let Err(refused) = checked {
-            v.add(
-                "graph_url",
-                format!("Not allowed: {refused}. Nothing was sent to it."),
-            );
-        }
+        return graph_url;
     }
-    let poll_interval = match form.poll_interval.trim() {
+    let checked = match credential {
+        Some(c) => hosts.check_graph_for(&graph_url, &c.access_token_url),
+        None => hosts.check(&graph_url, Use::Graph),
+    };
+    if let Err(refused) = checked {
+        v.add(
+            "graph_url",
+            format!("Not allowed: {refused}. Nothing was sent to it."),
+        );
+    }
+    graph_url
+}
+
+/// Seconds between polls, [`MIN_POLL`] to a day; 60 when empty.
+fn check_poll_interval(v: &mut Validation, typed: &str) -> i64 {
+    let poll_interval = match typed.trim() {
         "" => Some(60),
         s => s.parse::<i64>().ok(),
     };
-    let poll_interval = match poll_interval {
+    match poll_interval {
         Some(n) if (MIN_POLL..=MAX_POLL).contains(&n) => n,
         _ => {
             v.add(
@@ -219,8 +246,12 @@ pub fn validate(
             );
             60
         }
-    };
-    let import_since = match form.import_since.trim() {
+    }
+}
+
+/// The date from which mail is imported, or None for all mail.
+fn check_import_since(v: &mut Validation, typed: &str) -> Option<i64> {
+    match typed.trim() {
         "" => None,
         s => {
             let parsed = parse_date(s);
@@ -232,24 +263,5 @@ pub fn validate(
             }
             parsed
         }
-    };
-    match after_import {
-        Some(after_import) if v.errors.is_empty() => Ok((
-            AccountSettings {
-                id,
-                description,
-                mailbox,
-                folder,
-                credential_id,
-                after_import,
-                move_to,
-                graph_url,
-                poll_interval,
-                enabled: form.is_enabled(),
-                import_since,
-            },
-            v,
-        )),
-        _ => Err(v),
     }
 }

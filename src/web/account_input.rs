@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Deserializer};
 
 use super::account_form::{AccountForm, validate};
-use super::credential_form::Validation;
+use super::form::Validation;
 use crate::outbound::HostPolicy;
 use crate::store::accounts::{Account, AccountSettings};
 use crate::store::credentials::Credential;

@@ -1,27 +1,29 @@
 //! The Email server accounts screen: list, create, edit, delete, Test connection, Run now.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Form, Router};
 
 use super::account_form::{AccountForm, GRAPH_PRESETS, validate};
 use super::account_input::is_reserved;
 use super::api_accounts::{ListQuery, load_page};
-use super::auth::CurrentUser;
-use super::credential_form::{Validation, valid_id};
-use super::layout::Layout;
-use super::session::AppSession;
+use super::by_id::ById;
+use super::form::{Validation, valid_id};
+use super::layout::{Frame, Layout, Nav};
+use super::page::html_page;
+use super::session::{AppSession, FlashKind};
+use super::state::WebState;
 use super::views::{AccountView, RunView, short_duration};
-use crate::app::AppState;
-use crate::error::{AppError, render};
+use crate::error::AppError;
 use crate::import::diagnose::{Diagnosis, test_connection};
+use crate::state::AppState;
 use crate::store::accounts::StatusFilter;
 use crate::store::{self, Taken, UniqueViolationExt, accounts, credentials, runs};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/accounts", get(list).post(create))
         .route("/accounts.csv", get(super::accounts_csv::export))
@@ -133,8 +135,7 @@ async fn view(state: &AppState, a: &accounts::Account) -> Result<AccountView, Ap
 /// The accounts list: paged, searchable and filterable, with the poll lag overview on top.
 async fn list(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     let params = query.parse().map_err(AppError::BadRequest)?;
@@ -161,7 +162,7 @@ async fn list(
     credential_ids.sort();
     let first_shown = ((params.page - 1) * params.per_page + 1).min(page.total);
     let list_page = ListPage {
-        layout: Layout::new(&session, Some(user.username), "accounts").await?,
+        layout: frame.layout(Nav::Accounts).await?,
         accounts,
         has_credentials: !page.credentials.is_empty(),
         q: params.filter.q.clone().unwrap_or_default(),
@@ -197,7 +198,7 @@ async fn list(
         filtered: params.filter != accounts::ListFilter::default(),
         lag: LagSummary::new(&state.importer.lag_overview().await?),
     };
-    Ok(render(&list_page)?.into_response())
+    Ok(list_page.into_response())
 }
 
 #[derive(Template)]
@@ -216,6 +217,8 @@ struct FormPage {
     /// Run now was pressed and the run waits for a free import slot.
     queued: bool,
     diagnosis: Option<Diagnosis>,
+    /// Which instance imports the account's mailbox (several may share the database).
+    importer_instance: Option<String>,
 }
 
 /// Runs shown at the top of an account's page; the rest of the last 20 are folded away.
@@ -232,8 +235,7 @@ impl FormPage {
 
 async fn form_page(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     existing: Option<&accounts::Account>,
     form: AccountForm,
     v: Validation,
@@ -268,10 +270,15 @@ async fn form_page(
         }
         None => (None, Vec::new()),
     };
+    let importer_instance = match existing {
+        Some(a) => crate::import::lease::describe(&state.importer, &a.id).await?,
+        None => None,
+    };
     let older_runs = runs.split_off(runs.len().min(LATEST_RUNS));
     let queued = existing.is_some_and(|a| state.importer.is_queued(&a.id));
     Ok(FormPage {
-        layout: Layout::new(session, Some(user.username), "accounts").await?,
+        importer_instance,
+        layout: frame.layout(Nav::Accounts).await?,
         existing: existing_view,
         form,
         v,
@@ -284,53 +291,33 @@ async fn form_page(
     })
 }
 
-async fn new_page(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-) -> Result<Response, AppError> {
+async fn new_page(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
     let page = form_page(
         &state,
-        &session,
-        user,
+        &frame,
         None,
         AccountForm::new_defaults(),
         Validation::default(),
         None,
     )
     .await?;
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 async fn invalid(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     existing: Option<&accounts::Account>,
     form: AccountForm,
     v: Validation,
 ) -> Result<Response, AppError> {
-    let page = form_page(state, session, user, existing, form, v, None).await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
-}
-
-async fn flash_saved(session: &AppSession, v: &Validation) -> Result<(), AppError> {
-    if v.warnings.is_empty() {
-        session.flash("ok", "Email server account saved.").await
-    } else {
-        session
-            .flash(
-                "warn",
-                format!("Email server account saved. Note: {}", v.warnings.join(" ")),
-            )
-            .await
-    }
+    let page = form_page(state, frame, existing, form, v, None).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 async fn create(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, AppError> {
     let cred = lookup_credential(&state, &form.credential_id).await?;
@@ -344,10 +331,10 @@ async fn create(
                     form.id.trim()
                 ),
             );
-            return invalid(&state, &session, user, None, form, v).await;
+            return invalid(&state, &frame, None, form, v).await;
         }
         Ok(ok) => ok,
-        Err(v) => return invalid(&state, &session, user, None, form, v).await,
+        Err(v) => return invalid(&state, &frame, None, form, v).await,
     };
     // The primary key, not a look-up first, decides whether the id is taken: no race.
     if let Err(Taken) = accounts::insert(&state.db, &settings)
@@ -361,11 +348,11 @@ async fn create(
                 settings.id
             ),
         );
-        return invalid(&state, &session, user, None, form, v).await;
+        return invalid(&state, &frame, None, form, v).await;
     }
     state.importer.accounts_changed();
-    tracing::info!(account = %settings.id, by = %user.username, "email server account created");
-    flash_saved(&session, &v).await?;
+    tracing::info!(account = %settings.id, by = %frame.user.username, "email server account created");
+    frame.flash_saved(&v, "Email server account saved.").await?;
     Ok(Redirect::to(&format!("/accounts/{}", settings.id)).into_response())
 }
 
@@ -379,66 +366,51 @@ async fn lookup_credential(
     Ok(credentials::get(&state.db, id.trim()).await?)
 }
 
-async fn load(state: &AppState, id: &str) -> Result<accounts::Account, AppError> {
-    if !valid_id(id) {
-        return Err(AppError::NotFound);
-    }
-    accounts::get(&state.db, id)
-        .await?
-        .ok_or(AppError::NotFound)
-}
-
 async fn show(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
-    saved_account_page(&state, &session, user, &account, None).await
+    saved_account_page(&state, &frame, &account, None).await
 }
 
 /// The page of a saved account as stored, with Test connection's findings if any.
 async fn saved_account_page(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     account: &accounts::Account,
     diagnosis: Option<Diagnosis>,
 ) -> Result<Response, AppError> {
     let form = AccountForm::from_settings(&account.settings());
     let page = form_page(
         state,
-        session,
-        user,
+        frame,
         Some(account),
         form,
         Validation::default(),
         diagnosis,
     )
     .await?;
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 async fn update(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
     Form(mut form): Form<AccountForm>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     form.id = account.id.clone();
     let cred = lookup_credential(&state, &form.credential_id).await?;
     let (settings, v) = match validate(&form, Some(&account.id), cred.as_ref(), &state.config.hosts)
     {
         Ok(ok) => ok,
-        Err(v) => return invalid(&state, &session, user, Some(&account), form, v).await,
+        Err(v) => return invalid(&state, &frame, Some(&account), form, v).await,
     };
     accounts::update(&state.db, &settings).await?;
     state.importer.accounts_changed();
-    tracing::info!(account = %account.id, by = %user.username, "email server account updated");
-    flash_saved(&session, &v).await?;
+    tracing::info!(account = %account.id, by = %frame.user.username, "email server account updated");
+    frame.flash_saved(&v, "Email server account saved.").await?;
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
 }
 
@@ -452,30 +424,27 @@ struct DeletePage {
 
 async fn confirm_delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     let page = DeletePage {
-        layout: Layout::new(&session, Some(user.username), "accounts").await?,
+        layout: frame.layout(Nav::Accounts).await?,
         account: view(&state, &account).await?,
         message_count: store::messages::count_for_account(&state.db, &account.id).await?,
     };
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 async fn delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     if state.importer.is_running(&account.id) {
-        session
+        frame
+            .session
             .flash(
-                "error",
+                FlashKind::Error,
                 "The account is importing right now; delete it when the run has finished.",
             )
             .await?;
@@ -483,10 +452,11 @@ async fn delete(
     }
     accounts::delete(&state.db, &account.id).await?;
     state.importer.accounts_changed();
-    tracing::info!(account = %account.id, by = %user.username, "email server account deleted");
-    session
+    tracing::info!(account = %account.id, by = %frame.user.username, "email server account deleted");
+    frame
+        .session
         .flash(
-            "ok",
+            FlashKind::Ok,
             format!(
                 "Email server account {} deleted. Its imported mail is kept.",
                 account.id
@@ -498,26 +468,23 @@ async fn delete(
 
 async fn test(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     let diagnosis = test_connection(&state.importer, &account).await;
     tracing::info!(account = %account.id, ok = diagnosis.ok, "connection tested");
-    saved_account_page(&state, &session, user, &account, Some(diagnosis)).await
+    saved_account_page(&state, &frame, &account, Some(diagnosis)).await
 }
 
 async fn run_now(
     State(state): State<AppState>,
     session: AppSession,
-    Path(id): Path<String>,
+    ById(account): ById<accounts::Account>,
 ) -> Result<Response, AppError> {
-    let account = load(&state, &id).await?;
     if state.importer.is_running(&account.id) {
         session
             .flash(
-                "warn",
+                FlashKind::Warn,
                 "An import of this account is already running; its counts below update every few seconds.",
             )
             .await?;
@@ -525,12 +492,10 @@ async fn run_now(
         state.importer.request_run(&account.id);
         let text = if run_started(&state, &account.id).await {
             "Import started. Its counts show below and update every few seconds until the run ends."
-                .to_string()
         } else {
             "Import requested. It starts as soon as an import slot is free; this page refreshes itself until then."
-                .to_string()
         };
-        session.flash("ok", text).await?;
+        session.flash(FlashKind::Ok, text).await?;
     }
     Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response())
 }
@@ -550,3 +515,5 @@ async fn run_started(state: &AppState, id: &str) -> bool {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+html_page!(ListPage, FormPage, DeletePage);

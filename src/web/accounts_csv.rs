@@ -14,21 +14,22 @@
 use std::collections::{HashMap, HashSet};
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Multipart, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
 use serde::Deserialize;
 
-use super::account_form::{AccountForm, format_date};
+use super::account_form::AccountForm;
 use super::account_input::{base_form, check, credentials_by_id};
 use super::api_accounts::ListQuery;
-use super::auth::CurrentUser;
-use super::layout::Layout;
-use super::session::AppSession;
-use crate::app::AppState;
-use crate::error::{AppError, render};
+use super::form::format_date;
+use super::layout::{Frame, Layout, Nav};
+use super::page::html_page;
+use super::session::{AppSession, FlashKind};
+use crate::error::AppError;
 use crate::outbound::HostPolicy;
+use crate::state::AppState;
 use crate::store::accounts::{self, Account, AccountSettings};
 use crate::store::credentials::Credential;
 use crate::store::imports;
@@ -372,16 +373,13 @@ struct UploadPage {
     error: Option<String>,
 }
 
-pub async fn upload_page(
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-) -> Result<Response, AppError> {
+pub async fn upload_page(frame: Frame) -> Result<Response, AppError> {
     let page = UploadPage {
-        layout: Layout::new(&session, Some(user.username), "accounts").await?,
+        layout: frame.layout(Nav::Accounts).await?,
         columns: &COLUMNS,
         error: None,
     };
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 /// A row of the preview.
@@ -449,25 +447,20 @@ fn preview_page(
     }
 }
 
-async fn upload_error(
-    session: &AppSession,
-    user: CurrentUser,
-    message: String,
-) -> Result<Response, AppError> {
+async fn upload_error(frame: &Frame, message: String) -> Result<Response, AppError> {
     let page = UploadPage {
-        layout: Layout::new(session, Some(user.username), "accounts").await?,
+        layout: frame.layout(Nav::Accounts).await?,
         columns: &COLUMNS,
         error: Some(message),
     };
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 /// The upload: checked at once; shown as a preview. Only a file without errors and with
 /// something to change is kept (as a pending import) for Apply.
 pub async fn preview(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     mut multipart: Multipart,
 ) -> Result<Response, AppError> {
     let mut file: Option<(String, Vec<u8>)> = None;
@@ -476,7 +469,7 @@ pub async fn preview(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                return upload_error(&session, user, format!("The upload failed: {e}")).await;
+                return upload_error(&frame, format!("The upload failed: {e}")).await;
             }
         };
         if field.name() == Some("file") {
@@ -484,18 +477,17 @@ pub async fn preview(
             match field.bytes().await {
                 Ok(bytes) => file = Some((name, bytes.to_vec())),
                 Err(e) => {
-                    return upload_error(&session, user, format!("The upload failed: {e}")).await;
+                    return upload_error(&frame, format!("The upload failed: {e}")).await;
                 }
             }
         }
     }
     let Some((file_name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        return upload_error(&session, user, "Choose a CSV file to upload.".into()).await;
+        return upload_error(&frame, "Choose a CSV file to upload.".into()).await;
     };
     let Ok(text) = String::from_utf8(bytes) else {
         return upload_error(
-            &session,
-            user,
+            &frame,
             "The file is not UTF-8 text. Save it as \"CSV UTF-8\" and upload it again.".into(),
         )
         .await;
@@ -504,7 +496,7 @@ pub async fn preview(
     let file_name: String = file_name.chars().take(200).collect();
     let import_id = if plan.errors.is_empty() && plan.creates() + plan.updates() > 0 {
         let id = crate::crypto::random_token(16);
-        imports::save(&state.db, &id, &user.username, &file_name, &text).await?;
+        imports::save(&state.db, &id, &frame.user.username, &file_name, &text).await?;
         Some(id)
     } else {
         None
@@ -514,9 +506,9 @@ pub async fn preview(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let layout = Layout::new(&session, Some(user.username), "accounts").await?;
+    let layout = frame.layout(Nav::Accounts).await?;
     let page = preview_page(layout, file_name, import_id, &plan);
-    Ok((status, render(&page)?).into_response())
+    Ok((status, page).into_response())
 }
 
 #[derive(Deserialize)]
@@ -528,7 +520,7 @@ pub struct PendingForm {
 async fn gone(session: &AppSession) -> Result<Response, AppError> {
     session
         .flash(
-            "warn",
+            FlashKind::Warn,
             "That import was already applied or cancelled, or it expired (after an hour). \
              Nothing was changed by this request.",
         )
@@ -540,20 +532,19 @@ async fn gone(session: &AppSession) -> Result<Response, AppError> {
 /// transaction, or not at all.
 pub async fn apply(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Form(form): Form<PendingForm>,
 ) -> Result<Response, AppError> {
     let Some(pending) = imports::get(&state.db, form.import.trim()).await? else {
-        return gone(&session).await;
+        return gone(&frame.session).await;
     };
     let plan = plan_for(&state, &pending.csv).await?;
     if !plan.errors.is_empty() {
         // Something changed since the preview (a credential deleted, an id taken).
         imports::delete(&state.db, &pending.id).await?;
-        let layout = Layout::new(&session, Some(user.username), "accounts").await?;
+        let layout = frame.layout(Nav::Accounts).await?;
         let page = preview_page(layout, pending.file_name, None, &plan);
-        return Ok((StatusCode::CONFLICT, render(&page)?).into_response());
+        return Ok((StatusCode::CONFLICT, page).into_response());
     }
     let creates: Vec<AccountSettings> = plan
         .rows
@@ -568,18 +559,19 @@ pub async fn apply(
         .map(|r| r.settings.clone())
         .collect();
     if !imports::apply(&state.db, &pending.id, &creates, &updates).await? {
-        return gone(&session).await;
+        return gone(&frame.session).await;
     }
     state.importer.accounts_changed();
     tracing::info!(
         created = creates.len(),
         updated = updates.len(),
-        by = %user.username,
+        by = %frame.user.username,
         "email server accounts imported from CSV"
     );
-    session
+    frame
+        .session
         .flash(
-            "ok",
+            FlashKind::Ok,
             format!(
                 "Imported {}: {} accounts created, {} changed, {} unchanged.",
                 pending.file_name,
@@ -600,10 +592,12 @@ pub async fn cancel(
 ) -> Result<Response, AppError> {
     imports::delete(&state.db, form.import.trim()).await?;
     session
-        .flash("ok", "Import cancelled. No account was changed.")
+        .flash(FlashKind::Ok, "Import cancelled. No account was changed.")
         .await?;
     Ok(Redirect::to("/accounts").into_response())
 }
+
+html_page!(UploadPage, PreviewPage);
 
 #[cfg(test)]
 mod tests {

@@ -13,15 +13,17 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::current_user;
+use super::login_limit::LoginLimiter;
 use super::session::AppSession;
+use super::state::WebState;
 use super::views::CredentialJson;
-use crate::app::AppState;
 use crate::crypto::sha256_hex;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::api_keys::ApiScope;
 use crate::store::{self, credentials};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/credentials", get(list_credentials))
         .route("/credentials/{id}", get(get_credential))
@@ -70,7 +72,7 @@ pub struct ValidationErrorDetail {
 
 impl ValidationErrorBody {
     /// The body for the errors of `v`.
-    pub fn new(v: &super::credential_form::Validation) -> Self {
+    pub fn new(v: &super::form::Validation) -> Self {
         let summary: Vec<String> = v.errors.iter().map(|(k, m)| format!("{k}: {m}")).collect();
         ValidationErrorBody {
             error: ValidationErrorDetail {
@@ -167,6 +169,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 /// keeps sending them gets 429 before any key is looked up.
 pub async fn require_api_auth(
     State(state): State<AppState>,
+    State(limiter): State<LoginLimiter>,
     session: AppSession,
     mut request: Request,
     next: Next,
@@ -192,7 +195,11 @@ pub async fn require_api_auth(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if let Err(wait) = state.login_limiter.check_api_key(addr) {
+    let refused = match limiter.check_api_key(addr).await {
+        Ok(refused) => refused,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if let Err(wait) = refused {
         return ApiError(AppError::TooManyRequests {
             message: format!(
                 "Too many requests with a wrong API key from this address; try again in {wait} seconds."
@@ -214,7 +221,9 @@ pub async fn require_api_auth(
         request.extensions_mut().insert(ApiCaller { scope });
         next.run(request).await
     } else {
-        state.login_limiter.record_bad_api_key(addr);
+        if let Err(e) = limiter.record_bad_api_key(addr).await {
+            return ApiError::from(e).into_response();
+        }
         tracing::info!(addr = %addr, "refused an API request with a wrong key");
         match key {
             Some(key) if !key.is_empty() => unauthorized(UNKNOWN_KEY),

@@ -5,26 +5,28 @@
 //! name → message) when validation failed.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::account_input::{AccountFields, base_form, check, credentials_by_id};
 use super::api::{ApiCaller, ApiError, ApiErrorBody, ValidationErrorBody};
-use super::credential_form::{Validation, valid_id};
+use super::form::{Validation, valid_id};
+use super::state::WebState;
 use super::views::AccountJson;
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::import::lag::LagOverview;
+use crate::state::AppState;
 use crate::store::accounts::{self, Account, ListFilter, StatusFilter};
 use crate::store::api_keys::ApiScope;
 use crate::store::{Taken, UniqueViolationExt, credentials, runs};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/accounts", get(list).post(create).patch(bulk_enable))
         .route(
@@ -289,10 +291,20 @@ impl IntoResponse for WriteError {
     }
 }
 
-fn require_admin(caller: &ApiCaller) -> Result<(), WriteError> {
-    match caller.scope {
-        ApiScope::Admin => Ok(()),
-        ApiScope::Read => Err(WriteError::ReadOnlyKey),
+/// A caller that may change things: an `admin` API key or a signed-in session. Extracting
+/// it answers 403 (`WriteError::ReadOnlyKey`) for a `read` key, before the body is read.
+pub(super) struct AdminCaller;
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
+    type Rejection = WriteError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // `require_api_auth` puts the caller on every API request before any handler runs.
+        match parts.extensions.get::<ApiCaller>().map(|c| c.scope) {
+            Some(ApiScope::Admin) => Ok(AdminCaller),
+            Some(ApiScope::Read) => Err(WriteError::ReadOnlyKey),
+            None => Err(anyhow::anyhow!("an API write route without require_api_auth").into()),
+        }
     }
 }
 
@@ -401,10 +413,9 @@ async fn overwrite(
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
-    Extension(caller): Extension<ApiCaller>,
+    _admin: AdminCaller,
     body: Bytes,
 ) -> Result<Response, WriteError> {
-    require_admin(&caller)?;
     let fields: AccountFields = json_body(&body)?;
     insert(&state, &fields).await
 }
@@ -429,11 +440,10 @@ pub(super) async fn create(
 )]
 pub(super) async fn replace(
     State(state): State<AppState>,
-    Extension(caller): Extension<ApiCaller>,
+    _admin: AdminCaller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, WriteError> {
-    require_admin(&caller)?;
     let mut fields: AccountFields = json_body(&body)?;
     match load(&state, &id).await? {
         Some(existing) => {
@@ -468,11 +478,10 @@ pub(super) async fn replace(
 )]
 pub(super) async fn change(
     State(state): State<AppState>,
-    Extension(caller): Extension<ApiCaller>,
+    _admin: AdminCaller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, WriteError> {
-    require_admin(&caller)?;
     let fields: AccountFields = json_body(&body)?;
     let existing = load(&state, &id).await?.ok_or(AppError::NotFound)?;
     let base = base_form(Some(&existing));
@@ -496,10 +505,9 @@ pub(super) async fn change(
 )]
 pub(super) async fn remove(
     State(state): State<AppState>,
-    Extension(caller): Extension<ApiCaller>,
+    _admin: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Response, WriteError> {
-    require_admin(&caller)?;
     let existing = load(&state, &id).await?.ok_or(AppError::NotFound)?;
     if state.importer.is_running(&existing.id) {
         return Err(WriteError::Conflict(
@@ -551,10 +559,9 @@ pub struct BulkResult {
 )]
 pub(super) async fn bulk_enable(
     State(state): State<AppState>,
-    Extension(caller): Extension<ApiCaller>,
+    _admin: AdminCaller,
     body: Bytes,
 ) -> Result<Json<BulkResult>, WriteError> {
-    require_admin(&caller)?;
     let change: BulkChange = json_body(&body)?;
     let ids = match (&change.ids, &change.filter) {
         (Some(ids), None) => {

@@ -8,13 +8,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api::{ApiError, ApiErrorBody};
-use super::mail::{MailQuery, PER_PAGE, files, load_message};
+use super::message_files;
+use super::messages::{MailQuery, PER_PAGE, load_message};
+use super::state::WebState;
 use super::views::rfc3339;
-use crate::app::AppState;
 use crate::mime::{self, CalendarSummary, Mailbox};
+use crate::state::AppState;
 use crate::store::messages::{self, Message, MessageSummary};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/messages", get(list))
         .route("/messages/{id}", get(show))
@@ -276,5 +278,5 @@ pub(super) async fn raw(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let m = load_message(&state, &id).await?;
-    Ok(files::raw_response(&state, &m).await?)
+    Ok(message_files::raw_response(&state, &m).await?)
 }

@@ -1,12 +1,13 @@
-//! The JSON API of handing mail on: webhook endpoints and their deliveries (read-only), the
-//! changes feed `GET /api/v1/events` (long-polling), and the attachment download that
-//! webhook payloads and feed events link to.
+//! The JSON API of handing mail on: webhook endpoints and their deliveries (read, and
+//! redelivery with an `admin` key or a session), the changes feed `GET /api/v1/events`
+//! (long-polling), and the attachment download that webhook payloads and feed events link to.
 
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,9 +15,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api::{ApiError, ApiErrorBody};
-use super::mail::files;
-use crate::app::AppState;
+use super::api_accounts::{AdminCaller, WriteError};
+use super::message_files;
+use super::state::WebState;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::events::{self, Event};
 use crate::store::webhooks::{self, DeliveryFilter, Endpoint};
 use crate::store::{messages, now, outbox};
@@ -24,11 +27,16 @@ use crate::webhooks::health::{self, EndpointHealth};
 use crate::webhooks::payload::{MessageEventData, PayloadSource, rfc3339};
 use crate::webhooks::sender::webhook_id;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/webhooks", get(list))
         .route("/webhooks/{id}", get(show))
         .route("/webhooks/{id}/deliveries", get(deliveries))
+        .route("/webhooks/{id}/redeliver", post(redeliver_failed))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(redeliver_one),
+        )
         .route("/events", get(feed))
         .route("/messages/{id}/attachments/{n}", get(attachment))
 }
@@ -132,7 +140,7 @@ pub(super) async fn list(
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
-    if !super::credential_form::valid_id(id) {
+    if !super::form::valid_id(id) {
         return Err(AppError::NotFound.into());
     }
     Ok(webhooks::get(&state.db, id)
@@ -467,7 +475,7 @@ pub(super) async fn attachment(
     state: State<AppState>,
     path: Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    Ok(files::attachment(state, path).await?)
+    Ok(message_files::attachment(state, path).await?)
 }
 
 #[cfg(test)]
@@ -483,4 +491,88 @@ mod tests {
             assert_eq!(parse_cursor(bad), None, "{bad}");
         }
     }
+}
+
+/// What a redelivery request queued. The deliveries go out at once, with their original
+/// `webhook-id` and body, so a receiver that already handled one can tell it is the same
+/// (Standard Webhooks, "Idempotency").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Redelivered {
+    /// Deliveries queued to be sent again.
+    pub queued: u64,
+    /// The `webhook-id` of the delivery, when one delivery was asked for.
+    pub webhook_id: Option<String>,
+}
+
+/// Sends every failed or dead delivery of an endpoint again, now, with its original
+/// `webhook-id` and body; their schedules start over. Needs an `admin` key or a session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/redeliver",
+    operation_id = "redeliver_failed_webhook_deliveries",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 202, description = "Queued; `queued` may be 0 when nothing had failed", body = Redelivered),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 403, description = "The API key may only read", body = ApiErrorBody),
+        (status = 404, description = "No such endpoint", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn redeliver_failed(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Response, WriteError> {
+    let endpoint = load(&state, &id).await.map_err(WriteError::Api)?;
+    let queued = webhooks::redeliver_failed(&state.db, &endpoint.id).await?;
+    state.webhooks.wake();
+    tracing::info!(endpoint = %endpoint.id, queued, "failed deliveries sent again through the API");
+    Ok(accepted(Redelivered {
+        queued,
+        webhook_id: None,
+    }))
+}
+
+/// Sends one delivery of an endpoint again, now, with its original `webhook-id` and body,
+/// whatever its status. Needs an `admin` key or a session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+    operation_id = "redeliver_webhook_delivery",
+    tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "The endpoint's id"),
+        ("delivery_id" = i64, Path, description = "The delivery's id, as the deliveries list gives it"),
+    ),
+    responses(
+        (status = 202, description = "Queued", body = Redelivered),
+        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
+        (status = 403, description = "The API key may only read", body = ApiErrorBody),
+        (status = 404, description = "No such endpoint, or no such delivery of it", body = ApiErrorBody),
+    )
+)]
+pub(super) async fn redeliver_one(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<Response, WriteError> {
+    let endpoint = load(&state, &id).await.map_err(WriteError::Api)?;
+    let delivery_id: i64 = delivery_id
+        .parse()
+        .map_err(|_| WriteError::Api(AppError::NotFound.into()))?;
+    if !webhooks::redeliver(&state.db, &endpoint.id, delivery_id).await? {
+        return Err(WriteError::Api(AppError::NotFound.into()));
+    }
+    state.webhooks.wake();
+    let webhook_id = webhook_id(&endpoint.uid, delivery_id);
+    tracing::info!(endpoint = %endpoint.id, delivery = delivery_id, "delivery sent again through the API");
+    Ok(accepted(Redelivered {
+        queued: 1,
+        webhook_id: Some(webhook_id),
+    }))
+}
+
+fn accepted(body: Redelivered) -> Response {
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }

@@ -13,28 +13,25 @@ use serde::Deserialize;
 
 use super::form_token;
 use super::layout::Layout;
+use super::login_limit::LoginLimiter;
 use super::redirect::local_target;
-use super::session::{AppSession, Client};
-use crate::app::AppState;
+use super::session::{AppSession, Client, FlashKind};
+use super::state::WebState;
 use crate::crypto::sha256_hex;
 use crate::error::{AppError, render};
+use crate::state::AppState;
 use crate::{passwords, store};
 
-/// The signed-in administrator, put into request extensions by [`require_admin`].
-#[derive(Clone, Debug)]
-pub struct CurrentUser {
-    pub id: i64,
-    pub username: String,
-}
+pub use super::session::CurrentUser;
 
-pub fn public_router() -> Router<AppState> {
+pub fn public_router() -> Router<WebState> {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/setup", get(setup_page).post(setup))
         .route("/healthz", get(super::health::healthz))
 }
 
-pub fn private_router() -> Router<AppState> {
+pub fn private_router() -> Router<WebState> {
     Router::new()
         .route("/logout", post(logout))
         .route("/", get(|| async { Redirect::to("/credentials") }))
@@ -119,7 +116,7 @@ pub fn client_of(peer: SocketAddr, headers: &HeaderMap) -> Client {
 /// must carry `cookie` when it is Some.
 fn anonymous_layout(state: &AppState, headers: &HeaderMap) -> (Layout, Option<HeaderValue>) {
     let (token, cookie) = form_token::issue(&state.key, headers, state.config.secure_cookies());
-    (Layout::anonymous(token), cookie)
+    (Layout::anonymous(token, state.config.demo), cookie)
 }
 
 /// A page with the form token's cookie, when a new one was issued.
@@ -185,6 +182,7 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    State(limiter): State<LoginLimiter>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: AppSession,
     headers: HeaderMap,
@@ -198,9 +196,9 @@ async fn login(
         store::users::find_by_username(&state.db, &username).await?
     };
     let generation = user.as_ref().map(|u| u.session_generation);
-    let delay = match state
-        .login_limiter
+    let delay = match limiter
         .begin_attempt(&username, peer.ip(), generation)
+        .await?
     {
         Ok(delay) => delay,
         Err(wait) => {
@@ -235,7 +233,7 @@ async fn login(
     .await;
     match (ok, user) {
         (true, Some(user)) => {
-            state.login_limiter.record_success(&username, peer.ip());
+            limiter.record_success(&username, peer.ip()).await?;
             session
                 .sign_in(user.id, user.session_generation, &client_of(peer, &headers))
                 .await?;
@@ -345,17 +343,6 @@ struct SetupForm {
     password_confirm: String,
 }
 
-/// 1 to 64 visible characters, no spaces.
-pub fn validate_username(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err("Use 1 to 64 characters.".into());
-    }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("Spaces and control characters are not allowed.".into());
-    }
-    Ok(())
-}
-
 async fn setup(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -368,7 +355,7 @@ async fn setup(
     }
     let username = form.username.trim().to_string();
     let mut errors = Vec::new();
-    if let Err(e) = validate_username(&username) {
+    if let Err(e) = passwords::validate_username(&username) {
         errors.push(format!("User name: {e}"));
     }
     if let Err(e) = passwords::validate(&form.password) {
@@ -404,7 +391,7 @@ async fn setup(
         .await?;
     session
         .flash(
-            "ok",
+            FlashKind::Ok,
             format!("Welcome, {username}. Create your first credential."),
         )
         .await?;

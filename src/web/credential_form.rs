@@ -1,10 +1,9 @@
 //! The credential form: what was typed, its validation, and the Microsoft Entra ID helper
 //! that fills in the endpoint URLs and scope from a tenant id.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
+use super::form::{Validation, valid_id};
 use crate::outbound::{HostPolicy, Use, origin_of};
 use crate::store::credentials::{ClientAuth, CredentialSettings, GrantType};
 
@@ -51,31 +50,8 @@ impl CredentialForm {
     }
 }
 
-/// Messages next to fields, plus warnings that do not block saving.
-#[derive(Debug, Default)]
-pub struct Validation {
-    pub errors: BTreeMap<&'static str, String>,
-    pub warnings: Vec<String>,
-}
-
-impl Validation {
-    pub fn error(&self, field: &str) -> Option<&str> {
-        self.errors.get(field).map(String::as_str)
-    }
-    pub fn add(&mut self, field: &'static str, msg: impl Into<String>) {
-        self.errors.entry(field).or_insert_with(|| msg.into());
-    }
-}
-
 const MAX_URL: usize = 2048;
 const MAX_TEXT: usize = 1024;
-
-pub fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
 
 /// Checks the form. `existing` is the stored credential on update (its id cannot change
 /// then). URLs must pass the outbound host policy `hosts`. A client secret is required on

@@ -1,25 +1,26 @@
 //! The Credentials screen (UCTool > Authorisation > Credentials): list, create, edit, delete.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Extension, Form, Router};
+use axum::{Form, Router};
 
-use super::auth::CurrentUser;
-use super::credential_form::{
-    CLOUDS, Cloud, CredentialForm, Validation, fill_from_entra, valid_id, validate,
-};
-use super::layout::Layout;
-use super::session::AppSession;
+use super::by_id::ById;
+use super::credential_form::{CLOUDS, Cloud, CredentialForm, fill_from_entra, validate};
+use super::form::Validation;
+use super::layout::{Frame, Layout, Nav};
+use super::page::html_page;
+use super::session::FlashKind;
+use super::state::WebState;
 use super::views::CredentialView;
-use crate::app::AppState;
 use crate::crypto::Secret;
-use crate::error::{AppError, render};
+use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::{Taken, UniqueViolationExt, credentials};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/credentials", get(list).post(create))
         .route("/credentials/new", get(new_page))
@@ -34,21 +35,16 @@ struct ListPage {
     credentials: Vec<CredentialView>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-) -> Result<Response, AppError> {
+async fn list(State(state): State<AppState>, frame: Frame) -> Result<ListPage, AppError> {
     let credentials = credentials::list(&state.db)
         .await?
         .iter()
         .map(CredentialView::new)
         .collect();
-    let page = ListPage {
-        layout: Layout::new(&session, Some(user.username), "credentials").await?,
+    Ok(ListPage {
+        layout: frame.layout(Nav::Credentials).await?,
         credentials,
-    };
-    Ok(render(&page)?.into_response())
+    })
 }
 
 #[derive(Template)]
@@ -75,8 +71,7 @@ impl FormPage {
 
 async fn form_page(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     existing: Option<&credentials::Credential>,
     mut form: CredentialForm,
     v: Validation,
@@ -87,7 +82,7 @@ async fn form_page(
         form.cloud = "global".into();
     }
     Ok(FormPage {
-        layout: Layout::new(session, Some(user.username), "credentials").await?,
+        layout: frame.layout(Nav::Credentials).await?,
         existing: existing.map(CredentialView::new),
         form,
         v,
@@ -97,35 +92,29 @@ async fn form_page(
     })
 }
 
-async fn new_page(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-) -> Result<Response, AppError> {
+async fn new_page(State(state): State<AppState>, frame: Frame) -> Result<FormPage, AppError> {
     let form = CredentialForm {
         grant_type: "authorization_code".into(),
         client_auth: "post".into(),
         ..Default::default()
     };
-    let page = form_page(&state, &session, user, None, form, Validation::default()).await?;
-    Ok(render(&page)?.into_response())
+    form_page(&state, &frame, None, form, Validation::default()).await
 }
 
 async fn create(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Form(mut form): Form<CredentialForm>,
 ) -> Result<Response, AppError> {
     if form.action == "fill" {
         let v = fill_from_entra(&mut form, &state.config.hosts);
         let status = status_for(&v);
-        let page = form_page(&state, &session, user, None, form, v).await?;
-        return Ok((status, render(&page)?).into_response());
+        let page = form_page(&state, &frame, None, form, v).await?;
+        return Ok((status, page).into_response());
     }
     let (settings, v) = match validate(&form, None, &state.config.hosts) {
         Ok(ok) => ok,
-        Err(v) => return invalid(&state, &session, user, None, form, v).await,
+        Err(v) => return invalid(&state, &frame, None, form, v).await,
     };
     let secret = Secret::new(form.client_secret.expose().trim().to_string());
     // The primary key, not a look-up first, decides whether the id is taken: no race.
@@ -138,10 +127,10 @@ async fn create(
             "id",
             format!("A credential with the id {} already exists.", settings.id),
         );
-        return invalid(&state, &session, user, None, form, v).await;
+        return invalid(&state, &frame, None, form, v).await;
     }
-    tracing::info!(credential = %settings.id, by = %user.username, "credential created");
-    flash_saved(&session, &v, "Credential saved.").await?;
+    tracing::info!(credential = %settings.id, by = %frame.user.username, "credential created");
+    frame.flash_saved(&v, "Credential saved.").await?;
     Ok(Redirect::to(&format!("/credentials/{}", settings.id)).into_response())
 }
 
@@ -155,73 +144,40 @@ fn status_for(v: &Validation) -> StatusCode {
 
 async fn invalid(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     existing: Option<&credentials::Credential>,
     form: CredentialForm,
     v: Validation,
 ) -> Result<Response, AppError> {
-    let page = form_page(state, session, user, existing, form, v).await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
-}
-
-async fn flash_saved(session: &AppSession, v: &Validation, text: &str) -> Result<(), AppError> {
-    if v.warnings.is_empty() {
-        session.flash("ok", text).await
-    } else {
-        session
-            .flash("warn", format!("{text} Note: {}", v.warnings.join(" ")))
-            .await
-    }
-}
-
-async fn load(state: &AppState, id: &str) -> Result<credentials::Credential, AppError> {
-    if !valid_id(id) {
-        return Err(AppError::NotFound);
-    }
-    credentials::get(&state.db, id)
-        .await?
-        .ok_or(AppError::NotFound)
+    let page = form_page(state, frame, existing, form, v).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 async fn show(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    let cred = load(&state, &id).await?;
+    frame: Frame,
+    ById(cred): ById<credentials::Credential>,
+) -> Result<FormPage, AppError> {
     let form = CredentialForm::from_settings(&cred.settings());
-    let page = form_page(
-        &state,
-        &session,
-        user,
-        Some(&cred),
-        form,
-        Validation::default(),
-    )
-    .await?;
-    Ok(render(&page)?.into_response())
+    form_page(&state, &frame, Some(&cred), form, Validation::default()).await
 }
 
 async fn update(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(cred): ById<credentials::Credential>,
     Form(mut form): Form<CredentialForm>,
 ) -> Result<Response, AppError> {
-    let cred = load(&state, &id).await?;
     form.id = cred.id.clone();
     if form.action == "fill" {
         let v = fill_from_entra(&mut form, &state.config.hosts);
         let status = status_for(&v);
-        let page = form_page(&state, &session, user, Some(&cred), form, v).await?;
-        return Ok((status, render(&page)?).into_response());
+        let page = form_page(&state, &frame, Some(&cred), form, v).await?;
+        return Ok((status, page).into_response());
     }
     let (settings, v) = match validate(&form, Some(&cred.settings()), &state.config.hosts) {
         Ok(ok) => ok,
-        Err(v) => return invalid(&state, &session, user, Some(&cred), form, v).await,
+        Err(v) => return invalid(&state, &frame, Some(&cred), form, v).await,
     };
     let old = cred.settings();
     // Tokens belong to an app, an endpoint and a scope: if those change, they are void.
@@ -244,15 +200,15 @@ async fn update(
         form.forget_tenant_pin.is_some() || old.access_token_url != settings.access_token_url;
     if forget_pin && cred.tenant_pin.is_some() {
         credentials::reset_tenant_pin(&state.db, &cred.id).await?;
-        tracing::info!(credential = %cred.id, by = %user.username, "tenant pin forgotten");
+        tracing::info!(credential = %cred.id, by = %frame.user.username, "tenant pin forgotten");
     }
-    tracing::info!(credential = %cred.id, by = %user.username, reset_tokens, "credential updated");
+    tracing::info!(credential = %cred.id, by = %frame.user.username, reset_tokens, "credential updated");
     let text = if reset_tokens && cred.access_token.is_some() {
         "Credential saved. The app, endpoint or scope changed, so the old token was discarded: press the key to get a new one."
     } else {
         "Credential saved."
     };
-    flash_saved(&session, &v, text).await?;
+    frame.flash_saved(&v, text).await?;
     Ok(Redirect::to(&format!("/credentials/{}", cred.id)).into_response())
 }
 
@@ -264,33 +220,30 @@ struct DeletePage {
     used_by: Vec<String>,
 }
 
+html_page!(ListPage, FormPage, DeletePage);
+
 async fn confirm_delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    let cred = load(&state, &id).await?;
-    let page = DeletePage {
-        layout: Layout::new(&session, Some(user.username), "credentials").await?,
-        credential: CredentialView::new(&cred),
+    frame: Frame,
+    ById(cred): ById<credentials::Credential>,
+) -> Result<DeletePage, AppError> {
+    Ok(DeletePage {
         used_by: credentials::used_by(&state.db, &cred.id).await?,
-    };
-    Ok(render(&page)?.into_response())
+        credential: CredentialView::new(&cred),
+        layout: frame.layout(Nav::Credentials).await?,
+    })
 }
 
 async fn delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    Frame { user, session, .. }: Frame,
+    ById(cred): ById<credentials::Credential>,
 ) -> Result<Response, AppError> {
-    let cred = load(&state, &id).await?;
     let used_by = credentials::used_by(&state.db, &cred.id).await?;
     if !used_by.is_empty() {
         session
             .flash(
-                "error",
+                FlashKind::Error,
                 format!(
                     "Credential {} was not deleted: the email server accounts {} still use it.",
                     cred.id,
@@ -303,7 +256,7 @@ async fn delete(
     credentials::delete(&state.db, &cred.id).await?;
     tracing::info!(credential = %cred.id, by = %user.username, "credential deleted");
     session
-        .flash("ok", format!("Credential {} deleted.", cred.id))
+        .flash(FlashKind::Ok, format!("Credential {} deleted.", cred.id))
         .await?;
     Ok(Redirect::to("/credentials").into_response())
 }

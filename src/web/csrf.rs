@@ -8,13 +8,13 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
 use super::form_token;
 use super::session::AppSession;
-use crate::app::AppState;
+use crate::crypto::constant_time_eq;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// The largest form body we read (the outer body limit is the same).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -30,10 +30,6 @@ pub fn max_body_bytes(method: &Method, path: &str) -> usize {
         (&Method::PATCH, "/api/v1/accounts") => MAX_BULK_BYTES,
         _ => MAX_FORM_BYTES,
     }
-}
-
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// The middleware. A signed-in session's requests carry its token; a request without a

@@ -10,8 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::csrf::constant_time_eq;
-use crate::crypto::{MasterKey, random_token};
+use crate::crypto::{MasterKey, constant_time_eq, random_token};
 
 /// The cookie that carries the token.
 pub const COOKIE: &str = "mailport_form";

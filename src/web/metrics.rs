@@ -8,15 +8,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
 
-use crate::app::AppState;
+use super::state::WebState;
 use crate::error::AppError;
 use crate::import::lag::AccountLag;
 use crate::metrics::{AccountGauges, EndpointGauges, Snapshot};
+use crate::state::AppState;
 use crate::store::schedule;
 use crate::webhooks::health;
 
 /// The `/metrics` route, behind the API's authentication.
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router(state: WebState) -> Router<WebState> {
     Router::new()
         .route("/metrics", get(scrape))
         .route_layer(middleware::from_fn_with_state(

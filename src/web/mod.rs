@@ -11,21 +11,27 @@ pub mod api_accounts;
 pub mod api_messages;
 pub mod api_webhooks;
 pub mod auth;
+pub mod by_id;
 pub mod credential_form;
 pub mod credentials;
 pub mod csrf;
+pub mod form;
 pub mod form_token;
 pub mod health;
 pub mod layout;
 pub mod login_limit;
 pub mod mail;
+pub mod message_files;
+pub mod messages;
 pub mod metrics;
 pub mod oauth_flow;
 pub mod openapi;
+pub mod page;
 pub mod redirect;
 pub mod request_trace;
 pub mod session;
 pub mod settings;
+pub mod state;
 pub mod views;
 pub mod webhook_form;
 pub mod webhooks;
@@ -44,8 +50,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
+use state::WebState;
 
 pub const SESSION_COOKIE: &str = "mailport_session";
 
@@ -153,6 +160,12 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         (Method::GET, "/api/v1/webhooks", Api),
         (Method::GET, "/api/v1/webhooks/{id}", Api),
         (Method::GET, "/api/v1/webhooks/{id}/deliveries", Api),
+        (Method::POST, "/api/v1/webhooks/{id}/redeliver", Api),
+        (
+            Method::POST,
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            Api,
+        ),
         (Method::GET, "/api/v1/events", Api),
         (Method::GET, "/metrics", Api),
     ]
@@ -225,8 +238,9 @@ pub fn router(state: AppState) -> Router {
     router_with(state, &ServerLimits::default())
 }
 
-/// The whole application router.
-pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
+/// The whole application router, over the application's services `app`.
+pub fn router_with(app: AppState, limits: &ServerLimits) -> Router {
+    let state = WebState::new(app);
     let private = Router::new()
         .merge(auth::private_router())
         .merge(credentials::router())
@@ -248,13 +262,14 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
             api::require_api_auth,
         ));
     let static_dir = ServeDir::new(static_dir());
-    let sessions = SessionManagerLayer::new(state.session_store.clone())
+    let sessions = SessionManagerLayer::new(state.app.session_store.clone())
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(state.config.secure_cookies())
+        .with_secure(state.app.config.secure_cookies())
         .with_expiry(Expiry::OnInactivity(
-            time::Duration::try_from(state.config.sessions.idle).unwrap_or(time::Duration::HOUR),
+            time::Duration::try_from(state.app.config.sessions.idle)
+                .unwrap_or(time::Duration::HOUR),
         ));
 
     let router = Router::new()
@@ -281,10 +296,6 @@ pub fn router_with(state: AppState, limits: &ServerLimits) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(security_headers())
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            layout::mark_demo,
-        ))
         // Pages, CSS and JavaScript go out gzipped to browsers that ask; downloads of mail
         // and attachments keep their exact bytes on the wire for clients that do not.
         .layer(CompressionLayer::new().gzip(true))

@@ -1,29 +1,31 @@
 //! The key button and `/OAuth2Callback`: getting a token for a credential.
 
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
 use serde::Deserialize;
 
-use super::auth::{CurrentUser, current_user};
-use super::session::AppSession;
+use super::auth::current_user;
+use super::layout::Frame;
+use super::session::{AppSession, FlashKind};
+use super::state::WebState;
 use super::views::duration_words;
-use crate::app::AppState;
 use crate::crypto::random_token;
 use crate::error::AppError;
 use crate::oauth::TokenFailure;
 use crate::oauth::client::authorize_redirect;
 use crate::oauth::error::parse_aadsts;
+use crate::state::AppState;
 use crate::store::credentials::{self, GrantType, RecordedError};
 
 /// The callback is reachable without the admin guard: it checks the session itself, so a
 /// stray or forged callback gets an explanation instead of a sign-in page.
-pub fn public_router() -> Router<AppState> {
+pub fn public_router() -> Router<WebState> {
     Router::new().route("/OAuth2Callback", get(callback))
 }
 
-pub fn private_router() -> Router<AppState> {
+pub fn private_router() -> Router<WebState> {
     Router::new().route("/credentials/{id}/token", post(key_button))
 }
 
@@ -43,8 +45,7 @@ fn sign_in_scope(scope: &str) -> String {
 
 async fn key_button(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let cred = credentials::get(&state.db, &id)
@@ -56,7 +57,7 @@ async fn key_button(
             let cfg = match state.tokens.client_config(&cred) {
                 Ok(cfg) => cfg,
                 Err(e) => {
-                    session.flash("error", e.to_string()).await?;
+                    frame.session.flash(FlashKind::Error, e.to_string()).await?;
                     return Ok(Redirect::to(&detail).into_response());
                 }
             };
@@ -70,12 +71,15 @@ async fn key_button(
             ) {
                 Ok(ok) => ok,
                 Err(e) => {
-                    session.flash("error", e.to_string()).await?;
+                    frame.session.flash(FlashKind::Error, e.to_string()).await?;
                     return Ok(Redirect::to(&detail).into_response());
                 }
             };
-            session.start_auth(&cred.id, oauth_state, &verifier).await?;
-            tracing::info!(credential = %cred.id, by = %user.username, "redirecting to sign-in");
+            frame
+                .session
+                .start_auth(&cred.id, oauth_state, &verifier)
+                .await?;
+            tracing::info!(credential = %cred.id, by = %frame.user.username, "redirecting to sign-in");
             Ok(Redirect::to(url.as_str()).into_response())
         }
         GrantType::ClientCredentials => {
@@ -83,14 +87,15 @@ async fn key_button(
                 Ok(()) => {
                     resume_accounts(&state, &cred.id).await?;
                     let fresh = credentials::get(&state.db, &cred.id).await?;
-                    session
+                    frame
+                        .session
                         .flash(
-                            "ok",
+                            FlashKind::Ok,
                             format!("Got an access token{}.", valid_for(fresh.as_ref())),
                         )
                         .await?;
                 }
-                Err(e) => flash_failure(&session, &e).await?,
+                Err(e) => flash_failure(&frame.session, &e).await?,
             }
             Ok(Redirect::to(&detail).into_response())
         }
@@ -120,7 +125,7 @@ async fn flash_failure(session: &AppSession, e: &TokenFailure) -> Result<(), App
         _ => r.description.clone(),
     };
     session
-        .flash("error", format!("No token was stored. {text}"))
+        .flash(FlashKind::Error, format!("No token was stored. {text}"))
         .await
 }
 
@@ -201,7 +206,7 @@ async fn callback(
         credentials::record_error(&state.db, &pending.credential_id, None, &recorded).await?;
         session
             .flash(
-                "error",
+                FlashKind::Error,
                 format!(
                     "The sign-in did not complete ({error}): {}",
                     recorded.description
@@ -233,7 +238,7 @@ async fn callback(
                 .unwrap_or_else(|| "an unnamed account".into());
             session
                 .flash(
-                    "ok",
+                    FlashKind::Ok,
                     format!(
                         "Signed in as {who}; got an access token{}.",
                         valid_for(cred.as_ref())

@@ -46,6 +46,8 @@ use super::{api, api_accounts, api_messages, api_webhooks};
         api_webhooks::list,
         api_webhooks::show,
         api_webhooks::deliveries,
+        api_webhooks::redeliver_failed,
+        api_webhooks::redeliver_one,
         api_webhooks::feed,
     ),
     modifiers(&Authentication, &Throttled),

@@ -33,12 +33,52 @@ impl PendingAuth {
     }
 }
 
+/// The signed-in administrator, put into request extensions by `auth::require_admin`.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub username: String,
+}
+
 /// A one-shot message shown on the next page.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Flash {
-    /// `ok`, `warn` or `error`
-    pub kind: String,
+    pub kind: FlashKind,
     pub text: String,
+}
+
+/// How a flash message reads: stored in the session as `ok`, `warn` or `error`, and shown
+/// with the CSS class `flash-{kind}`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashKind {
+    Ok,
+    Warn,
+    Error,
+}
+
+impl FlashKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlashKind::Ok => "ok",
+            FlashKind::Warn => "warn",
+            FlashKind::Error => "error",
+        }
+    }
+
+    /// The ARIA role: an error interrupts (`alert`), the others wait their turn (`status`).
+    pub fn role(self) -> &'static str {
+        match self {
+            FlashKind::Error => "alert",
+            FlashKind::Ok | FlashKind::Warn => "status",
+        }
+    }
+}
+
+impl std::fmt::Display for FlashKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Who a session belongs to, and since when.
@@ -146,19 +186,19 @@ impl AppSession {
         let mut pending: Vec<PendingAuth> = self.0.get(PENDING_AUTH).await?.unwrap_or_default();
         let found = pending
             .iter()
-            .position(|p| crate::web::csrf::constant_time_eq(&p.state, state))
+            .position(|p| crate::crypto::constant_time_eq(&p.state, state))
             .map(|i| pending.remove(i));
         pending.retain(|p| now - p.created_at < PENDING_AUTH_TTL_SECS);
         self.0.insert(PENDING_AUTH, pending).await?;
         Ok(found.filter(|p| now - p.created_at < PENDING_AUTH_TTL_SECS))
     }
 
-    pub async fn flash(&self, kind: &str, text: impl Into<String>) -> Result<(), AppError> {
+    pub async fn flash(&self, kind: FlashKind, text: impl Into<String>) -> Result<(), AppError> {
         self.0
             .insert(
                 FLASH,
                 Flash {
-                    kind: kind.into(),
+                    kind,
                     text: text.into(),
                 },
             )

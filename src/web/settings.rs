@@ -11,20 +11,23 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::auth::{CurrentUser, client_of};
-use super::layout::Layout;
-use super::session::AppSession;
+use super::layout::{Frame, Layout, Nav};
+use super::login_limit::LoginLimiter;
+use super::page::html_page;
+use super::session::{AppSession, FlashKind};
+use super::state::WebState;
 use super::views::TimeView;
-use crate::app::AppState;
 use crate::crypto::{random_token, sha256_hex};
-use crate::error::{AppError, render};
+use crate::error::AppError;
 use crate::passwords;
+use crate::state::AppState;
 use crate::store::{Taken, UniqueViolationExt, api_keys, sessions, users};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/settings", get(page))
         .route("/settings/password", post(change_password))
@@ -101,8 +104,7 @@ async fn session_views(
 /// password form's errors.
 async fn render_page(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     new_key: Option<String>,
     name: String,
     error: Option<String>,
@@ -124,9 +126,9 @@ async fn render_page(
     } else {
         StatusCode::OK
     };
-    let sessions = session_views(state, session, &user).await?;
+    let sessions = session_views(state, &frame.session, &frame.user).await?;
     let page = SettingsPage {
-        layout: Layout::new(session, Some(user.username), "settings").await?,
+        layout: frame.layout(Nav::Settings).await?,
         keys,
         new_key,
         name,
@@ -134,24 +136,11 @@ async fn render_page(
         sessions,
         password_errors,
     };
-    Ok((status, render(&page)?).into_response())
+    Ok((status, page).into_response())
 }
 
-async fn page(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-) -> Result<Response, AppError> {
-    render_page(
-        &state,
-        &session,
-        user,
-        None,
-        String::new(),
-        None,
-        Vec::new(),
-    )
-    .await
+async fn page(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
+    render_page(&state, &frame, None, String::new(), None, Vec::new()).await
 }
 
 #[derive(Deserialize)]
@@ -178,13 +167,12 @@ fn validate_name(name: &str) -> Result<(), String> {
 
 async fn create(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Form(form): Form<NewKey>,
 ) -> Result<Response, AppError> {
     let name = form.name.trim().to_string();
     if let Err(e) = validate_name(&name) {
-        return render_page(&state, &session, user, None, name, Some(e), Vec::new()).await;
+        return render_page(&state, &frame, None, name, Some(e), Vec::new()).await;
     }
     let scope = match form.scope.trim() {
         "" => Some(api_keys::ApiScope::Read),
@@ -192,7 +180,7 @@ async fn create(
     };
     let Some(scope) = scope else {
         let msg = "Choose what the key may do: read, or read and change (admin).".to_string();
-        return render_page(&state, &session, user, None, name, Some(msg), Vec::new()).await;
+        return render_page(&state, &frame, None, name, Some(msg), Vec::new()).await;
     };
     let key = format!("mp_{}", random_token(32));
     let hash = sha256_hex(key.as_bytes());
@@ -201,20 +189,11 @@ async fn create(
         .on_unique_violation()?
     {
         let msg = format!("An API key named {name} already exists. Choose another name.");
-        return render_page(&state, &session, user, None, name, Some(msg), Vec::new()).await;
+        return render_page(&state, &frame, None, name, Some(msg), Vec::new()).await;
     }
-    tracing::info!(key = ?name, scope = scope.as_str(), by = %user.username, "API key created");
+    tracing::info!(key = ?name, scope = scope.as_str(), by = %frame.user.username, "API key created");
     // Rendered, not redirected: the key must not pass through the session store.
-    render_page(
-        &state,
-        &session,
-        user,
-        Some(key),
-        String::new(),
-        None,
-        Vec::new(),
-    )
-    .await
+    render_page(&state, &frame, Some(key), String::new(), None, Vec::new()).await
 }
 
 #[derive(Template)]
@@ -233,13 +212,12 @@ async fn load(state: &AppState, id: &str) -> Result<api_keys::ApiKey, AppError> 
 
 async fn confirm_delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let k = load(&state, &id).await?;
     let page = DeletePage {
-        layout: Layout::new(&session, Some(user.username), "settings").await?,
+        layout: frame.layout(Nav::Settings).await?,
         key: KeyView {
             id: k.id,
             name: k.name,
@@ -248,21 +226,21 @@ async fn confirm_delete(
             last_used: k.last_used_at.map(TimeView::at),
         },
     };
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 async fn delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let k = load(&state, &id).await?;
     api_keys::delete(&state.db, k.id).await?;
-    tracing::info!(key = ?k.name, by = %user.username, "API key revoked");
-    session
+    tracing::info!(key = ?k.name, by = %frame.user.username, "API key revoked");
+    frame
+        .session
         .flash(
-            "ok",
+            FlashKind::Ok,
             format!("API key {} revoked: it no longer opens the API.", k.name),
         )
         .await?;
@@ -284,13 +262,13 @@ struct PasswordForm {
 /// session of the user ends; this one continues under a new id.
 async fn change_password(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    State(limiter): State<LoginLimiter>,
+    frame: Frame,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    session: AppSession,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
-    let Some(stored) = users::find_by_id(&state.db, user.id).await? else {
+    let Some(stored) = users::find_by_id(&state.db, frame.user.id).await? else {
         return Err(AppError::NotFound);
     };
     let mut errors: Vec<(&'static str, String)> = Vec::new();
@@ -299,11 +277,10 @@ async fn change_password(
     } else if form.password != form.password_confirm {
         errors.push(("password_confirm", "The two new passwords differ.".into()));
     }
-    match state.login_limiter.begin_attempt(
-        &stored.username,
-        peer.ip(),
-        Some(stored.session_generation),
-    ) {
+    match limiter
+        .begin_attempt(&stored.username, peer.ip(), Some(stored.session_generation))
+        .await?
+    {
         Err(wait) => {
             return Err(AppError::TooManyRequests {
                 message: format!(
@@ -319,9 +296,7 @@ async fn change_password(
     let current_ok =
         passwords::verify(form.current_password, Some(stored.password_hash.clone())).await;
     if current_ok {
-        state
-            .login_limiter
-            .record_success(&stored.username, peer.ip());
+        limiter.record_success(&stored.username, peer.ip()).await?;
     } else {
         tracing::info!(user = ?stored.username, addr = %peer.ip(), "password change refused: wrong current password");
         errors.insert(
@@ -333,18 +308,20 @@ async fn change_password(
         );
     }
     if !errors.is_empty() {
-        return render_page(&state, &session, user, None, String::new(), None, errors).await;
+        return render_page(&state, &frame, None, String::new(), None, errors).await;
     }
     let hash = passwords::hash(form.password).await?;
-    let generation = users::change_password(&state.db, user.id, &hash).await?;
+    let generation = users::change_password(&state.db, frame.user.id, &hash).await?;
     // Every session of the user is gone now; this one signs in again under a new id.
-    session
-        .sign_in(user.id, generation, &client_of(peer, &headers))
+    frame
+        .session
+        .sign_in(frame.user.id, generation, &client_of(peer, &headers))
         .await?;
-    tracing::info!(user = ?user.username, "password changed; every other session signed out");
-    session
+    tracing::info!(user = ?frame.user.username, "password changed; every other session signed out");
+    frame
+        .session
         .flash(
-            "ok",
+            FlashKind::Ok,
             "Password changed. Every other session of yours was signed out.",
         )
         .await?;
@@ -354,17 +331,18 @@ async fn change_password(
 /// "Sign out all other sessions": ends every session of the administrator but this one.
 async fn sign_out_others(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
 ) -> Result<Response, AppError> {
-    let keep = session.id_hash().unwrap_or_default();
-    let ended = sessions::delete_others(&state.db, user.id, &keep).await?;
-    tracing::info!(user = ?user.username, ended, "signed out the other sessions");
+    let keep = frame.session.id_hash().unwrap_or_default();
+    let ended = sessions::delete_others(&state.db, frame.user.id, &keep).await?;
+    tracing::info!(user = ?frame.user.username, ended, "signed out the other sessions");
     let text = match ended {
         0 => "There were no other sessions.".to_string(),
         1 => "Signed out 1 other session.".to_string(),
         n => format!("Signed out {n} other sessions."),
     };
-    session.flash("ok", text).await?;
+    frame.session.flash(FlashKind::Ok, text).await?;
     Ok(Redirect::to("/settings").into_response())
 }
+
+html_page!(SettingsPage, DeletePage);

@@ -73,6 +73,18 @@ pub struct StatusView {
     pub note: &'static str,
 }
 
+impl StatusView {
+    /// A badge with only a status and its label (no moment, no note).
+    pub fn plain(status: &str, label: &str) -> Self {
+        StatusView {
+            status: status.to_owned(),
+            label: label.to_owned(),
+            time: None,
+            note: "",
+        }
+    }
+}
+
 /// A credential as the list and detail pages show it.
 pub struct CredentialView {
     pub id: String,
@@ -399,11 +411,14 @@ pub struct RunView {
     /// Graph's or Mailport's error code and Graph's request-id, for support.
     pub reference: Option<String>,
     pub log: String,
+    /// The instance that ran it.
+    pub instance: Option<String>,
 }
 
 impl RunView {
     pub fn new(r: &crate::store::runs::Run) -> Self {
         RunView {
+            instance: r.instance_id.clone(),
             started: TimeView::at(r.started_at),
             finished: r.finished_at.map(TimeView::at),
             outcome: r.outcome.to_string(),
@@ -448,6 +463,7 @@ impl RunView {
             error: None,
             reference: None,
             log: live.log.join("\n"),
+            instance: None,
         }
     }
 }
@@ -569,7 +585,7 @@ impl AccountJson {
             graph_url: a.graph_url.clone(),
             poll_interval: a.poll_interval,
             enabled: a.enabled,
-            import_since: a.import_since.map(super::account_form::format_date),
+            import_since: a.import_since.map(super::form::format_date),
             status: view.status,
             poll: PollJson {
                 running,

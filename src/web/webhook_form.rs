@@ -1,7 +1,7 @@
 //! The webhook endpoint form: what was typed and its validation. The URL goes through the
 //! webhook host policy (`webhooks::check_endpoint_url`).
 
-use super::credential_form::{Validation, valid_id};
+use super::form::{Validation, valid_id};
 use crate::outbound::HostPolicy;
 use crate::store::webhooks::{Endpoint, Payload, Settings};
 use crate::webhooks::{MAX_INLINE_ATTACHMENT_MB, check_endpoint_url};

@@ -7,24 +7,25 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Form, Router};
 
-use super::account_form::parse_date;
-use super::auth::CurrentUser;
-use super::credential_form::{Validation, valid_id};
-use super::layout::Layout;
-use super::session::AppSession;
-use super::views::TimeView;
+use super::by_id::ById;
+use super::form::{Validation, parse_date, valid_id};
+use super::layout::{Frame, Layout, Nav};
+use super::page::html_page;
+use super::session::{AppSession, FlashKind};
+use super::state::WebState;
+use super::views::{StatusView, TimeView};
 use super::webhook_form::{WebhookForm, validate};
-use crate::app::AppState;
-use crate::error::{AppError, render};
+use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::webhooks::{self, Delivery, DeliveryFilter, Endpoint};
 use crate::store::{Taken, UniqueViolationExt, accounts, now};
 use crate::webhooks::health::{self, EndpointHealth, EndpointStatus, age};
 use crate::webhooks::sender::{Answer, webhook_id};
 use crate::webhooks::signature::new_secret;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebState> {
     Router::new()
         .route("/webhooks", get(list).post(create))
         .route("/webhooks/new", get(new_page))
@@ -54,7 +55,7 @@ pub struct EndpointView {
     pub payload: String,
     pub enabled: bool,
     pub status: &'static str,
-    pub status_label: &'static str,
+    pub badge: StatusView,
     pub waiting: i64,
     pub oldest_waiting: Option<String>,
     pub dead: i64,
@@ -80,7 +81,7 @@ impl EndpointView {
             payload: e.payload.clone(),
             enabled: e.enabled,
             status: status.as_str(),
-            status_label: status.label(),
+            badge: StatusView::plain(status.as_str(), status.label()),
             waiting: h.map_or(0, |h| h.waiting),
             oldest_waiting: h.and_then(|h| h.oldest_waiting_age_secs).map(age),
             dead: h.map_or(0, |h| h.dead),
@@ -113,11 +114,7 @@ struct ListPage {
     endpoints: Vec<EndpointView>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-) -> Result<Response, AppError> {
+async fn list(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
     let all = health::all(&state.db, state.webhooks.settings().failing_after).await?;
     let mut endpoints = Vec::new();
     for e in webhooks::list(&state.db).await? {
@@ -129,10 +126,10 @@ async fn list(
         ));
     }
     let page = ListPage {
-        layout: Layout::new(&session, Some(user.username), "webhooks").await?,
+        layout: frame.layout(Nav::Webhooks).await?,
         endpoints,
     };
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 /// One attempt in the log.
@@ -254,8 +251,7 @@ async fn delivery_views(
 
 async fn form_page(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     existing: Option<&Endpoint>,
     form: WebhookForm,
     v: Validation,
@@ -272,7 +268,7 @@ async fn form_page(
         .then(|| deliveries.last().map(|d| d.id))
         .flatten();
     Ok(FormPage {
-        layout: Layout::new(session, Some(user.username), "webhooks").await?,
+        layout: frame.layout(Nav::Webhooks).await?,
         existing: existing_view,
         form,
         v,
@@ -291,22 +287,17 @@ fn first_page() -> DeliveryFilter {
     }
 }
 
-async fn new_page(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-) -> Result<Response, AppError> {
+async fn new_page(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
     let page = form_page(
         &state,
-        &session,
-        user,
+        &frame,
         None,
         WebhookForm::new_defaults(),
         Validation::default(),
         Extras::default(),
     )
     .await?;
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 /// Whether each listed account exists (one look-up each: endpoints list few accounts).
@@ -328,16 +319,14 @@ async fn existing_accounts(state: &AppState, form: &WebhookForm) -> Result<Vec<S
 
 async fn invalid(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     existing: Option<&Endpoint>,
     form: WebhookForm,
     v: Validation,
 ) -> Result<Response, AppError> {
     let page = form_page(
         state,
-        session,
-        user,
+        frame,
         existing,
         form,
         v,
@@ -347,13 +336,12 @@ async fn invalid(
         },
     )
     .await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 async fn create(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
+    frame: Frame,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let form = WebhookForm::from_pairs(&pairs);
@@ -362,7 +350,7 @@ async fn create(
         known.iter().any(|k| k == a)
     }) {
         Ok(s) => s,
-        Err(v) => return invalid(&state, &session, user, None, form, v).await,
+        Err(v) => return invalid(&state, &frame, None, form, v).await,
     };
     let secret = new_secret();
     let blob = state
@@ -382,41 +370,40 @@ async fn create(
                 settings.id
             ),
         );
-        return invalid(&state, &session, user, None, form, v).await;
+        return invalid(&state, &frame, None, form, v).await;
     }
-    tracing::info!(endpoint = %settings.id, by = %user.username, "webhook endpoint created");
-    let endpoint = load(&state, &settings.id).await?;
-    secret_page(&state, &session, user, &endpoint, &secret).await
+    tracing::info!(endpoint = %settings.id, by = %frame.user.username, "webhook endpoint created");
+    let endpoint = webhooks::get(&state.db, &settings.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    secret_page(&state, &frame, &endpoint, &secret).await
 }
 
 /// The page of a saved endpoint as stored, with what else it shows this time.
 async fn endpoint_page(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     endpoint: &Endpoint,
     extras: Extras,
 ) -> Result<Response, AppError> {
     let accounts = webhooks::accounts_of(&state.db, &endpoint.id).await?;
     let page = form_page(
         state,
-        session,
-        user,
+        frame,
         Some(endpoint),
         WebhookForm::from_endpoint(endpoint, &accounts),
         Validation::default(),
         extras,
     )
     .await?;
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 /// An endpoint's page with a secret just created or rotated, shown this once. Rendered, not
 /// redirected: the secret must not pass through the session store.
 async fn secret_page(
     state: &AppState,
-    session: &AppSession,
-    user: CurrentUser,
+    frame: &Frame,
     endpoint: &Endpoint,
     secret: &crate::crypto::Secret,
 ) -> Result<Response, AppError> {
@@ -425,16 +412,7 @@ async fn secret_page(
         log: first_page(),
         ..Extras::default()
     };
-    endpoint_page(state, session, user, endpoint, extras).await
-}
-
-async fn load(state: &AppState, id: &str) -> Result<Endpoint, AppError> {
-    if !valid_id(id) {
-        return Err(AppError::NotFound);
-    }
-    webhooks::get(&state.db, id)
-        .await?
-        .ok_or(AppError::NotFound)
+    endpoint_page(state, frame, endpoint, extras).await
 }
 
 /// `?status=` and `?before=` of the delivery log; anything odd is ignored.
@@ -451,27 +429,23 @@ fn log_filter(pairs: &[(String, String)]) -> DeliveryFilter {
 
 async fn show(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(endpoint): ById<Endpoint>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let endpoint = load(&state, &id).await?;
     let extras = Extras {
         log: log_filter(&pairs),
         ..Extras::default()
     };
-    endpoint_page(&state, &session, user, &endpoint, extras).await
+    endpoint_page(&state, &frame, &endpoint, extras).await
 }
 
 async fn update(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(endpoint): ById<Endpoint>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let endpoint = load(&state, &id).await?;
     let mut form = WebhookForm::from_pairs(&pairs);
     form.id = endpoint.id.clone();
     let known = existing_accounts(&state, &form).await?;
@@ -479,11 +453,14 @@ async fn update(
         known.iter().any(|k| k == a)
     }) {
         Ok(s) => s,
-        Err(v) => return invalid(&state, &session, user, Some(&endpoint), form, v).await,
+        Err(v) => return invalid(&state, &frame, Some(&endpoint), form, v).await,
     };
     webhooks::update(&state.db, &settings).await?;
-    tracing::info!(endpoint = %endpoint.id, by = %user.username, "webhook endpoint updated");
-    session.flash("ok", "Webhook endpoint saved.").await?;
+    tracing::info!(endpoint = %endpoint.id, by = %frame.user.username, "webhook endpoint updated");
+    frame
+        .session
+        .flash(FlashKind::Ok, "Webhook endpoint saved.")
+        .await?;
     state.webhooks.wake();
     Ok(Redirect::to(&format!("/webhooks/{}", endpoint.id)).into_response())
 }
@@ -497,30 +474,27 @@ struct DeletePage {
 
 async fn confirm_delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(endpoint): ById<Endpoint>,
 ) -> Result<Response, AppError> {
-    let endpoint = load(&state, &id).await?;
     let page = DeletePage {
-        layout: Layout::new(&session, Some(user.username), "webhooks").await?,
+        layout: frame.layout(Nav::Webhooks).await?,
         endpoint: endpoint_view(&state, &endpoint).await?,
     };
-    Ok(render(&page)?.into_response())
+    Ok(page.into_response())
 }
 
 async fn delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(endpoint): ById<Endpoint>,
 ) -> Result<Response, AppError> {
-    let endpoint = load(&state, &id).await?;
     webhooks::delete(&state.db, &endpoint.id).await?;
-    tracing::info!(endpoint = %endpoint.id, by = %user.username, "webhook endpoint deleted");
-    session
+    tracing::info!(endpoint = %endpoint.id, by = %frame.user.username, "webhook endpoint deleted");
+    frame
+        .session
         .flash(
-            "ok",
+            FlashKind::Ok,
             format!(
                 "Webhook endpoint {} deleted with its delivery log. The imported mail is kept.",
                 endpoint.id
@@ -532,11 +506,9 @@ async fn delete(
 
 async fn rotate_secret(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(endpoint): ById<Endpoint>,
 ) -> Result<Response, AppError> {
-    let endpoint = load(&state, &id).await?;
     let secret = new_secret();
     let blob = state
         .key
@@ -548,18 +520,19 @@ async fn rotate_secret(
         now() + ROTATION_OVERLAP_SECS,
     )
     .await?;
-    tracing::info!(endpoint = %endpoint.id, by = %user.username, "webhook signing secret rotated");
-    let endpoint = load(&state, &id).await?;
-    secret_page(&state, &session, user, &endpoint, &secret).await
+    tracing::info!(endpoint = %endpoint.id, by = %frame.user.username, "webhook signing secret rotated");
+    // As stored now, with the new secret's overlap.
+    let endpoint = webhooks::get(&state.db, &endpoint.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    secret_page(&state, &frame, &endpoint, &secret).await
 }
 
 async fn test(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    session: AppSession,
-    Path(id): Path<String>,
+    frame: Frame,
+    ById(endpoint): ById<Endpoint>,
 ) -> Result<Response, AppError> {
-    let endpoint = load(&state, &id).await?;
     let answer = state.webhooks.ping(&endpoint).await;
     tracing::info!(endpoint = %endpoint.id, status = ?answer.status, "webhook endpoint tested");
     let extras = Extras {
@@ -567,15 +540,14 @@ async fn test(
         log: first_page(),
         ..Extras::default()
     };
-    endpoint_page(&state, &session, user, &endpoint, extras).await
+    endpoint_page(&state, &frame, &endpoint, extras).await
 }
 
 async fn redeliver_failed(
     State(state): State<AppState>,
     session: AppSession,
-    Path(id): Path<String>,
+    ById(endpoint): ById<Endpoint>,
 ) -> Result<Response, AppError> {
-    let endpoint = load(&state, &id).await?;
     let n = webhooks::redeliver_failed(&state.db, &endpoint.id).await?;
     state.webhooks.wake();
     let text = match n {
@@ -583,16 +555,16 @@ async fn redeliver_failed(
         1 => "1 delivery is sent again now.".to_string(),
         n => format!("{n} deliveries are sent again now."),
     };
-    session.flash("ok", text).await?;
+    session.flash(FlashKind::Ok, text).await?;
     Ok(Redirect::to(&format!("/webhooks/{}", endpoint.id)).into_response())
 }
 
 async fn redeliver_one(
     State(state): State<AppState>,
     session: AppSession,
-    Path((id, delivery_id)): Path<(String, String)>,
+    ById(endpoint): ById<Endpoint>,
+    Path((_, delivery_id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let endpoint = load(&state, &id).await?;
     let delivery_id: i64 = delivery_id.parse().map_err(|_| AppError::NotFound)?;
     if !webhooks::redeliver(&state.db, &endpoint.id, delivery_id).await? {
         return Err(AppError::NotFound);
@@ -600,7 +572,7 @@ async fn redeliver_one(
     state.webhooks.wake();
     session
         .flash(
-            "ok",
+            FlashKind::Ok,
             format!(
                 "Delivery {} is sent again now, with the same webhook-id.",
                 webhook_id(&endpoint.uid, delivery_id)
@@ -613,10 +585,9 @@ async fn redeliver_one(
 async fn send_existing(
     State(state): State<AppState>,
     session: AppSession,
-    Path(id): Path<String>,
+    ById(endpoint): ById<Endpoint>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let endpoint = load(&state, &id).await?;
     let since = pairs
         .iter()
         .find(|(k, _)| k == "since")
@@ -624,7 +595,7 @@ async fn send_existing(
     let Some(since) = since else {
         session
             .flash(
-                "error",
+                FlashKind::Error,
                 "Enter the date (YYYY-MM-DD) from which to send the mail already imported.",
             )
             .await?;
@@ -639,7 +610,7 @@ async fn send_existing(
     } else {
         format!("{n} messages are queued; they are sent once the endpoint is enabled.")
     };
-    session.flash("ok", text).await?;
+    session.flash(FlashKind::Ok, text).await?;
     Ok(Redirect::to(&format!("/webhooks/{}", endpoint.id)).into_response())
 }
 
@@ -657,3 +628,5 @@ pub async fn healthz(State(state): State<AppState>) -> String {
         }
     }
 }
+
+html_page!(ListPage, FormPage, DeletePage);

@@ -12,27 +12,18 @@ const ADMIN_KEY: &str = "mp_admin_key_0123456789abcdefghijklmnopqrstu";
 async fn with_keys() -> TestApp {
     let app = TestApp::signed_in().await;
     app.app_credential().await;
-    for (name, key, scope) in [
-        (
-            "reader",
-            READ_KEY,
-            mailport::store::api_keys::ApiScope::Read,
-        ),
-        (
-            "admin",
-            ADMIN_KEY,
-            mailport::store::api_keys::ApiScope::Admin,
-        ),
-    ] {
-        mailport::store::api_keys::create_with_scope(
-            &app.state.db,
-            name,
-            &mailport::crypto::sha256_hex(key.as_bytes()),
-            scope,
-        )
-        .await
-        .expect("key");
-    }
+    app.add_api_key(
+        "reader",
+        READ_KEY,
+        mailport::store::api_keys::ApiScope::Read,
+    )
+    .await;
+    app.add_api_key(
+        "admin",
+        ADMIN_KEY,
+        mailport::store::api_keys::ApiScope::Admin,
+    )
+    .await;
     app
 }
 

@@ -15,6 +15,8 @@ mod graph_client;
 mod helpers;
 mod import;
 mod import_faults;
+mod instances;
+mod leases;
 mod mail;
 mod metrics;
 mod openapi;

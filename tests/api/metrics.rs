@@ -112,6 +112,15 @@ async fn a_scrape_after_an_import_counts_the_messages_a_throttled_request_and_a_
         value(&before, "mailport_graph_throttled_total", &[]),
         Some(0.0)
     );
+    assert_eq!(
+        value(
+            &before,
+            "mailport_instance_info",
+            &[("instance", app.state.config.instance_id())]
+        ),
+        Some(1.0),
+        "the instance names itself"
+    );
 
     // The token is about to expire, so the run refreshes it first; Graph throttles one
     // listing, which the importer retries.

@@ -1,6 +1,7 @@
 //! Typed words in database rows (account status, token status, run outcome): a stored value
 //! Mailport does not know is an error that names it, never a silent fallback.
 
+use mailport::store::leases::{self, Fence};
 use mailport::store::{accounts, credentials, runs};
 
 use crate::helpers::*;
@@ -71,9 +72,25 @@ async fn a_run_row_with_an_unknown_outcome_fails_to_load_naming_the_value() {
         error_message: Some("for the test".into()),
         ..runs::RunSummary::default()
     };
-    runs::record(&app.state.db, "acct", 1, &summary, 10)
+    let db = &app.state.db;
+    let key = leases::key_of(db, "acct")
         .await
-        .expect("recorded");
+        .expect("key")
+        .expect("the account has a mailbox");
+    let now = mailport::import::lease::now_ms();
+    let token = leases::claim(db, &key, "test", now, now + 60_000)
+        .await
+        .expect("claim")
+        .expect("the lease is free");
+    let fence = Fence {
+        lease_key: key,
+        owner: "test".into(),
+        token,
+    };
+    runs::record(db, &fence, "acct", 1, &summary, 10)
+        .await
+        .expect("recorded")
+        .expect("the fence holds");
     assert_eq!(
         runs::last(&app.state.db, "acct")
             .await

@@ -234,6 +234,24 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// Stores an API key `key` (the bearer string) named `name` with `scope`, as
+    /// `mailport apikey create` would.
+    pub async fn add_api_key(
+        &self,
+        name: &str,
+        key: &str,
+        scope: mailport::store::api_keys::ApiScope,
+    ) {
+        mailport::store::api_keys::create_with_scope(
+            &self.state.db,
+            name,
+            &mailport::crypto::sha256_hex(key.as_bytes()),
+            scope,
+        )
+        .await
+        .expect("API key");
+    }
+
     pub async fn create_admin(&self, name: &str, password: &str) {
         let hash = mailport::passwords::hash(password.to_string())
             .await

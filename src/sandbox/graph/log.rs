@@ -27,6 +27,9 @@ pub struct LogEntry {
     pub kind: Option<String>,
     /// The injected fault, if any (`throttle`, `service_unavailable`, `gateway_timeout`, `drop_body`).
     pub fault: Option<String>,
+    /// The client's `User-Agent` (Mailport names its instance there), so that the log
+    /// tells several clients apart.
+    pub user_agent: Option<String>,
     #[serde(skip)]
     received: Option<OffsetDateTime>,
 }
@@ -98,7 +101,13 @@ fn now_text(t: OffsetDateTime) -> String {
 }
 
 impl GraphState {
-    pub(super) fn log_begin(&self, method: &str, path: &str, query: &str) -> LogHandle {
+    pub(super) fn log_begin(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        user_agent: Option<String>,
+    ) -> LogHandle {
         let now = OffsetDateTime::now_utc();
         let mut inner = self.lock();
         let log = &mut inner.log;
@@ -115,6 +124,7 @@ impl GraphState {
             mailbox: None,
             kind: None,
             fault: None,
+            user_agent,
             received: Some(now),
         };
         log.entries.push(entry);

@@ -122,7 +122,17 @@ pub async fn middleware(State(state): State<GraphState>, mut req: Request, next:
         .unwrap_or("localhost")
         .to_string();
     let uri: Uri = req.uri().clone();
-    let handle = state.log_begin(req.method().as_str(), uri.path(), uri.query().unwrap_or(""));
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let handle = state.log_begin(
+        req.method().as_str(),
+        uri.path(),
+        uri.query().unwrap_or(""),
+        user_agent,
+    );
     let tag = Arc::new(Mutex::new(Tag::default()));
     req.extensions_mut().insert(RequestCtx {
         base_url: format!("http://{host}"),

@@ -124,6 +124,8 @@ pub struct TokenLogEntry {
     pub result: String,
     /// The AADSTS code of an error answer.
     pub error_code: Option<u32>,
+    /// The client's `User-Agent` (Mailport names its instance there).
+    pub user_agent: Option<String>,
 }
 
 /// Counters over the token log, for quick assertions.

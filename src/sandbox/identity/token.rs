@@ -37,6 +37,10 @@ pub async fn token(
         issued_refresh_token: None,
         result: String::new(),
         error_code: None,
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     if let Some(kind) = faults::take(&world)
         && let Some(response) = faults::answer(&kind).await

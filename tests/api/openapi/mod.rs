@@ -135,3 +135,24 @@ fn mismatches(content: &Value, doc: &Value, body: &Value) -> Vec<String> {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
+
+/// Webhook endpoint `erp` (every account, JSON) to the sandbox's receiver `openapi`, so that
+/// imports make deliveries and events.
+async fn add_webhook(app: &TestApp) {
+    let receiver = format!("{}/_sandbox/receiver/openapi", app.sandbox.base_url);
+    let r = app
+        .post_form(
+            "/webhooks",
+            &[
+                ("id", "erp"),
+                ("description", "the ERP"),
+                ("url", receiver.as_str()),
+                ("accounts", "*"),
+                ("payload", "json"),
+                ("include_attachments", "0"),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "webhook created");
+}

@@ -55,22 +55,7 @@ async fn real_api_answers_match_the_openapi_document() {
     app.create_account("idle", &[("credential_id", "fresh")])
         .await;
     // A webhook endpoint to the sandbox's receiver, so that deliveries and events exist.
-    let receiver = format!("{}/_sandbox/receiver/openapi", app.sandbox.base_url);
-    let r = app
-        .post_form(
-            "/webhooks",
-            &[
-                ("id", "erp"),
-                ("description", "the ERP"),
-                ("url", receiver.as_str()),
-                ("accounts", "*"),
-                ("payload", "json"),
-                ("include_attachments", "0"),
-                ("enabled", "on"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "webhook created");
+    add_webhook(&app).await;
     app.state.importer.run_account("acct").await.expect("run");
     let list = app.api("/messages").await;
     let id = list["items"][0]["id"].to_string();
@@ -305,11 +290,13 @@ async fn real_api_answers_match_the_openapi_document() {
     let mut missing = account.clone();
     missing.as_object_mut().expect("object").remove("status");
     assert!(!mismatches(content, &doc, &missing).is_empty());
+    // Paths with a GET; the write-only ones (redelivery) are the writes test's.
     let documented: BTreeSet<String> = doc["paths"]
         .as_object()
         .expect("paths")
-        .keys()
-        .cloned()
+        .iter()
+        .filter(|(_, item)| item.get("get").is_some())
+        .map(|(path, _)| path.clone())
         .collect();
     assert_eq!(
         covered, documented,

@@ -18,14 +18,12 @@ async fn real_answers_of_the_write_operations_match_the_openapi_document() {
     const ADMIN_KEY: &str = "mp_openapi_admin_key_0123456789abcdefghijk";
     let app = TestApp::signed_in().await;
     add_key(&app).await;
-    mailport::store::api_keys::create_with_scope(
-        &app.state.db,
+    app.add_api_key(
         "openapi-admin",
-        &mailport::crypto::sha256_hex(ADMIN_KEY.as_bytes()),
+        ADMIN_KEY,
         mailport::store::api_keys::ApiScope::Admin,
     )
-    .await
-    .expect("admin key");
+    .await;
     app.app_credential().await;
     app.create_account("taken", &[]).await;
     let doc = document(&app).await;
@@ -182,6 +180,65 @@ async fn real_answers_of_the_write_operations_match_the_openapi_document() {
         }
         if (200..300).contains(&expected) {
             covered.insert((name, template));
+        }
+    }
+    // The redelivery operations, on a delivery of a webhook endpoint to the sandbox's
+    // receiver: 202 with an admin key, 403 with a read key, 404 for what does not exist.
+    add_webhook(&app).await;
+    app.graph()
+        .seed_generated(
+            ADELE,
+            "inbox",
+            &mailport::sandbox::graph::GenerateSpec {
+                count: 1,
+                ..Default::default()
+            },
+        )
+        .expect("seed");
+    app.state.importer.run_account("taken").await.expect("run");
+    let delivery_id = app.api("/webhooks/erp/deliveries").await["items"][0]["id"]
+        .as_i64()
+        .expect("a delivery");
+    let one = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver";
+    let all = "/api/v1/webhooks/{id}/redeliver";
+    let redeliveries = [
+        (
+            one,
+            format!("/api/v1/webhooks/erp/deliveries/{delivery_id}/redeliver"),
+            ADMIN_KEY,
+            202,
+        ),
+        (
+            one,
+            format!("/api/v1/webhooks/erp/deliveries/{delivery_id}/redeliver"),
+            API_KEY,
+            403,
+        ),
+        (
+            one,
+            "/api/v1/webhooks/erp/deliveries/999999/redeliver".to_string(),
+            ADMIN_KEY,
+            404,
+        ),
+        (
+            all,
+            "/api/v1/webhooks/erp/redeliver".to_string(),
+            ADMIN_KEY,
+            202,
+        ),
+        (
+            all,
+            "/api/v1/webhooks/nope/redeliver".to_string(),
+            ADMIN_KEY,
+            404,
+        ),
+    ];
+    for (template, path, key, expected) in redeliveries {
+        let r = send(Method::POST, &path, key, None).await.expect("request");
+        assert_eq!(r.status().as_u16(), expected, "POST {path}");
+        check_op(&doc, "post", template, r).await;
+        if expected == 202 {
+            covered.insert(("post".to_string(), template));
         }
     }
     // Every write operation of the document had a success checked here.

@@ -131,8 +131,9 @@ async fn redelivering_from_the_screen_sends_the_same_webhook_id_and_body_again()
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn a_delivery_is_dead_when_the_schedule_runs_out_and_is_replayed_from_the_screen() {
+/// An app whose endpoint `erp` has one dead delivery: the receiver answered 500 to all four
+/// attempts of the short schedule.
+async fn app_with_dead_delivery() -> TestApp {
     let app = app_with_account(Some(short_schedule())).await;
     let secret = create_webhook(&app, "erp", "erp", &[]).await;
     let fail = || Fault::Status {
@@ -146,6 +147,12 @@ async fn a_delivery_is_dead_when_the_schedule_runs_out_and_is_replayed_from_the_
         webhook_json(&app, "erp").await["backlog"]["dead"] == 1
     })
     .await;
+    app
+}
+
+#[tokio::test]
+async fn a_delivery_is_dead_when_the_schedule_runs_out_and_is_replayed_from_the_screen() {
+    let app = app_with_dead_delivery().await;
     // The first attempt at once, then after 1 s, 2 s and 3 s: four, as the schedule says.
     let tries = received(&app, "erp");
     assert_eq!(tries.len(), 4);
@@ -324,4 +331,105 @@ async fn an_endpoint_gets_only_its_accounts_mail_and_existing_mail_only_when_ask
         webhook_json(&app, "other").await["accounts"],
         serde_json::json!(["second"])
     );
+}
+
+/// `POST` to the API with `key` (no cookies, so no session and no CSRF token).
+async fn post_with_key(app: &TestApp, path: &str, key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url(&format!("/api/v1{path}")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("POST")
+}
+
+#[tokio::test]
+async fn the_api_redelivers_one_delivery_or_every_failed_one_with_an_admin_key_only() {
+    let app = app_with_dead_delivery().await;
+    let first = received(&app, "erp").remove(0);
+    let (read_key, admin_key) = (
+        "mp_redeliver_read_0123456789abcdef",
+        "mp_redeliver_admin_0123456789abcdef",
+    );
+    app.add_api_key(
+        "reader",
+        read_key,
+        mailport::store::api_keys::ApiScope::Read,
+    )
+    .await;
+    app.add_api_key(
+        "admin",
+        admin_key,
+        mailport::store::api_keys::ApiScope::Admin,
+    )
+    .await;
+
+    // A read key may not, and changes nothing.
+    let r = post_with_key(&app, "/webhooks/erp/redeliver", read_key).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(webhook_json(&app, "erp").await["backlog"]["dead"], 1);
+
+    // Every failed or dead one, with an admin key: sent again with the same webhook-id.
+    let r = post_with_key(&app, "/webhooks/erp/redeliver", admin_key).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["queued"], 1);
+    wait_delivered(&app, "erp", 1, Duration::from_secs(20)).await;
+    let again = received(&app, "erp").pop().expect("a redelivery");
+    assert_eq!(again.webhook_id, first.webhook_id);
+    assert_eq!(again.body_sha256, first.body_sha256, "the same body");
+    wait_until(
+        "the replay to be recorded",
+        Duration::from_secs(10),
+        async || {
+            let json = webhook_json(&app, "erp").await;
+            json["backlog"]["dead"] == 0 && json["backlog"]["delivered"] == 1
+        },
+    )
+    .await;
+    // Nothing failed any more: nothing queued.
+    let r = post_with_key(&app, "/webhooks/erp/redeliver", admin_key).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.json::<Value>().await.expect("json")["queued"], 0);
+
+    // One delivery, whatever its status, answers with its webhook-id.
+    let delivery_id = app.api("/webhooks/erp/deliveries").await["items"][0]["id"].clone();
+    let delivery_id = delivery_id.as_i64().expect("the delivery's id");
+    let before = received(&app, "erp").len();
+    let r = post_with_key(
+        &app,
+        &format!("/webhooks/erp/deliveries/{delivery_id}/redeliver"),
+        admin_key,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["queued"], 1);
+    assert_eq!(body["webhook_id"].as_str(), first.webhook_id.as_deref());
+    wait_until(
+        "the second redelivery",
+        Duration::from_secs(20),
+        async || received(&app, "erp").len() == before + 1,
+    )
+    .await;
+
+    // Unknown deliveries, other endpoints' ids and endpoints that do not exist are 404.
+    for path in [
+        "/webhooks/erp/deliveries/999999/redeliver".to_string(),
+        "/webhooks/erp/deliveries/x/redeliver".to_string(),
+        format!("/webhooks/nope/deliveries/{delivery_id}/redeliver"),
+        "/webhooks/nope/redeliver".to_string(),
+    ] {
+        let r = post_with_key(&app, &path, admin_key).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    // Without a key or a session: refused (the CSRF check answers first, as for every
+    // POST without an Authorization header) and nothing is queued.
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/webhooks/erp/redeliver"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

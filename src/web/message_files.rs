@@ -8,10 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::load_message;
-use crate::app::AppState;
+use super::messages::load_message;
 use crate::error::AppError;
 use crate::mime;
+use crate::state::AppState;
 use crate::store::messages::{self, Message};
 
 /// `GET /mail/{id}/attachments/{n}`: attachment `n`, always as a download.
