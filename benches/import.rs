@@ -15,6 +15,12 @@
 //! requests per imported message from the sandbox's counters, and the importer's CPU time and
 //! peak RSS.
 //!
+//! Each import scenario runs on SQLite and then, when PostgreSQL is installed, again on a
+//! fresh database of a throwaway PostgreSQL cluster (`tests/common/postgres.rs`; the data dir
+//! is moved there with `mailport migrate-to-postgres`, raw messages go into the database),
+//! with a fresh sandbox; it prints PostgreSQL's import rate as a ratio of SQLite's.
+//! MAILPORT_BENCH_BACKENDS=sqlite (or postgres) runs one backend only.
+//!
 //! - webhooks: the import of 2,000 x 30 KB over loopback without an endpoint, with one that
 //!   nothing sends for (the outbox rows alone), and with one whose deliveries a `mailport serve`
 //!   on the same data dir sends to the sandbox's receiver meanwhile; then JSON deliveries per
@@ -30,7 +36,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{Sandbox, cpu_secs, start_sandbox};
+use common::{Sandbox, cpu_secs, move_to_postgres, postgres, start_sandbox};
 
 const USER: &str = "adele@contoso.onmicrosoft.com";
 const CONCURRENCY: usize = 4;
@@ -207,6 +213,7 @@ struct ImportRun {
 /// its default is Microsoft's (10,000 per 600 s, kept with a 1 s margin).
 fn run_importer(
     data_dir: &std::path::Path,
+    database_url: Option<&str>,
     sandbox_base: &str,
     budget: (u64, u64),
     expected: u64,
@@ -225,6 +232,14 @@ fn run_importer(
             .args(["import", "--account", "bench", "--data-dir"])
             .arg(data_dir)
             .args(["--graph-request-budget", &budget_arg])
+            .args(database_url.map_or(vec![], |url| {
+                vec![
+                    "--database-url".to_string(),
+                    url.to_string(),
+                    "--secret-key-file".to_string(),
+                    data_dir.join("secret.key").display().to_string(),
+                ]
+            }))
             // The sandbox is the one host besides Microsoft's that may receive tokens.
             .args(["--allow-host", sandbox_base.trim_start_matches("http://")])
             .env("MAILPORT_LOG", "warn")
@@ -313,7 +328,40 @@ struct Scenario {
     link: Link,
 }
 
-async fn scenario(sc: &Scenario) {
+/// Which database an import scenario runs on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs the scenario on each backend asked for; returns the import rates (msg/s).
+async fn scenario_on_backends(sc: &Scenario) {
+    let which =
+        std::env::var("MAILPORT_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let mut rates = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let name = format!("{backend:?}").to_lowercase();
+        if !which.split(',').any(|w| w.trim() == name) {
+            continue;
+        }
+        if backend == Backend::Postgres && !postgres::installed() {
+            continue;
+        }
+        // Commits as durable as SQLite's (fsync on): a fair comparison.
+        postgres::DURABLE.store(true, std::sync::atomic::Ordering::Relaxed);
+        rates.push((backend, scenario(sc, backend).await));
+    }
+    if let [(Backend::Sqlite, sqlite), (Backend::Postgres, pg)] = rates[..] {
+        println!(
+            "-- {}: PostgreSQL / SQLite import rate: {:.2}x ({pg:.1} / {sqlite:.1} msg/s)",
+            sc.name,
+            pg / sqlite
+        );
+    }
+}
+
+async fn scenario(sc: &Scenario, backend: Backend) -> f64 {
     let http = reqwest::Client::new();
     let sandbox = start_sandbox();
     seed(&http, &sandbox, sc.count, sc.size).await;
@@ -339,6 +387,10 @@ async fn scenario(sc: &Scenario) {
         tokio::time::sleep(Duration::from_secs(sc.link.budget.1)).await;
     }
     let data_dir = prepare_data_dir(&sandbox, sc.after).await;
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(move_to_postgres(data_dir.path()).await),
+    };
     http.delete(format!("{}/_sandbox/graph/log", sandbox.base))
         .send()
         .await
@@ -348,7 +400,7 @@ async fn scenario(sc: &Scenario) {
         let base = sandbox.base.clone();
         let budget = sc.link.budget;
         let expected = n as u64;
-        move || run_importer(&path, &base, budget, expected)
+        move || run_importer(&path, database_url.as_deref(), &base, budget, expected)
     })
     .await
     .expect("importer");
@@ -366,8 +418,12 @@ async fn scenario(sc: &Scenario) {
     let import_rate = imported / run.elapsed.as_secs_f64();
     let link = sc.link;
     println!(
-        "== {}: {n} messages, {:.1} MB in total, after_import={}, link: {} ms round trip + {} ms server, {}, budget {} requests / {} s",
+        "== {} [{}]: {n} messages, {:.1} MB in total, after_import={}, link: {} ms round trip + {} ms server, {}, budget {} requests / {} s",
         sc.name,
+        match backend {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        },
         bytes as f64 / 1e6,
         sc.after.as_str(),
         link.latency_ms,
@@ -401,6 +457,7 @@ async fn scenario(sc: &Scenario) {
         "importer peak RSS:                       {:.1} MB",
         run.peak_kib as f64 / 1024.0
     );
+    import_rate
 }
 
 /// Adds a JSON webhook endpoint `id` (every account) to the sandbox's receiver `id`, and
@@ -493,7 +550,7 @@ async fn webhooks_scenario() {
     let path = plain.path().to_path_buf();
     let base = sandbox.base.clone();
     let without =
-        tokio::task::spawn_blocking(move || run_importer(&path, &base, GRAPH_BUDGET, 2000))
+        tokio::task::spawn_blocking(move || run_importer(&path, None, &base, GRAPH_BUDGET, 2000))
             .await
             .expect("importer");
 
@@ -506,7 +563,7 @@ async fn webhooks_scenario() {
     let path = quiet.path().to_path_buf();
     let base = sandbox.base.clone();
     let outbox_only =
-        tokio::task::spawn_blocking(move || run_importer(&path, &base, GRAPH_BUDGET, 2000))
+        tokio::task::spawn_blocking(move || run_importer(&path, None, &base, GRAPH_BUDGET, 2000))
             .await
             .expect("importer");
 
@@ -550,9 +607,10 @@ async fn webhooks_scenario() {
     let path = dir.path().to_path_buf();
     let base = sandbox.base.clone();
     let started = Instant::now();
-    let with = tokio::task::spawn_blocking(move || run_importer(&path, &base, GRAPH_BUDGET, 2000))
-        .await
-        .expect("importer");
+    let with =
+        tokio::task::spawn_blocking(move || run_importer(&path, None, &base, GRAPH_BUDGET, 2000))
+            .await
+            .expect("importer");
     let import_time = started.elapsed();
     let all_delivered = wait_received(&http, &sandbox, "erp", count).await + import_time;
 
@@ -672,7 +730,7 @@ async fn main() {
     let picked: Vec<&str> = which.split(',').map(str::trim).collect();
     for (key, sc) in &scenarios {
         if picked.contains(&"all") || picked.contains(key) {
-            scenario(sc).await;
+            scenario_on_backends(sc).await;
         }
     }
     if picked.contains(&"all") || picked.contains(&"webhooks") {

@@ -9,18 +9,23 @@
 //! reports messages per second from the first instance's start to the last message stored;
 //! the ratio of three instances to one is the figure BENCHMARKS.md reports.
 //!
+//! Several instances share a database in production on PostgreSQL, so that is the backend
+//! measured by default (a fresh database of a throwaway cluster, durable commits, the data
+//! dir moved there with `mailport migrate-to-postgres`); `MAILPORT_BENCH_BACKENDS=sqlite`
+//! (or `sqlite,postgres`) measures one SQLite file in WAL mode as well.
+//!
 //! `MAILPORT_BENCH_MAILBOXES`, `MAILPORT_BENCH_PER_MAILBOX` and `MAILPORT_BENCH_SLOTS`
 //! change the workload.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use mailport::store::accounts::{self, AfterImport};
 use serde_json::json;
 
 mod common;
+
+use common::{move_to_postgres, postgres};
 
 const DOMAIN: &str = "contoso.onmicrosoft.com";
 
@@ -49,26 +54,16 @@ impl Drop for Serve {
     }
 }
 
-async fn count_stored(data: &Path) -> i64 {
-    let url = format!("sqlite://{}", data.join("mailport.db").display());
-    let Ok(options) = sqlx::sqlite::SqliteConnectOptions::from_str(&url) else {
-        return 0;
-    };
-    let Ok(pool) =
-        sqlx::SqlitePool::connect_with(options.busy_timeout(Duration::from_secs(10))).await
-    else {
-        return 0;
-    };
-    let n = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-        .fetch_one(&pool)
+async fn count_stored(db: &mailport::store::Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(db)
         .await
-        .unwrap_or(0);
-    pool.close().await;
-    n
+        .unwrap_or(0)
 }
 
 /// Imports everything with `instances` instances; returns (messages, seconds).
 async fn scenario(
+    on_postgres: bool,
     instances: usize,
     mailboxes: usize,
     per_mailbox: usize,
@@ -111,19 +106,37 @@ async fn scenario(
     mailport::demo::prepare_data_dir(data.path(), &sandbox.base, &settings[0])
         .await
         .expect("data dir");
+    let sqlite_file = data.path().join(mailport::store::DATABASE_FILE);
     {
-        let url = format!("sqlite://{}", data.path().join("mailport.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.expect("db");
+        let pool = mailport::store::connect(&sqlite_file).await.expect("db");
         for s in &settings[1..] {
             accounts::insert(&pool, s).await.expect("account");
         }
         pool.close().await;
     }
+    let database_url = if on_postgres {
+        Some(move_to_postgres(data.path()).await)
+    } else {
+        None
+    };
+    let db = match &database_url {
+        Some(url) => mailport::store::connect_postgres(&url.parse().expect("url"))
+            .await
+            .expect("db"),
+        None => mailport::store::connect(&sqlite_file).await.expect("db"),
+    };
     let total = mailboxes * per_mailbox;
     let started = Instant::now();
     let mut running = Vec::new();
     for i in 0..instances {
-        let child = Command::new(env!("CARGO_BIN_EXE_mailport"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mailport"));
+        if let Some(url) = &database_url {
+            command.env("MAILPORT_DATABASE_URL", url).env(
+                "MAILPORT_SECRET_KEY_FILE",
+                data.path().join(mailport::crypto::KEY_FILE),
+            );
+        }
+        let child = command
             .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
             .args(["--allow-host", sandbox.base.trim_start_matches("http://")])
             .args(["--concurrent-accounts", &slots.to_string()])
@@ -138,12 +151,13 @@ async fn scenario(
         running.push(Serve(child));
     }
     let deadline = Instant::now() + Duration::from_secs(600);
-    while (count_stored(data.path()).await as usize) < total {
+    while (count_stored(&db).await as usize) < total {
         assert!(Instant::now() < deadline, "the import did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let secs = started.elapsed().as_secs_f64();
     drop(running);
+    db.close().await;
     (total, secs)
 }
 
@@ -152,17 +166,35 @@ async fn main() {
     let mailboxes = env_number("MAILPORT_BENCH_MAILBOXES", 48);
     let per_mailbox = env_number("MAILPORT_BENCH_PER_MAILBOX", 60);
     let slots = env_number("MAILPORT_BENCH_SLOTS", 8);
+    let which = std::env::var("MAILPORT_BENCH_BACKENDS").unwrap_or_else(|_| "postgres".into());
     println!(
         "instances: {mailboxes} mailboxes x {per_mailbox} messages, 30 ms link + 20 ms server time, --concurrent-accounts {slots} per instance"
     );
-    let mut rates = Vec::new();
-    for instances in [1, 3] {
-        let (messages, secs) = scenario(instances, mailboxes, per_mailbox, slots).await;
-        let rate = messages as f64 / secs;
+    for backend in ["sqlite", "postgres"] {
+        if !which.split(',').any(|w| w.trim() == backend) {
+            continue;
+        }
+        let on_postgres = backend == "postgres";
+        if on_postgres {
+            if !postgres::installed() {
+                continue;
+            }
+            // Commits as durable as in production.
+            postgres::DURABLE.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut rates = Vec::new();
+        for instances in [1, 3] {
+            let (messages, secs) =
+                scenario(on_postgres, instances, mailboxes, per_mailbox, slots).await;
+            let rate = messages as f64 / secs;
+            println!(
+                "  {backend}, {instances} instance(s): {messages} messages in {secs:.1} s = {rate:.0} messages/s"
+            );
+            rates.push(rate);
+        }
         println!(
-            "  {instances} instance(s): {messages} messages in {secs:.1} s = {rate:.0} messages/s"
+            "-- {backend}: three instances / one: {:.2}x",
+            rates[1] / rates[0]
         );
-        rates.push(rate);
     }
-    println!("  three instances / one: {:.2}x", rates[1] / rates[0]);
 }

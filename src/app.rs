@@ -58,6 +58,12 @@ pub async fn start_with(
                     if let Err(e) = store::sessions::delete_expired(&cleanup).await {
                         tracing::warn!(error = %e, "could not delete expired sessions");
                     }
+                    if let Err(e) = crate::web::login_limit::LoginLimiter::new(cleanup.clone())
+                        .delete_expired()
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not delete expired sign-in failure counts");
+                    }
                 }
             }
         }

@@ -42,6 +42,14 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run Mailport together with the sandbox, with demo data: no Microsoft tenant needed.
     Demo(DemoArgs),
+    /// Copy a SQLite installation (its database and raw messages) into an empty PostgreSQL
+    /// database given with --database-url, and verify the copy with counts and checksums.
+    /// Stop Mailport first. Secrets stay encrypted: start the PostgreSQL instances with the
+    /// data dir's key (MAILPORT_SECRET_KEY or --secret-key-file <data-dir>/secret.key).
+    MigrateToPostgres {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
     /// Import one email server account once, in the foreground, and print a summary. Exits
     /// with code 3 while another instance holds the account's mailbox (unless --wait).
     Import {
@@ -62,6 +70,41 @@ pub struct DataDirArg {
     /// Folder holding the SQLite database and the key file (created if missing).
     #[arg(long, env = "MAILPORT_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite: postgres://user:password@host:port/database. Several
+    /// instances may share it. Needs MAILPORT_SECRET_KEY or --secret-key-file. The password
+    /// is never logged or shown.
+    #[arg(long, env = "MAILPORT_DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
+    pub database_url: Option<DatabaseUrlArg>,
+}
+
+/// `--database-url` as given: parsed, or the reason it is not usable. Kept unparsed until
+/// `into_config` so that clap's own error message, which repeats the value, never shows a
+/// password; `Debug` shows no password either.
+#[derive(Clone)]
+pub struct DatabaseUrlArg(Result<crate::store::DatabaseUrl, String>);
+
+impl std::fmt::Debug for DatabaseUrlArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Ok(url) => write!(f, "{url:?}"),
+            Err(e) => write!(f, "invalid ({e})"),
+        }
+    }
+}
+
+fn parse_database_url(text: &str) -> Result<DatabaseUrlArg, String> {
+    Ok(DatabaseUrlArg(crate::store::DatabaseUrl::parse(text)))
+}
+
+impl DataDirArg {
+    /// The PostgreSQL URL, if one was given; a bad one is an error that shows no password.
+    pub fn database_url(&self) -> anyhow::Result<Option<crate::store::DatabaseUrl>> {
+        match &self.database_url {
+            None => Ok(None),
+            Some(DatabaseUrlArg(Ok(url))) => Ok(Some(url.clone())),
+            Some(DatabaseUrlArg(Err(e))) => bail!("--database-url / MAILPORT_DATABASE_URL: {e}"),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -105,6 +148,11 @@ pub struct ServeArgs {
     /// with the unit h, m or s (90m). Sessions also end after 8 hours without a request.
     #[arg(long, env = "MAILPORT_SESSION_LIFETIME", value_parser = parse_lifetime)]
     pub session_lifetime: Option<std::time::Duration>,
+    /// A file holding the encryption key (base64 of 32 bytes, as in secret.key), instead of
+    /// <data-dir>/secret.key. With --database-url, this or MAILPORT_SECRET_KEY is required,
+    /// and every instance must use the same key.
+    #[arg(long, env = "MAILPORT_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
     /// This instance's id among several sharing one database: 1 to 64 letters, digits,
     /// '.', '_' or '-'. Default: the host name plus a random suffix.
     #[arg(long, env = "MAILPORT_INSTANCE_ID", value_parser = crate::instance::parse)]
@@ -192,7 +240,10 @@ impl ServeArgs {
         {
             bail!("--public-url must be an http(s) URL");
         }
+        let database_url = self.data.database_url()?;
         let mut config = Config::new(self.listen, self.data.data_dir, self.public_url);
+        config.database_url = database_url;
+        config.secret_key_file = self.secret_key_file;
         if let Some(Budget(budget)) = self.graph_request_budget {
             config.import.graph.mailbox_budget = budget;
         }
@@ -288,16 +339,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             password_stdin,
             data,
-        })) => add_user(&name, password_stdin, &data.data_dir).await,
+        })) => add_user(&name, password_stdin, &data).await,
         Some(Command::Apikey(ApiKeyCommand::Create { name, scope, data })) => {
             let scope = crate::store::api_keys::ApiScope::parse(&scope).unwrap_or_default();
-            create_api_key(&name, scope, &data.data_dir).await
+            create_api_key(&name, scope, &data).await
         }
         Some(Command::Import {
             account,
             wait,
             serve,
         }) => import_once(&account, wait, serve).await,
+        Some(Command::MigrateToPostgres { data }) => migrate_to_postgres(&data).await,
         Some(Command::Demo(args)) => {
             if let Some(url) = &args.public_url
                 && !matches!(url.scheme(), "http" | "https")
@@ -325,16 +377,33 @@ async fn serve(config: crate::config::Config) -> anyhow::Result<()> {
     crate::app::serve(config, async move { signals.recv().await }).await
 }
 
-async fn open_db(data_dir: &std::path::Path) -> anyhow::Result<crate::store::Db> {
-    crate::store::prepare_data_dir(data_dir)?;
-    crate::store::connect(&data_dir.join(crate::store::DATABASE_FILE)).await
+async fn open_db(data: &DataDirArg) -> anyhow::Result<crate::store::Db> {
+    crate::store::open(&data.data_dir, data.database_url()?.as_ref()).await
 }
 
-async fn add_user(
-    name: &str,
-    password_stdin: bool,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<()> {
+async fn migrate_to_postgres(data: &DataDirArg) -> anyhow::Result<()> {
+    let Some(url) = data.database_url()? else {
+        bail!(
+            "pass --database-url postgres://user:password@host:port/database (or set MAILPORT_DATABASE_URL)"
+        );
+    };
+    let report = crate::migrate::to_postgres(&data.data_dir, &url).await?;
+    for (table, rows) in &report.tables {
+        println!("{table}: {rows} rows");
+    }
+    println!(
+        "raw messages: {} ({} bytes)\nCopied {} into {url} and verified every table (counts and \
+         checksums) and every raw message (sha256). Start Mailport with --database-url and the \
+         key of {}: MAILPORT_SECRET_KEY or --secret-key-file.",
+        report.blobs,
+        report.blob_bytes,
+        data.data_dir.display(),
+        data.data_dir.join(crate::crypto::KEY_FILE).display()
+    );
+    Ok(())
+}
+
+async fn add_user(name: &str, password_stdin: bool, data: &DataDirArg) -> anyhow::Result<()> {
     if !password_stdin {
         bail!("pass --password-stdin and type the password on standard input");
     }
@@ -346,7 +415,7 @@ async fn add_user(
         .context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
     crate::passwords::validate(&password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
-    let db = open_db(data_dir).await?;
+    let db = open_db(data).await?;
     let hash = crate::passwords::hash(password).await?;
     let (_, existed) = crate::store::users::upsert(&db, name, &hash).await?;
     if existed {
@@ -363,12 +432,12 @@ async fn add_user(
 async fn create_api_key(
     name: &str,
     scope: crate::store::api_keys::ApiScope,
-    data_dir: &std::path::Path,
+    data: &DataDirArg,
 ) -> anyhow::Result<()> {
     if name.trim().is_empty() || name.len() > 64 {
         bail!("the key name must be 1 to 64 characters");
     }
-    let db = open_db(data_dir).await?;
+    let db = open_db(data).await?;
     let key = format!("mp_{}", crate::crypto::random_token(32));
     let hash = crate::crypto::sha256_hex(key.as_bytes());
     use crate::store::{Taken, UniqueViolationExt};
@@ -381,9 +450,17 @@ async fn create_api_key(
     println!("{key}");
     eprintln!(
         "API key {name} ({} scope) created in {}. It is shown only this once; send it as \
-         `Authorization: Bearer <key>` to a server that uses this data dir (--data-dir).",
+         `Authorization: Bearer <key>` to a server that uses this {}.",
         scope.as_str(),
-        data_dir.display()
+        match data.database_url()? {
+            Some(url) => url.to_string(),
+            None => data.data_dir.display().to_string(),
+        },
+        if data.database_url.is_some() {
+            "database (--database-url)"
+        } else {
+            "data dir (--data-dir)"
+        }
     );
     Ok(())
 }

@@ -25,6 +25,10 @@ pub struct Config {
     /// Where secrets and tokens may be sent (Microsoft's hosts plus `--allow-host`).
     pub hosts: HostPolicy,
     pub sessions: SessionSettings,
+    /// PostgreSQL instead of SQLite in `data_dir` (`--database-url`). Shown without password.
+    pub database_url: Option<crate::store::DatabaseUrl>,
+    /// The key file given with `--secret-key-file` (instead of `<data_dir>/secret.key`).
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// How long a sign-in lasts (OWASP ASVS 4.0.3, 3.3.1 and 3.3.2).
@@ -59,6 +63,8 @@ impl Config {
             demo: false,
             hosts: HostPolicy::default(),
             sessions: SessionSettings::default(),
+            database_url: None,
+            secret_key_file: None,
         };
         config.set_instance_id(crate::instance::default_id());
         config

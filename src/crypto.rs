@@ -116,6 +116,26 @@ impl MasterKey {
         }
     }
 
+    /// The key in `path` (`--secret-key-file`): base64 of 32 bytes, as in `secret.key`.
+    /// The file must exist; a key file readable by others is tightened to 0600.
+    pub fn load_file(path: &Path) -> anyhow::Result<(Self, KeySource)> {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("reading the key file {}", path.display()))?;
+        restrict_permissions(path)?;
+        let key =
+            Self::from_base64(&text).with_context(|| format!("reading {}", path.display()))?;
+        Ok((key, KeySource::File(path.to_path_buf())))
+    }
+
+    /// `MAILPORT_SECRET_KEY` if set, else the file `path`; None when neither is given.
+    pub fn load_given(path: Option<&Path>) -> anyhow::Result<Option<(Self, KeySource)>> {
+        if let Ok(text) = std::env::var(KEY_ENV) {
+            let key = Self::from_base64(&text).with_context(|| format!("reading {KEY_ENV}"))?;
+            return Ok(Some((key, KeySource::Environment)));
+        }
+        path.map(Self::load_file).transpose()
+    }
+
     /// Generates a new key file `<data_dir>/secret.key` (mode 0600).
     pub fn create(data_dir: &Path) -> anyhow::Result<(Self, KeySource)> {
         let path = data_dir.join(KEY_FILE);

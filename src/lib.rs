@@ -25,6 +25,8 @@ pub mod instance;
 pub mod logging;
 /// Prometheus metrics of one instance (`/metrics`).
 pub mod metrics;
+/// `mailport migrate-to-postgres`: moving a SQLite installation to PostgreSQL.
+pub mod migrate;
 /// Parsing raw messages.
 pub mod mime;
 /// The OAuth2 client and token service.

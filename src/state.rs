@@ -39,9 +39,15 @@ pub struct AppState {
 impl AppState {
     /// Opens the data dir, database and key; nothing is served yet.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        store::prepare_data_dir(&config.data_dir)?;
-        let db = store::connect(&config.database_path()).await?;
-        let key = open_master_key(&config.data_dir, &db).await?;
+        let db = store::open(&config.data_dir, config.database_url.as_ref()).await?;
+        let key = match &config.database_url {
+            Some(url) => {
+                open_shared_master_key(url, config.secret_key_file.as_deref(), &db).await?
+            }
+            None => {
+                open_master_key(&config.data_dir, config.secret_key_file.as_deref(), &db).await?
+            }
+        };
         let metrics = Metrics::for_instance(config.instance_id());
         let tokens = TokenService::new(
             db.clone(),
@@ -51,7 +57,10 @@ impl AppState {
             config.redirect_uri(),
         );
         let session_store = DbSessionStore::new(db.clone(), config.sessions.lifetime);
-        let blobs = BlobStore::new(&config.data_dir);
+        let blobs = match config.database_url {
+            Some(_) => BlobStore::in_database(db.clone()),
+            None => BlobStore::new(&config.data_dir),
+        };
         let swept = if shares_blobs_with_live_instance(&db, &config).await? {
             0
         } else {
@@ -111,15 +120,21 @@ impl AppState {
             );
             return Ok(());
         }
+        // Alone, every partial download is a crash's: one that an instance starting at this
+        // very moment writes fails at its finish and is fetched again. A finished blob may be
+        // a second away from its message's commit, so unreferenced ones must be a minute old.
         let partial = self
             .blobs
+            .clone()
+            .sweeping_after(0)
             .sweep_tmp()
             .await
             .context("cleaning the blob store's tmp folder")?;
+        let blobs = self.blobs.clone().sweeping_after(60);
         let mut orphans = 0;
-        for sha in self.blobs.list().await.context("listing the blob store")? {
+        for sha in blobs.list().await.context("listing the blob store")? {
             if !store::messages::blob_in_use(&self.db, &sha).await? {
-                self.blobs.remove(&sha).await?;
+                blobs.remove(&sha).await?;
                 orphans += 1;
             }
         }
@@ -170,10 +185,18 @@ async fn shares_blobs_with_live_instance(db: &Db, config: &Config) -> anyhow::Re
 /// it: a database opened with another key refuses to start, saying which key to restore.
 /// A data dir without a key gets a new key file, unless its database already holds data
 /// encrypted with a key (then the missing file is an error, not a reason for a new key).
-async fn open_master_key(data_dir: &std::path::Path, db: &Db) -> anyhow::Result<MasterKey> {
+async fn open_master_key(
+    data_dir: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+    db: &Db,
+) -> anyhow::Result<MasterKey> {
     let check = store::key_check::get(db).await?;
     let old_secret = store::credentials::any_secret(db).await?;
-    let (key, source) = match crypto::MasterKey::load(data_dir)? {
+    let loaded = match key_file {
+        Some(_) => crypto::MasterKey::load_given(key_file)?,
+        None => crypto::MasterKey::load(data_dir)?,
+    };
+    let (key, source) = match loaded {
         Some(loaded) => loaded,
         None if check.is_none() && old_secret.is_none() => MasterKey::create(data_dir)?,
         None => anyhow::bail!(
@@ -210,4 +233,35 @@ async fn open_master_key(data_dir: &std::path::Path, db: &Db) -> anyhow::Result<
         }
     }
     Ok(key)
+}
+
+/// The master key of a PostgreSQL installation: `MAILPORT_SECRET_KEY` or `--secret-key-file`
+/// is required (no key file is ever made, since every instance must use the same key), and
+/// it must open the database's check value. The first instance to meet an empty database
+/// stores the check value; an instance that raced it with another key is refused too.
+async fn open_shared_master_key(
+    url: &store::DatabaseUrl,
+    key_file: Option<&std::path::Path>,
+    db: &Db,
+) -> anyhow::Result<MasterKey> {
+    let Some((key, source)) = crypto::MasterKey::load_given(key_file)? else {
+        anyhow::bail!(
+            "with --database-url every instance must use the same encryption key: set {} \
+             (base64 of 32 bytes) or pass --secret-key-file. For a database moved from SQLite, \
+             use the data dir's secret.key. Nothing was changed.",
+            crypto::KEY_ENV
+        );
+    };
+    if store::key_check::get(db).await?.is_none() {
+        store::key_check::insert(db, &key.check_value()).await?;
+    }
+    match store::key_check::get(db).await? {
+        Some(sealed) if key.opens_check_value(&sealed) => Ok(key),
+        _ => anyhow::bail!(
+            "the encryption key from {source} does not match the database {url}: it was set up \
+             with another key. Every instance sharing a database must use the same key \
+             (MAILPORT_SECRET_KEY or --secret-key-file); start with the key of the instances \
+             already using this database. Nothing was changed."
+        ),
+    }
 }

@@ -1,6 +1,9 @@
 //! What the benchmarks share: the sandbox as its own process, and a process's CPU time.
 #![allow(dead_code)]
 
+#[path = "../../tests/common/postgres.rs"]
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -48,4 +51,26 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+/// Moves a prepared SQLite data dir into a fresh database of the throwaway cluster with
+/// `mailport migrate-to-postgres`; returns the database URL.
+#[allow(dead_code)]
+pub async fn move_to_postgres(data_dir: &std::path::Path) -> String {
+    let cluster = postgres::available().expect("PostgreSQL");
+    let url = cluster.fresh_database().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
+        .arg("migrate-to-postgres")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--database-url", &url])
+        .env("MAILPORT_LOG", "warn")
+        .output()
+        .expect("migrate-to-postgres");
+    assert!(
+        out.status.success(),
+        "migrate-to-postgres: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    url
 }

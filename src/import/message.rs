@@ -185,13 +185,9 @@ async fn process(ctx: &RunCtx<'_>, meta: &MessageMeta) -> Result<Handled, Stop> 
         .map_err(|e| storage(StorageError::BlobWrite(e)))?;
     // Downloads stream to disk; parsing needs the message in memory and happens on one
     // dedicated thread, one message at a time.
-    let path = importer
-        .blobs
-        .path(&blob.sha256)
-        .ok_or_else(|| storage(StorageError::BadHash))?;
     let parsed = importer
         .parser
-        .parse(path)
+        .parse_blob(&importer.blobs, &blob.sha256)
         .await
         .map_err(|e| storage(StorageError::ReadBack(e)))?;
     let new = NewMessage {

@@ -108,8 +108,6 @@ pub enum StorageError {
     Database(#[from] sqlx::Error),
     #[error("Mailport cannot write to the blob store: {0}.")]
     BlobWrite(#[source] std::io::Error),
-    #[error("The blob store returned a bad hash.")]
-    BadHash,
     #[error("Mailport cannot read back a stored message: {0}.")]
     ReadBack(#[source] std::io::Error),
     #[error("Mailport cannot record the message: {0}.")]

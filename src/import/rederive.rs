@@ -30,10 +30,7 @@ pub async fn run(importer: &Importer, cancel: &CancellationToken) -> anyhow::Res
             if cancel.is_cancelled() {
                 return Ok(done);
             }
-            let parsed = match importer.blobs.path(&sha256) {
-                Some(path) => importer.parser.parse(path).await,
-                None => Err(std::io::Error::other("not a blob name")),
-            };
+            let parsed = importer.parser.parse_blob(&importer.blobs, &sha256).await;
             match parsed {
                 Ok(parsed) => {
                     messages::replace_derived(db, id, &parsed).await?;

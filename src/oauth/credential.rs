@@ -5,10 +5,9 @@
 use serde::Serialize;
 
 /// The grant a credential uses, as stored and as posted by the form. Stored as snake_case
-/// text (`sqlx::Type`); a row holding any other text fails to load, naming it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+/// text (`store::text_column!`); a row holding any other text fails to load, naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
@@ -38,9 +37,8 @@ impl GrantType {
 
 /// What the token of a credential is good for right now. Stored as snake_case text; a row
 /// holding any other text fails to load, naming it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum TokenStatus {
     None,
     Valid,
@@ -65,8 +63,7 @@ impl TokenStatus {
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1). Stored as
 /// `post` or `basic`; a row holding any other text fails to load, naming it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuth {
     /// `client_secret_post`: client id and secret in the form body (Microsoft's usual).
     Post,

@@ -6,11 +6,25 @@ use serde::Serialize;
 use super::runs::RunOutcome;
 use super::{Db, now};
 
+super::text_column!(AfterImport {
+    Move,
+    MarkRead,
+    Delete,
+    Keep
+});
+super::text_column!(AccountStatus {
+    Ok,
+    Error,
+    NeedsConsent,
+    InvalidClient,
+    Disabled,
+    Throttled
+});
+
 /// What happens to a message in the mailbox once it is stored. Stored as snake_case text;
 /// a row holding any other text fails to load, naming it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum AfterImport {
     Move,
     MarkRead,
@@ -56,9 +70,8 @@ pub const STALE_AFTER_INTERVALS: i64 = 3;
 
 /// An account's import status, as stored in `email_accounts.status` and shown as its badge.
 /// Stored as snake_case text; a row holding any other text fails to load, naming it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum AccountStatus {
     /// The last run ended well (or the account was never run).
     Ok,
@@ -121,6 +134,7 @@ pub struct Account {
     pub move_to: String,
     pub graph_url: String,
     pub poll_interval: i64,
+    #[sqlx(try_from = "super::Flag")]
     pub enabled: bool,
     pub import_since: Option<i64>,
     pub max_message_bytes: i64,
@@ -177,7 +191,7 @@ const COLUMNS: &str = "id, description, mailbox, folder, credential_id, after_im
 
 pub async fn list(db: &Db) -> sqlx::Result<Vec<Account>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM email_accounts ORDER BY id COLLATE NOCASE"
+        "SELECT {COLUMNS} FROM email_accounts ORDER BY LOWER(id), id"
     ))
     .fetch_all(db)
     .await
@@ -193,7 +207,7 @@ pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<Account>> {
 }
 
 /// Creates an account; it is due at once. `db` is the pool or a transaction.
-pub async fn insert(db: impl sqlx::SqliteExecutor<'_>, s: &AccountSettings) -> sqlx::Result<()> {
+pub async fn insert(db: impl sqlx::any::AnyExecutor<'_>, s: &AccountSettings) -> sqlx::Result<()> {
     let t = now();
     sqlx::query(
         "INSERT INTO email_accounts (id, description, mailbox, folder, credential_id, after_import,
@@ -210,7 +224,7 @@ pub async fn insert(db: impl sqlx::SqliteExecutor<'_>, s: &AccountSettings) -> s
     .bind(&s.move_to)
     .bind(&s.graph_url)
     .bind(s.poll_interval)
-    .bind(s.enabled)
+    .bind(i64::from(s.enabled))
     .bind(s.import_since)
     .bind(if s.enabled {
         AccountStatus::Ok
@@ -227,17 +241,20 @@ pub async fn insert(db: impl sqlx::SqliteExecutor<'_>, s: &AccountSettings) -> s
 /// cached folder ids and the delta cursor no longer apply and are cleared. An enabled
 /// account becomes due at once (a parked one too), so a change shows its effect in the next
 /// seconds. `db` is the pool or a transaction.
-pub async fn update(db: impl sqlx::SqliteExecutor<'_>, s: &AccountSettings) -> sqlx::Result<bool> {
+pub async fn update(
+    db: impl sqlx::any::AnyExecutor<'_>,
+    s: &AccountSettings,
+) -> sqlx::Result<bool> {
     let n = sqlx::query(
         "UPDATE email_accounts SET
             folder_id = CASE WHEN mailbox = $3 AND folder = $4 AND graph_url = $8 AND credential_id = $5 THEN folder_id ELSE NULL END,
             move_to_folder_id = CASE WHEN mailbox = $3 AND move_to = $7 AND graph_url = $8 AND credential_id = $5 THEN move_to_folder_id ELSE NULL END,
             delta_link = CASE WHEN mailbox = $3 AND folder = $4 AND graph_url = $8 AND credential_id = $5
-                AND after_import = $6 AND import_since IS $11 THEN delta_link ELSE NULL END,
+                AND after_import = $6 AND import_since IS NOT DISTINCT FROM $11 THEN delta_link ELSE NULL END,
             description = $2, mailbox = $3, folder = $4, credential_id = $5, after_import = $6,
             move_to = $7, graph_url = $8, poll_interval = $9, enabled = $10, import_since = $11,
-            status = CASE WHEN $10 THEN (CASE WHEN status = 'disabled' THEN 'ok' ELSE status END) ELSE 'disabled' END,
-            next_due_at = CASE WHEN $10 THEN $12 ELSE next_due_at END,
+            status = CASE WHEN $10 = 1 THEN (CASE WHEN status = 'disabled' THEN 'ok' ELSE status END) ELSE 'disabled' END,
+            next_due_at = CASE WHEN $10 = 1 THEN $12 ELSE next_due_at END,
             updated_at = $12
          WHERE id = $1",
     )
@@ -250,7 +267,7 @@ pub async fn update(db: impl sqlx::SqliteExecutor<'_>, s: &AccountSettings) -> s
     .bind(&s.move_to)
     .bind(&s.graph_url)
     .bind(s.poll_interval)
-    .bind(s.enabled)
+    .bind(i64::from(s.enabled))
     .bind(s.import_since)
     .bind(now())
     .execute(db)
@@ -440,7 +457,7 @@ pub struct ListFilter {
 const CREDENTIAL_DEAD: &str = "(enabled = 1 AND credential_id IN (SELECT id FROM credentials \
     WHERE token_status IN ('needs_consent', 'invalid_client')))";
 
-type Builder<'a> = sqlx::QueryBuilder<'a, sqlx::Sqlite>;
+type Builder<'a> = super::builder::QueryBuilder<'a>;
 
 /// Appends ` WHERE …` for the filter (always a WHERE, `1 = 1` when empty).
 fn push_filter<'a>(b: &mut Builder<'a>, f: &'a ListFilter, now: i64) {
@@ -547,13 +564,13 @@ pub async fn set_enabled(db: &Db, ids: &[String], enabled: bool) -> sqlx::Result
     for id in ids {
         let n = sqlx::query(
             "UPDATE email_accounts SET enabled = $2,
-                status = CASE WHEN $2 THEN (CASE WHEN status = 'disabled' THEN 'ok' ELSE status END) ELSE 'disabled' END,
-                next_due_at = CASE WHEN $2 THEN $3 ELSE next_due_at END,
+                status = CASE WHEN $2 = 1 THEN (CASE WHEN status = 'disabled' THEN 'ok' ELSE status END) ELSE 'disabled' END,
+                next_due_at = CASE WHEN $2 = 1 THEN $3 ELSE next_due_at END,
                 updated_at = $3
              WHERE id = $1 AND enabled <> $2",
         )
         .bind(id)
-        .bind(enabled)
+        .bind(i64::from(enabled))
         .bind(t)
         .execute(&mut *tx)
         .await?

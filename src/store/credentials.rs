@@ -8,6 +8,20 @@ pub use crate::oauth::credential::{ClientAuth, GrantType, RecordedError, SignedI
 use super::{Db, now};
 use crate::crypto::{DecryptError, MasterKey, Secret};
 
+super::text_column!(GrantType {
+    AuthorizationCode,
+    ClientCredentials
+});
+super::text_column!(ClientAuth { Post, Basic });
+super::text_column!(TokenStatus {
+    None,
+    Valid,
+    Expired,
+    NeedsConsent,
+    InvalidClient,
+    Error
+});
+
 /// The editable settings of a credential (everything on the form but the secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialSettings {
@@ -153,7 +167,7 @@ const COLUMNS: &str = "id, description, grant_type, authorization_url, access_to
 
 pub async fn list(db: &Db) -> sqlx::Result<Vec<Credential>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM credentials ORDER BY id COLLATE NOCASE"
+        "SELECT {COLUMNS} FROM credentials ORDER BY LOWER(id), id"
     ))
     .fetch_all(db)
     .await

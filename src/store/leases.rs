@@ -51,7 +51,7 @@ pub fn fence_holds(a: u8, b: u8, c: u8) -> String {
 /// Locks the fence's lease row inside `tx` and says whether the fence holds. Statements
 /// that follow in the same transaction are safe from a takeover: a claim waits for the
 /// commit (a no-op UPDATE takes SQLite's write lock and PostgreSQL's row lock).
-pub async fn lock_fence(tx: &mut sqlx::SqliteConnection, fence: &Fence) -> sqlx::Result<bool> {
+pub async fn lock_fence(tx: &mut sqlx::AnyConnection, fence: &Fence) -> sqlx::Result<bool> {
     Ok(sqlx::query(
         "UPDATE mailbox_leases SET fencing_token = fencing_token
          WHERE lease_key = $1 AND owner = $2 AND fencing_token = $3",

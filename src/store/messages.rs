@@ -33,6 +33,7 @@ pub struct NewMessage {
 pub struct Known {
     pub id: i64,
     pub state: String,
+    #[sqlx(try_from = "super::Flag")]
     pub post_action_done: bool,
 }
 
@@ -62,9 +63,14 @@ pub async fn insert_imported(db: &Db, m: &NewMessage) -> sqlx::Result<(i64, bool
 pub(super) async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<Vec<(i64, bool)>> {
     use sqlx::Connection;
     let mut conn = db.acquire().await?;
-    sqlx::query("PRAGMA synchronous = FULL")
-        .execute(&mut *conn)
-        .await?;
+    // SQLite: this commit fsyncs its WAL (other writes sync at checkpoints). PostgreSQL
+    // commits are durable as they are (synchronous_commit is the server's).
+    let sqlite = super::Backend::of(db) == super::Backend::Sqlite;
+    if sqlite {
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+    }
     let result = async {
         let mut tx = conn.begin().await?;
         let mut ids = Vec::with_capacity(group.len());
@@ -78,9 +84,14 @@ pub(super) async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<
     if result.is_ok() {
         super::outbox::notify_written();
     }
-    let restored = sqlx::query("PRAGMA synchronous = NORMAL")
-        .execute(&mut *conn)
-        .await;
+    let restored = if sqlite {
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    } else {
+        Ok(())
+    };
     if restored.is_err() {
         // Never hand a connection with unexpected settings back to the pool.
         conn.close_on_drop();
@@ -88,10 +99,7 @@ pub(super) async fn insert_group(db: &Db, group: &[NewMessage]) -> sqlx::Result<
     result
 }
 
-async fn insert_one(
-    conn: &mut sqlx::SqliteConnection,
-    m: &NewMessage,
-) -> sqlx::Result<(i64, bool)> {
+async fn insert_one(conn: &mut sqlx::AnyConnection, m: &NewMessage) -> sqlx::Result<(i64, bool)> {
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO messages (account_id, graph_id, state, internet_message_id, subject,
             from_name, from_address, to_json, cc_json, sent_at, received_at, size, sha256,
@@ -137,7 +145,7 @@ async fn insert_one(
 }
 
 async fn insert_attachments(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     message_id: i64,
     list: &[AttachmentInfo],
 ) -> sqlx::Result<()> {
@@ -152,7 +160,7 @@ async fn insert_attachments(
         .bind(&a.content_type)
         .bind(a.size as i64)
         .bind(&a.content_id)
-        .bind(a.is_inline)
+        .bind(i64::from(a.is_inline))
         .execute(&mut *conn)
         .await?;
     }
@@ -300,6 +308,7 @@ pub struct Message {
     pub account_id: String,
     pub graph_id: String,
     pub state: String,
+    #[sqlx(try_from = "super::Flag")]
     pub post_action_done: bool,
     pub internet_message_id: Option<String>,
     pub subject: String,
@@ -350,6 +359,7 @@ pub struct Attachment {
     pub content_type: String,
     pub size: i64,
     pub content_id: Option<String>,
+    #[sqlx(try_from = "super::Flag")]
     pub is_inline: bool,
 }
 
@@ -380,9 +390,15 @@ pub async fn count_for_account(db: &Db, account_id: &str) -> sqlx::Result<i64> {
         .await
 }
 /// The filter of [`list_summaries`]: `$1` account or NULL, `$2` a LIKE pattern
-/// from [`like_pattern`] or NULL.
-const LIST_FILTER: &str = "($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR subject LIKE $2 ESCAPE '\\' \
-    OR from_name LIKE $2 ESCAPE '\\' OR from_address LIKE $2 ESCAPE '\\')";
+/// from [`like_pattern`] or NULL. Matches ignore case as SQLite's `LIKE` does (PostgreSQL:
+/// `ILIKE`).
+fn list_filter(db: &Db) -> String {
+    let like = super::Backend::of(db).case_insensitive_like();
+    format!(
+        "($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR subject {like} $2 ESCAPE '\\' \
+         OR from_name {like} $2 ESCAPE '\\' OR from_address {like} $2 ESCAPE '\\')"
+    )
+}
 
 /// The search text as a LIKE pattern, its own `%`, `_` and `\` matched literally.
 fn like_pattern(f: &ListFilter) -> Option<String> {
@@ -424,12 +440,13 @@ impl MessageSummary {
 /// One page of [`MessageSummary`], newest first, and the total that match.
 pub async fn list_summaries(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<MessageSummary>, i64)> {
     let pattern = like_pattern(f);
+    let filter = list_filter(db);
     let rows = sqlx::query_as(&format!(
         "SELECT id, account_id, graph_id, state, internet_message_id, subject, from_name,
             from_address, to_json, received_at, size, sha256, imported_at,
             COALESCE(attachment_count,
                 (SELECT COUNT(*) FROM attachments a WHERE a.message_id = messages.id)) AS attachment_count
-         FROM messages WHERE {LIST_FILTER}
+         FROM messages WHERE {filter}
          ORDER BY COALESCE(received_at, imported_at) DESC, id DESC LIMIT $3 OFFSET $4"
     ))
     .bind(&f.account_id)
@@ -438,13 +455,11 @@ pub async fn list_summaries(db: &Db, f: &ListFilter) -> sqlx::Result<(Vec<Messag
     .bind(f.offset)
     .fetch_all(db)
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM messages WHERE {LIST_FILTER}"
-    ))
-    .bind(&f.account_id)
-    .bind(&pattern)
-    .fetch_one(db)
-    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM messages WHERE {filter}"))
+        .bind(&f.account_id)
+        .bind(&pattern)
+        .fetch_one(db)
+        .await?;
     Ok((rows, total))
 }
 

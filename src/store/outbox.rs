@@ -26,15 +26,27 @@ pub fn written() -> tokio::sync::futures::Notified<'static> {
     WRITTEN.notified()
 }
 
+/// The PostgreSQL advisory lock key that orders event inserts ("mp-event" in ASCII).
+const EVENTS_LOCK: i64 = 0x6d70_2d65_7665_6e74;
+
 /// Within the message's own transaction: records its `message.imported` event (with the
 /// account's mailbox and folder as they are now) and a pending delivery for every enabled
 /// endpoint that receives the account's mail. Returns the event id.
 pub async fn enqueue_imported(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     message_id: i64,
     account_id: &str,
 ) -> sqlx::Result<i64> {
     let at = now();
+    if super::Backend::of_conn(conn) == super::Backend::Postgres {
+        // The changes feed's cursor is the event id: events must become visible in id
+        // order. SQLite runs one writer at a time; on PostgreSQL this lock, held until the
+        // transaction ends, serialises event inserts (see migrations/0007_webhooks.sql).
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(EVENTS_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
     let event_id: i64 = sqlx::query_scalar(
         "INSERT INTO events (type, message_id, account_id, mailbox, folder, created_at)
          VALUES ($1, $2, $3,

@@ -5,12 +5,18 @@ use serde::Serialize;
 
 use super::{Db, now};
 
+super::text_column!(RunOutcome {
+    Running,
+    Ok,
+    Error,
+    Cancelled
+});
+
 /// How an import run ended, as stored in `import_runs.outcome` and
 /// `email_accounts.last_poll_outcome`. Stored as snake_case text; a row holding any other
 /// text fails to load, naming it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum RunOutcome {
     /// Still going (a run in progress; never stored as a finished run's outcome).
     #[default]
@@ -209,7 +215,7 @@ pub async fn last_of(
 ) -> sqlx::Result<std::collections::HashMap<String, Run>> {
     let mut out = std::collections::HashMap::new();
     for chunk in account_ids.chunks(500) {
-        let mut b = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+        let mut b = super::builder::QueryBuilder::new(format!(
             "SELECT {COLUMNS} FROM import_runs WHERE id IN (
                 SELECT MAX(id) FROM import_runs WHERE account_id IN ("
         ));

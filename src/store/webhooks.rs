@@ -48,9 +48,11 @@ pub struct Endpoint {
     pub id: String,
     pub description: String,
     pub url: String,
+    #[sqlx(try_from = "super::Flag")]
     pub all_accounts: bool,
     pub payload: String,
     pub include_attachments_mb: i64,
+    #[sqlx(try_from = "super::Flag")]
     pub enabled: bool,
     /// `gone` when a 410 answer disabled it.
     pub disabled_reason: Option<String>,
@@ -131,10 +133,10 @@ pub async fn insert(db: &Db, s: &Settings, uid: &str, secret: &[u8]) -> sqlx::Re
     .bind(&s.id)
     .bind(&s.description)
     .bind(&s.url)
-    .bind(s.accounts.is_none())
+    .bind(i64::from(s.accounts.is_none()))
     .bind(s.payload.as_str())
     .bind(s.include_attachments_mb)
-    .bind(s.enabled)
+    .bind(i64::from(s.enabled))
     .bind(uid)
     .bind(secret)
     .bind(at)
@@ -150,7 +152,7 @@ pub async fn update(db: &Db, s: &Settings) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE webhook_endpoints SET description = $2, url = $3, all_accounts = $4, payload = $5,
             include_attachments_mb = $6, enabled = $7,
-            disabled_reason = CASE WHEN $7 THEN NULL ELSE disabled_reason END,
+            disabled_reason = CASE WHEN $7 = 1 THEN NULL ELSE disabled_reason END,
             paused_until = CASE WHEN url = $3 THEN paused_until ELSE NULL END,
             updated_at = $8
          WHERE id = $1",
@@ -158,10 +160,10 @@ pub async fn update(db: &Db, s: &Settings) -> sqlx::Result<()> {
     .bind(&s.id)
     .bind(&s.description)
     .bind(&s.url)
-    .bind(s.accounts.is_none())
+    .bind(i64::from(s.accounts.is_none()))
     .bind(s.payload.as_str())
     .bind(s.include_attachments_mb)
-    .bind(s.enabled)
+    .bind(i64::from(s.enabled))
     .bind(now())
     .execute(&mut *tx)
     .await?;
@@ -170,7 +172,7 @@ pub async fn update(db: &Db, s: &Settings) -> sqlx::Result<()> {
 }
 
 async fn replace_accounts(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     endpoint_id: &str,
     accounts: Option<&[String]>,
 ) -> sqlx::Result<()> {
@@ -269,6 +271,7 @@ pub struct DueDelivery {
     pub event_id: i64,
     pub attempts: i64,
     pub failures: i64,
+    #[sqlx(try_from = "super::Flag")]
     pub manual: bool,
 }
 
@@ -345,7 +348,7 @@ pub async fn record_attempts(db: &Db, attempts: &[Attempt]) -> sqlx::Result<()> 
     tx.commit().await
 }
 
-async fn record_in(tx: &mut sqlx::SqliteConnection, a: &Attempt) -> sqlx::Result<()> {
+async fn record_in(tx: &mut sqlx::AnyConnection, a: &Attempt) -> sqlx::Result<()> {
     let (status, next_at, failures, delivered_at): (&str, i64, Option<i64>, Option<i64>) =
         match &a.then {
             Then::Delivered => ("delivered", a.at, None, Some(a.at)),

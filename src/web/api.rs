@@ -195,7 +195,11 @@ pub async fn require_api_auth(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if let Err(wait) = limiter.check_api_key(addr) {
+    let refused = match limiter.check_api_key(addr).await {
+        Ok(refused) => refused,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if let Err(wait) = refused {
         return ApiError(AppError::TooManyRequests {
             message: format!(
                 "Too many requests with a wrong API key from this address; try again in {wait} seconds."
@@ -217,7 +221,9 @@ pub async fn require_api_auth(
         request.extensions_mut().insert(ApiCaller { scope });
         next.run(request).await
     } else {
-        limiter.record_bad_api_key(addr);
+        if let Err(e) = limiter.record_bad_api_key(addr).await {
+            return ApiError::from(e).into_response();
+        }
         tracing::info!(addr = %addr, "refused an API request with a wrong key");
         match key {
             Some(key) if !key.is_empty() => unauthorized(UNKNOWN_KEY),

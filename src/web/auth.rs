@@ -196,7 +196,10 @@ async fn login(
         store::users::find_by_username(&state.db, &username).await?
     };
     let generation = user.as_ref().map(|u| u.session_generation);
-    let delay = match limiter.begin_attempt(&username, peer.ip(), generation) {
+    let delay = match limiter
+        .begin_attempt(&username, peer.ip(), generation)
+        .await?
+    {
         Ok(delay) => delay,
         Err(wait) => {
             let minutes = wait.div_ceil(60);
@@ -230,7 +233,7 @@ async fn login(
     .await;
     match (ok, user) {
         (true, Some(user)) => {
-            limiter.record_success(&username, peer.ip());
+            limiter.record_success(&username, peer.ip()).await?;
             session
                 .sign_in(user.id, user.session_generation, &client_of(peer, &headers))
                 .await?;

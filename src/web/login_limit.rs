@@ -13,134 +13,44 @@
 //! (`mailport user add`) starts a new session generation, which clears the name's counts.
 //! Bad API keys are counted per address: 10 within 5 minutes and the address is refused
 //! (429) until the window ends.
+//!
+//! The counts live in the database (`store::auth_failures`), so every instance sharing it
+//! refuses the same guesser, and a load balancer needs no sticky sessions. Expired counts
+//! are deleted by the server's cleanup task ([`LoginLimiter::delete_expired`]).
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::store::Db;
+use crate::store::auth_failures::{self, Count, Scope};
 
 /// Failures for one user name from one address before that pair is refused.
-pub const MAX_PER_NAME_AND_ADDRESS: u32 = 5;
+pub const MAX_PER_NAME_AND_ADDRESS: i64 = 5;
 /// Failures from one address (any names) before the address is refused.
-pub const MAX_PER_ADDRESS: u32 = 20;
+pub const MAX_PER_ADDRESS: i64 = 20;
 /// Failures of one name (all addresses) from which attempts from failing addresses wait.
-pub const SLOW_AFTER_PER_NAME: u32 = 10;
+pub const SLOW_AFTER_PER_NAME: i64 = 10;
 /// The longest wait the per-name protection imposes.
 pub const MAX_DELAY: Duration = Duration::from_secs(8);
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Bad API keys from one address within [`API_WINDOW`] before the address is refused.
-pub const MAX_BAD_API_KEYS: u32 = 10;
+pub const MAX_BAD_API_KEYS: i64 = 10;
 pub const API_WINDOW: Duration = Duration::from_secs(5 * 60);
-/// Entries kept per table; beyond it, expired ones are dropped first, then the oldest.
-const MAX_ENTRIES: usize = 50_000;
 
-/// Failures in a window that starts with the first one.
-#[derive(Debug, Clone, Copy)]
-struct Count {
-    failures: u32,
-    first: Instant,
-}
-
-/// Failure counts by key, with a window and a size bound.
-struct Counter<K> {
-    window: Duration,
-    entries: HashMap<K, Count>,
-}
-
-impl<K: Eq + Hash + Clone> Counter<K> {
-    fn new(window: Duration) -> Self {
-        Counter {
-            window,
-            entries: HashMap::new(),
-        }
-    }
-
-    fn get(&self, key: &K) -> u32 {
-        self.entries
-            .get(key)
-            .filter(|c| c.first.elapsed() < self.window)
-            .map_or(0, |c| c.failures)
-    }
-
-    /// Seconds until the window of `key` ends (at least 1).
-    fn wait(&self, key: &K) -> u64 {
-        self.entries
-            .get(key)
-            .map(|c| {
-                self.window
-                    .saturating_sub(c.first.elapsed())
-                    .as_secs()
-                    .max(1)
-            })
-            .unwrap_or(1)
-    }
-
-    fn add(&mut self, key: &K) {
-        if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(key) {
-            let window = self.window;
-            self.entries.retain(|_, c| c.first.elapsed() < window);
-            if self.entries.len() >= MAX_ENTRIES
-                && let Some(oldest) = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, c)| c.first)
-                    .map(|(k, _)| k.clone())
-            {
-                self.entries.remove(&oldest);
-            }
-        }
-        let count = self.entries.entry(key.clone()).or_insert(Count {
-            failures: 0,
-            first: Instant::now(),
-        });
-        if count.first.elapsed() >= self.window {
-            *count = Count {
-                failures: 0,
-                first: Instant::now(),
-            };
-        }
-        count.failures += 1;
-    }
-
-    fn take_back(&mut self, key: &K) {
-        if let Some(c) = self.entries.get_mut(key) {
-            c.failures = c.failures.saturating_sub(1);
-        }
-    }
-
-    fn remove(&mut self, key: &K) {
-        self.entries.remove(key);
-    }
-}
-
-struct Tables {
-    pairs: Counter<(String, IpAddr)>,
-    addresses: Counter<IpAddr>,
-    names: Counter<String>,
-    /// The session generation each counted name had: a password reset clears its counts.
-    generations: HashMap<String, Option<i64>>,
-    api_keys: Counter<IpAddr>,
-}
-
-/// The sign-in and API key throttle. Cheap to clone; clones share their counts.
+/// The sign-in and API key throttle over the shared counts. Cheap to clone.
 #[derive(Clone)]
 pub struct LoginLimiter {
-    inner: Arc<Mutex<Tables>>,
+    db: Db,
 }
 
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter {
-            inner: Arc::new(Mutex::new(Tables {
-                pairs: Counter::new(WINDOW),
-                addresses: Counter::new(WINDOW),
-                names: Counter::new(WINDOW),
-                generations: HashMap::new(),
-                api_keys: Counter::new(API_WINDOW),
-            })),
-        }
-    }
+fn millis(d: Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+/// Seconds until the window of `count` (of `window`) ends at `now_ms`: at least 1.
+fn wait_secs(count: &Count, window: Duration, now_ms: i64) -> u64 {
+    let end = count.window_start_ms + millis(window);
+    ((end - now_ms).max(0) as u64).div_ceil(1000).max(1)
 }
 
 /// User names are counted case-insensitively.
@@ -149,17 +59,17 @@ fn name_key(username: &str) -> String {
 }
 
 /// The wait for an attempt on a name with `failures` failures from all addresses.
-fn per_name_delay(failures: u32) -> Duration {
+fn per_name_delay(failures: i64) -> Duration {
     if failures < SLOW_AFTER_PER_NAME {
         return Duration::ZERO;
     }
-    let doublings = ((failures - SLOW_AFTER_PER_NAME) / 10).min(10);
+    let doublings = ((failures - SLOW_AFTER_PER_NAME) / 10).min(10) as u32;
     Duration::from_secs(1u64 << doublings).min(MAX_DELAY)
 }
 
 impl LoginLimiter {
-    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn new(db: Db) -> Self {
+        LoginLimiter { db }
     }
 
     /// Checks and counts a sign-in attempt in one step, before the password is hashed:
@@ -170,69 +80,102 @@ impl LoginLimiter {
     /// were counted, the password was reset and those counts are forgotten.
     ///
     /// Returns how long to wait before checking the password, or `Err(seconds)` until the
-    /// refusal ends (for `Retry-After`).
-    pub fn begin_attempt(
+    /// refusal ends (for `Retry-After`); a refused attempt is not counted. Errors: the
+    /// database's.
+    pub async fn begin_attempt(
         &self,
         username: &str,
         addr: IpAddr,
         generation: Option<i64>,
-    ) -> Result<Duration, u64> {
+    ) -> sqlx::Result<Result<Duration, u64>> {
         let name = name_key(username);
-        let pair = (name.clone(), addr);
-        let mut t = self.tables();
-        if t.generations.get(&name).is_some_and(|g| *g != generation) {
-            t.names.remove(&name);
-            t.pairs.entries.retain(|(n, _), _| *n != name);
+        let pair = pair_key(&name, addr);
+        let address = addr.to_string();
+        let now = crate::clock::now_ms();
+        let window = millis(WINDOW);
+        let mut tx = auth_failures::begin_attempt(&self.db, &name, generation).await?;
+        let by_address =
+            auth_failures::count(&mut tx, Scope::Address, &address, None, None, now, window)
+                .await?;
+        if by_address.failures > MAX_PER_ADDRESS {
+            tx.rollback().await?;
+            return Ok(Err(wait_secs(&by_address, WINDOW, now)));
         }
-        t.generations.insert(name.clone(), generation);
-        if t.generations.len() > MAX_ENTRIES {
-            let Tables {
-                generations, names, ..
-            } = &mut *t;
-            generations.retain(|n, _| names.get(n) > 0);
+        let by_pair =
+            auth_failures::count(&mut tx, Scope::Pair, &pair, Some(&name), None, now, window)
+                .await?;
+        if by_pair.failures > MAX_PER_NAME_AND_ADDRESS {
+            tx.rollback().await?;
+            return Ok(Err(wait_secs(&by_pair, WINDOW, now)));
         }
-        if t.addresses.get(&addr) >= MAX_PER_ADDRESS {
-            return Err(t.addresses.wait(&addr));
-        }
-        if t.pairs.get(&pair) >= MAX_PER_NAME_AND_ADDRESS {
-            return Err(t.pairs.wait(&pair));
-        }
-        let clean = t.addresses.get(&addr) == 0;
-        let delay = if clean {
+        let by_name = auth_failures::count(
+            &mut tx,
+            Scope::Name,
+            &name,
+            Some(&name),
+            generation,
+            now,
+            window,
+        )
+        .await?;
+        tx.commit().await?;
+        // An address without earlier failures (this attempt is its first) is never slowed.
+        let clean = by_address.failures == 1;
+        Ok(Ok(if clean {
             Duration::ZERO
         } else {
-            per_name_delay(t.names.get(&name))
-        };
-        t.pairs.add(&pair);
-        t.addresses.add(&addr);
-        t.names.add(&name);
-        Ok(delay)
+            per_name_delay(by_name.failures - 1)
+        }))
     }
 
     /// A successful sign-in: the pair's count is cleared and this attempt taken back from
     /// the address and the name (counted by [`begin_attempt`](Self::begin_attempt)).
-    pub fn record_success(&self, username: &str, addr: IpAddr) {
+    pub async fn record_success(&self, username: &str, addr: IpAddr) -> sqlx::Result<()> {
         let name = name_key(username);
-        let mut t = self.tables();
-        t.pairs.remove(&(name.clone(), addr));
-        t.addresses.take_back(&addr);
-        t.names.take_back(&name);
+        auth_failures::record_success(&self.db, &pair_key(&name, addr), &addr.to_string(), &name)
+            .await
     }
 
     /// Before an API key is looked up: `Err(seconds)` while the address is refused.
-    pub fn check_api_key(&self, addr: IpAddr) -> Result<(), u64> {
-        let t = self.tables();
-        if t.api_keys.get(&addr) >= MAX_BAD_API_KEYS {
-            Err(t.api_keys.wait(&addr))
-        } else {
-            Ok(())
-        }
+    pub async fn check_api_key(&self, addr: IpAddr) -> sqlx::Result<Result<(), u64>> {
+        let now = crate::clock::now_ms();
+        let count = auth_failures::current(
+            &self.db,
+            Scope::ApiKey,
+            &addr.to_string(),
+            now,
+            millis(API_WINDOW),
+        )
+        .await?;
+        Ok(match count {
+            Some(c) if c.failures >= MAX_BAD_API_KEYS => Err(wait_secs(&c, API_WINDOW, now)),
+            _ => Ok(()),
+        })
     }
 
     /// A bad API key from `addr`.
-    pub fn record_bad_api_key(&self, addr: IpAddr) {
-        self.tables().api_keys.add(&addr);
+    pub async fn record_bad_api_key(&self, addr: IpAddr) -> sqlx::Result<()> {
+        auth_failures::count_one(
+            &self.db,
+            Scope::ApiKey,
+            &addr.to_string(),
+            crate::clock::now_ms(),
+            millis(API_WINDOW),
+        )
+        .await
+        .map(|_| ())
     }
+
+    /// Deletes the counts whose windows have ended; returns how many.
+    pub async fn delete_expired(&self) -> sqlx::Result<u64> {
+        let longest = WINDOW.max(API_WINDOW);
+        auth_failures::delete_expired(&self.db, crate::clock::now_ms() - millis(longest)).await
+    }
+}
+
+/// The pair's subject: the address, then the (lower-cased) name.
+fn pair_key(name: &str, addr: IpAddr) -> String {
+    format!("{addr} {name}")
 }
 
 #[cfg(test)]
@@ -243,42 +186,76 @@ mod tests {
         IpAddr::from([127, 0, 0, n])
     }
 
-    #[test]
-    fn strangers_slow_a_name_down_but_never_lock_it() {
-        let limiter = LoginLimiter::default();
+    async fn limiter() -> (tempfile::TempDir, LoginLimiter) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = crate::store::connect(&dir.path().join("t.db"))
+            .await
+            .expect("db");
+        (dir, LoginLimiter::new(db))
+    }
+
+    async fn attempt(
+        l: &LoginLimiter,
+        name: &str,
+        n: u8,
+        generation: Option<i64>,
+    ) -> Result<Duration, u64> {
+        l.begin_attempt(name, ip(n), generation).await.expect("db")
+    }
+
+    #[tokio::test]
+    async fn strangers_slow_a_name_down_but_never_lock_it() {
+        let (_dir, limiter) = limiter().await;
         for n in 10..40 {
             for _ in 0..MAX_PER_NAME_AND_ADDRESS {
-                assert!(limiter.begin_attempt("Admin", ip(n), Some(0)).is_ok());
+                assert!(attempt(&limiter, "Admin", n, Some(0)).await.is_ok());
             }
-            assert!(limiter.begin_attempt("admin", ip(n), Some(0)).is_err());
+            assert!(attempt(&limiter, "admin", n, Some(0)).await.is_err());
         }
         // A clean address goes straight to the password check.
         assert_eq!(
-            limiter.begin_attempt("admin", ip(2), Some(0)),
+            attempt(&limiter, "admin", 2, Some(0)).await,
             Ok(Duration::ZERO)
         );
-        limiter.record_success("admin", ip(2));
+        limiter.record_success("admin", ip(2)).await.expect("db");
         // An address that failed before waits, but is not refused.
-        assert!(limiter.begin_attempt("other", ip(3), None).is_ok());
-        assert_eq!(
-            limiter.begin_attempt("admin", ip(3), Some(0)),
-            Ok(MAX_DELAY)
-        );
+        assert!(attempt(&limiter, "other", 3, None).await.is_ok());
+        assert_eq!(attempt(&limiter, "admin", 3, Some(0)).await, Ok(MAX_DELAY));
         // A password reset forgets the name's failures.
         assert_eq!(
-            limiter.begin_attempt("admin", ip(10), Some(1)),
+            attempt(&limiter, "admin", 10, Some(1)).await,
             Ok(Duration::ZERO)
         );
     }
 
-    #[test]
-    fn an_address_is_refused_after_many_names() {
-        let limiter = LoginLimiter::default();
+    #[tokio::test]
+    async fn an_address_is_refused_after_many_names() {
+        let (_dir, limiter) = limiter().await;
         for n in 0..MAX_PER_ADDRESS {
-            assert!(limiter.begin_attempt(&format!("u{n}"), ip(5), None).is_ok());
+            assert!(attempt(&limiter, &format!("u{n}"), 5, None).await.is_ok());
         }
-        assert!(limiter.begin_attempt("fresh", ip(5), None).is_err());
-        assert!(limiter.begin_attempt("fresh", ip(6), None).is_ok());
+        assert!(attempt(&limiter, "fresh", 5, None).await.is_err());
+        assert!(attempt(&limiter, "fresh", 6, None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn wrong_api_keys_refuse_the_address_for_the_window() {
+        let (_dir, limiter) = limiter().await;
+        for _ in 0..MAX_BAD_API_KEYS {
+            assert_eq!(limiter.check_api_key(ip(7)).await.expect("db"), Ok(()));
+            limiter.record_bad_api_key(ip(7)).await.expect("db");
+        }
+        let wait = limiter
+            .check_api_key(ip(7))
+            .await
+            .expect("db")
+            .expect_err("refused");
+        assert!(
+            (API_WINDOW.as_secs() - 5..=API_WINDOW.as_secs()).contains(&wait),
+            "{wait}"
+        );
+        assert_eq!(limiter.check_api_key(ip(8)).await.expect("db"), Ok(()));
+        assert_eq!(limiter.delete_expired().await.expect("db"), 0);
     }
 
     #[test]
@@ -287,6 +264,6 @@ mod tests {
         assert_eq!(per_name_delay(10), Duration::from_secs(1));
         assert_eq!(per_name_delay(20), Duration::from_secs(2));
         assert_eq!(per_name_delay(40), MAX_DELAY);
-        assert_eq!(per_name_delay(u32::MAX), MAX_DELAY);
+        assert_eq!(per_name_delay(i64::MAX), MAX_DELAY);
     }
 }

@@ -3,11 +3,10 @@
 //! browser would render or run: attachments are always `application/octet-stream` and a
 //! download, inline images only raster types under `default-src 'none'`.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use tokio::io::AsyncReadExt;
 
 use super::messages::load_message;
 use crate::error::AppError;
@@ -83,26 +82,12 @@ pub async fn raw(
 /// The raw `.eml` of an imported message, streamed from the blob store.
 pub async fn raw_response(state: &AppState, message: &Message) -> Result<Response, AppError> {
     let sha256 = stored_sha256(message)?;
-    let file = state.blobs.open(sha256).await.map_err(|e| {
+    let (len, stream) = state.blobs.stream(sha256).await.map_err(|e| {
         AppError::Internal(anyhow::anyhow!(
             "raw message {} ({sha256}) unreadable: {e}",
             message.id
         ))
     })?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?
-        .len();
-    let stream = futures_util::stream::try_unfold(file, |mut f| async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = f.read(&mut buf).await?;
-        if n == 0 {
-            return Ok::<_, std::io::Error>(None);
-        }
-        buf.truncate(n);
-        Ok(Some((Bytes::from(buf), f)))
-    });
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

@@ -277,7 +277,10 @@ async fn change_password(
     } else if form.password != form.password_confirm {
         errors.push(("password_confirm", "The two new passwords differ.".into()));
     }
-    match limiter.begin_attempt(&stored.username, peer.ip(), Some(stored.session_generation)) {
+    match limiter
+        .begin_attempt(&stored.username, peer.ip(), Some(stored.session_generation))
+        .await?
+    {
         Err(wait) => {
             return Err(AppError::TooManyRequests {
                 message: format!(
@@ -293,7 +296,7 @@ async fn change_password(
     let current_ok =
         passwords::verify(form.current_password, Some(stored.password_hash.clone())).await;
     if current_ok {
-        limiter.record_success(&stored.username, peer.ip());
+        limiter.record_success(&stored.username, peer.ip()).await?;
     } else {
         tracing::info!(user = ?stored.username, addr = %peer.ip(), "password change refused: wrong current password");
         errors.insert(

@@ -11,16 +11,16 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct WebState {
     pub app: AppState,
-    /// Failed sign-ins and API keys per user and address; kept in memory for this process.
+    /// Failed sign-ins and API keys per user and address, counted in the shared database.
     pub login_limiter: LoginLimiter,
 }
 
 impl WebState {
-    /// The web state over `app`, with a fresh sign-in limiter.
+    /// The web state over `app`, its sign-in limiter on `app`'s database.
     pub fn new(app: AppState) -> Self {
         WebState {
+            login_limiter: LoginLimiter::new(app.db.clone()),
             app,
-            login_limiter: LoginLimiter::default(),
         }
     }
 }

@@ -98,12 +98,25 @@ async fn an_unwritable_blob_store_fails_the_run_and_leaves_the_mailbox_alone() {
     let app = app_with_account().await;
     seed(&app, 5);
     // A file where the blob store's tmp folder should be: every write fails, as on a
-    // read-only or full disk (root ignores permission bits, so chmod would not do).
+    // read-only or full disk (root ignores permission bits, so chmod would not do). On
+    // PostgreSQL, where blobs are rows, a trigger refuses every chunk instead.
     let blobs = app.data_dir.path().join("blobs");
     std::fs::create_dir_all(&blobs).unwrap();
     let tmp = blobs.join("tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::write(&tmp, b"not a directory").unwrap();
+    let pg = crate::helpers::test_backend_is_postgres();
+    if pg {
+        for sql in [
+            "CREATE FUNCTION refuse_chunks() RETURNS trigger LANGUAGE plpgsql AS
+             'BEGIN RAISE EXCEPTION ''disk full (the test)''; END'",
+            "CREATE TRIGGER refuse_chunks BEFORE INSERT ON blob_chunks
+             FOR EACH ROW EXECUTE FUNCTION refuse_chunks()",
+        ] {
+            sqlx::query(sql).execute(&app.state.db).await.unwrap();
+        }
+    } else {
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::write(&tmp, b"not a directory").unwrap();
+    }
 
     let s = app.state.importer.run_account("acct").await.unwrap();
     assert_eq!(s.outcome, "error", "{s:?}");
@@ -122,7 +135,14 @@ async fn an_unwritable_blob_store_fails_the_run_and_leaves_the_mailbox_alone() {
     let page = app.get_text("/accounts/acct").await;
     assert!(page.contains("blob store"), "the account page says why");
 
-    std::fs::remove_file(&tmp).unwrap();
+    if pg {
+        sqlx::query("DROP TRIGGER refuse_chunks ON blob_chunks")
+            .execute(&app.state.db)
+            .await
+            .unwrap();
+    } else {
+        std::fs::remove_file(&tmp).unwrap();
+    }
     let s = app.state.importer.run_account("acct").await.unwrap();
     assert_eq!((s.outcome.as_str(), s.imported), ("ok", 5), "{s:?}");
     assert!(app.folder("inbox").is_empty());

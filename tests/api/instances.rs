@@ -1,6 +1,7 @@
 //! Several `mailport serve` processes on one database (a test app's SQLite file in WAL mode,
-//! which SQLite locks across processes): Run now on any instance, `mailport import` under
-//! leases, and token refreshes that stay single-flight across instances.
+//! which SQLite locks across processes, or its PostgreSQL database when the tests run on
+//! PostgreSQL): Run now on any instance, `mailport import` under leases, token refreshes
+//! that stay single-flight across instances, and a sign-in throttle they share.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,7 +41,13 @@ fn mailport(app: &TestApp, args: &[&str]) -> Command {
             app.sandbox.base_url.trim_start_matches("http://"),
         ])
         .env("MAILPORT_LOG", "warn")
-        .env_remove("MAILPORT_SECRET_KEY");
+        .env_remove("MAILPORT_SECRET_KEY")
+        .env_remove("MAILPORT_DATABASE_URL");
+    let config = &app.state.config;
+    if let (Some(url), Some(key_file)) = (&config.database_url, &config.secret_key_file) {
+        c.env("MAILPORT_DATABASE_URL", url.expose())
+            .env("MAILPORT_SECRET_KEY_FILE", key_file);
+    }
     c
 }
 
@@ -372,4 +379,48 @@ async fn instances_never_present_one_refresh_token_twice() {
         refreshes.len(),
         by.len()
     );
+}
+
+/// Wrong passwords counted by one instance are refused by another: the sign-in throttle
+/// lives in the shared database, so a load balancer that spreads a guesser's requests over
+/// several instances gives it no more attempts (and needs no sticky sessions).
+#[tokio::test]
+async fn a_guesser_refused_by_one_instance_is_refused_by_the_others() {
+    let app = TestApp::signed_in().await;
+    let other = Instance::start(&app, "other").await;
+    let guesser = TestApp::spawn_client(&app);
+    for _ in 0..mailport::web::login_limit::MAX_PER_NAME_AND_ADDRESS {
+        let r = guesser.login(ADMIN, "not the password").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = client
+        .get(format!("{}/login", other.base))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("text");
+    let csrf = form_value(&page, "csrf_token").expect("csrf token");
+    let r = client
+        .post(format!("{}/login", other.base))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the other instance let the guesser's address try again"
+    );
+    assert!(r.headers().contains_key(reqwest::header::RETRY_AFTER));
 }

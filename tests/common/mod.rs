@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+pub mod postgres;
+
 use mailport::app::{self, AppState, RunningApp};
 use mailport::config::{Config, HttpSettings};
 use mailport::outbound::{AllowedHost, HostPolicy};
@@ -70,6 +72,38 @@ pub struct TestApp {
     pub running: RunningApp,
     pub sandbox: SandboxHandle,
     pub data_dir: tempfile::TempDir,
+}
+
+/// The database the test apps use: `MAILPORT_TEST_BACKEND=postgres` runs them on a fresh
+/// database of the process's throwaway PostgreSQL cluster (see `postgres.rs`); anything else
+/// is SQLite in the data dir. `cargo test` sets it for its second run of the API tests
+/// (`backends.rs`).
+pub fn test_backend_is_postgres() -> bool {
+    std::env::var("MAILPORT_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// Points `config` at a fresh PostgreSQL database, with a key file in its data dir, when
+/// the tests run on PostgreSQL.
+pub async fn use_test_backend(config: &mut Config) {
+    if !test_backend_is_postgres() {
+        return;
+    }
+    let cluster = postgres::available()
+        .expect("MAILPORT_TEST_BACKEND=postgres, but PostgreSQL is not installed");
+    let url = cluster.fresh_database().await;
+    config.database_url = Some(url.parse().expect("database url"));
+    let key_file = config.data_dir.join("shared.key");
+    if !key_file.exists() {
+        std::fs::write(&key_file, random_key()).expect("key file");
+    }
+    config.secret_key_file = Some(key_file);
+}
+
+/// A new random key as `MAILPORT_SECRET_KEY` takes it (base64 of 32 bytes).
+pub fn random_key() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A client that keeps cookies and shows us every redirect.
@@ -149,6 +183,7 @@ impl TestApp {
         if let Some(adjust) = options.config {
             adjust(&mut config);
         }
+        use_test_backend(&mut config).await;
         let state = AppState::open(config).await.expect("open app");
         let running = app::start_with(listener, state.clone(), options.limits)
             .await
@@ -549,12 +584,15 @@ impl TestApp {
 
     /// Stored messages of an account, via the database.
     pub async fn stored(&self, account: &str) -> Vec<(String, Option<String>, String, bool)> {
-        sqlx::query_as(
+        let rows: Vec<(String, Option<String>, String, i64)> = sqlx::query_as(
             "SELECT graph_id, sha256, state, post_action_done FROM messages WHERE account_id = $1 ORDER BY id",
         )
         .bind(account)
         .fetch_all(&self.state.db)
         .await
-        .expect("messages")
+        .expect("messages");
+        rows.into_iter()
+            .map(|(g, sha, state, done)| (g, sha, state, done != 0))
+            .collect()
     }
 }

@@ -1,16 +1,22 @@
-//! Real processes for the reliability tests: the sandbox, `mailport serve`, and a data dir
-//! prepared with a client-credentials credential and one e-mail account.
+//! Real processes for the reliability tests: the sandbox, `mailport serve`, and an
+//! installation prepared with a client-credentials credential and one e-mail account.
+//!
+//! An [`Installation`] is a data dir, and with `MAILPORT_TEST_BACKEND=postgres` (see
+//! `backends.rs`) also a fresh database on the throwaway PostgreSQL cluster, into which the
+//! prepared data dir is moved with `migrate-to-postgres`: every test then runs its servers
+//! with `--database-url` and the data dir's key, and reads its results from that database.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::time::Duration;
 
-use mailport::store::accounts;
+use mailport::store::{Db, accounts};
 use serde_json::{Value, json};
-use sqlx::sqlite::SqliteConnectOptions;
+
+#[path = "../common/postgres.rs"]
+pub mod postgres;
 
 pub const USER: &str = "adele@contoso.onmicrosoft.com";
 
@@ -197,8 +203,100 @@ impl Sandbox {
     }
 }
 
+/// Whether this run's installations use PostgreSQL (`MAILPORT_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("MAILPORT_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// Where a test's Mailport keeps its state: a data dir (SQLite, and the key file), plus a
+/// PostgreSQL database when the tests run on PostgreSQL.
+pub struct Installation {
+    data: tempfile::TempDir,
+    database_url: Option<String>,
+}
+
+impl Installation {
+    /// Takes a data dir prepared with SQLite; on PostgreSQL moves it into a fresh database
+    /// (`mailport migrate-to-postgres`, which also verifies the copy).
+    pub async fn from_data_dir(data: tempfile::TempDir) -> Installation {
+        if !on_postgres() {
+            return Installation {
+                data,
+                database_url: None,
+            };
+        }
+        let cluster = postgres::available()
+            .expect("MAILPORT_TEST_BACKEND=postgres, but PostgreSQL is not installed");
+        let url = cluster.fresh_database().await;
+        let status = Command::new(env!("CARGO_BIN_EXE_mailport"))
+            .args(["migrate-to-postgres", "--data-dir"])
+            .arg(data.path())
+            .env("MAILPORT_DATABASE_URL", &url)
+            .env("MAILPORT_LOG", "warn")
+            .stdout(Stdio::null())
+            .status()
+            .expect("run migrate-to-postgres");
+        assert!(status.success(), "migrate-to-postgres failed: {status}");
+        Installation {
+            data,
+            database_url: Some(url),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.data.path()
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.is_some()
+    }
+
+    /// What `mailport serve` needs besides `--data-dir` to open this installation.
+    pub fn server_env(&self) -> Vec<(&'static str, String)> {
+        match &self.database_url {
+            Some(url) => vec![
+                ("MAILPORT_DATABASE_URL", url.clone()),
+                (
+                    "MAILPORT_SECRET_KEY_FILE",
+                    self.path()
+                        .join(mailport::crypto::KEY_FILE)
+                        .display()
+                        .to_string(),
+                ),
+            ],
+            None => Vec::new(),
+        }
+    }
+
+    /// The configuration of an in-process Mailport on this installation.
+    pub fn config(&self) -> mailport::config::Config {
+        let mut config = mailport::config::Config::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            self.path().to_path_buf(),
+            None,
+        );
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(url.parse().expect("database url"));
+            config.secret_key_file = Some(self.path().join(mailport::crypto::KEY_FILE));
+        }
+        config
+    }
+
+    /// A pool on this installation's database (SQLite with a 10 s busy timeout).
+    pub async fn db(&self) -> Db {
+        match &self.database_url {
+            Some(url) => mailport::store::connect_postgres(&url.parse().expect("database url"))
+                .await
+                .expect("db"),
+            None => mailport::store::connect(&self.path().join(mailport::store::DATABASE_FILE))
+                .await
+                .expect("db"),
+        }
+    }
+}
+
 /// A data dir with credential `app` and enabled account `acct` (poll every 10 s).
-pub async fn prepare_data_dir(sandbox: &Sandbox, mode: &str) -> tempfile::TempDir {
+pub async fn prepare_data_dir(sandbox: &Sandbox, mode: &str) -> Installation {
     let dir = tempfile::tempdir().expect("tempdir");
     let account = accounts::AccountSettings {
         poll_interval: 10,
@@ -212,7 +310,7 @@ pub async fn prepare_data_dir(sandbox: &Sandbox, mode: &str) -> tempfile::TempDi
     mailport::demo::prepare_data_dir(dir.path(), &sandbox.base, &account)
         .await
         .expect("data dir");
-    dir
+    Installation::from_data_dir(dir).await
 }
 
 pub struct Server {
@@ -231,12 +329,12 @@ impl Drop for Server {
 
 impl Server {
     /// `mailport serve` on `data`, allowed to talk to `sandbox` (`--allow-host`).
-    pub fn start(data: &Path, sandbox: &Sandbox) -> Server {
+    pub fn start(data: &Installation, sandbox: &Sandbox) -> Server {
         Self::start_with(data, sandbox, &[])
     }
 
     /// [`Server::start`] with more environment variables.
-    pub fn start_with(data: &Path, sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
+    pub fn start_with(data: &Installation, sandbox: &Sandbox, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailport"))
             .args([
@@ -247,9 +345,11 @@ impl Server {
                 sandbox.base.trim_start_matches("http://"),
                 "--data-dir",
             ])
-            .arg(data)
+            .arg(data.path())
             .env("MAILPORT_LOG", "warn")
             .env_remove("MAILPORT_SECRET_KEY")
+            .env_remove("MAILPORT_DATABASE_URL")
+            .envs(data.server_env())
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
@@ -332,15 +432,6 @@ impl Server {
     }
 }
 
-async fn open_db(data: &Path) -> sqlx::SqlitePool {
-    let url = format!("sqlite://{}", data.join("mailport.db").display());
-    let options = SqliteConnectOptions::from_str(&url)
-        .expect("url")
-        .busy_timeout(Duration::from_secs(10));
-    sqlx::SqlitePool::connect_with(options).await.expect("db")
-}
-
-#[derive(sqlx::FromRow)]
 pub struct StoredRow {
     pub graph_id: String,
     pub sha256: String,
@@ -348,9 +439,9 @@ pub struct StoredRow {
     pub post_action_done: bool,
 }
 
-pub async fn stored_messages(data: &Path) -> Vec<StoredRow> {
-    let db = open_db(data).await;
-    let rows = sqlx::query_as(
+pub async fn stored_messages(data: &Installation) -> Vec<StoredRow> {
+    let db = data.db().await;
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT graph_id, COALESCE(sha256, '') AS sha256, COALESCE(internet_message_id, '') AS internet_message_id,
             post_action_done FROM messages",
     )
@@ -358,11 +449,18 @@ pub async fn stored_messages(data: &Path) -> Vec<StoredRow> {
     .await
     .expect("rows");
     db.close().await;
-    rows
+    rows.into_iter()
+        .map(|(graph_id, sha256, internet_message_id, done)| StoredRow {
+            graph_id,
+            sha256,
+            internet_message_id,
+            post_action_done: done != 0,
+        })
+        .collect()
 }
 
-pub async fn pending_actions(data: &Path) -> i64 {
-    let db = open_db(data).await;
+pub async fn pending_actions(data: &Installation) -> i64 {
+    let db = data.db().await;
     let n = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE post_action_done = 0")
         .fetch_one(&db)
         .await
@@ -371,19 +469,58 @@ pub async fn pending_actions(data: &Path) -> i64 {
     n
 }
 
-pub async fn integrity_check(data: &Path) -> String {
-    let db = open_db(data).await;
-    let r: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&db)
+/// "ok" when the store is sound: SQLite's `PRAGMA integrity_check`; on PostgreSQL (whose
+/// pages are checksummed by the server) every raw message's chunks read back to its sha256.
+pub async fn integrity_check(data: &Installation) -> String {
+    let db = data.db().await;
+    if !data.is_postgres() {
+        let r: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&db)
+            .await
+            .expect("integrity_check");
+        db.close().await;
+        return r;
+    }
+    let blobs = mailport::store::blobs::BlobStore::in_database(db.clone());
+    let shas: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM blobs")
+        .fetch_all(&db)
         .await
-        .expect("integrity_check");
+        .expect("blobs");
+    let mut bad = Vec::new();
+    for sha in shas {
+        let bytes = blobs.read(&sha).await.expect("read blob");
+        if mailport::crypto::sha256_hex(&bytes) != sha {
+            bad.push(sha);
+        }
+    }
     db.close().await;
-    r
+    if bad.is_empty() {
+        "ok".into()
+    } else {
+        format!("blobs whose chunks do not hash to their name: {bad:?}")
+    }
 }
 
-/// (files in blobs/tmp, blob files no row refers to)
-pub fn blob_leftovers(data: &Path, shas: &HashSet<String>) -> (usize, usize) {
-    let root: PathBuf = data.join("blobs");
+/// (blobs being written: files in blobs/tmp or `tmp:` chunk keys, stored blobs no row
+/// refers to)
+pub async fn blob_leftovers(data: &Installation, shas: &HashSet<String>) -> (usize, usize) {
+    if data.is_postgres() {
+        let db = data.db().await;
+        let tmp: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT blob_key) FROM blob_chunks WHERE blob_key LIKE 'tmp:%'",
+        )
+        .fetch_one(&db)
+        .await
+        .expect("tmp chunks");
+        let stored: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM blobs")
+            .fetch_all(&db)
+            .await
+            .expect("blobs");
+        db.close().await;
+        let orphans = stored.iter().filter(|s| !shas.contains(*s)).count();
+        return (tmp as usize, orphans);
+    }
+    let root: PathBuf = data.path().join("blobs");
     let tmp = std::fs::read_dir(root.join("tmp"))
         .map(|d| d.count())
         .unwrap_or(0);
@@ -407,12 +544,8 @@ pub fn blob_leftovers(data: &Path, shas: &HashSet<String>) -> (usize, usize) {
 
 /// Adds webhook endpoint `erp` (JSON, every account) pointing at the sandbox's receiver
 /// `erp`, and gives that receiver the signing secret. Returns the secret.
-pub async fn add_webhook(data: &Path, sandbox: &Sandbox) -> String {
-    let config = mailport::config::Config::new(
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        data.to_path_buf(),
-        None,
-    );
+pub async fn add_webhook(data: &Installation, sandbox: &Sandbox) -> String {
+    let config = data.config();
     let state = mailport::app::AppState::open(config).await.expect("open");
     let secret = mailport::webhooks::signature::new_secret();
     let settings = mailport::store::webhooks::Settings {

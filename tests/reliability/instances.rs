@@ -1,12 +1,12 @@
 //! Several `mailport serve` instances on one database: mailbox leases, takeover, fencing.
 //!
 //! The instances are real processes sharing the database the harness gives them
-//! ([`SharedDb`]: today one SQLite file in WAL mode, which SQLite locks across processes;
-//! PostgreSQL once that backend exists). They talk to one sandbox process, whose request
-//! log names each request's instance (Mailport puts it in the `User-Agent`).
+//! ([`SharedDb`]: one SQLite file in WAL mode, which SQLite locks across processes, or with
+//! `MAILPORT_TEST_BACKEND=postgres` one PostgreSQL database). They talk to one sandbox
+//! process, whose request log names each request's instance (Mailport puts it in the
+//! `User-Agent`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mailport::store::accounts::{self, AfterImport};
@@ -21,19 +21,28 @@ const DOMAIN: &str = "contoso.onmicrosoft.com";
 
 /// The database the instances share, as the harness provides it.
 pub struct SharedDb {
-    data: tempfile::TempDir,
+    installation: Installation,
+}
+
+impl std::ops::Deref for SharedDb {
+    type Target = Installation;
+    fn deref(&self) -> &Installation {
+        &self.installation
+    }
 }
 
 impl SharedDb {
-    pub fn path(&self) -> &Path {
-        self.data.path()
-    }
-
     /// SIGSTOPs `server` at a moment it holds no write lock on the database. A SQLite
     /// writer paused inside a transaction keeps the database file locked, and every other
     /// process waits for it (up to its busy timeout) whatever the leases say: SQLite's
-    /// limit, not one of leases (PostgreSQL locks rows, not the database).
+    /// limit, not one of leases. PostgreSQL locks rows, and ends a transaction left idle
+    /// longer than Mailport's `idle_in_transaction_session_timeout`, so there the instance
+    /// is paused wherever it is.
     pub async fn pause_between_writes(&self, server: &Server) {
+        if self.is_postgres() {
+            signal(server, "STOP");
+            return;
+        }
         use std::str::FromStr;
         let url = format!("sqlite://{}", self.path().join("mailport.db").display());
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
@@ -127,27 +136,22 @@ pub async fn prepare_shared(sandbox: &Sandbox, accounts: &[(String, String, &str
     mailport::demo::prepare_data_dir(data.path(), &sandbox.base, &settings[0])
         .await
         .expect("data dir");
-    let db = open_shared(data.path()).await;
+    let db = mailport::store::connect(&data.path().join(mailport::store::DATABASE_FILE))
+        .await
+        .expect("db");
     for s in &settings[1..] {
         accounts::insert(&db, s).await.expect("account");
     }
     db.close().await;
-    SharedDb { data }
-}
-
-async fn open_shared(data: &Path) -> sqlx::SqlitePool {
-    use std::str::FromStr;
-    let url = format!("sqlite://{}", data.join("mailport.db").display());
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
-        .expect("url")
-        .busy_timeout(Duration::from_secs(10));
-    sqlx::SqlitePool::connect_with(options).await.expect("db")
+    SharedDb {
+        installation: Installation::from_data_dir(data).await,
+    }
 }
 
 /// `mailport serve` as instance `id` on the shared database, with short leases.
 pub fn start_instance(db: &SharedDb, sandbox: &Sandbox, id: &str) -> Server {
     Server::start_with(
-        db.path(),
+        db,
         sandbox,
         &[
             ("MAILPORT_INSTANCE_ID", id),
@@ -318,7 +322,7 @@ struct AccountState {
 }
 
 async fn account_state(db: &SharedDb, account: &str) -> AccountState {
-    let pool = open_shared(db.path()).await;
+    let pool = db.db().await;
     let delta_link: Option<String> =
         sqlx::query_scalar("SELECT delta_link FROM email_accounts WHERE id = $1")
             .bind(account)
@@ -326,7 +330,7 @@ async fn account_state(db: &SharedDb, account: &str) -> AccountState {
             .await
             .expect("account");
     let (messages, post_actions_done): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN post_action_done = 1 THEN 1 ELSE 0 END), 0)
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN post_action_done = 1 THEN 1 ELSE 0 END), 0) AS BIGINT)
          FROM messages WHERE account_id = $1",
     )
     .bind(account)
@@ -343,7 +347,7 @@ async fn account_state(db: &SharedDb, account: &str) -> AccountState {
 
 /// Runs recorded by `instance` that finished at or after `since` (unix seconds).
 async fn runs_by(db: &SharedDb, instance: &str, since: i64) -> i64 {
-    let pool = open_shared(db.path()).await;
+    let pool = db.db().await;
     let n = sqlx::query_scalar(
         "SELECT COUNT(*) FROM import_runs WHERE instance_id = $1 AND finished_at >= $2",
     )
@@ -434,7 +438,7 @@ async fn a_paused_instance_loses_its_mailbox_and_writes_nothing_when_it_wakes() 
     .await;
     a.terminate().await;
     b.terminate().await;
-    let stored = stored_messages(db.path()).await;
+    let stored = stored_messages(&db).await;
     let shas: HashSet<_> = stored.iter().map(|m| m.sha256.clone()).collect();
     assert_eq!(stored.len(), seeded.len(), "rows");
     assert!(seeded.iter().all(|s| shas.contains(&s.sha256)), "lost");
@@ -496,7 +500,7 @@ async fn three_instances_killed_in_turn_import_every_message_exactly_once() {
         instances[victim].wait_ready().await;
     }
     wait_for(Duration::from_secs(300), "the import completes", || async {
-        remaining(&sandbox, &plan).await == 0 && pending_actions(db.path()).await == 0
+        remaining(&sandbox, &plan).await == 0 && pending_actions(&db).await == 0
     })
     .await;
     let import_time = started.elapsed();
@@ -509,7 +513,7 @@ async fn three_instances_killed_in_turn_import_every_message_exactly_once() {
     last.wait_ready().await;
     last.terminate().await;
 
-    let stored = stored_messages(db.path()).await;
+    let stored = stored_messages(&db).await;
     let ids: HashSet<_> = stored.iter().map(|m| m.graph_id.clone()).collect();
     let shas: HashSet<_> = stored.iter().map(|m| m.sha256.clone()).collect();
     let mids: HashSet<_> = stored
@@ -534,8 +538,8 @@ async fn three_instances_killed_in_turn_import_every_message_exactly_once() {
             _ => assert!(inbox.is_empty(), "{user}: inbox not empty"),
         }
     }
-    assert_eq!(integrity_check(db.path()).await, "ok");
-    assert_eq!(blob_leftovers(db.path(), &shas), (0, 0), "blob leftovers");
+    assert_eq!(integrity_check(&db).await, "ok");
+    assert_eq!(blob_leftovers(&db, &shas).await, (0, 0), "blob leftovers");
 
     let log = graph_log(&sandbox).await;
     let overlaps = overlapping(&log);

@@ -16,8 +16,8 @@ async fn pages_and_api_stay_up_during_a_large_import() {
     let sandbox = Sandbox::start();
     sandbox.seed(messages).await;
     let data = prepare_data_dir(&sandbox, "move").await;
-    add_admin_and_key(data.path()).await;
-    let mut server = Server::start(data.path(), &sandbox);
+    add_admin_and_key(&data).await;
+    let mut server = Server::start(&data, &sandbox);
     server.wait_ready().await;
     let base = server.base();
 
@@ -89,7 +89,7 @@ async fn pages_and_api_stay_up_during_a_large_import() {
     }
     server.terminate().await;
     assert_eq!(
-        stored_messages(data.path()).await.len(),
+        stored_messages(&data).await.len(),
         messages,
         "every message was imported, once"
     );
@@ -104,9 +104,8 @@ async fn pages_and_api_stay_up_during_a_large_import() {
     );
 }
 
-async fn add_admin_and_key(data: &std::path::Path) {
-    let config =
-        mailport::config::Config::new("127.0.0.1:0".parse().unwrap(), data.to_path_buf(), None);
+async fn add_admin_and_key(data: &Installation) {
+    let config = data.config();
     let state = mailport::app::AppState::open(config).await.unwrap();
     let hash = mailport::passwords::hash("load test password".into())
         .await

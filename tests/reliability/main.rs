@@ -7,6 +7,7 @@
 //! least once, duplicates only under the same webhook-id). `MAILPORT_KILLS` and `MAILPORT_KILL_MESSAGES` override the
 //! defaults (20 kills, 2,000 messages).
 
+mod backends;
 mod harness;
 mod instances;
 mod load;
@@ -30,7 +31,7 @@ async fn kill_test(mode: &str) {
 
     let mut killed_mid_import = 0;
     for _ in 0..kills {
-        let mut server = Server::start(data.path(), &sandbox);
+        let mut server = Server::start(&data, &sandbox);
         server.wait_ready().await;
         // A random moment: from right after start to well into an import.
         tokio::time::sleep(Duration::from_millis(200 + rng.next() % 1800)).await;
@@ -41,11 +42,11 @@ async fn kill_test(mode: &str) {
     }
 
     sandbox.set_delay_ms(0).await;
-    let mut server = Server::start(data.path(), &sandbox);
+    let mut server = Server::start(&data, &sandbox);
     server.wait_ready().await;
     // A liveness bound, generous for a busy machine; the pace is measured in `cargo bench`.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    while sandbox.remaining(mode).await > 0 || pending_actions(data.path()).await > 0 {
+    while sandbox.remaining(mode).await > 0 || pending_actions(&data).await > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the import did not finish"
@@ -54,11 +55,11 @@ async fn kill_test(mode: &str) {
     }
     server.terminate().await;
     // The next start sweeps partial downloads and orphaned blobs.
-    let mut server = Server::start(data.path(), &sandbox);
+    let mut server = Server::start(&data, &sandbox);
     server.wait_ready().await;
     server.terminate().await;
 
-    let stored = stored_messages(data.path()).await;
+    let stored = stored_messages(&data).await;
     let ids: HashSet<_> = stored.iter().map(|m| m.graph_id.clone()).collect();
     assert_eq!(stored.len(), messages, "{mode}: rows");
     assert_eq!(ids.len(), messages, "{mode}: duplicated graph ids");
@@ -84,8 +85,8 @@ async fn kill_test(mode: &str) {
         "{mode}: post-action pending"
     );
     sandbox.assert_tidied(mode, messages).await;
-    assert_eq!(integrity_check(data.path()).await, "ok");
-    let (tmp, orphans) = blob_leftovers(data.path(), &shas);
+    assert_eq!(integrity_check(&data).await, "ok");
+    let (tmp, orphans) = blob_leftovers(&data, &shas).await;
     assert_eq!(
         (tmp, orphans),
         (0, 0),
@@ -108,14 +109,14 @@ async fn kill_during_import_with_a_webhook_delivers_every_message_at_least_once(
     // About 40 messages a second: the import spans most of the kills.
     sandbox.set_delay_ms(50).await;
     let data = prepare_data_dir(&sandbox, "move").await;
-    add_webhook(data.path(), &sandbox).await;
+    add_webhook(&data, &sandbox).await;
     let mut rng = Lcg(0x3ebf00c);
     let mut killed_mid_import = 0;
     // Each start listens on another port; the public URL (which payload links use) stays,
     // as in production.
     let env = [("MAILPORT_PUBLIC_URL", "http://mailport.invalid")];
     for _ in 0..kills {
-        let mut server = Server::start_with(data.path(), &sandbox, &env);
+        let mut server = Server::start_with(&data, &sandbox, &env);
         server.wait_ready().await;
         tokio::time::sleep(Duration::from_millis(200 + rng.next() % 1800)).await;
         if sandbox.remaining("move").await > 0 {
@@ -124,7 +125,7 @@ async fn kill_during_import_with_a_webhook_delivers_every_message_at_least_once(
         server.kill();
     }
     sandbox.set_delay_ms(0).await;
-    let mut server = Server::start_with(data.path(), &sandbox, &env);
+    let mut server = Server::start_with(&data, &sandbox, &env);
     server.wait_ready().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     let delivered = |got: &[Value]| {
@@ -149,7 +150,7 @@ async fn kill_during_import_with_a_webhook_delivers_every_message_at_least_once(
     server.terminate().await;
 
     let got = received(&sandbox, "erp").await;
-    let stored = stored_messages(data.path()).await;
+    let stored = stored_messages(&data).await;
     assert_eq!(stored.len(), messages);
     // By message: every one arrived (answered 200), always under one webhook-id.
     let mut ids_of_message: std::collections::HashMap<i64, HashSet<String>> = Default::default();
@@ -186,7 +187,7 @@ async fn kill_during_import_with_a_webhook_delivers_every_message_at_least_once(
         "a webhook-id came with two bodies"
     );
     let duplicates = got.iter().filter(|r| r["answer"] == "200").count() - messages;
-    assert_eq!(integrity_check(data.path()).await, "ok");
+    assert_eq!(integrity_check(&data).await, "ok");
     println!(
         "kill test webhooks: {messages} messages, {kills} SIGKILLs ({killed_mid_import} during the import), {} requests to the receiver: 0 lost, {duplicates} delivered twice (same webhook-id and body)",
         got.len()
@@ -216,7 +217,7 @@ async fn sigterm_right_after_the_ready_line_shuts_down_gracefully() {
     sandbox.seed(200).await;
     let data = prepare_data_dir(&sandbox, "move").await;
     for _ in 0..10 {
-        let mut server = Server::start(data.path(), &sandbox);
+        let mut server = Server::start(&data, &sandbox);
         server.wait_ready().await;
         server.terminate().await;
     }

@@ -247,7 +247,14 @@ async fn delta_tokens_expiring_mid_round_restart_the_sync_without_duplicates() {
     app.graph().set_delay_ms(ADELE, 20).unwrap();
     let importer = app.state.importer.clone();
     let run = tokio::spawn(async move { importer.run_account("acct").await });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Once the first page's downloads have begun (however long the start took).
+    for _ in 0..500 {
+        let log = app.graph().request_log();
+        if log.entries.iter().any(|e| e.path.ends_with("/$value")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     app.graph().expire_delta_tokens(ADELE).unwrap();
     let s = run.await.unwrap().unwrap();
     app.graph().set_delay_ms(ADELE, 0).unwrap();

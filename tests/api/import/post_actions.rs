@@ -56,6 +56,9 @@ async fn move_imports_everything_once_and_moves_it() {
     let page = app.get_text("/accounts/acct").await;
     assert!(page.contains("7 imported"), "run shown on the account page");
 
+    if crate::helpers::test_backend_is_postgres() {
+        return; // SQLite's WAL settings only
+    }
     // Each import commit synced its WAL (FULL); every pooled connection is back at NORMAL.
     let mut held = Vec::new();
     for _ in 0..app.state.db.size() {
@@ -260,13 +263,23 @@ async fn the_group_commit_stores_each_message_once_and_isolates_a_bad_one() {
 
     // A message that cannot be stored (here a trigger refuses it) fails alone; the others of
     // its group are stored.
-    sqlx::query(
-        "CREATE TRIGGER refuse_h2 BEFORE INSERT ON messages WHEN NEW.graph_id = 'h2'
+    let trigger: &[&str] = if crate::helpers::test_backend_is_postgres() {
+        &[
+            "CREATE FUNCTION refuse_h2() RETURNS trigger LANGUAGE plpgsql AS
+             'BEGIN IF NEW.graph_id = ''h2'' THEN RAISE EXCEPTION ''refused by the test''; END IF;
+              RETURN NEW; END'",
+            "CREATE TRIGGER refuse_h2 BEFORE INSERT ON messages FOR EACH ROW
+             EXECUTE FUNCTION refuse_h2()",
+        ]
+    } else {
+        &[
+            "CREATE TRIGGER refuse_h2 BEFORE INSERT ON messages WHEN NEW.graph_id = 'h2'
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-    )
-    .execute(&app.state.db)
-    .await
-    .unwrap();
+        ]
+    };
+    for sql in trigger {
+        sqlx::query(sql).execute(&app.state.db).await.unwrap();
+    }
     let mixed = vec![
         new_message("acct", "h1"),
         new_message("acct", "h2"),

@@ -1,0 +1,41 @@
+-- PostgreSQL twin of migrations/0009_shared_state.sql.
+
+-- What several instances on one PostgreSQL database must share (issue 14). SQLite
+-- installations have the same tables; they keep raw messages as files (store/blobs.rs).
+
+-- Raw messages kept in the database (PostgreSQL mode): one row per finished blob, named by
+-- the sha256 of its bytes.
+CREATE TABLE blobs (
+    sha256     TEXT    PRIMARY KEY,
+    size       BIGINT NOT NULL,
+    -- When it was stored (or stored again): the orphan sweep leaves young blobs alone.
+    created_at BIGINT NOT NULL
+);
+
+-- The bytes of the blobs, in chunks of at most 1 MiB written as a download arrives.
+-- blob_key is the blob's sha256 once finished, and 'tmp:<uuid>' while it is written; the
+-- transaction that finishes a blob renames its chunks and inserts its blobs row.
+CREATE TABLE blob_chunks (
+    blob_key   TEXT    NOT NULL,
+    idx        BIGINT NOT NULL,
+    data       BYTEA    NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (blob_key, idx)
+);
+
+-- Failed sign-ins and wrong API keys (web/login_limit.rs), counted per subject in a window
+-- that starts with the first failure, so that every instance sharing the database refuses
+-- the same guesser. scope: 'pair' (a user name from an address), 'address', 'name',
+-- 'api_key' (an address). name: the user name of 'pair' and 'name' rows; generation: the
+-- user's session generation when a 'name' row was counted (a password reset clears them).
+CREATE TABLE auth_failures (
+    scope           TEXT   NOT NULL,
+    subject         TEXT   NOT NULL,
+    name            TEXT,
+    failures        BIGINT NOT NULL,
+    window_start_ms BIGINT NOT NULL,
+    generation      BIGINT,
+    PRIMARY KEY (scope, subject)
+);
+CREATE INDEX auth_failures_window ON auth_failures (window_start_ms);
+CREATE INDEX auth_failures_name ON auth_failures (name) WHERE name IS NOT NULL;
