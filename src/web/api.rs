@@ -33,8 +33,105 @@ pub fn router() -> Router<WebState> {
         .merge(super::api_webhooks::router())
 }
 
-/// Errors as JSON: `{"error":{"code":"not_found","message":"…"}}`.
-pub struct ApiError(pub AppError);
+/// An error answer of the JSON API: `{"error":{"code":"not_found","message":"…"}}`. Each
+/// error carries its own machine [`ErrorCode`] beside its HTTP status, so two errors of one
+/// status can tell programs apart. Internal errors are logged when answered, never shown.
+pub struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    /// What a user may read.
+    message: String,
+    /// Seconds for `Retry-After` (RFC 9110 §10.2.3), on 429 answers.
+    retry_after: Option<u64>,
+    /// The cause of a 500, for the log only.
+    internal: Option<anyhow::Error>,
+}
+
+/// The stable machine code of an API error, for programs to branch on; the status says the
+/// class of the error, the code which error it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401: no valid API key or session.
+    Unauthorized,
+    /// 403: the caller may not do this (a `read` API key asking to write).
+    Forbidden,
+    /// 404: no such item.
+    NotFound,
+    /// 400: a bad parameter or body.
+    BadRequest,
+    /// 409: the request conflicts with the current state.
+    Conflict,
+    /// 429: too many requests; `Retry-After` says when to try again.
+    TooManyRequests,
+    /// 500: something went wrong on Mailport's side; the details are in its log.
+    InternalError,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            internal: None,
+        }
+    }
+
+    /// 401 `unauthorized`, with `WWW-Authenticate: Bearer` (RFC 6750 §3).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+    }
+
+    /// 404 `not_found`, with the same sentence as the HTML error page.
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            crate::error::NOT_FOUND_MESSAGE,
+        )
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+    }
+
+    /// 429 `too_many_requests`, with `Retry-After: retry_after` (seconds).
+    pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyRequests,
+                message,
+            )
+        }
+    }
+
+    /// 500 `internal_error`: `cause` goes to the log, a fixed sentence to the caller.
+    pub fn internal(cause: anyhow::Error) -> Self {
+        ApiError {
+            internal: Some(cause),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::InternalError,
+                crate::error::INTERNAL_MESSAGE,
+            )
+        }
+    }
+}
 
 /// The body of every error answer of the JSON API.
 #[derive(Serialize, ToSchema)]
@@ -45,9 +142,8 @@ pub struct ApiErrorBody {
 /// What went wrong: a stable code for programs and a sentence for people.
 #[derive(Serialize, ToSchema)]
 pub struct ApiErrorDetail {
-    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`,
-    /// `too_many_requests` or `internal_error`.
-    pub code: &'static str,
+    /// Which error this is, for programs.
+    pub code: ErrorCode,
     /// What went wrong, as a sentence.
     pub message: String,
 }
@@ -88,57 +184,46 @@ impl ValidationErrorBody {
     }
 }
 
-impl ApiErrorBody {
-    /// An error answer with this status, code and message.
-    pub(super) fn response(status: StatusCode, code: &'static str, message: String) -> Response {
-        let body = ApiErrorBody {
-            error: ApiErrorDetail { code, message },
-        };
-        (status, Json(body)).into_response()
-    }
-}
-
+/// The handlers' error, each kind of [`AppError`] answered with its own code.
 impl<E: Into<AppError>> From<E> for ApiError {
     fn from(e: E) -> Self {
-        ApiError(e.into())
+        match e.into() {
+            AppError::NotFound => ApiError::not_found(),
+            AppError::BadRequest(m) => ApiError::bad_request(m),
+            AppError::Forbidden(m) => ApiError::forbidden(m),
+            AppError::TooManyRequests {
+                message,
+                retry_after,
+            } => ApiError::too_many_requests(message, retry_after),
+            AppError::Internal(e) => ApiError::internal(e),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.0.status();
-        if let AppError::Internal(e) = &self.0 {
+        if let Some(e) = &self.internal {
             tracing::error!(error = ?e, "internal error in API");
         }
-        let code = match status {
-            StatusCode::NOT_FOUND => "not_found",
-            StatusCode::UNAUTHORIZED => "unauthorized",
-            StatusCode::FORBIDDEN => "forbidden",
-            StatusCode::BAD_REQUEST => "bad_request",
-            StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
-            _ => "internal_error",
+        let body = ApiErrorBody {
+            error: ApiErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
         };
-        let mut response = ApiErrorBody::response(status, code, self.0.public_message());
-        if let AppError::TooManyRequests { retry_after, .. } = &self.0
-            && let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(retry_after) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+        }
+        if self.code == ErrorCode::Unauthorized {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         response
     }
-}
-
-fn unauthorized(message: &str) -> Response {
-    let mut r = ApiErrorBody::response(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        message.to_string(),
-    );
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    r
 }
 
 const NO_CREDENTIALS: &str = "Send Authorization: Bearer <API key> or sign in.";
@@ -186,8 +271,8 @@ pub async fn require_api_auth(
                 });
                 next.run(request).await
             }
-            Ok(None) => unauthorized(NO_CREDENTIALS),
-            Err(e) => ApiError(e).into_response(),
+            Ok(None) => ApiError::unauthorized(NO_CREDENTIALS).into_response(),
+            Err(e) => ApiError::from(e).into_response(),
         };
     };
     let addr = request
@@ -196,12 +281,12 @@ pub async fn require_api_auth(
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     if let Err(wait) = limiter.check_api_key(addr) {
-        return ApiError(AppError::TooManyRequests {
-            message: format!(
+        return ApiError::too_many_requests(
+            format!(
                 "Too many requests with a wrong API key from this address; try again in {wait} seconds."
             ),
-            retry_after: wait,
-        })
+            wait,
+        )
         .into_response();
     }
     let found = match key {
@@ -220,9 +305,10 @@ pub async fn require_api_auth(
         limiter.record_bad_api_key(addr);
         tracing::info!(addr = %addr, "refused an API request with a wrong key");
         match key {
-            Some(key) if !key.is_empty() => unauthorized(UNKNOWN_KEY),
-            _ => unauthorized(NO_CREDENTIALS),
+            Some(key) if !key.is_empty() => ApiError::unauthorized(UNKNOWN_KEY),
+            _ => ApiError::unauthorized(NO_CREDENTIALS),
         }
+        .into_response()
     }
 }
 
@@ -261,6 +347,6 @@ pub(super) async fn get_credential(
 ) -> Result<Json<CredentialJson>, ApiError> {
     let cred = credentials::get(&state.db, &id)
         .await?
-        .ok_or(AppError::NotFound)?;
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(CredentialJson::new(&cred)))
 }

@@ -247,27 +247,32 @@ pub(super) async fn show(
     Ok(Json(account_json(&state, &a).await?))
 }
 
-/// A refused write, in the API's error format.
+/// A refused write, in the API's error format: a 422 naming each field, or an [`ApiError`].
 pub enum WriteError {
     /// 422 with the message of each field.
     Invalid(Validation),
-    /// 409: the request conflicts with the current state.
-    Conflict(String),
-    /// 403: the API key may only read.
-    ReadOnlyKey,
-    /// 400: the body is not the JSON expected.
-    BadBody(String),
     Api(ApiError),
 }
 
 impl<E: Into<AppError>> From<E> for WriteError {
     fn from(e: E) -> Self {
-        WriteError::Api(ApiError(e.into()))
+        WriteError::Api(ApiError::from(e))
     }
 }
 
-fn error_body(status: StatusCode, code: &'static str, message: &str) -> Response {
-    ApiErrorBody::response(status, code, message.to_string())
+impl From<ApiError> for WriteError {
+    fn from(e: ApiError) -> Self {
+        WriteError::Api(e)
+    }
+}
+
+/// 403 for an API key that may only read.
+const READ_ONLY_KEY: &str = "This API key may only read. Changing accounts needs a key with the \
+    admin scope (Settings > API keys, or `mailport apikey create NAME --scope admin`).";
+
+/// 400 for a body that is not the JSON expected.
+fn bad_body(message: impl Into<String>) -> WriteError {
+    ApiError::bad_request(message).into()
 }
 
 impl IntoResponse for WriteError {
@@ -278,21 +283,13 @@ impl IntoResponse for WriteError {
                 Json(ValidationErrorBody::new(&v)),
             )
                 .into_response(),
-            WriteError::Conflict(m) => error_body(StatusCode::CONFLICT, "conflict", &m),
-            WriteError::ReadOnlyKey => error_body(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "This API key may only read. Changing accounts needs a key with the admin \
-                 scope (Settings > API keys, or `mailport apikey create NAME --scope admin`).",
-            ),
-            WriteError::BadBody(m) => error_body(StatusCode::BAD_REQUEST, "bad_request", &m),
             WriteError::Api(e) => e.into_response(),
         }
     }
 }
 
 /// A caller that may change things: an `admin` API key or a signed-in session. Extracting
-/// it answers 403 (`WriteError::ReadOnlyKey`) for a `read` key, before the body is read.
+/// it answers 403 `forbidden` for a `read` key, before the body is read.
 pub(super) struct AdminCaller;
 
 impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
@@ -302,7 +299,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
         // `require_api_auth` puts the caller on every API request before any handler runs.
         match parts.extensions.get::<ApiCaller>().map(|c| c.scope) {
             Some(ApiScope::Admin) => Ok(AdminCaller),
-            Some(ApiScope::Read) => Err(WriteError::ReadOnlyKey),
+            Some(ApiScope::Read) => Err(ApiError::forbidden(READ_ONLY_KEY).into()),
             None => Err(anyhow::anyhow!("an API write route without require_api_auth").into()),
         }
     }
@@ -311,7 +308,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
 /// Parses a JSON body, answering in the API's error format.
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, WriteError> {
     serde_json::from_slice(body).map_err(|e| {
-        WriteError::BadBody(format!(
+        bad_body(format!(
             "The body is not the JSON this operation takes: {e}"
         ))
     })
@@ -354,10 +351,11 @@ async fn insert(state: &AppState, fields: &AccountFields) -> Result<Response, Wr
         .await
         .on_unique_violation()?
     {
-        return Err(WriteError::Conflict(format!(
+        return Err(ApiError::conflict(format!(
             "An email server account with the id {} already exists; PUT or PATCH /api/v1/accounts/{} changes it.",
             settings.id, settings.id
-        )));
+        ))
+        .into());
     }
     tracing::info!(account = %settings.id, "email server account created through the API");
     saved(state, &settings.id, StatusCode::CREATED, v.warnings).await
@@ -510,9 +508,10 @@ pub(super) async fn remove(
 ) -> Result<Response, WriteError> {
     let existing = load(&state, &id).await?.ok_or(AppError::NotFound)?;
     if state.importer.is_running(&existing.id) {
-        return Err(WriteError::Conflict(
-            "The account is importing right now; delete it when the run has finished.".into(),
-        ));
+        return Err(ApiError::conflict(
+            "The account is importing right now; delete it when the run has finished.",
+        )
+        .into());
     }
     accounts::delete(&state.db, &existing.id).await?;
     state.importer.accounts_changed();
@@ -566,7 +565,7 @@ pub(super) async fn bulk_enable(
     let ids = match (&change.ids, &change.filter) {
         (Some(ids), None) => {
             if ids.is_empty() || ids.len() > MAX_BULK_IDS {
-                return Err(WriteError::BadBody(format!(
+                return Err(bad_body(format!(
                     "ids must name 1 to {MAX_BULK_IDS} accounts"
                 )));
             }
@@ -600,7 +599,7 @@ pub(super) async fn bulk_enable(
             ids
         }
         (None, Some(filter)) => {
-            let params = filter.parse().map_err(WriteError::BadBody)?;
+            let params = filter.parse().map_err(bad_body)?;
             accounts::matching(&state.db, &params.filter)
                 .await?
                 .into_iter()
@@ -608,8 +607,8 @@ pub(super) async fn bulk_enable(
                 .collect()
         }
         _ => {
-            return Err(WriteError::BadBody(
-                "Give either ids (a list of account ids) or filter (q, status, credential).".into(),
+            return Err(bad_body(
+                "Give either ids (a list of account ids) or filter (q, status, credential).",
             ));
         }
     };

@@ -256,7 +256,7 @@ pub fn router_with(app: AppState, limits: &ServerLimits) -> Router {
     let api = api::router()
         // Nested routes carry their full path only inside the nested router.
         .layer(middleware::from_fn(route_guard))
-        .fallback(|| async { api::ApiError(AppError::NotFound) })
+        .fallback(|| async { api::ApiError::not_found() })
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             api::require_api_auth,
