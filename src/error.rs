@@ -1,5 +1,5 @@
 //! One error type for web handlers. HTML pages get a readable error page, `/api` gets JSON
-//! (see `web::api::ApiError`, which carries its own codes). Internal errors are logged and never shown.
+//! (see `web::api::error::ApiError`, which carries its own codes). Internal errors are logged and never shown.
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};

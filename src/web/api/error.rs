@@ -1,37 +1,14 @@
-//! The JSON API under `/api/v1`, for an API key or a signed-in session: credentials here,
-//! accounts in `api_accounts`, messages in `api_messages`.
+//! The JSON API's errors: [`ApiError`] (a status, a machine code and a sentence), the 422 of
+//! a write whose fields are not valid, and their bodies as the OpenAPI document shows them.
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::Json;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::current_user;
-use super::login_limit::LoginLimiter;
-use super::session::AppSession;
-use super::state::WebState;
-use super::views::CredentialJson;
-use crate::crypto::sha256_hex;
 use crate::error::AppError;
-use crate::state::AppState;
-use crate::store::api_keys::ApiScope;
-use crate::store::{self, credentials};
-
-pub fn router() -> Router<WebState> {
-    Router::new()
-        .route("/credentials", get(list_credentials))
-        .route("/credentials/{id}", get(get_credential))
-        .route("/openapi.json", get(super::openapi::openapi_json))
-        .merge(super::api_accounts::router())
-        .merge(super::api_messages::router())
-        .merge(super::api_webhooks::router())
-}
+use crate::web::form::Validation;
 
 /// An error answer of the JSON API: `{"error":{"code":"not_found","message":"…"}}`. Each
 /// error carries its own machine [`ErrorCode`] beside its HTTP status, so two errors of one
@@ -168,7 +145,7 @@ pub struct ValidationErrorDetail {
 
 impl ValidationErrorBody {
     /// The body for the errors of `v`.
-    pub fn new(v: &super::form::Validation) -> Self {
+    pub fn new(v: &Validation) -> Self {
         let summary: Vec<String> = v.errors.iter().map(|(k, m)| format!("{k}: {m}")).collect();
         ValidationErrorBody {
             error: ValidationErrorDetail {
@@ -226,127 +203,34 @@ impl IntoResponse for ApiError {
     }
 }
 
-const NO_CREDENTIALS: &str = "Send Authorization: Bearer <API key> or sign in.";
-/// A key was sent, but no stored key has its hash: mistyped, revoked, or made for another
-/// data dir (`mailport apikey create` writes to `--data-dir`, default `./data`).
-const UNKNOWN_KEY: &str = "Unknown or revoked API key. Create a key in Settings > API keys, \
-    or with `mailport apikey create NAME --data-dir DIR` using the server's data dir.";
-
-/// Who called the API, put into request extensions by [`require_api_auth`]: an API key's
-/// scope, or [`ApiScope::Admin`] for a signed-in session.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiCaller {
-    pub scope: ApiScope,
+/// A refused write, in the API's error format: a 422 naming each field, or an [`ApiError`].
+pub enum WriteError {
+    /// 422 with the message of each field.
+    Invalid(Validation),
+    Api(ApiError),
 }
 
-/// The credentials of an `Authorization` value: the scheme is case-insensitive (RFC 9110
-/// §11.1), so `Bearer`, `bearer` and `BEARER` all work. None for another scheme.
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-}
-
-/// An API key (`Authorization: Bearer …`) or a signed-in session. A request with an
-/// `Authorization` header is never taken as the session's: that is what lets such requests
-/// skip the CSRF check (`csrf::verify`). Bad keys are counted per address; an address that
-/// keeps sending them gets 429 before any key is looked up.
-pub async fn require_api_auth(
-    State(state): State<AppState>,
-    State(limiter): State<LoginLimiter>,
-    session: AppSession,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().ok().and_then(bearer_token));
-    let Some(key) = bearer else {
-        return match current_user(&state, &session).await {
-            Ok(Some(_)) => {
-                request.extensions_mut().insert(ApiCaller {
-                    scope: ApiScope::Admin,
-                });
-                next.run(request).await
-            }
-            Ok(None) => ApiError::unauthorized(NO_CREDENTIALS).into_response(),
-            Err(e) => ApiError::from(e).into_response(),
-        };
-    };
-    let addr = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if let Err(wait) = limiter.check_api_key(addr) {
-        return ApiError::too_many_requests(
-            format!(
-                "Too many requests with a wrong API key from this address; try again in {wait} seconds."
-            ),
-            wait,
-        )
-        .into_response();
-    }
-    let found = match key {
-        Some(key) if !key.is_empty() && key.len() <= 256 => {
-            match store::api_keys::authenticate(&state.db, &sha256_hex(key.as_bytes())).await {
-                Ok(found) => found.map(|(_, scope)| scope),
-                Err(e) => return ApiError::from(e).into_response(),
-            }
-        }
-        _ => None,
-    };
-    if let Some(scope) = found {
-        request.extensions_mut().insert(ApiCaller { scope });
-        next.run(request).await
-    } else {
-        limiter.record_bad_api_key(addr);
-        tracing::info!(addr = %addr, "refused an API request with a wrong key");
-        match key {
-            Some(key) if !key.is_empty() => ApiError::unauthorized(UNKNOWN_KEY),
-            _ => ApiError::unauthorized(NO_CREDENTIALS),
-        }
-        .into_response()
+impl<E: Into<AppError>> From<E> for WriteError {
+    fn from(e: E) -> Self {
+        WriteError::Api(ApiError::from(e))
     }
 }
 
-/// Every credential, ordered by id.
-#[utoipa::path(
-    get,
-    path = "/api/v1/credentials",
-    tag = "credentials",
-    responses(
-        (status = 200, description = "Every credential", body = Vec<CredentialJson>),
-        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
-    )
-)]
-pub(super) async fn list_credentials(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<CredentialJson>>, ApiError> {
-    let list = credentials::list(&state.db).await?;
-    Ok(Json(list.iter().map(CredentialJson::new).collect()))
+impl From<ApiError> for WriteError {
+    fn from(e: ApiError) -> Self {
+        WriteError::Api(e)
+    }
 }
 
-/// One credential.
-#[utoipa::path(
-    get,
-    path = "/api/v1/credentials/{id}",
-    tag = "credentials",
-    params(("id" = String, Path, description = "The credential's id")),
-    responses(
-        (status = 200, description = "The credential", body = CredentialJson),
-        (status = 401, description = "No valid API key or session", body = ApiErrorBody),
-        (status = 404, description = "No credential has this id", body = ApiErrorBody),
-    )
-)]
-pub(super) async fn get_credential(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<CredentialJson>, ApiError> {
-    let cred = credentials::get(&state.db, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(CredentialJson::new(&cred)))
+impl IntoResponse for WriteError {
+    fn into_response(self) -> Response {
+        match self {
+            WriteError::Invalid(v) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(ValidationErrorBody::new(&v)),
+            )
+                .into_response(),
+            WriteError::Api(e) => e.into_response(),
+        }
+    }
 }

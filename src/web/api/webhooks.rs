@@ -14,14 +14,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::api::{ApiError, ApiErrorBody};
-use super::api_accounts::{AdminCaller, WriteError};
-use super::message_files;
-use super::state::WebState;
+use super::caller::AdminCaller;
+use super::error::{ApiError, ApiErrorBody, WriteError};
 use crate::state::AppState;
 use crate::store::events::{self, Event};
 use crate::store::webhooks::{self, DeliveryFilter, Endpoint};
 use crate::store::{messages, now, outbox};
+use crate::web::message_files;
+use crate::web::state::WebState;
 use crate::webhooks::health::{self, EndpointHealth};
 use crate::webhooks::payload::{MessageEventData, PayloadSource, rfc3339};
 use crate::webhooks::sender::webhook_id;
@@ -139,7 +139,7 @@ pub(super) async fn list(
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
-    if !super::form::valid_id(id) {
+    if !crate::web::form::valid_id(id) {
         return Err(ApiError::not_found());
     }
     webhooks::get(&state.db, id)
@@ -465,7 +465,7 @@ async fn feed_event(source: &PayloadSource, event: &Event) -> Result<FeedEvent, 
         ("n" = i64, Path, description = "The attachment's number in the message's list, from 0"),
     ),
     responses(
-        (status = 200, description = "The attachment's decoded bytes", content_type = "application/octet-stream", body = inline(super::openapi::Download)),
+        (status = 200, description = "The attachment's decoded bytes", content_type = "application/octet-stream", body = inline(super::binary::Download)),
         (status = 401, description = "No valid API key or session", body = ApiErrorBody),
         (status = 404, description = "No such message or attachment", body = ApiErrorBody),
     )
