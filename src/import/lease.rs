@@ -127,10 +127,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Unix milliseconds.
-pub fn now_ms() -> i64 {
-    let t = time::OffsetDateTime::now_utc();
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
+pub use crate::clock::now_ms;
 
 impl Leases {
     pub fn new(db: Db, settings: LeaseSettings) -> Self {

@@ -49,9 +49,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::error::AppError;
 use crate::state::AppState;
+use session::SESSION_COOKIE;
 use state::WebState;
-
-pub const SESSION_COOKIE: &str = "mailport_session";
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";

@@ -83,7 +83,7 @@ impl Modify for Authentication {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::web::SESSION_COOKIE,
+                crate::web::session::SESSION_COOKIE,
                 "The session cookie of a signed-in administrator.",
             ))),
         );
