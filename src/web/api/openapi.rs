@@ -171,3 +171,37 @@ pub async fn openapi_json() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::api::error::ErrorCode;
+
+    /// The codes are part of the API: programs branch on them, so they never change.
+    #[test]
+    fn the_document_names_every_error_code_the_api_answers() {
+        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).expect("the document is JSON");
+        let codes = [
+            (ErrorCode::Unauthorized, "unauthorized"),
+            (ErrorCode::Forbidden, "forbidden"),
+            (ErrorCode::NotFound, "not_found"),
+            (ErrorCode::BadRequest, "bad_request"),
+            (ErrorCode::Conflict, "conflict"),
+            (ErrorCode::TooManyRequests, "too_many_requests"),
+            (ErrorCode::InternalError, "internal_error"),
+        ];
+        for (code, text) in codes {
+            assert_eq!(serde_json::to_value(code).expect("a code"), text);
+        }
+        let listed = &doc["components"]["schemas"]["ErrorCode"]["enum"];
+        assert_eq!(
+            listed,
+            &serde_json::json!(codes.map(|(_, text)| text)),
+            "the document lists the codes"
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["ApiErrorDetail"]["properties"]["code"]["$ref"],
+            "#/components/schemas/ErrorCode"
+        );
+    }
+}
