@@ -20,13 +20,14 @@ use url::Url;
 
 use crate::app::{self, AppState};
 use crate::config::Config;
+use crate::oauth::credential::{ClientAuth, GrantType};
 use crate::outbound::{AllowedHost, HostPolicy};
 use crate::sandbox::graph::{GraphState, SeedOptions};
 use crate::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_TENANT_ID};
 use crate::sandbox::{self, SandboxConfig};
 use crate::store::Db;
 use crate::store::accounts::{self, AfterImport};
-use crate::store::credentials::{self, ClientAuth, GrantType};
+use crate::store::credentials;
 use crate::store::messages;
 
 /// The administrator the demo creates (its password is new on every start).

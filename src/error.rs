@@ -1,5 +1,5 @@
 //! One error type for web handlers. HTML pages get a readable error page, `/api` gets JSON
-//! (see `web::api::ApiError`). Internal errors are logged and never shown.
+//! (see `web::api::error::ApiError`, which carries its own codes). Internal errors are logged and never shown.
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -37,6 +37,12 @@ impl From<askama::Error> for AppError {
     }
 }
 
+/// What a user reads for a 404, on a page or in the API.
+pub const NOT_FOUND_MESSAGE: &str = "The page or item you asked for does not exist.";
+/// What a user reads for a 500; the details go to the log only.
+pub const INTERNAL_MESSAGE: &str =
+    "Something went wrong on our side. The details are in the server log.";
+
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -51,10 +57,8 @@ impl AppError {
     /// What a user may read: internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
-            AppError::NotFound => "The page or item you asked for does not exist.".into(),
-            AppError::Internal(_) => {
-                "Something went wrong on our side. The details are in the server log.".into()
-            }
+            AppError::NotFound => NOT_FOUND_MESSAGE.into(),
+            AppError::Internal(_) => INTERNAL_MESSAGE.into(),
             other => other.to_string(),
         }
     }

@@ -37,6 +37,8 @@ pub mod outbound;
 pub mod passwords;
 /// Messages as sentences.
 pub mod prose;
+/// The `Retry-After` header (RFC 9110 §10.2.3) as a wait.
+pub mod retry_after;
 /// The offline Entra ID and Graph emulator.
 pub mod sandbox;
 /// The application's shared services, opened from the configuration.

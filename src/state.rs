@@ -177,7 +177,7 @@ impl AppState {
 /// duration: its downloads in progress and blobs about to be committed look like a crash's
 /// leftovers, so the start-up sweep leaves them alone.
 async fn shares_blobs_with_live_instance(db: &Db, config: &Config) -> anyhow::Result<bool> {
-    let since = crate::import::lease::now_ms() - config.import.leases.duration.as_millis() as i64;
+    let since = crate::clock::now_ms() - config.import.leases.duration.as_millis() as i64;
     Ok(store::leases::others_alive(db, config.instance_id(), since).await?)
 }
 

@@ -20,9 +20,9 @@ pub use super::limits::{MailboxLimits, RequestBudget};
 use super::limits::{MailboxSlot, Permit};
 use super::links::LinkPolicy;
 use super::observe;
-use super::retry_after::parse_retry_after;
 use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
 use crate::outbound::{OutboundClient, REFUSED_CODE, Refused, is_microsoft_host};
+use crate::retry_after::parse_retry_after;
 
 /// Where the client gets bearer tokens (the token service, or a fixed string in tests).
 pub trait TokenSource: Send + Sync + 'static {

@@ -11,7 +11,6 @@
 //! - [`messages`]: listing, delta, `$value`, mark read, move, delete.
 //! - [`links`]: the SSRF guard for nextLink/deltaLink.
 //! - [`limits`]: per-mailbox concurrency shared across clients.
-//! - [`retry_after`]: parsing `Retry-After`.
 //! - `observe`: request ids in the debug log, and the app's metrics.
 
 mod answers;
@@ -23,7 +22,6 @@ pub mod limits;
 pub mod links;
 pub mod messages;
 mod observe;
-pub mod retry_after;
 mod target;
 
 pub use client::{

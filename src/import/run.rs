@@ -13,6 +13,7 @@ use super::post_action::PostAction;
 use super::progress::{Progress, Stop, storage};
 use super::token_source::CredentialTokens;
 use crate::graph::{GraphClient, GraphError, GraphErrorKind, GraphSettings, MailboxTarget};
+use crate::oauth::credential::GrantType;
 use crate::oauth::credential::TokenStatus;
 use crate::oauth::token_service::AccessToken;
 use crate::store::accounts::{self, Account, AccountStatus};
@@ -90,8 +91,7 @@ pub async fn check_credential(
                 }
                 // A delegated credential's first token needs a person at the key button.
                 Some(c)
-                    if c.grant_type() == credentials::GrantType::AuthorizationCode
-                        && !c.has_refresh_token() =>
+                    if c.grant_type() == GrantType::AuthorizationCode && !c.has_refresh_token() =>
                 {
                     AccountStatus::NeedsConsent
                 }

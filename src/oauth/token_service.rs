@@ -197,7 +197,7 @@ impl TokenService {
         let claim_for = self.settings.refresh_claim();
         let give_up = tokio::time::Instant::now() + claim_for * 2;
         loop {
-            let now = crate::import::lease::now_ms();
+            let now = crate::clock::now_ms();
             let until = now + claim_for.as_millis() as i64;
             let claimed = crate::store::leases::claim_refresh(&self.db, id, owner, now, until)
                 .await

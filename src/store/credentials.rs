@@ -3,7 +3,7 @@
 //! it is asked for with the `crypto::MasterKey` passed in, under the `*_context` names
 //! below, so that no caller handles a ciphertext.
 
-pub use crate::oauth::credential::{ClientAuth, GrantType, RecordedError, SignedIn, TokenStatus};
+use crate::oauth::credential::{ClientAuth, GrantType, RecordedError, SignedIn, TokenStatus};
 
 use super::{Db, now};
 use crate::crypto::{DecryptError, MasterKey, Secret};

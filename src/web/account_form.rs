@@ -3,9 +3,10 @@
 use serde::Deserialize;
 
 use super::form::{Validation, format_date, parse_date, valid_id};
+use crate::oauth::credential::GrantType;
 use crate::outbound::{HostPolicy, Use};
 use crate::store::accounts::{AccountSettings, AfterImport};
-use crate::store::credentials::{Credential, GrantType};
+use crate::store::credentials::Credential;
 
 #[derive(Debug, Default, Deserialize, Clone)]
 #[serde(default)]

@@ -9,7 +9,7 @@ use axum::{Form, Router};
 
 use super::account_form::{AccountForm, GRAPH_PRESETS, validate};
 use super::account_input::is_reserved;
-use super::api_accounts::{ListQuery, load_page};
+use super::account_list::{ListQuery, load_page};
 use super::by_id::ById;
 use super::form::{Validation, valid_id};
 use super::layout::{Frame, Layout, Nav};

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::account_form::AccountForm;
 use super::account_input::{base_form, check, credentials_by_id};
-use super::api_accounts::ListQuery;
+use super::account_list::ListQuery;
 use super::form::format_date;
 use super::layout::{Frame, Layout, Nav};
 use super::page::html_page;

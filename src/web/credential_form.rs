@@ -4,8 +4,9 @@
 use serde::Deserialize;
 
 use super::form::{Validation, valid_id};
+use crate::oauth::credential::{ClientAuth, GrantType};
 use crate::outbound::{HostPolicy, Use, origin_of};
-use crate::store::credentials::{ClientAuth, CredentialSettings, GrantType};
+use crate::store::credentials::CredentialSettings;
 
 /// The form as posted. Every field defaults to empty so that a missing field becomes a
 /// validation message, not a 422 from the extractor.

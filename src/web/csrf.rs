@@ -43,7 +43,7 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
         return next.run(request).await;
     }
     // An API key in the Authorization header cannot be sent by another site's page, and
-    // `api::require_api_auth` never takes such a request as the session's.
+    // `api::caller::require_api_auth` never takes such a request as the session's.
     if request.uri().path().starts_with(super::API_PREFIX)
         && request.headers().contains_key(header::AUTHORIZATION)
     {

@@ -22,7 +22,7 @@ pub fn router(state: WebState) -> Router<WebState> {
         .route("/metrics", get(scrape))
         .route_layer(middleware::from_fn_with_state(
             state,
-            super::api::require_api_auth,
+            super::api::caller::require_api_auth,
         ))
 }
 

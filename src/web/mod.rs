@@ -4,12 +4,10 @@
 
 pub mod account_form;
 pub mod account_input;
+pub mod account_list;
 pub mod accounts;
 pub mod accounts_csv;
 pub mod api;
-pub mod api_accounts;
-pub mod api_messages;
-pub mod api_webhooks;
 pub mod auth;
 pub mod by_id;
 pub mod credential_form;
@@ -25,7 +23,6 @@ pub mod message_files;
 pub mod messages;
 pub mod metrics;
 pub mod oauth_flow;
-pub mod openapi;
 pub mod page;
 pub mod redirect;
 pub mod request_trace;
@@ -52,9 +49,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::error::AppError;
 use crate::state::AppState;
+use session::SESSION_COOKIE;
 use state::WebState;
-
-pub const SESSION_COOKIE: &str = "mailport_session";
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
@@ -256,10 +252,10 @@ pub fn router_with(app: AppState, limits: &ServerLimits) -> Router {
     let api = api::router()
         // Nested routes carry their full path only inside the nested router.
         .layer(middleware::from_fn(route_guard))
-        .fallback(|| async { api::ApiError(AppError::NotFound) })
+        .fallback(|| async { api::error::ApiError::not_found() })
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            api::require_api_auth,
+            api::caller::require_api_auth,
         ));
     let static_dir = ServeDir::new(static_dir());
     let sessions = SessionManagerLayer::new(state.app.session_store.clone())

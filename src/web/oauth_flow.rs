@@ -15,9 +15,10 @@ use crate::crypto::random_token;
 use crate::error::AppError;
 use crate::oauth::TokenFailure;
 use crate::oauth::client::authorize_redirect;
+use crate::oauth::credential::{GrantType, RecordedError};
 use crate::oauth::error::parse_aadsts;
 use crate::state::AppState;
-use crate::store::credentials::{self, GrantType, RecordedError};
+use crate::store::credentials;
 
 /// The callback is reachable without the admin guard: it checks the session itself, so a
 /// stray or forged callback gets an explanation instead of a sign-in page.

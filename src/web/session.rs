@@ -9,6 +9,10 @@ use crate::error::AppError;
 
 use crate::store::sessions::keys::{ADDRESS, GENERATION, SIGNED_IN_AT, USER_AGENT, USER_ID};
 
+/// The name of the session cookie (HttpOnly, `SameSite=Lax` so that it survives the
+/// redirect back from the sign-in; set up in `web::router_with`).
+pub const SESSION_COOKIE: &str = "mailport_session";
+
 const CSRF: &str = "csrf";
 const PENDING_AUTH: &str = "pending_oauth";
 const FLASH: &str = "flash";

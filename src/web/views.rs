@@ -5,7 +5,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::import::lag::AccountLag;
-use crate::store::credentials::{Credential, TokenStatus};
+use crate::oauth::credential::{GrantType, TokenStatus};
+use crate::store::credentials::Credential;
 
 /// `2026-11-27 05:12 UTC`; pages turn it into local time with a little JavaScript.
 pub fn format_time(unix: i64) -> String {
@@ -117,8 +118,8 @@ impl CredentialView {
             TokenStatus::Valid if expires.is_some() => ("Valid until", expires.clone(), ""),
             TokenStatus::Valid => ("Valid", None, ""),
             TokenStatus::Expired => {
-                let renewed = c.has_refresh_token()
-                    || c.grant_type() == crate::store::credentials::GrantType::ClientCredentials;
+                let renewed =
+                    c.has_refresh_token() || c.grant_type() == GrantType::ClientCredentials;
                 let note = if renewed {
                     " (renewed automatically when needed)"
                 } else {
@@ -379,14 +380,10 @@ fn credential_problem(cred: Option<&Credential>) -> (Option<String>, Option<&'st
             (Some(text), Some("invalid_client"))
         }
         // Only a person can get the first token of a delegated credential.
-        TokenStatus::None
-            if c.grant_type() == crate::store::credentials::GrantType::AuthorizationCode =>
-        {
-            (
-                Some("the credential has no token yet: press its key button and sign in".into()),
-                Some("needs_consent"),
-            )
-        }
+        TokenStatus::None if c.grant_type() == GrantType::AuthorizationCode => (
+            Some("the credential has no token yet: press its key button and sign in".into()),
+            Some("needs_consent"),
+        ),
         TokenStatus::Error => (
             Some(format!(
                 "the credential's last token request failed{code}: {}",

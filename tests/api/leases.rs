@@ -2,6 +2,7 @@
 //! fencing token that grows with every claim, and writes that carry a stale token change
 //! nothing. Portable SQL, so these run unchanged on every backend.
 
+use mailport::oauth::credential::GrantType;
 use mailport::store::accounts::{self, AfterImport};
 use mailport::store::leases::{self, Fence};
 use mailport::store::{Db, credentials, messages, runs, schedule};
@@ -14,11 +15,7 @@ async fn database() -> (tempfile::TempDir, Db) {
         .await
         .expect("db");
     let sandbox = "http://127.0.0.1:9";
-    let cred = mailport::demo::sandbox_credential(
-        "app",
-        sandbox,
-        credentials::GrantType::ClientCredentials,
-    );
+    let cred = mailport::demo::sandbox_credential("app", sandbox, GrantType::ClientCredentials);
     let key = mailport::crypto::MasterKey::from_bytes(&[7; 32]).expect("key");
     credentials::insert(&db, &key, &cred, None)
         .await

@@ -7,9 +7,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mailport::oauth::credential::GrantType;
 use mailport::sandbox::world::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID};
 use mailport::store::accounts::AfterImport;
-use mailport::store::credentials::{self, GrantType};
+use mailport::store::credentials;
 use reqwest::StatusCode;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;

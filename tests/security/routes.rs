@@ -163,9 +163,9 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
     collect_rs(&dir, &mut files);
     for file in files {
         let text = std::fs::read_to_string(&file).expect("source");
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        // The API's routers (api.rs and api_*.rs) are nested under the API prefix in web/mod.rs.
-        let prefix = if name == "api.rs" || name.starts_with("api_") {
+        // The API's routers (the files of web/api/) are nested under the API prefix in
+        // web/mod.rs.
+        let prefix = if file.starts_with(dir.join("api")) {
             API_PREFIX
         } else {
             ""

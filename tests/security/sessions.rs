@@ -7,7 +7,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use mailport::web::SESSION_COOKIE;
+use mailport::web::session::SESSION_COOKIE;
 use reqwest::{Client, StatusCode, header};
 use tower_sessions::session::Id;
 use tower_sessions::session_store::SessionStore;

@@ -34,7 +34,7 @@ async fn the_openapi_document_names_every_api_route_and_no_other() {
     assert!(
         undocumented.is_empty(),
         "API routes missing from the OpenAPI document (annotate the handler with \
-         #[utoipa::path] and list it in web::openapi::ApiDoc): {undocumented:?}"
+         #[utoipa::path] and list it in web::api::openapi::ApiDoc): {undocumented:?}"
     );
     let unrouted: Vec<_> = documented.difference(&routed).collect();
     assert!(

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use mailport::graph::links::LinkPolicy;
-use mailport::graph::retry_after::parse_retry_after;
 use mailport::graph::{
     DeltaCursor, GraphClient, GraphError, GraphSettings, MailboxLimits, MailboxTarget, TokenSource,
 };
@@ -21,6 +20,7 @@ use mailport::oauth::AadErrorResponse;
 use mailport::oauth::error::{GrantContext, classify, parse_aadsts};
 use mailport::oauth::id_token::{account_from_id_token, tenant_guid_of};
 use mailport::outbound::{HostPolicy, Use};
+use mailport::retry_after::parse_retry_after;
 use mailport::sandbox::world::DEMO_TENANT_ID;
 use mailport::web::ROUTES;
 use proptest::prelude::*;

@@ -3,8 +3,8 @@
 //! `/api/v1/openapi.json`. Because the document comes from the code, it cannot drift from it.
 //!
 //! A new endpoint is added by annotating its handler with `#[utoipa::path(…)]` and listing it
-//! in [`ApiDoc`]'s `paths(…)` below. `tests/api/openapi.rs` fails when a route of
-//! [`super::ROUTES`] under [`super::API_PREFIX`] is missing here, and validates real answers
+//! in [`ApiDoc`]'s `paths(…)` below. `tests/api/openapi/` fails when a route of
+//! [`crate::web::ROUTES`] under [`crate::web::API_PREFIX`] is missing here, and validates real answers
 //! of every documented endpoint against the document.
 
 use std::sync::LazyLock;
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, api_accounts, api_messages, api_webhooks};
+use super::{accounts, credentials, messages, webhooks};
 
 /// The API's OpenAPI document (OpenAPI Specification 3.1, <https://spec.openapis.org/oas/v3.1.0>).
 #[derive(OpenApi)]
@@ -30,25 +30,25 @@ use super::{api, api_accounts, api_messages, api_webhooks};
     ),
     paths(
         openapi_json,
-        api::list_credentials,
-        api::get_credential,
-        api_accounts::list,
-        api_accounts::create,
-        api_accounts::bulk_enable,
-        api_accounts::show,
-        api_accounts::replace,
-        api_accounts::change,
-        api_accounts::remove,
-        api_messages::list,
-        api_messages::show,
-        api_messages::raw,
-        api_webhooks::attachment,
-        api_webhooks::list,
-        api_webhooks::show,
-        api_webhooks::deliveries,
-        api_webhooks::redeliver_failed,
-        api_webhooks::redeliver_one,
-        api_webhooks::feed,
+        credentials::list_credentials,
+        credentials::get_credential,
+        accounts::list,
+        accounts::create,
+        accounts::bulk_enable,
+        accounts::show,
+        accounts::replace,
+        accounts::change,
+        accounts::remove,
+        messages::list,
+        messages::show,
+        messages::raw,
+        webhooks::attachment,
+        webhooks::list,
+        webhooks::show,
+        webhooks::deliveries,
+        webhooks::redeliver_failed,
+        webhooks::redeliver_one,
+        webhooks::feed,
     ),
     modifiers(&Authentication, &Throttled),
     security(("api_key" = []), ("session" = [])),
@@ -83,7 +83,7 @@ impl Modify for Authentication {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                super::SESSION_COOKIE,
+                crate::web::session::SESSION_COOKIE,
                 "The session cookie of a signed-in administrator.",
             ))),
         );
@@ -92,7 +92,7 @@ impl Modify for Authentication {
 
 /// The 429 every operation can answer: an address that sent too many wrong API keys is
 /// refused (with `Retry-After`, in seconds) before any key is looked up
-/// (`api::require_api_auth`), whatever the route.
+/// (`caller::require_api_auth`), whatever the route.
 struct Throttled;
 
 impl Modify for Throttled {
@@ -143,34 +143,6 @@ impl Modify for Throttled {
     }
 }
 
-/// A raw message as OpenAPI 3.1 describes binary content: a string of a media type.
-pub struct RawMessage;
-
-impl utoipa::PartialSchema for RawMessage {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::Type::String)
-            .content_media_type("message/rfc822")
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for RawMessage {}
-
-/// A file download (an attachment's decoded bytes), as OpenAPI 3.1 describes binary content.
-pub struct Download;
-
-impl utoipa::PartialSchema for Download {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::Type::String)
-            .content_media_type("application/octet-stream")
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Download {}
-
 /// The document as JSON, built once.
 pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| {
@@ -186,7 +158,7 @@ pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     tag = "meta",
     responses(
         (status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object),
-        (status = 401, description = "No valid API key or session", body = super::api::ApiErrorBody),
+        (status = 401, description = "No valid API key or session", body = super::error::ApiErrorBody),
     )
 )]
 pub async fn openapi_json() -> Response {
@@ -198,4 +170,38 @@ pub async fn openapi_json() -> Response {
         DOCUMENT.as_str(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::api::error::ErrorCode;
+
+    /// The codes are part of the API: programs branch on them, so they never change.
+    #[test]
+    fn the_document_names_every_error_code_the_api_answers() {
+        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).expect("the document is JSON");
+        let codes = [
+            (ErrorCode::Unauthorized, "unauthorized"),
+            (ErrorCode::Forbidden, "forbidden"),
+            (ErrorCode::NotFound, "not_found"),
+            (ErrorCode::BadRequest, "bad_request"),
+            (ErrorCode::Conflict, "conflict"),
+            (ErrorCode::TooManyRequests, "too_many_requests"),
+            (ErrorCode::InternalError, "internal_error"),
+        ];
+        for (code, text) in codes {
+            assert_eq!(serde_json::to_value(code).expect("a code"), text);
+        }
+        let listed = &doc["components"]["schemas"]["ErrorCode"]["enum"];
+        assert_eq!(
+            listed,
+            &serde_json::json!(codes.map(|(_, text)| text)),
+            "the document lists the codes"
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["ApiErrorDetail"]["properties"]["code"]["$ref"],
+            "#/components/schemas/ErrorCode"
+        );
+    }
 }

@@ -1,5 +1,7 @@
-//! `Retry-After` as Graph sends it: delta-seconds, possibly fractional ("2.128"), or an
-//! HTTP-date. Parsing is separate from waiting so that every odd value has a test.
+//! The `Retry-After` response header (RFC 9110 §10.2.3): an HTTP-date or delay-seconds.
+//! An HTTP rule, so both the Graph client and the webhook sender read it here. Graph also
+//! sends fractional seconds ("2.128"), which are accepted. Parsing is separate from waiting
+//! so that every odd value has a test.
 
 use std::time::{Duration, SystemTime};
 

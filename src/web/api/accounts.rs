@@ -5,8 +5,7 @@
 //! name → message) when validation failed.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,17 +13,18 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::account_input::{AccountFields, base_form, check, credentials_by_id};
-use super::api::{ApiCaller, ApiError, ApiErrorBody, ValidationErrorBody};
-use super::form::{Validation, valid_id};
-use super::state::WebState;
-use super::views::AccountJson;
+use super::caller::AdminCaller;
+use super::error::{ApiError, ApiErrorBody, ValidationErrorBody, WriteError};
 use crate::error::AppError;
 use crate::import::lag::LagOverview;
 use crate::state::AppState;
-use crate::store::accounts::{self, Account, ListFilter, StatusFilter};
-use crate::store::api_keys::ApiScope;
+use crate::store::accounts::{self, Account};
 use crate::store::{Taken, UniqueViolationExt, credentials, runs};
+use crate::web::account_input::{AccountFields, base_form, check, credentials_by_id};
+use crate::web::account_list::{ListQuery, load_page};
+use crate::web::form::{Validation, valid_id};
+use crate::web::state::WebState;
+use crate::web::views::AccountJson;
 
 pub fn router() -> Router<WebState> {
     Router::new()
@@ -35,113 +35,8 @@ pub fn router() -> Router<WebState> {
         )
 }
 
-/// The most accounts one page holds.
-pub const MAX_PER_PAGE: i64 = 500;
-const DEFAULT_PER_PAGE: i64 = 50;
 /// The most ids one bulk change names.
 pub const MAX_BULK_IDS: usize = 10_000;
-
-/// `?page=&per_page=&q=&status=&credential=` of `GET /api/v1/accounts` (and the list page).
-#[derive(Debug, Default, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(default)]
-pub struct ListQuery {
-    /// 1-based.
-    pub page: Option<String>,
-    pub per_page: Option<String>,
-    /// A part of the id, mailbox or description (case-insensitive).
-    pub q: Option<String>,
-    /// `ok`, `error`, `needs_consent`, `disabled`, `throttled` or `stale`.
-    pub status: Option<String>,
-    /// A credential id.
-    pub credential: Option<String>,
-}
-
-/// A checked [`ListQuery`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListParams {
-    pub page: i64,
-    pub per_page: i64,
-    pub filter: ListFilter,
-}
-
-impl ListQuery {
-    /// Checks the query; the message says what is wrong.
-    pub fn parse(&self) -> Result<ListParams, String> {
-        let number = |v: &Option<String>, name: &str, default: i64, max: i64| match v
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            None => Ok(default),
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| format!("{name} must be a whole number from 1 to {max}")),
-        };
-        let page = number(&self.page, "page", 1, 1_000_000)?;
-        let per_page = number(&self.per_page, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
-        let status = match self
-            .status
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(s) => Some(StatusFilter::parse(s).ok_or_else(|| {
-                let known: Vec<&str> = StatusFilter::ALL.iter().map(|f| f.as_str()).collect();
-                format!("status must be one of {}", known.join(", "))
-            })?),
-        };
-        let q = self
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(str::to_string);
-        if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-            return Err("q must be at most 200 characters".into());
-        }
-        let credential_id = self
-            .credential
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string);
-        Ok(ListParams {
-            page,
-            per_page,
-            filter: ListFilter {
-                q,
-                status,
-                credential_id,
-            },
-        })
-    }
-}
-
-/// One page of accounts as the list page and the API show them.
-pub struct AccountPage {
-    pub accounts: Vec<Account>,
-    pub total: i64,
-    pub credentials: std::collections::HashMap<String, credentials::Credential>,
-    pub last_runs: std::collections::HashMap<String, runs::Run>,
-    pub running: std::collections::HashSet<String>,
-}
-
-/// Loads a page: the accounts, their credentials and last runs in a few queries.
-pub async fn load_page(state: &AppState, p: &ListParams) -> Result<AccountPage, AppError> {
-    let (accounts, total) =
-        accounts::page(&state.db, &p.filter, (p.page - 1) * p.per_page, p.per_page).await?;
-    let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
-    Ok(AccountPage {
-        last_runs: runs::last_of(&state.db, &ids).await?,
-        credentials: credentials_by_id(&state.db).await?,
-        running: state.importer.running_ids(),
-        accounts,
-        total,
-    })
-}
 
 /// The body of `GET /api/v1/accounts`.
 #[derive(Serialize, ToSchema)]
@@ -247,71 +142,15 @@ pub(super) async fn show(
     Ok(Json(account_json(&state, &a).await?))
 }
 
-/// A refused write, in the API's error format.
-pub enum WriteError {
-    /// 422 with the message of each field.
-    Invalid(Validation),
-    /// 409: the request conflicts with the current state.
-    Conflict(String),
-    /// 403: the API key may only read.
-    ReadOnlyKey,
-    /// 400: the body is not the JSON expected.
-    BadBody(String),
-    Api(ApiError),
-}
-
-impl<E: Into<AppError>> From<E> for WriteError {
-    fn from(e: E) -> Self {
-        WriteError::Api(ApiError(e.into()))
-    }
-}
-
-fn error_body(status: StatusCode, code: &'static str, message: &str) -> Response {
-    ApiErrorBody::response(status, code, message.to_string())
-}
-
-impl IntoResponse for WriteError {
-    fn into_response(self) -> Response {
-        match self {
-            WriteError::Invalid(v) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(ValidationErrorBody::new(&v)),
-            )
-                .into_response(),
-            WriteError::Conflict(m) => error_body(StatusCode::CONFLICT, "conflict", &m),
-            WriteError::ReadOnlyKey => error_body(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "This API key may only read. Changing accounts needs a key with the admin \
-                 scope (Settings > API keys, or `mailport apikey create NAME --scope admin`).",
-            ),
-            WriteError::BadBody(m) => error_body(StatusCode::BAD_REQUEST, "bad_request", &m),
-            WriteError::Api(e) => e.into_response(),
-        }
-    }
-}
-
-/// A caller that may change things: an `admin` API key or a signed-in session. Extracting
-/// it answers 403 (`WriteError::ReadOnlyKey`) for a `read` key, before the body is read.
-pub(super) struct AdminCaller;
-
-impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
-    type Rejection = WriteError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // `require_api_auth` puts the caller on every API request before any handler runs.
-        match parts.extensions.get::<ApiCaller>().map(|c| c.scope) {
-            Some(ApiScope::Admin) => Ok(AdminCaller),
-            Some(ApiScope::Read) => Err(WriteError::ReadOnlyKey),
-            None => Err(anyhow::anyhow!("an API write route without require_api_auth").into()),
-        }
-    }
+/// 400 for a body that is not the JSON expected.
+fn bad_body(message: impl Into<String>) -> WriteError {
+    ApiError::bad_request(message).into()
 }
 
 /// Parses a JSON body, answering in the API's error format.
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, WriteError> {
     serde_json::from_slice(body).map_err(|e| {
-        WriteError::BadBody(format!(
+        bad_body(format!(
             "The body is not the JSON this operation takes: {e}"
         ))
     })
@@ -354,10 +193,11 @@ async fn insert(state: &AppState, fields: &AccountFields) -> Result<Response, Wr
         .await
         .on_unique_violation()?
     {
-        return Err(WriteError::Conflict(format!(
+        return Err(ApiError::conflict(format!(
             "An email server account with the id {} already exists; PUT or PATCH /api/v1/accounts/{} changes it.",
             settings.id, settings.id
-        )));
+        ))
+        .into());
     }
     tracing::info!(account = %settings.id, "email server account created through the API");
     saved(state, &settings.id, StatusCode::CREATED, v.warnings).await
@@ -510,9 +350,10 @@ pub(super) async fn remove(
 ) -> Result<Response, WriteError> {
     let existing = load(&state, &id).await?.ok_or(AppError::NotFound)?;
     if state.importer.is_running(&existing.id) {
-        return Err(WriteError::Conflict(
-            "The account is importing right now; delete it when the run has finished.".into(),
-        ));
+        return Err(ApiError::conflict(
+            "The account is importing right now; delete it when the run has finished.",
+        )
+        .into());
     }
     accounts::delete(&state.db, &existing.id).await?;
     state.importer.accounts_changed();
@@ -566,7 +407,7 @@ pub(super) async fn bulk_enable(
     let ids = match (&change.ids, &change.filter) {
         (Some(ids), None) => {
             if ids.is_empty() || ids.len() > MAX_BULK_IDS {
-                return Err(WriteError::BadBody(format!(
+                return Err(bad_body(format!(
                     "ids must name 1 to {MAX_BULK_IDS} accounts"
                 )));
             }
@@ -600,7 +441,7 @@ pub(super) async fn bulk_enable(
             ids
         }
         (None, Some(filter)) => {
-            let params = filter.parse().map_err(WriteError::BadBody)?;
+            let params = filter.parse().map_err(bad_body)?;
             accounts::matching(&state.db, &params.filter)
                 .await?
                 .into_iter()
@@ -608,8 +449,8 @@ pub(super) async fn bulk_enable(
                 .collect()
         }
         _ => {
-            return Err(WriteError::BadBody(
-                "Give either ids (a list of account ids) or filter (q, status, credential).".into(),
+            return Err(bad_body(
+                "Give either ids (a list of account ids) or filter (q, status, credential).",
             ));
         }
     };

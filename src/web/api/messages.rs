@@ -7,14 +7,14 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::api::{ApiError, ApiErrorBody};
-use super::message_files;
-use super::messages::{MailQuery, PER_PAGE, load_message};
-use super::state::WebState;
-use super::views::rfc3339;
+use super::error::{ApiError, ApiErrorBody};
 use crate::mime::{self, CalendarSummary, Mailbox};
 use crate::state::AppState;
 use crate::store::messages::{self, Message, MessageSummary};
+use crate::web::message_files;
+use crate::web::messages::{MailQuery, PER_PAGE, load_message};
+use crate::web::state::WebState;
+use crate::web::views::rfc3339;
 
 pub fn router() -> Router<WebState> {
     Router::new()
@@ -268,7 +268,7 @@ pub(super) async fn show(
     tag = "messages",
     params(("id" = i64, Path, description = "Mailport's id of the message")),
     responses(
-        (status = 200, description = "The raw message", content_type = "message/rfc822", body = inline(super::openapi::RawMessage)),
+        (status = 200, description = "The raw message", content_type = "message/rfc822", body = inline(super::binary::RawMessage)),
         (status = 401, description = "No valid API key or session", body = ApiErrorBody),
         (status = 404, description = "No message has this id, or it has no stored content (too large)", body = ApiErrorBody),
     )

@@ -14,15 +14,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::api::{ApiError, ApiErrorBody};
-use super::api_accounts::{AdminCaller, WriteError};
-use super::message_files;
-use super::state::WebState;
-use crate::error::AppError;
+use super::caller::AdminCaller;
+use super::error::{ApiError, ApiErrorBody, WriteError};
 use crate::state::AppState;
 use crate::store::events::{self, Event};
 use crate::store::webhooks::{self, DeliveryFilter, Endpoint};
 use crate::store::{messages, now, outbox};
+use crate::web::message_files;
+use crate::web::state::WebState;
 use crate::webhooks::health::{self, EndpointHealth};
 use crate::webhooks::payload::{MessageEventData, PayloadSource, rfc3339};
 use crate::webhooks::sender::webhook_id;
@@ -140,12 +139,12 @@ pub(super) async fn list(
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
-    if !super::form::valid_id(id) {
-        return Err(AppError::NotFound.into());
+    if !crate::web::form::valid_id(id) {
+        return Err(ApiError::not_found());
     }
-    Ok(webhooks::get(&state.db, id)
+    webhooks::get(&state.db, id)
         .await?
-        .ok_or(AppError::NotFound)?)
+        .ok_or_else(ApiError::not_found)
 }
 
 /// One webhook endpoint.
@@ -239,7 +238,7 @@ pub(super) async fn deliveries(
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let e = load(&state, &id).await?;
     let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
-    let bad = |msg: &str| ApiError(AppError::BadRequest(msg.to_string()));
+    let bad = |msg: &str| ApiError::bad_request(msg);
     let status = match first("status") {
         None | Some("") => None,
         Some(s @ ("pending" | "failed" | "delivered" | "dead")) => Some(s.to_string()),
@@ -373,7 +372,7 @@ pub(super) async fn feed(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<EventPage>, ApiError> {
     let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
-    let bad = |msg: &str| ApiError(AppError::BadRequest(msg.to_string()));
+    let bad = |msg: &str| ApiError::bad_request(msg);
     let after = match first("after") {
         None | Some("") => 0,
         Some(c) => parse_cursor(c).ok_or_else(|| {
@@ -441,12 +440,12 @@ async fn feed_event(source: &PayloadSource, event: &Event) -> Result<FeedEvent, 
     let message = messages::get(&source.db, event.message_id)
         .await?
         .ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("event {} without its message", event.id))
+            ApiError::internal(anyhow::anyhow!("event {} without its message", event.id))
         })?;
     let message = source
         .message_json(event, &message, 0)
         .await
-        .map_err(|e| AppError::Internal(e.into()))?;
+        .map_err(|e| ApiError::internal(e.into()))?;
     Ok(FeedEvent {
         cursor: cursor(event.id),
         kind: event.kind.clone(),
@@ -466,7 +465,7 @@ async fn feed_event(source: &PayloadSource, event: &Event) -> Result<FeedEvent, 
         ("n" = i64, Path, description = "The attachment's number in the message's list, from 0"),
     ),
     responses(
-        (status = 200, description = "The attachment's decoded bytes", content_type = "application/octet-stream", body = inline(super::openapi::Download)),
+        (status = 200, description = "The attachment's decoded bytes", content_type = "application/octet-stream", body = inline(super::binary::Download)),
         (status = 401, description = "No valid API key or session", body = ApiErrorBody),
         (status = 404, description = "No such message or attachment", body = ApiErrorBody),
     )
@@ -524,7 +523,7 @@ pub(super) async fn redeliver_failed(
     _admin: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Response, WriteError> {
-    let endpoint = load(&state, &id).await.map_err(WriteError::Api)?;
+    let endpoint = load(&state, &id).await?;
     let queued = webhooks::redeliver_failed(&state.db, &endpoint.id).await?;
     state.webhooks.wake();
     tracing::info!(endpoint = %endpoint.id, queued, "failed deliveries sent again through the API");
@@ -557,12 +556,10 @@ pub(super) async fn redeliver_one(
     _admin: AdminCaller,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Response, WriteError> {
-    let endpoint = load(&state, &id).await.map_err(WriteError::Api)?;
-    let delivery_id: i64 = delivery_id
-        .parse()
-        .map_err(|_| WriteError::Api(AppError::NotFound.into()))?;
+    let endpoint = load(&state, &id).await?;
+    let delivery_id: i64 = delivery_id.parse().map_err(|_| ApiError::not_found())?;
     if !webhooks::redeliver(&state.db, &endpoint.id, delivery_id).await? {
-        return Err(WriteError::Api(AppError::NotFound.into()));
+        return Err(ApiError::not_found().into());
     }
     state.webhooks.wake();
     let webhook_id = webhook_id(&endpoint.uid, delivery_id);
