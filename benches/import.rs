@@ -24,7 +24,9 @@
 //! - webhooks: the import of 2,000 x 30 KB over loopback without an endpoint, with one that
 //!   nothing sends for (the outbox rows alone), and with one whose deliveries a `mailport serve`
 //!   on the same data dir sends to the sandbox's receiver meanwhile; then JSON deliveries per
-//!   second to that receiver for 2,000 queued messages.
+//!   second to that receiver for 2,000 queued messages;
+//! - webhooks-wan: the same with 1,000 messages on the Graph-like link (the deliveries still
+//!   over loopback), where the import waits for Graph as in production.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -365,22 +367,7 @@ async fn scenario(sc: &Scenario, backend: Backend) -> f64 {
     let http = reqwest::Client::new();
     let sandbox = start_sandbox();
     seed(&http, &sandbox, sc.count, sc.size).await;
-    let response = http
-        .patch(format!(
-            "{}/_sandbox/graph/mailboxes/{USER}/settings",
-            sandbox.base
-        ))
-        .json(&json!({
-            "latency_ms": sc.link.latency_ms,
-            "delay_ms": sc.link.delay_ms,
-            "value_bytes_per_sec": sc.link.value_bytes_per_sec,
-            "budget_requests": sc.link.budget.0,
-            "budget_window_secs": sc.link.budget.1,
-        }))
-        .send()
-        .await
-        .expect("link settings");
-    assert!(response.status().is_success(), "link settings refused");
+    set_link(&http, &sandbox, &sc.link).await;
     let (n, bytes, raw_time) = raw_download(&http, &sandbox, sc.link.budget).await;
     if sc.link.budget.1 <= 60 {
         // Let the raw client's requests leave the budget window before the importer starts.
@@ -538,38 +525,65 @@ async fn wait_received(
     }
 }
 
-async fn webhooks_scenario() {
-    let count = 2000;
+/// A fresh sandbox holding `count` messages of about 30 KB behind `link`.
+async fn webhook_sandbox(http: &reqwest::Client, count: usize, link: &Link) -> Sandbox {
+    let sandbox = start_sandbox();
+    seed(http, &sandbox, count, 30_000).await;
+    set_link(http, &sandbox, link).await;
+    sandbox
+}
+
+async fn set_link(http: &reqwest::Client, sandbox: &Sandbox, link: &Link) {
+    let response = http
+        .patch(format!(
+            "{}/_sandbox/graph/mailboxes/{USER}/settings",
+            sandbox.base
+        ))
+        .json(&json!({
+            "latency_ms": link.latency_ms,
+            "delay_ms": link.delay_ms,
+            "value_bytes_per_sec": link.value_bytes_per_sec,
+            "budget_requests": link.budget.0,
+            "budget_window_secs": link.budget.1,
+        }))
+        .send()
+        .await
+        .expect("link settings");
+    assert!(response.status().is_success(), "link settings refused");
+}
+
+/// The import with and without one endpoint, on `link` (`name` says which), then the
+/// deliveries per second (those always over loopback, to the sandbox's receiver).
+async fn webhooks_scenario(name: &str, count: usize, link: Link) {
     let http = reqwest::Client::new();
-    println!("== webhooks: {count} x 30 KB over loopback, without and with one JSON endpoint");
+    println!("== {name}: {count} x 30 KB, without and with one JSON endpoint");
     // A fresh sandbox for each import, so that no import eats into the request budget
     // (10,000 per 10 minutes) of the next.
-    let sandbox = start_sandbox();
-    seed(&http, &sandbox, count, 30_000).await;
+    let sandbox = webhook_sandbox(&http, count, &link).await;
     let plain = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
     let path = plain.path().to_path_buf();
     let base = sandbox.base.clone();
-    let without =
-        tokio::task::spawn_blocking(move || run_importer(&path, None, &base, GRAPH_BUDGET, 2000))
-            .await
-            .expect("importer");
+    let without = tokio::task::spawn_blocking(move || {
+        run_importer(&path, None, &base, GRAPH_BUDGET, count as u64)
+    })
+    .await
+    .expect("importer");
 
     // With an endpoint but nothing sending: the cost of the outbox rows alone.
     drop(sandbox);
-    let sandbox = start_sandbox();
-    seed(&http, &sandbox, count, 30_000).await;
+    let sandbox = webhook_sandbox(&http, count, &link).await;
     let quiet = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
     add_endpoint(&http, quiet.path(), &sandbox, "quiet").await;
     let path = quiet.path().to_path_buf();
     let base = sandbox.base.clone();
-    let outbox_only =
-        tokio::task::spawn_blocking(move || run_importer(&path, None, &base, GRAPH_BUDGET, 2000))
-            .await
-            .expect("importer");
+    let outbox_only = tokio::task::spawn_blocking(move || {
+        run_importer(&path, None, &base, GRAPH_BUDGET, count as u64)
+    })
+    .await
+    .expect("importer");
 
     drop(sandbox);
-    let sandbox = start_sandbox();
-    seed(&http, &sandbox, count, 30_000).await;
+    let sandbox = webhook_sandbox(&http, count, &link).await;
     let dir = prepare_data_dir(&sandbox, accounts::AfterImport::Move).await;
     add_endpoint(&http, dir.path(), &sandbox, "erp").await;
     // The sender: `mailport serve` on the same data dir (the account is disabled there, so
@@ -607,10 +621,11 @@ async fn webhooks_scenario() {
     let path = dir.path().to_path_buf();
     let base = sandbox.base.clone();
     let started = Instant::now();
-    let with =
-        tokio::task::spawn_blocking(move || run_importer(&path, None, &base, GRAPH_BUDGET, 2000))
-            .await
-            .expect("importer");
+    let with = tokio::task::spawn_blocking(move || {
+        run_importer(&path, None, &base, GRAPH_BUDGET, count as u64)
+    })
+    .await
+    .expect("importer");
     let import_time = started.elapsed();
     let all_delivered = wait_received(&http, &sandbox, "erp", count).await + import_time;
 
@@ -734,6 +749,9 @@ async fn main() {
         }
     }
     if picked.contains(&"all") || picked.contains(&"webhooks") {
-        webhooks_scenario().await;
+        webhooks_scenario("webhooks: over loopback", 2000, LOOPBACK).await;
+    }
+    if picked.contains(&"all") || picked.contains(&"webhooks-wan") {
+        webhooks_scenario("webhooks-wan: over a Graph-like link", 1000, WAN).await;
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! The sandbox holds 48 mailboxes with 60 messages each behind a Graph-like link (30 ms
 //! round trip, 20 ms server time per request, Microsoft's 4 requests in flight per mailbox).
-//! Every instance runs with `--concurrent-accounts 8`, the same slots per instance, so the
+//! Every instance runs with `--concurrent-accounts 4`, the same slots per instance, so the
 //! work is bound by how many mailboxes are polled at once: more instances, more mailboxes in
-//! flight. Each scenario imports everything (post-action `move`) into a fresh database and
+//! flight. Four, not more: on a 2-core machine that also runs the sandbox and PostgreSQL,
+//! three instances with 8 slots each reach the CPU's limit (about 440 messages/s) and the
+//! workload stops being latency-bound. Each scenario imports everything (post-action `move`) into a fresh database and
 //! reports messages per second from the first instance's start to the last message stored;
 //! the ratio of three instances to one is the figure BENCHMARKS.md reports.
 //!
@@ -165,7 +167,7 @@ async fn scenario(
 async fn main() {
     let mailboxes = env_number("MAILPORT_BENCH_MAILBOXES", 48);
     let per_mailbox = env_number("MAILPORT_BENCH_PER_MAILBOX", 60);
-    let slots = env_number("MAILPORT_BENCH_SLOTS", 8);
+    let slots = env_number("MAILPORT_BENCH_SLOTS", 4);
     let which = std::env::var("MAILPORT_BENCH_BACKENDS").unwrap_or_else(|_| "postgres".into());
     println!(
         "instances: {mailboxes} mailboxes x {per_mailbox} messages, 30 ms link + 20 ms server time, --concurrent-accounts {slots} per instance"

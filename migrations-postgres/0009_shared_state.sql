@@ -12,7 +12,7 @@ CREATE TABLE blobs (
     created_at BIGINT NOT NULL
 );
 
--- The bytes of the blobs, in chunks of at most 1 MiB written as a download arrives.
+-- The bytes of the blobs, in chunks of at most 64 KiB written as a download arrives.
 -- blob_key is the blob's sha256 once finished, and 'tmp:<uuid>' while it is written; the
 -- transaction that finishes a blob renames its chunks and inserts its blobs row.
 CREATE TABLE blob_chunks (

@@ -4,7 +4,7 @@
 //!   fsynced, then renamed into place, so a crash leaves either nothing or a complete blob
 //!   (and tmp files are swept at start).
 //! - PostgreSQL installations share nothing but the database, so blobs live in it: the bytes
-//!   in `blob_chunks` rows of at most [`CHUNK_BYTES`], written as they arrive (a 50 MB
+//!   in `blob_chunks` rows of at most [`CHUNK_BYTES`] (64 KiB), written as they arrive (a 50 MB
 //!   message never needs 50 MB of memory to store), under a `tmp:<uuid>` key that the
 //!   finishing transaction renames to the sha256 and registers in `blobs`. A crash leaves
 //!   only `tmp:` chunks, swept once they are an hour old (other instances may be writing
@@ -18,8 +18,11 @@ use tokio::io::AsyncWriteExt;
 
 use super::Db;
 
-/// The largest `blob_chunks.data` value: what a database-backed writer buffers.
-pub const CHUNK_BYTES: usize = 1024 * 1024;
+/// The largest `blob_chunks.data` value: what a database-backed writer buffers. 64 KiB: each
+/// pooled connection keeps read and write buffers the size of the largest value it carried,
+/// so the chunk size counts up to 16 times twice. With 20 MB messages the importer peaked at
+/// 96 MB resident with 1 MiB chunks, 69 MB with 256 KiB and 62 MB with 64 KiB (BENCHMARKS.md).
+pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// How old a `tmp:` chunk or an unreferenced blob must be before a sweep removes it: far
 /// longer than any download, so another instance's blob in flight is never taken.
