@@ -290,8 +290,9 @@ async fn mailport_import_refuses_with_code_3_while_another_instance_holds_the_ma
 }
 
 /// Three instances, ten accounts on one delegated credential, access tokens that need a
-/// refresh every couple of seconds: the holder of the mailbox imports while the other two
-/// test the accounts' connections (an administrator behind a load balancer). Refreshes
+/// refresh every couple of seconds, for a minute (`MAILPORT_TOKEN_RACE_SECS` changes it):
+/// the holder of the mailbox imports while the other two test the accounts' connections (an
+/// administrator behind a load balancer). Refreshes
 /// happen on every instance, and the sandbox's token log shows each refresh token
 /// presented exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +300,7 @@ async fn instances_never_present_one_refresh_token_twice() {
     let secs = std::env::var("MAILPORT_TOKEN_RACE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20u64);
+        .unwrap_or(60u64);
     // Fresh for two seconds: the token service refreshes when less than five minutes are left.
     let app = TestApp::signed_in_with(|c| c.access_token_lifetime_secs = 302).await;
     let r = app.create_credential("me", "authorization_code", &[]).await;
