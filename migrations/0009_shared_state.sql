@@ -10,7 +10,7 @@ CREATE TABLE blobs (
     created_at INTEGER NOT NULL
 );
 
--- The bytes of the blobs, in chunks of at most 64 KiB written as a download arrives.
+-- The bytes of the blobs, in chunks of at most 1 MiB written as a download arrives.
 -- blob_key is the blob's sha256 once finished, and 'tmp:<uuid>' while it is written; the
 -- transaction that finishes a blob renames its chunks and inserts its blobs row.
 CREATE TABLE blob_chunks (
@@ -20,20 +20,3 @@ CREATE TABLE blob_chunks (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (blob_key, idx)
 );
-
--- Failed sign-ins and wrong API keys (web/login_limit.rs), counted per subject in a window
--- that starts with the first failure, so that every instance sharing the database refuses
--- the same guesser. scope: 'pair' (a user name from an address), 'address', 'name',
--- 'api_key' (an address). name: the user name of 'pair' and 'name' rows; generation: the
--- user's session generation when a 'name' row was counted (a password reset clears them).
-CREATE TABLE auth_failures (
-    scope           TEXT    NOT NULL,
-    subject         TEXT    NOT NULL,
-    name            TEXT,
-    failures        INTEGER NOT NULL,
-    window_start_ms INTEGER NOT NULL,
-    generation      INTEGER,
-    PRIMARY KEY (scope, subject)
-);
-CREATE INDEX auth_failures_window ON auth_failures (window_start_ms);
-CREATE INDEX auth_failures_name ON auth_failures (name) WHERE name IS NOT NULL;
