@@ -61,20 +61,6 @@ impl AppState {
             Some(_) => BlobStore::in_database(db.clone()),
             None => BlobStore::new(&config.data_dir),
         };
-        let swept = if shares_blobs_with_live_instance(&db, &config).await? {
-            0
-        } else {
-            blobs
-                .sweep_tmp()
-                .await
-                .context("cleaning the blob store's tmp folder")?
-        };
-        if swept > 0 {
-            tracing::info!(
-                files = swept,
-                "removed partial downloads left by an earlier crash"
-            );
-        }
         let importer = Importer::new(
             db.clone(),
             blobs.clone(),
@@ -252,9 +238,8 @@ async fn open_shared_master_key(
             crypto::KEY_ENV
         );
     };
-    if store::key_check::get(db).await?.is_none() {
-        store::key_check::insert(db, &key.check_value()).await?;
-    }
+    // Kept only when the database has no check value yet (the first instance wins a race).
+    store::key_check::insert(db, &key.check_value()).await?;
     match store::key_check::get(db).await? {
         Some(sealed) if key.opens_check_value(&sealed) => Ok(key),
         _ => anyhow::bail!(

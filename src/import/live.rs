@@ -64,11 +64,6 @@ impl Importer {
         })
     }
 
-    /// The counts so far of the account's run, while one is going.
-    pub fn live_progress(&self, id: &str) -> Option<RunSummary> {
-        self.live_run(id).map(|run| run.summary)
-    }
-
     /// Run now was pressed, and the run waits for the scheduler or for a free slot.
     pub fn is_queued(&self, id: &str) -> bool {
         self.requested

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::clock::now;
+use crate::clock::{now, now_ms};
 use crate::graph::{GraphErrorKind, GraphSettings, MailboxLimits};
 use crate::oauth::TokenService;
 use crate::store::Db;
@@ -199,11 +199,6 @@ struct Concluded {
     status: AccountStatus,
     detail: Option<String>,
     throttled_until: Option<i64>,
-}
-
-fn now_ms() -> i64 {
-    let t = time::OffsetDateTime::now_utc();
-    t.unix_timestamp() * 1000 + i64::from(t.millisecond())
 }
 
 impl Importer {
@@ -376,7 +371,7 @@ impl Importer {
                 &self.db,
                 self.leases.instance_id(),
                 now,
-                lease::now_ms(),
+                now_ms(),
                 (free + running) as i64,
             )
             .await?;

@@ -367,7 +367,7 @@ pub async fn set_delta_link(
             delta_watermark = CASE WHEN $3 THEN
                 (SELECT MAX(received_at) FROM messages WHERE account_id = $1) ELSE delta_watermark END
          WHERE id = $1 AND {}",
-        super::leases::fence_holds(4, 5, 6)
+        super::leases::fence_holds(db, 4, 5, 6)
     ))
     .bind(id)
     .bind(link)

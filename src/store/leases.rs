@@ -39,12 +39,20 @@ impl Fence {
     }
 }
 
-/// The SQL condition "the fence still holds", for a statement whose placeholders `$a`,
-/// `$b`, `$c` bind the fence's key, owner and token ([`Fence`]).
-pub fn fence_holds(a: u8, b: u8, c: u8) -> String {
+/// The SQL condition "the fence still holds", for a statement on `db` whose placeholders
+/// `$a`, `$b`, `$c` bind the fence's key, owner and token ([`Fence`]). On PostgreSQL the
+/// lease row is locked (`FOR SHARE`) as [`lock_fence`] does: the sub-select would otherwise
+/// read the statement's snapshot, and a takeover committed while the write runs would not
+/// stop it; locked, the write waits for the claim and re-checks the new row (and a claim
+/// waits for the write). SQLite serialises writers, so the plain condition suffices there.
+pub fn fence_holds(db: &Db, a: u8, b: u8, c: u8) -> String {
+    let lock = match super::Backend::of(db) {
+        super::Backend::Postgres => " FOR SHARE",
+        super::Backend::Sqlite => "",
+    };
     format!(
         "EXISTS (SELECT 1 FROM mailbox_leases WHERE lease_key = ${a} AND owner = ${b} \
-         AND fencing_token = ${c})"
+         AND fencing_token = ${c}{lock})"
     )
 }
 
@@ -177,8 +185,8 @@ pub struct Due {
 }
 
 /// The enabled accounts due at `now` whose mailbox `owner` holds or may claim (free,
-/// expired at `now_ms`, or its own), oldest-due first, at most `limit`: the multi-instance
-/// form of [`super::schedule::due`] (the same index range scan, plus a lease lookup by key).
+/// expired at `now_ms`, or its own), oldest-due first, at most `limit`: one index range scan
+/// (`email_accounts_due`) plus a lease lookup by key.
 pub async fn due(
     db: &Db,
     owner: &str,

@@ -273,7 +273,7 @@ pub async fn mark_post_action_done(
 ) -> sqlx::Result<bool> {
     let written = sqlx::query(&format!(
         "UPDATE messages SET post_action_done = 1 WHERE id = $1 AND {}",
-        super::leases::fence_holds(2, 3, 4)
+        super::leases::fence_holds(db, 2, 3, 4)
     ))
     .bind(id)
     .bind(&fence.lease_key)

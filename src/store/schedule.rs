@@ -1,38 +1,12 @@
-//! The scheduler's queries: which accounts are due, when the next one is, and what a poll
-//! leaves behind. Portable SQL (`$n` placeholders, integer unix seconds), so that several
-//! instances on PostgreSQL can later turn [`due`] into a claim with a per-account lease.
+//! The scheduler's queries: when the next account is due, and what a poll leaves behind.
+//! Which accounts are due, with their mailbox leases, is [`super::leases::due`]. Portable
+//! SQL (`$n` placeholders, integer unix seconds).
 
 use super::Db;
 use super::accounts::AccountStatus;
 use super::runs::RunOutcome;
 
 pub use super::accounts::STALE_AFTER_INTERVALS;
-
-/// An account waiting to be polled.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Due {
-    pub id: String,
-    /// When it became due (unix seconds).
-    pub next_due_at: i64,
-}
-
-/// The enabled accounts due at `now`, oldest-due first (ties by id), at most `limit`. One
-/// index range scan (`email_accounts_due`): no work proportional to the number of accounts.
-///
-/// This is the claim of the dispatcher. With one instance the in-memory set of running
-/// accounts keeps a run from starting twice; with several, a lease column set here (an
-/// `UPDATE … RETURNING` over the same selection) will.
-pub async fn due(db: &Db, now: i64, limit: i64) -> sqlx::Result<Vec<Due>> {
-    sqlx::query_as(
-        "SELECT id, next_due_at FROM email_accounts
-         WHERE enabled = 1 AND next_due_at <= $1
-         ORDER BY next_due_at, id LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(db)
-    .await
-}
 
 /// The earliest due time after `now` of an enabled account, if any (an index seek).
 pub async fn next_due_after(db: &Db, now: i64) -> sqlx::Result<Option<i64>> {
@@ -91,7 +65,7 @@ pub async fn record_poll(
             delta_watermark = CASE WHEN $11 IS NULL THEN delta_watermark
                 ELSE (SELECT MAX(received_at) FROM messages WHERE account_id = $1) END
          WHERE id = $1 AND {}",
-        super::leases::fence_holds(13, 14, 15)
+        super::leases::fence_holds(db, 13, 14, 15)
     ))
     .bind(account_id)
     .bind(p.status)
