@@ -32,6 +32,15 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     )
 }
 
+/// The `Retry-After` of an answer's headers, read at the current time; None when absent or
+/// unreadable (see [`parse_retry_after`]).
+pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

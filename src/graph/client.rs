@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::{self, HeaderValue};
@@ -22,7 +22,6 @@ use super::links::LinkPolicy;
 use super::observe;
 use super::target::{MailboxTarget, config_error, encode_query_value, graph_base};
 use crate::outbound::{OutboundClient, REFUSED_CODE, Refused, is_microsoft_host};
-use crate::retry_after::parse_retry_after;
 
 /// Where the client gets bearer tokens (the token service, or a fixed string in tests).
 pub trait TokenSource: Send + Sync + 'static {
@@ -470,11 +469,7 @@ impl GraphClient {
         request_id: Option<String>,
     ) -> (u16, GraphError, Option<Duration>) {
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = crate::retry_after::from_headers(response.headers());
         let body = read_capped(response, ERROR_BODY_LIMIT, self.inner.settings.timeout)
             .await
             .unwrap_or_default();

@@ -37,16 +37,14 @@ async fn scrape(State(state): State<AppState>) -> Result<Response, AppError> {
 
 /// The gauges read from the database: lag per enabled account, the outbox per endpoint.
 async fn snapshot(state: &AppState) -> Result<Snapshot, sqlx::Error> {
-    let now = time::OffsetDateTime::now_utc();
-    let now_ms = now.unix_timestamp() * 1000 + i64::from(now.millisecond());
+    let (now, now_ms) = (crate::clock::now(), crate::clock::now_ms());
     let running = state.importer.running_ids();
     let accounts = schedule::lag_rows(&state.db)
         .await?
         .iter()
         .map(|row| AccountGauges {
             account: row.id.clone(),
-            import_lag_secs: (now.unix_timestamp() - row.last_success_at.unwrap_or(row.created_at))
-                .max(0) as f64,
+            import_lag_secs: (now - row.last_success_at.unwrap_or(row.created_at)).max(0) as f64,
             poll_lag_secs: AccountLag::of(row, running.contains(&row.id), now_ms)
                 .map(|lag| lag.lag_secs),
         })

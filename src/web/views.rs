@@ -300,8 +300,7 @@ impl AccountView {
             },
             other => (other.to_string(), None),
         };
-        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        let lag = crate::import::lag::AccountLag::of_account(a, running, now_ms as i64);
+        let lag = crate::import::lag::AccountLag::of_account(a, running, crate::clock::now_ms());
         let lag_label = match &lag {
             None if a.enabled => "waiting for its credential".to_string(),
             None => "not polled (disabled)".to_string(),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,7 +24,6 @@ use super::signature::{secret_key, signature_header};
 use crate::clock::now;
 use crate::crypto::MasterKey;
 use crate::outbound::{HostPolicy, OutboundClient, Use};
-use crate::retry_after::parse_retry_after;
 use crate::store::blobs::BlobStore;
 use crate::store::webhooks::{self, Attempt, DueDelivery, Endpoint, Then};
 use crate::store::{Db, outbox};
@@ -473,11 +472,7 @@ impl Sender {
             }
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = crate::retry_after::from_headers(response.headers());
         let (excerpt, error) = read_excerpt(response, self.inner.settings.max_response_bytes).await;
         Answer {
             status: Some(status),
