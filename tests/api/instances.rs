@@ -139,7 +139,7 @@ async fn lease_owner(app: &TestApp, account: &str) -> Option<String> {
     mailport::store::leases::of_account(&app.state.db, account)
         .await
         .expect("lease")
-        .filter(|l| l.expires_at_ms > mailport::import::lease::now_ms())
+        .filter(|l| l.expires_at_ms > mailport::clock::now_ms())
         .and_then(|l| l.owner)
 }
 
@@ -265,6 +265,13 @@ async fn mailport_import_refuses_with_code_3_while_another_instance_holds_the_ma
         );
     }
     one.terminate().await;
+    // A graceful stop releases the lease at once (it was renewed moments ago and would
+    // otherwise hold for 10 s): the mailbox is free, or already the waiting command's.
+    assert_ne!(
+        lease_owner(&app, "acct").await.as_deref(),
+        Some("one"),
+        "the stopped instance still holds the mailbox"
+    );
     let out = tokio::task::spawn_blocking(move || waiting.wait_with_output())
         .await
         .expect("join")

@@ -7,13 +7,22 @@ use mailport::store::accounts::{self, AfterImport};
 use mailport::store::leases::{self, Fence};
 use mailport::store::{Db, credentials, messages, runs, schedule};
 
-/// A fresh database with credential `app` and accounts `a1` and `a2` on one mailbox and
-/// `b1` on another.
+/// A fresh database (SQLite, or PostgreSQL when the tests run there) with credential `app`
+/// and accounts `a1` and `a2` on one mailbox and `b1` on another.
 async fn database() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = mailport::store::connect(&dir.path().join("mailport.db"))
-        .await
-        .expect("db");
+    let db = if crate::helpers::test_backend_is_postgres() {
+        let cluster = crate::helpers::postgres::available()
+            .expect("MAILPORT_TEST_BACKEND=postgres, but PostgreSQL is not installed");
+        let url = cluster.fresh_database().await;
+        mailport::store::connect_postgres(&url.parse().expect("url"))
+            .await
+            .expect("db")
+    } else {
+        mailport::store::connect(&dir.path().join("mailport.db"))
+            .await
+            .expect("db")
+    };
     let sandbox = "http://127.0.0.1:9";
     let cred = mailport::demo::sandbox_credential("app", sandbox, GrantType::ClientCredentials);
     let key = mailport::crypto::MasterKey::from_bytes(&[7; 32]).expect("key");
@@ -105,7 +114,7 @@ async fn accounts_of_one_mailbox_share_its_lease_and_one_instance_holds_it_until
 async fn writes_that_carry_a_stale_fencing_token_change_nothing() {
     let (_dir, db) = database().await;
     let a = key(&db, "a1").await;
-    let now = mailport::import::lease::now_ms();
+    let now = mailport::clock::now_ms();
     leases::claim(&db, &a, "one", now, now + 30_000)
         .await
         .expect("claim");

@@ -68,6 +68,32 @@ async fn both_migration_histories_end_with_the_same_tables_and_columns() {
     store::connect_postgres(&url).await.expect("second start");
 }
 
+/// Instances that meet an empty database at the same moment migrate it once: sqlx takes
+/// PostgreSQL's advisory migration lock, so every start succeeds and each version is
+/// applied exactly once.
+#[tokio::test]
+async fn instances_starting_together_migrate_an_empty_database_once() {
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
+    let starts =
+        futures_util::future::join_all((0..4).map(|_| store::connect_postgres(&url))).await;
+    let pools: Vec<store::Db> = starts
+        .into_iter()
+        .map(|s| s.expect("an instance starting together with three others"))
+        .collect();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&pools[0])
+            .await
+            .expect("versions");
+    let expected: Vec<i64> = sqlx::migrate!("./migrations-postgres")
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(applied, expected, "every migration applied exactly once");
+}
+
 #[tokio::test]
 async fn a_postgresql_instance_needs_the_shared_key_and_refuses_another() {
     let Some(url) = fresh_postgres().await else {

@@ -77,7 +77,7 @@ async fn a_run_row_with_an_unknown_outcome_fails_to_load_naming_the_value() {
         .await
         .expect("key")
         .expect("the account has a mailbox");
-    let now = mailport::import::lease::now_ms();
+    let now = mailport::clock::now_ms();
     let token = leases::claim(db, &key, "test", now, now + 60_000)
         .await
         .expect("claim")

@@ -165,6 +165,12 @@ async fn an_import_runs_debug_lines_carry_its_account_run_id_and_graphs_request_
         .filter_map(|rest| rest.get(..12))
         .collect();
     assert_eq!(run_ids.len(), 1, "one run, one run id: {run_ids:?}");
+    // Every line of the run names the instance it ran on.
+    let instance = format!("instance={}", app.state.config.instance_id());
+    assert!(
+        !app.state.config.instance_id().is_empty() && lines.iter().all(|l| l.contains(&instance)),
+        "{instance} on every line of the run: {lines:#?}"
+    );
     for line in &exchanges {
         let id = line
             .split("request_id=\"")
