@@ -277,6 +277,12 @@ impl Leases {
         )
         .await?
         .max(1);
+        if alive == 1 {
+            // Alone: every mailbox is this instance's share, including those added before
+            // the next heartbeat.
+            self.fair_share.store(usize::MAX, Ordering::Relaxed);
+            return Ok(());
+        }
         let mailboxes = leases::mailbox_count(&self.db).await?.max(0) as usize;
         let share = mailboxes.div_ceil(alive as usize).max(1);
         self.fair_share.store(share, Ordering::Relaxed);
