@@ -346,10 +346,6 @@ impl Leases {
 /// on other instances for mailboxes this one holds or may claim.
 pub(super) async fn keep_leases(inner: std::sync::Weak<super::Inner>, stop: CancellationToken) {
     let mut next_beat = Instant::now();
-    // Whether a beat registered this instance: the first beat usually runs before
-    // `Importer::start`, and a serving instance must count (in the fair share, and for the
-    // start-up sweeps of the others) from its next loop, not a whole heartbeat later.
-    let mut registered = false;
     loop {
         let Some(inner) = inner.upgrade() else {
             return;
@@ -357,10 +353,9 @@ pub(super) async fn keep_leases(inner: std::sync::Weak<super::Inner>, stop: Canc
         let importer = super::Importer { inner };
         let serving = importer.serving.load(Ordering::Relaxed);
         let settings = importer.leases.settings.clone();
-        if Instant::now() >= next_beat || (serving && !registered) {
-            match importer.leases.heartbeat(serving).await {
-                Ok(()) => registered = serving,
-                Err(e) => tracing::warn!(error = %e, "could not renew the mailbox leases"),
+        if Instant::now() >= next_beat {
+            if let Err(e) = importer.leases.heartbeat(serving).await {
+                tracing::warn!(error = %e, "could not renew the mailbox leases");
             }
             next_beat = Instant::now() + settings.heartbeat();
             if serving {

@@ -156,6 +156,8 @@ impl TestApp {
             connect_timeout: Duration::from_secs(2),
             token_attempts: 2,
             token_retry_base: Duration::from_millis(50),
+            // The id Config::new gave the importer too (a default would draw another).
+            instance_id: config.instance_id().to_string(),
             ..HttpSettings::default()
         };
         // The sandbox is allowed explicitly, as `--allow-host` does for `mailport serve`.
